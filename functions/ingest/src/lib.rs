@@ -1,0 +1,185 @@
+//! The ingest function: the HTTP edge of [`relay_core::ingest`]. It authenticates, enforces size
+//! and media type, parses JSON, and turns the domain's [`Reply`] into an API Gateway response.
+//! Every check that can fail runs before anything is written.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+use lambda_http::http::{HeaderMap, Method, StatusCode};
+use lambda_http::{Body, Error, Request, RequestExt, Response};
+use relay_aws::config::{self, ConfigError};
+use relay_aws::dynamo::{DynamoStore, Tables};
+use relay_aws::eventbridge::EventBridgePublisher;
+use relay_aws::s3::S3Blobs;
+use relay_core::auth::Authenticator;
+use relay_core::ingest::{Ingest, IngestConfig, Reply, RequestContext};
+use relay_core::ports::{BlobStore, EventPublisher, EventStore, IdempotencyStore, KeyStore};
+use relay_core::problem::{Problem, ProblemKind};
+
+/// The largest body `POST /v1/events` accepts.
+pub const MAX_SINGLE_BYTES: usize = 1024 * 1024;
+/// The largest body `POST /v1/events/batch` accepts (under Lambda's 6 MB synchronous limit).
+pub const MAX_BATCH_BYTES: usize = 5 * 1024 * 1024;
+
+/// The function's dependencies, built once per instance.
+pub struct App<S, P, B> {
+    pub auth: Authenticator<S>,
+    pub ingest: Ingest<S, P, B>,
+}
+
+impl App<Arc<DynamoStore>, EventBridgePublisher, S3Blobs> {
+    /// Builds the AWS adapters from the environment template.yaml sets.
+    pub async fn from_env() -> Result<Self, ConfigError> {
+        let sdk = config::load().await?;
+        let store = Arc::new(DynamoStore::new(
+            &sdk,
+            Tables {
+                idempotency: config::required("RELAY_IDEMPOTENCY_TABLE")?,
+                events: config::required("RELAY_EVENTS_TABLE")?,
+                config: config::required("RELAY_CONFIG_TABLE")?,
+            },
+        ));
+        let ingest_config = IngestConfig {
+            idempotency_ttl_secs: config::number("RELAY_IDEMPOTENCY_TTL_SECONDS", 3 * 24 * 3600)?,
+            retention_secs: config::number("RELAY_EVENT_RETENTION_DAYS", 30)? * 24 * 3600,
+            inline_payload_limit: config::number("RELAY_INLINE_PAYLOAD_LIMIT_BYTES", 200 * 1024)?
+                as usize,
+            ..IngestConfig::default()
+        };
+        Ok(Self {
+            auth: Authenticator::new(
+                store.clone(),
+                Duration::from_secs(config::number("RELAY_KEY_CACHE_SECONDS", 60)? as u64),
+            ),
+            ingest: Ingest {
+                store,
+                publisher: EventBridgePublisher::new(
+                    &sdk,
+                    config::required("RELAY_EVENT_BUS_NAME")?,
+                ),
+                blobs: S3Blobs::new(&sdk, config::required("RELAY_PAYLOAD_BUCKET")?),
+                config: ingest_config,
+            },
+        })
+    }
+}
+
+impl<S, P, B> App<S, P, B>
+where
+    S: KeyStore + IdempotencyStore + EventStore,
+    P: EventPublisher,
+    B: BlobStore,
+{
+    /// Handles one API Gateway request. Never fails: every error is a problem document.
+    pub async fn handle(&self, req: Request) -> Result<Response<Body>, Error> {
+        let path = req.raw_http_path();
+        let path = path.trim_end_matches('/');
+        let reply = match (req.method(), path) {
+            (&Method::GET, "/health") => Reply::json(200, &serde_json::json!({"status": "ok"})),
+            (&Method::POST, "/v1/events") => self.post(&req, false).await,
+            (&Method::POST, "/v1/events/batch") => self.post(&req, true).await,
+            (_, "/health" | "/v1/events" | "/v1/events/batch") => Problem::new(
+                ProblemKind::MethodNotAllowed,
+                format!("{} is not supported on {path}", req.method()),
+            )
+            .into(),
+            _ => Problem::new(ProblemKind::NotFound, format!("no route {path}")).into(),
+        };
+        Ok(to_response(reply))
+    }
+
+    async fn post(&self, req: &Request, batch: bool) -> Reply {
+        let headers = req.headers();
+        let caller = match self
+            .auth
+            .authenticate(header(headers, "authorization"))
+            .await
+        {
+            Ok(k) => k,
+            Err(p) => return p.into(),
+        };
+        let body: &[u8] = req.body().as_ref();
+        let limit = if batch {
+            MAX_BATCH_BYTES
+        } else {
+            MAX_SINGLE_BYTES
+        };
+        if body.len() > limit {
+            return Problem::new(ProblemKind::PayloadTooLarge, format!("the body is {} bytes; the limit is {limit}. Send large payloads in smaller events or use the batch endpoint", body.len())).into();
+        }
+        if !is_json(header(headers, "content-type")) {
+            return Problem::new(
+                ProblemKind::UnsupportedMediaType,
+                "send the event as JSON with 'Content-Type: application/json'",
+            )
+            .into();
+        }
+        let value: serde_json::Value = match serde_json::from_slice(body) {
+            Ok(v) => v,
+            Err(e) => {
+                return Problem::new(
+                    ProblemKind::MalformedJson,
+                    format!("the body is not valid JSON: {e}"),
+                )
+                .into()
+            }
+        };
+        let idempotency_key =
+            header(headers, "idempotency-key").or_else(|| header(headers, "x-idempotency-key"));
+        let ctx = RequestContext {
+            idempotency_key: idempotency_key.map(unquote),
+            now: Utc::now(),
+            deadline_ms: req
+                .lambda_context_ref()
+                .map(|c| c.deadline as i64)
+                .filter(|d| *d > 0),
+        };
+        if batch {
+            self.ingest.ingest_batch(&caller, &value, ctx).await
+        } else {
+            self.ingest.ingest_one(&caller, &value, ctx).await
+        }
+    }
+}
+
+fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+/// The IETF draft sends the key as a structured-field string (`"abc"`); plain tokens work too.
+fn unquote(key: &str) -> &str {
+    let k = key.trim();
+    k.strip_prefix('"')
+        .and_then(|k| k.strip_suffix('"'))
+        .unwrap_or(k)
+}
+
+fn is_json(content_type: Option<&str>) -> bool {
+    let Some(ct) = content_type else { return false };
+    let mime = ct
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    mime == "application/json" || (mime.starts_with("application/") && mime.ends_with("+json"))
+}
+
+fn to_response(reply: Reply) -> Response<Body> {
+    let mut builder = Response::builder()
+        .status(StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR))
+        .header("content-type", reply.content_type);
+    if reply.replayed {
+        builder = builder.header("idempotent-replayed", "true");
+    }
+    if let Some(secs) = reply.retry_after {
+        builder = builder.header("retry-after", secs.to_string());
+    }
+    builder
+        .body(Body::Text(reply.body))
+        .unwrap_or_else(|_| Response::new(Body::Empty))
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,64 @@
+//! Building AWS clients once per process, and reading the settings template.yaml hands to
+//! every function as environment variables.
+
+use std::time::Duration;
+
+use aws_config::timeout::TimeoutConfig;
+use aws_config::{BehaviorVersion, SdkConfig};
+
+/// A required setting is missing or malformed: the function refuses to start.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("environment variable {0} is required (template.yaml sets it for every function)")]
+    Missing(&'static str),
+    #[error("environment variable {name} must be {expected}, got {value:?}")]
+    Invalid {
+        name: &'static str,
+        expected: &'static str,
+        value: String,
+    },
+}
+
+/// A required environment variable.
+pub fn required(name: &'static str) -> Result<String, ConfigError> {
+    std::env::var(name)
+        .ok()
+        .filter(|v| !v.is_empty())
+        .ok_or(ConfigError::Missing(name))
+}
+
+/// An optional whole-number environment variable with a default.
+pub fn number(name: &'static str, default: i64) -> Result<i64, ConfigError> {
+    match std::env::var(name) {
+        Ok(v) if !v.is_empty() => v.trim().parse().map_err(|_| ConfigError::Invalid {
+            name,
+            expected: "a whole number",
+            value: v,
+        }),
+        _ => Ok(default),
+    }
+}
+
+/// The shared SDK configuration. The endpoint comes from `AWS_ENDPOINT_URL` when set (the local
+/// stack points it at the emulator), so the same binary runs against AWS and moto.
+///
+/// Timeouts are bounded so a stalled AWS call fails inside the Lambda deadline and the caller
+/// gets a 503 it can retry, rather than a gateway timeout with an unknown outcome.
+pub async fn load() -> Result<SdkConfig, ConfigError> {
+    let attempt = number("RELAY_AWS_ATTEMPT_TIMEOUT_MS", 3_000)?;
+    let operation = number("RELAY_AWS_OPERATION_TIMEOUT_MS", 8_000)?;
+    let timeouts = TimeoutConfig::builder()
+        .connect_timeout(Duration::from_millis(attempt.max(1) as u64))
+        .operation_attempt_timeout(Duration::from_millis(attempt.max(1) as u64))
+        .operation_timeout(Duration::from_millis(operation.max(1) as u64))
+        .build();
+    Ok(aws_config::defaults(BehaviorVersion::latest())
+        .timeout_config(timeouts)
+        .load()
+        .await)
+}
+
+/// True when the SDK talks to an emulator rather than AWS (S3 then needs path-style URLs).
+pub fn custom_endpoint() -> bool {
+    std::env::var("AWS_ENDPOINT_URL").is_ok_and(|v| !v.is_empty())
+}

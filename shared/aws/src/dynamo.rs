@@ -1,0 +1,462 @@
+//! Keys, idempotency records and the event store on DynamoDB.
+//!
+//! Tables (template.yaml): the idempotency table (`id`), the events table (`eventId`, with a
+//! by-organisation index) and the config table (`pk`/`sk`, single-table: keys now, subscriptions
+//! and sources later). `expiresAt` is each table's TTL attribute; expiry is always decided from
+//! the timestamps, since TTL deletes late (and never, in the emulator).
+
+use std::collections::HashMap;
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::error::DisplayErrorContext;
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::types::{
+    AttributeValue, DeleteRequest, Put, TransactWriteItem, WriteRequest,
+};
+use aws_sdk_dynamodb::Client;
+use chrono::{DateTime, Utc};
+use relay_core::envelope::EventEnvelope;
+use relay_core::idempotency::{Record, Status, StoredResponse};
+use relay_core::keys::{ApiKey, KeyKind};
+use relay_core::ports::{
+    EventStore, IdempotencyStore, KeyStore, StoreError, StoredEvent, WriteError,
+};
+use uuid::Uuid;
+
+/// Actions per TransactWriteItems (service limit).
+const MAX_TRANSACT_ITEMS: usize = 100;
+/// Bytes per TransactWriteItems we aim to stay under (the service limit is 4 MB).
+const MAX_TRANSACT_BYTES: usize = 3_500_000;
+/// Items per BatchWriteItem (service limit).
+const MAX_BATCH_WRITE: usize = 25;
+
+type Item = HashMap<String, AttributeValue>;
+
+/// The table names, from the function's environment.
+#[derive(Debug, Clone)]
+pub struct Tables {
+    pub idempotency: String,
+    pub events: String,
+    pub config: String,
+}
+
+/// One client for the three tables; implements [`KeyStore`], [`IdempotencyStore`] and
+/// [`EventStore`] so a lock and its events can share one transaction.
+#[derive(Clone)]
+pub struct DynamoStore {
+    client: Client,
+    tables: Tables,
+}
+
+impl DynamoStore {
+    pub fn new(config: &aws_config::SdkConfig, tables: Tables) -> Self {
+        Self {
+            client: Client::new(config),
+            tables,
+        }
+    }
+
+    fn event_put(&self, e: &StoredEvent) -> Result<TransactWriteItem, StoreError> {
+        let mut put = Put::builder()
+            .table_name(&self.tables.events)
+            .set_item(Some(event_item(e)))
+            .condition_expression("attribute_not_exists(eventId) OR idempotencyKey = :ik");
+        // A record written without a key can never be rewritten: compare with a value no key has.
+        put = put
+            .expression_attribute_values(":ik", s(e.idempotency_key.as_deref().unwrap_or("\u{0}")));
+        Ok(TransactWriteItem::builder()
+            .put(put.build().map_err(|e| StoreError::new("build Put", e))?)
+            .build())
+    }
+
+    fn lock_put(&self, lock: &Record, now_ms: i64) -> Result<TransactWriteItem, StoreError> {
+        let mut item = Item::new();
+        item.insert("id".into(), s(&lock.key));
+        item.insert("status".into(), s("INPROGRESS"));
+        item.insert("requestHash".into(), s(&lock.request_hash));
+        item.insert("inProgressExpiry".into(), n(lock.in_progress_expiry_ms));
+        item.insert("expiresAt".into(), n(lock.expires_at));
+        let put = Put::builder()
+            .table_name(&self.tables.idempotency)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(id) OR expiresAt <= :nows OR (#s = :inprogress AND inProgressExpiry <= :nowms)")
+            .expression_attribute_names("#s", "status")
+            .expression_attribute_values(":nows", n(now_ms / 1000))
+            .expression_attribute_values(":nowms", n(now_ms))
+            .expression_attribute_values(":inprogress", s("INPROGRESS"))
+            .build()
+            .map_err(|e| StoreError::new("build Put", e))?;
+        Ok(TransactWriteItem::builder().put(put).build())
+    }
+
+    /// Runs conditional puts in as few transactions as the limits allow. `first` (the lock)
+    /// rides in the first transaction; `ids[i]` names the event of `actions[i]`.
+    async fn transact(
+        &self,
+        first: Option<TransactWriteItem>,
+        events: &[StoredEvent],
+    ) -> Result<(), WriteError> {
+        let mut chunks: Vec<(Vec<TransactWriteItem>, Vec<Option<Uuid>>)> =
+            vec![(Vec::new(), Vec::new())];
+        let mut bytes = 0usize;
+        if let Some(lock) = first {
+            chunks[0].0.push(lock);
+            chunks[0].1.push(None);
+        }
+        for e in events {
+            let size = e.envelope.to_json().len() + 256;
+            let last = chunks.last_mut().map(|c| c.0.len()).unwrap_or(0);
+            if last == MAX_TRANSACT_ITEMS || (last > 0 && bytes + size > MAX_TRANSACT_BYTES) {
+                chunks.push((Vec::new(), Vec::new()));
+                bytes = 0;
+            }
+            bytes += size;
+            if let Some(c) = chunks.last_mut() {
+                c.0.push(self.event_put(e)?);
+                c.1.push(Some(e.envelope.event_id));
+            }
+        }
+        let mut written: Vec<Uuid> = Vec::new();
+        for (actions, ids) in chunks.into_iter().filter(|c| !c.0.is_empty()) {
+            let result = if actions.len() == 1 && ids[0].is_some() {
+                self.single_put(actions, &ids).await
+            } else {
+                self.client
+                    .transact_write_items()
+                    .set_transact_items(Some(actions))
+                    .send()
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| match e.into_service_error() {
+                        TransactWriteItemsError::TransactionCanceledException(c) => {
+                            let failed: Vec<Option<Uuid>> = c
+                                .cancellation_reasons()
+                                .iter()
+                                .zip(&ids)
+                                .filter(|(r, _)| r.code() == Some("ConditionalCheckFailed"))
+                                .map(|(_, id)| *id)
+                                .collect();
+                            if failed.iter().any(Option::is_none) {
+                                WriteError::LockHeld
+                            } else if failed.is_empty() {
+                                WriteError::Store(StoreError::new(
+                                    "dynamodb:TransactWriteItems",
+                                    format!("cancelled: {c}"),
+                                ))
+                            } else {
+                                WriteError::EventIdsTaken(failed.into_iter().flatten().collect())
+                            }
+                        }
+                        other => WriteError::Store(StoreError::new(
+                            "dynamodb:TransactWriteItems",
+                            DisplayErrorContext(other),
+                        )),
+                    })
+            };
+            if let Err(err) = result {
+                // Later chunks never ran; undo the earlier ones so nothing is half-written.
+                if !written.is_empty() {
+                    if let Err(e) = self.delete_events(&written).await {
+                        tracing::error!(error = %e, "could not undo a partial event write");
+                    }
+                }
+                return Err(err);
+            }
+            written.extend(ids.into_iter().flatten());
+        }
+        Ok(())
+    }
+
+    /// One event without a lock: a plain conditional PutItem is cheaper than a transaction.
+    async fn single_put(
+        &self,
+        mut actions: Vec<TransactWriteItem>,
+        ids: &[Option<Uuid>],
+    ) -> Result<(), WriteError> {
+        let Some(put) = actions.pop().and_then(|a| a.put) else {
+            return Ok(());
+        };
+        self.client
+            .put_item()
+            .table_name(put.table_name)
+            .set_item(Some(put.item))
+            .set_condition_expression(put.condition_expression)
+            .set_expression_attribute_values(put.expression_attribute_values)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| match e.into_service_error() {
+                err if err.is_conditional_check_failed_exception() => {
+                    WriteError::EventIdsTaken(ids.iter().flatten().copied().collect())
+                }
+                other => WriteError::Store(StoreError::new(
+                    "dynamodb:PutItem",
+                    DisplayErrorContext(other),
+                )),
+            })
+    }
+
+    async fn batch_delete(&self, table: &str, keys: Vec<Item>) -> Result<(), StoreError> {
+        for chunk in keys.chunks(MAX_BATCH_WRITE) {
+            let mut requests: Vec<WriteRequest> = chunk
+                .iter()
+                .map(|k| {
+                    DeleteRequest::builder()
+                        .set_key(Some(k.clone()))
+                        .build()
+                        .map(|d| WriteRequest::builder().delete_request(d).build())
+                })
+                .collect::<Result<_, _>>()
+                .map_err(|e| StoreError::new("build DeleteRequest", e))?;
+            for _ in 0..5 {
+                let out = self
+                    .client
+                    .batch_write_item()
+                    .request_items(table, requests)
+                    .send()
+                    .await
+                    .map_err(|e| {
+                        StoreError::new("dynamodb:BatchWriteItem", DisplayErrorContext(e))
+                    })?;
+                requests = out
+                    .unprocessed_items
+                    .and_then(|mut u| u.remove(table))
+                    .unwrap_or_default();
+                if requests.is_empty() {
+                    break;
+                }
+            }
+            if !requests.is_empty() {
+                return Err(StoreError::new(
+                    "dynamodb:BatchWriteItem",
+                    "items left unprocessed",
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl KeyStore for DynamoStore {
+    async fn find_key(&self, key_hash: &str) -> Result<Option<ApiKey>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.tables.config)
+            .key("pk", s(&format!("KEY#{key_hash}")))
+            .key("sk", s("KEY"))
+            .send()
+            .await
+            .map_err(|e| StoreError::new("dynamodb:GetItem", DisplayErrorContext(e)))?;
+        let Some(item) = out.item else {
+            return Ok(None);
+        };
+        let kind = match get_s(&item, "kind") {
+            Some("product") => KeyKind::Product,
+            Some("organization") => KeyKind::Organization,
+            Some("admin") => KeyKind::Admin,
+            _ => return Ok(None),
+        };
+        Ok(Some(ApiKey {
+            kind,
+            product: get_s(&item, "product").map(str::to_string),
+            organization_id: get_s(&item, "organizationId").map(str::to_string),
+            name: get_s(&item, "name").unwrap_or_default().to_string(),
+            created_at: get_s(&item, "createdAt")
+                .and_then(|t| t.parse().ok())
+                .unwrap_or(DateTime::<Utc>::UNIX_EPOCH),
+            disabled: matches!(item.get("disabled"), Some(AttributeValue::Bool(true))),
+        }))
+    }
+
+    async fn put_key(&self, key_hash: &str, key: &ApiKey) -> Result<(), StoreError> {
+        let kind = match key.kind {
+            KeyKind::Product => "product",
+            KeyKind::Organization => "organization",
+            KeyKind::Admin => "admin",
+        };
+        let mut req = self
+            .client
+            .put_item()
+            .table_name(&self.tables.config)
+            .item("pk", s(&format!("KEY#{key_hash}")))
+            .item("sk", s("KEY"))
+            .item("kind", s(kind))
+            .item("name", s(&key.name))
+            .item("createdAt", s(&key.created_at.to_rfc3339()))
+            .item("disabled", AttributeValue::Bool(key.disabled));
+        if let Some(p) = &key.product {
+            req = req.item("product", s(p));
+        }
+        if let Some(o) = &key.organization_id {
+            req = req.item("organizationId", s(o));
+        }
+        req.send()
+            .await
+            .map_err(|e| StoreError::new("dynamodb:PutItem", DisplayErrorContext(e)))?;
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl IdempotencyStore for DynamoStore {
+    async fn lock_and_store(
+        &self,
+        lock: &Record,
+        events: &[StoredEvent],
+        now_ms: i64,
+    ) -> Result<(), WriteError> {
+        let lock_put = self.lock_put(lock, now_ms)?;
+        self.transact(Some(lock_put), events).await
+    }
+
+    async fn get_record(&self, key: &str) -> Result<Option<Record>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.tables.idempotency)
+            .key("id", s(key))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| StoreError::new("dynamodb:GetItem", DisplayErrorContext(e)))?;
+        let Some(item) = out.item else {
+            return Ok(None);
+        };
+        let status = if get_s(&item, "status") == Some("COMPLETED") {
+            Status::Completed
+        } else {
+            Status::Inprogress
+        };
+        let response = match (get_n(&item, "responseStatus"), get_s(&item, "responseBody")) {
+            (Some(code), Some(body)) => Some(StoredResponse {
+                status: code as u16,
+                body: body.to_string(),
+            }),
+            _ => None,
+        };
+        Ok(Some(Record {
+            key: key.to_string(),
+            status,
+            request_hash: get_s(&item, "requestHash").unwrap_or_default().to_string(),
+            in_progress_expiry_ms: get_n(&item, "inProgressExpiry").unwrap_or(0),
+            expires_at: get_n(&item, "expiresAt").unwrap_or(0),
+            response,
+        }))
+    }
+
+    async fn complete(&self, key: &str, response: &StoredResponse) -> Result<(), StoreError> {
+        self.client
+            .update_item()
+            .table_name(&self.tables.idempotency)
+            .key("id", s(key))
+            .update_expression("SET #s = :c, responseStatus = :rs, responseBody = :rb")
+            .expression_attribute_names("#s", "status")
+            .expression_attribute_values(":c", s("COMPLETED"))
+            .expression_attribute_values(":rs", n(i64::from(response.status)))
+            .expression_attribute_values(":rb", s(&response.body))
+            .send()
+            .await
+            .map_err(|e| StoreError::new("dynamodb:UpdateItem", DisplayErrorContext(e)))?;
+        Ok(())
+    }
+
+    async fn release(&self, key: &str, event_ids: &[Uuid]) -> Result<(), StoreError> {
+        // Events first: if this fails half-way the lock still stands and lapses on its own,
+        // and a retry rewrites the same (derived) event ids.
+        self.delete_events(event_ids).await?;
+        self.client
+            .delete_item()
+            .table_name(&self.tables.idempotency)
+            .key("id", s(key))
+            .send()
+            .await
+            .map_err(|e| StoreError::new("dynamodb:DeleteItem", DisplayErrorContext(e)))?;
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl EventStore for DynamoStore {
+    async fn put_events(&self, events: &[StoredEvent]) -> Result<(), WriteError> {
+        self.transact(None, events).await
+    }
+
+    async fn delete_events(&self, ids: &[Uuid]) -> Result<(), StoreError> {
+        let keys = ids
+            .iter()
+            .map(|id| Item::from([("eventId".to_string(), s(&id.to_string()))]))
+            .collect();
+        self.batch_delete(&self.tables.events, keys).await
+    }
+
+    async fn get_event(&self, id: Uuid) -> Result<Option<StoredEvent>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.tables.events)
+            .key("eventId", s(&id.to_string()))
+            .send()
+            .await
+            .map_err(|e| StoreError::new("dynamodb:GetItem", DisplayErrorContext(e)))?;
+        let Some(item) = out.item else {
+            return Ok(None);
+        };
+        let envelope: EventEnvelope =
+            serde_json::from_str(get_s(&item, "envelope").unwrap_or_default())
+                .map_err(|e| StoreError::new("decode stored event", e))?;
+        Ok(Some(StoredEvent {
+            envelope,
+            received_at: get_s(&item, "receivedAt")
+                .and_then(|t| t.parse().ok())
+                .unwrap_or(DateTime::<Utc>::UNIX_EPOCH),
+            idempotency_key: get_s(&item, "idempotencyKey").map(str::to_string),
+            expires_at: get_n(&item, "expiresAt").unwrap_or(0),
+        }))
+    }
+}
+
+/// The events-table item: the envelope verbatim plus the attributes its indexes use.
+fn event_item(e: &StoredEvent) -> Item {
+    let env = &e.envelope;
+    let received = e
+        .received_at
+        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    let mut item = Item::new();
+    item.insert("eventId".into(), s(&env.event_id.to_string()));
+    item.insert("organizationId".into(), s(&env.organization_id));
+    item.insert("eventType".into(), s(&env.event_type));
+    item.insert("sourceProduct".into(), s(&env.source_product));
+    item.insert("receivedAt".into(), s(&received));
+    item.insert(
+        "orgReceived".into(),
+        s(&format!("{received}#{}", env.event_id)),
+    );
+    item.insert("envelope".into(), s(&env.to_json()));
+    item.insert("expiresAt".into(), n(e.expires_at));
+    if let Some(k) = &e.idempotency_key {
+        item.insert("idempotencyKey".into(), s(k));
+    }
+    item
+}
+
+fn s(v: &str) -> AttributeValue {
+    AttributeValue::S(v.to_string())
+}
+
+fn n(v: i64) -> AttributeValue {
+    AttributeValue::N(v.to_string())
+}
+
+fn get_s<'a>(item: &'a Item, name: &str) -> Option<&'a str> {
+    item.get(name)
+        .and_then(|v| v.as_s().ok())
+        .map(String::as_str)
+}
+
+fn get_n(item: &Item, name: &str) -> Option<i64> {
+    item.get(name)
+        .and_then(|v| v.as_n().ok())
+        .and_then(|v| v.parse().ok())
+}

@@ -1,0 +1,75 @@
+//! The blob store on S3.
+
+use async_trait::async_trait;
+use aws_sdk_s3::primitives::ByteStream;
+use aws_sdk_s3::Client;
+use relay_core::ports::{BlobStore, StoreError};
+
+pub struct S3Blobs {
+    client: Client,
+    bucket: String,
+}
+
+impl S3Blobs {
+    pub fn new(config: &aws_config::SdkConfig, bucket: String) -> Self {
+        let s3_config = aws_sdk_s3::config::Builder::from(config)
+            .force_path_style(crate::config::custom_endpoint())
+            .build();
+        Self {
+            client: Client::from_conf(s3_config),
+            bucket,
+        }
+    }
+}
+
+#[async_trait]
+impl BlobStore for S3Blobs {
+    fn bucket(&self) -> &str {
+        &self.bucket
+    }
+
+    async fn put_blob(
+        &self,
+        key: &str,
+        bytes: Vec<u8>,
+        content_type: &str,
+    ) -> Result<(), StoreError> {
+        self.client
+            .put_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .content_type(content_type)
+            .body(ByteStream::from(bytes))
+            .send()
+            .await
+            .map_err(|e| {
+                StoreError::new("s3:PutObject", aws_sdk_s3::error::DisplayErrorContext(e))
+            })?;
+        Ok(())
+    }
+
+    async fn get_blob(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        match self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await
+        {
+            Ok(out) => {
+                let data = out
+                    .body
+                    .collect()
+                    .await
+                    .map_err(|e| StoreError::new("s3:GetObject", e))?;
+                Ok(Some(data.into_bytes().to_vec()))
+            }
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_key()) => Ok(None),
+            Err(e) => Err(StoreError::new(
+                "s3:GetObject",
+                aws_sdk_s3::error::DisplayErrorContext(e),
+            )),
+        }
+    }
+}

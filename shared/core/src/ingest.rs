@@ -1,0 +1,614 @@
+//! Exactly-once ingest: validate, lock the idempotency key together with the event record,
+//! publish, complete. Written against the ports only, so the same code runs in Lambda, in the
+//! local stack and in microsecond unit tests.
+//!
+//! AWS requests for one event with an `Idempotency-Key`: one transactional write (lock + event
+//! record), one PutEvents, one completion write. A batch shares the lock and the completion and
+//! packs records and bus entries into as few calls as the service limits allow.
+//!
+//! Failure rules: if storing or publishing fails, everything written for the request is
+//! deleted again and the caller gets 503 with `Retry-After`, so a retry with the same key starts
+//! clean and publishes once. If only the final completion write fails, the event is already on
+//! the bus, so the caller still gets its 202; the lock then lapses at its in-progress expiry.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+use crate::envelope::{EventEnvelope, PayloadRef};
+use crate::idempotency::{self, Decision, Record, Status, StoredResponse};
+use crate::keys::{ApiKey, KeyKind};
+use crate::ports::{
+    BlobStore, EventPublisher, EventStore, IdempotencyStore, StoredEvent, WriteError,
+};
+use crate::problem::{Problem, ProblemKind, CONTENT_TYPE as PROBLEM_CONTENT_TYPE};
+use crate::validation::{validate_event, Defaults};
+
+/// Route names, part of the idempotency fingerprint.
+pub const ROUTE_SINGLE: &str = "POST /v1/events";
+pub const ROUTE_BATCH: &str = "POST /v1/events/batch";
+
+/// Seconds a client should wait before retrying after a 503.
+const RETRY_AFTER_SECS: u64 = 2;
+
+#[derive(Debug, Clone)]
+pub struct IngestConfig {
+    /// How long an idempotency key is remembered (days, not minutes).
+    pub idempotency_ttl_secs: i64,
+    /// How long the event store keeps events.
+    pub retention_secs: i64,
+    /// Serialized payloads larger than this travel through the blob store by reference.
+    pub inline_payload_limit: usize,
+    /// The most events one batch request may carry.
+    pub max_batch: usize,
+    /// How long an in-progress lock holds when the runtime gives no deadline.
+    pub default_lock_ms: i64,
+}
+
+impl Default for IngestConfig {
+    fn default() -> Self {
+        Self {
+            idempotency_ttl_secs: 3 * 24 * 3600,
+            retention_secs: 30 * 24 * 3600,
+            inline_payload_limit: 200 * 1024,
+            max_batch: 100,
+            default_lock_ms: 30_000,
+        }
+    }
+}
+
+/// What the handler sends back: status, JSON body and the headers that matter.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reply {
+    pub status: u16,
+    pub body: String,
+    pub content_type: &'static str,
+    /// `Idempotent-Replayed: true`.
+    pub replayed: bool,
+    pub retry_after: Option<u64>,
+}
+
+impl Reply {
+    pub fn json(status: u16, body: &impl Serialize) -> Self {
+        let body = serde_json::to_string(body).unwrap_or_default();
+        Self {
+            status,
+            body,
+            content_type: "application/json",
+            replayed: false,
+            retry_after: None,
+        }
+    }
+
+    fn replay(stored: StoredResponse) -> Self {
+        let content_type = if stored.status >= 400 {
+            PROBLEM_CONTENT_TYPE
+        } else {
+            "application/json"
+        };
+        Self {
+            status: stored.status,
+            body: stored.body,
+            content_type,
+            replayed: true,
+            retry_after: None,
+        }
+    }
+}
+
+impl From<Problem> for Reply {
+    fn from(p: Problem) -> Self {
+        Self {
+            status: p.status,
+            body: p.to_json(),
+            content_type: PROBLEM_CONTENT_TYPE,
+            replayed: false,
+            retry_after: p.retry_after,
+        }
+    }
+}
+
+/// One request's context from the runtime.
+#[derive(Debug, Clone, Copy)]
+pub struct RequestContext<'a> {
+    pub idempotency_key: Option<&'a str>,
+    pub now: DateTime<Utc>,
+    /// The invocation deadline (epoch ms), if the runtime gave one: the in-progress lock expires then.
+    pub deadline_ms: Option<i64>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Accepted<'a> {
+    event_id: Uuid,
+    event_type: &'a str,
+    received_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ItemResult {
+    index: usize,
+    status: u16,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    event_id: Option<Uuid>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    event_type: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    problem: Option<Problem>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct BatchAccepted {
+    accepted: usize,
+    rejected: usize,
+    received_at: DateTime<Utc>,
+    results: Vec<ItemResult>,
+}
+
+/// The ingest workflow over its ports.
+pub struct Ingest<S, P, B> {
+    pub store: S,
+    pub publisher: P,
+    pub blobs: B,
+    pub config: IngestConfig,
+}
+
+impl<S, P, B> Ingest<S, P, B>
+where
+    S: IdempotencyStore + EventStore,
+    P: EventPublisher,
+    B: BlobStore,
+{
+    /// `POST /v1/events`: one event.
+    pub async fn ingest_one(
+        &self,
+        caller: &ApiKey,
+        body: &Value,
+        ctx: RequestContext<'_>,
+    ) -> Reply {
+        let product = match publisher_product(caller) {
+            Ok(p) => p,
+            Err(p) => return p.into(),
+        };
+        let scoped = match scope(caller, ctx.idempotency_key) {
+            Ok(s) => s,
+            Err(p) => return p.into(),
+        };
+        let event_id = scoped
+            .as_deref()
+            .map_or_else(Uuid::new_v4, |k| idempotency::derived_event_id(k, 0));
+        let defaults = Defaults {
+            event_id,
+            source_product: product,
+            now: ctx.now,
+        };
+        let envelope = match validate_event(body, &defaults) {
+            Ok(e) => e,
+            Err(errors) => return Problem::invalid_event(errors).into(),
+        };
+        if envelope.source_product != product {
+            return wrong_product(product, &envelope.source_product).into();
+        }
+
+        // The conditional lock write is the idempotency check: no read on the happy path.
+        let lock = scoped
+            .as_deref()
+            .map(|key| self.new_lock(key, idempotency::request_hash(ROUTE_SINGLE, body), ctx));
+
+        let (envelope, blob) = self.offload_if_large(envelope);
+        let stored = vec![self.stored(envelope, &scoped, ctx.now)];
+        match self.write(lock.as_ref(), &stored, ctx).await {
+            Ok(()) => {}
+            Err(WriteError::EventIdsTaken(_)) => {
+                return Problem::new(ProblemKind::EventIdConflict, format!("eventId {event} is already used by another request; omit eventId to have Relay assign one", event = stored[0].envelope.event_id)).into();
+            }
+            Err(WriteError::LockHeld) => {
+                return self
+                    .after_lost_race(scoped.as_deref(), lock.as_ref(), ctx)
+                    .await
+            }
+            Err(WriteError::Store(e)) => {
+                tracing::error!(error = %e, "storing the event failed");
+                return Problem::unavailable(
+                    "Relay could not store the event; retry with the same Idempotency-Key",
+                    RETRY_AFTER_SECS,
+                )
+                .into();
+            }
+        }
+
+        let envelope = &stored[0].envelope;
+        let published = match blob {
+            Some((key, bytes)) => {
+                match self.blobs.put_blob(&key, bytes, "application/json").await {
+                    Ok(()) => self.publisher.publish(std::slice::from_ref(envelope)).await,
+                    Err(e) => vec![Err(crate::ports::PublishError(e.to_string()))],
+                }
+            }
+            None => self.publisher.publish(std::slice::from_ref(envelope)).await,
+        };
+        if let Some(Err(e)) = published.into_iter().next() {
+            tracing::error!(event_id = %envelope.event_id, error = %e, "publishing failed; releasing");
+            self.undo(scoped.as_deref(), &[envelope.event_id]).await;
+            return Problem::unavailable("Relay could not publish the event; nothing was kept, retry with the same Idempotency-Key", RETRY_AFTER_SECS).into();
+        }
+        tracing::info!(event_id = %envelope.event_id, event_type = %envelope.event_type, correlation_id = envelope.correlation_id.as_deref().unwrap_or(""), "event accepted");
+
+        let reply = Reply::json(
+            202,
+            &Accepted {
+                event_id: envelope.event_id,
+                event_type: &envelope.event_type,
+                received_at: ctx.now,
+            },
+        );
+        self.finish(scoped.as_deref(), &reply).await;
+        reply
+    }
+
+    /// `POST /v1/events/batch`: `{"events": [...]}`, up to `max_batch`, a result per item.
+    pub async fn ingest_batch(
+        &self,
+        caller: &ApiKey,
+        body: &Value,
+        ctx: RequestContext<'_>,
+    ) -> Reply {
+        let product = match publisher_product(caller) {
+            Ok(p) => p,
+            Err(p) => return p.into(),
+        };
+        let scoped = match scope(caller, ctx.idempotency_key) {
+            Ok(s) => s,
+            Err(p) => return p.into(),
+        };
+        let items = match body.get("events").and_then(Value::as_array) {
+            Some(items) if !items.is_empty() && items.len() <= self.config.max_batch => items,
+            Some(items) if items.len() > self.config.max_batch => {
+                return Problem::new(
+                    ProblemKind::InvalidRequest,
+                    format!(
+                        "a batch holds at most {} events; this one has {}",
+                        self.config.max_batch,
+                        items.len()
+                    ),
+                )
+                .into();
+            }
+            _ => {
+                return Problem::new(
+                    ProblemKind::InvalidRequest,
+                    format!(
+                        "the body must be {{\"events\": [...]}} with 1 to {} events",
+                        self.config.max_batch
+                    ),
+                )
+                .into();
+            }
+        };
+
+        let mut results: Vec<ItemResult> = Vec::with_capacity(items.len());
+        let mut accepted: Vec<(usize, EventEnvelope)> = Vec::new();
+        for (index, item) in items.iter().enumerate() {
+            let event_id = scoped
+                .as_deref()
+                .map_or_else(Uuid::new_v4, |k| idempotency::derived_event_id(k, index));
+            let defaults = Defaults {
+                event_id,
+                source_product: product,
+                now: ctx.now,
+            };
+            let outcome = match validate_event(item, &defaults) {
+                Err(errors) => Err(Problem::invalid_event(errors)),
+                Ok(e) if e.source_product != product => {
+                    Err(wrong_product(product, &e.source_product))
+                }
+                Ok(e) if accepted.iter().any(|(_, a)| a.event_id == e.event_id) => {
+                    Err(Problem::new(
+                        ProblemKind::EventIdConflict,
+                        "this eventId appears twice in the batch",
+                    ))
+                }
+                Ok(e) => Ok(e),
+            };
+            match outcome {
+                Ok(e) => {
+                    results.push(ItemResult {
+                        index,
+                        status: 202,
+                        event_id: Some(e.event_id),
+                        event_type: Some(e.event_type.clone()),
+                        problem: None,
+                    });
+                    accepted.push((index, e));
+                }
+                Err(p) => results.push(ItemResult {
+                    index,
+                    status: p.status,
+                    event_id: None,
+                    event_type: None,
+                    problem: Some(p),
+                }),
+            }
+        }
+
+        // The conditional lock write is the idempotency check: no read on the happy path.
+        let lock = scoped
+            .as_deref()
+            .map(|key| self.new_lock(key, idempotency::request_hash(ROUTE_BATCH, body), ctx));
+
+        let mut blobs = Vec::new();
+        let mut stored = Vec::with_capacity(accepted.len());
+        for (_, e) in accepted {
+            let (e, blob) = self.offload_if_large(e);
+            blobs.extend(blob);
+            stored.push(self.stored(e, &scoped, ctx.now));
+        }
+
+        // Events whose ids belong to other requests are refused one by one; the rest go ahead.
+        for _attempt in 0..3 {
+            match self.write(lock.as_ref(), &stored, ctx).await {
+                Ok(()) => break,
+                Err(WriteError::EventIdsTaken(taken)) => {
+                    for r in results
+                        .iter_mut()
+                        .filter(|r| r.event_id.is_some_and(|id| taken.contains(&id)))
+                    {
+                        let p = Problem::new(
+                            ProblemKind::EventIdConflict,
+                            "this eventId is already used by another request",
+                        );
+                        *r = ItemResult {
+                            index: r.index,
+                            status: p.status,
+                            event_id: None,
+                            event_type: None,
+                            problem: Some(p),
+                        };
+                    }
+                    stored.retain(|s| !taken.contains(&s.envelope.event_id));
+                }
+                Err(WriteError::LockHeld) => {
+                    return self
+                        .after_lost_race(scoped.as_deref(), lock.as_ref(), ctx)
+                        .await
+                }
+                Err(WriteError::Store(e)) => {
+                    tracing::error!(error = %e, "storing the batch failed");
+                    return Problem::unavailable(
+                        "Relay could not store the events; retry with the same Idempotency-Key",
+                        RETRY_AFTER_SECS,
+                    )
+                    .into();
+                }
+            }
+        }
+
+        for (key, bytes) in blobs {
+            if let Err(e) = self.blobs.put_blob(&key, bytes, "application/json").await {
+                tracing::error!(error = %e, "storing a large payload failed; releasing");
+                let ids: Vec<Uuid> = stored.iter().map(|s| s.envelope.event_id).collect();
+                self.undo(scoped.as_deref(), &ids).await;
+                return Problem::unavailable("Relay could not store a large payload; nothing was kept, retry with the same Idempotency-Key", RETRY_AFTER_SECS).into();
+            }
+        }
+
+        let envelopes: Vec<EventEnvelope> = stored.iter().map(|s| s.envelope.clone()).collect();
+        let outcomes = if envelopes.is_empty() {
+            Vec::new()
+        } else {
+            self.publisher.publish(&envelopes).await
+        };
+        let failed: Vec<Uuid> = envelopes
+            .iter()
+            .zip(&outcomes)
+            .filter(|(_, o)| o.is_err())
+            .map(|(e, _)| e.event_id)
+            .collect();
+        if !envelopes.is_empty() && failed.len() == envelopes.len() {
+            tracing::error!(
+                count = failed.len(),
+                "publishing the batch failed; releasing"
+            );
+            self.undo(scoped.as_deref(), &failed).await;
+            return Problem::unavailable("Relay could not publish the events; nothing was kept, retry with the same Idempotency-Key", RETRY_AFTER_SECS).into();
+        }
+        if !failed.is_empty() {
+            // Some entries made it to the bus and cannot be taken back: keep those, report the
+            // rest as 503 so the client resubmits just them (under a new key).
+            if let Err(e) = self.delete_events(&failed).await {
+                tracing::error!(error = %e, "could not delete unpublished events");
+            }
+            for r in results
+                .iter_mut()
+                .filter(|r| r.event_id.is_some_and(|id| failed.contains(&id)))
+            {
+                let p = Problem::unavailable(
+                    "this event could not be published; resubmit it",
+                    RETRY_AFTER_SECS,
+                );
+                *r = ItemResult {
+                    index: r.index,
+                    status: 503,
+                    event_id: None,
+                    event_type: None,
+                    problem: Some(p),
+                };
+            }
+        }
+
+        let accepted_count = results.iter().filter(|r| r.status == 202).count();
+        let status = if accepted_count == results.len() {
+            202
+        } else {
+            207
+        };
+        let batch = BatchAccepted {
+            accepted: accepted_count,
+            rejected: results.len() - accepted_count,
+            received_at: ctx.now,
+            results,
+        };
+        tracing::info!(
+            accepted = batch.accepted,
+            rejected = batch.rejected,
+            "batch ingested"
+        );
+        let reply = Reply::json(status, &batch);
+        match (&lock, accepted_count) {
+            // Nothing was written under the lock: remove it so the key is free again.
+            (Some(_), 0) => self.undo(scoped.as_deref(), &[]).await,
+            _ => self.finish(scoped.as_deref(), &reply).await,
+        }
+        reply
+    }
+
+    /// The conditional lock failed: someone holds or completed the key. Read and decide.
+    async fn after_lost_race(
+        &self,
+        key: Option<&str>,
+        lock: Option<&Record>,
+        ctx: RequestContext<'_>,
+    ) -> Reply {
+        let (Some(key), Some(lock)) = (key, lock) else {
+            return Problem::new(ProblemKind::Internal, "lock conflict without a key").into();
+        };
+        match self.store.get_record(key).await {
+            Ok(existing) => match idempotency::decide(existing.as_ref(), &lock.request_hash, ctx.now.timestamp_millis()) {
+                Decision::Replay(stored) => Reply::replay(stored),
+                Decision::Mismatch => Problem::new(ProblemKind::IdempotencyKeyReused, "this Idempotency-Key was already used with a different request body; use a new key for a new request").into(),
+                Decision::InProgress | Decision::Proceed => {
+                    let mut p = Problem::new(ProblemKind::RequestInProgress, "a request with this Idempotency-Key is still being processed; retry shortly");
+                    p.retry_after = Some(1);
+                    p.into()
+                }
+            },
+            Err(e) => {
+                tracing::error!(error = %e, "reading the idempotency record failed");
+                Problem::unavailable("Relay could not check the Idempotency-Key; retry", RETRY_AFTER_SECS).into()
+            }
+        }
+    }
+
+    fn new_lock(&self, key: &str, request_hash: String, ctx: RequestContext<'_>) -> Record {
+        let now_ms = ctx.now.timestamp_millis();
+        Record {
+            key: key.to_string(),
+            status: Status::Inprogress,
+            request_hash,
+            in_progress_expiry_ms: ctx
+                .deadline_ms
+                .unwrap_or(now_ms + self.config.default_lock_ms),
+            expires_at: ctx.now.timestamp() + self.config.idempotency_ttl_secs,
+            response: None,
+        }
+    }
+
+    fn stored(
+        &self,
+        envelope: EventEnvelope,
+        scoped: &Option<String>,
+        now: DateTime<Utc>,
+    ) -> StoredEvent {
+        StoredEvent {
+            envelope,
+            received_at: now,
+            idempotency_key: scoped.clone(),
+            expires_at: now.timestamp() + self.config.retention_secs,
+        }
+    }
+
+    /// Moves a payload over the inline limit to the blob store, leaving a reference behind.
+    fn offload_if_large(&self, mut e: EventEnvelope) -> (EventEnvelope, Option<(String, Vec<u8>)>) {
+        let Some(payload) = &e.payload else {
+            return (e, None);
+        };
+        let bytes = serde_json::to_vec(payload).unwrap_or_default();
+        if bytes.len() <= self.config.inline_payload_limit {
+            return (e, None);
+        }
+        let key = format!("payloads/{}/{}.json", e.organization_id, e.event_id);
+        e.payload_ref = Some(PayloadRef {
+            bucket: self.blobs.bucket().to_string(),
+            key: key.clone(),
+            size: bytes.len(),
+            sha256: hex::encode(Sha256::digest(&bytes)),
+        });
+        e.payload = None;
+        (e, Some((key, bytes)))
+    }
+
+    async fn write(
+        &self,
+        lock: Option<&Record>,
+        events: &[StoredEvent],
+        ctx: RequestContext<'_>,
+    ) -> Result<(), WriteError> {
+        match lock {
+            Some(lock) => {
+                self.store
+                    .lock_and_store(lock, events, ctx.now.timestamp_millis())
+                    .await
+            }
+            None if events.is_empty() => Ok(()),
+            None => self.store.put_events(events).await,
+        }
+    }
+
+    async fn delete_events(&self, ids: &[Uuid]) -> Result<(), crate::ports::StoreError> {
+        self.store.delete_events(ids).await
+    }
+
+    /// Removes what a failed request wrote, so its retry starts clean.
+    async fn undo(&self, key: Option<&str>, ids: &[Uuid]) {
+        let result = match key {
+            Some(key) => self.store.release(key, ids).await,
+            None => self.store.delete_events(ids).await,
+        };
+        if let Err(e) = result {
+            // The lock still lapses at its in-progress expiry, so the key is not stuck for good.
+            tracing::error!(error = %e, "could not release after a failure");
+        }
+    }
+
+    async fn finish(&self, key: Option<&str>, reply: &Reply) {
+        let Some(key) = key else { return };
+        let stored = StoredResponse {
+            status: reply.status,
+            body: reply.body.clone(),
+        };
+        if let Err(e) = self.store.complete(key, &stored).await {
+            tracing::error!(error = %e, "could not mark the idempotency record completed; it lapses at its in-progress expiry");
+        }
+    }
+}
+
+fn publisher_product(caller: &ApiKey) -> Result<&str, Problem> {
+    match (caller.kind, caller.product.as_deref()) {
+        (KeyKind::Product, Some(p)) => Ok(p),
+        _ => Err(Problem::new(
+            ProblemKind::Forbidden,
+            "only product keys may publish events; this is an organisation or operator key",
+        )),
+    }
+}
+
+fn scope(caller: &ApiKey, key: Option<&str>) -> Result<Option<String>, Problem> {
+    key.map(|k| idempotency::scoped_key(&caller.principal(), k))
+        .transpose()
+        .map_err(|msg| {
+            let mut p = Problem::new(ProblemKind::InvalidRequest, msg.clone());
+            p.errors = vec![crate::problem::ProblemField {
+                field: "Idempotency-Key".into(),
+                message: msg,
+            }];
+            p
+        })
+}
+
+fn wrong_product(key_product: &str, event_product: &str) -> Problem {
+    Problem::new(ProblemKind::Forbidden, format!("this key publishes as {key_product:?} and may not publish events with sourceProduct {event_product:?}"))
+}

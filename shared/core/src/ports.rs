@@ -1,0 +1,189 @@
+//! The narrow traits the domain needs from the outside world. The AWS adapters (`relay-aws`)
+//! implement them with the SDK; [`crate::memory`] implements them in memory for unit tests and
+//! benchmarks. One trait per capability, so a handler asks only for what it uses.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use crate::envelope::EventEnvelope;
+use crate::idempotency::{Record, StoredResponse};
+use crate::keys::ApiKey;
+
+/// A failure of the store itself (network, throttling, emulator down): retryable by the caller.
+#[derive(Debug, thiserror::Error)]
+#[error("{operation} failed: {message}")]
+pub struct StoreError {
+    pub operation: &'static str,
+    pub message: String,
+}
+
+impl StoreError {
+    pub fn new(operation: &'static str, err: impl std::fmt::Display) -> Self {
+        Self {
+            operation,
+            message: err.to_string(),
+        }
+    }
+}
+
+/// An accepted event as the event store keeps it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredEvent {
+    pub envelope: EventEnvelope,
+    pub received_at: DateTime<Utc>,
+    /// The caller-scoped idempotency key that wrote it, if any: a retry of that same request may
+    /// rewrite the record; anyone else reusing the `eventId` is refused.
+    pub idempotency_key: Option<String>,
+    /// When (epoch s) retention ends (DynamoDB TTL attribute).
+    pub expires_at: i64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum WriteError {
+    /// These event ids already belong to other requests; nothing was written.
+    #[error("event ids already taken: {0:?}")]
+    EventIdsTaken(Vec<Uuid>),
+    /// The idempotency lock is held or completed by an earlier request; nothing was written.
+    #[error("idempotency key already locked")]
+    LockHeld,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Looks up API keys by hash and stores new ones.
+#[async_trait]
+pub trait KeyStore: Send + Sync {
+    async fn find_key(&self, key_hash: &str) -> Result<Option<ApiKey>, StoreError>;
+    async fn put_key(&self, key_hash: &str, key: &ApiKey) -> Result<(), StoreError>;
+}
+
+/// Idempotency records, written together with the events they accept.
+#[async_trait]
+pub trait IdempotencyStore: Send + Sync {
+    /// Takes the `INPROGRESS` lock `lock` and stores `events`, all or nothing: the put succeeds
+    /// only if no live record holds the key (absent, expired, or an expired in-progress lock).
+    async fn lock_and_store(
+        &self,
+        lock: &Record,
+        events: &[StoredEvent],
+        now_ms: i64,
+    ) -> Result<(), WriteError>;
+    async fn get_record(&self, key: &str) -> Result<Option<Record>, StoreError>;
+    /// Marks the record `COMPLETED` with the response to replay.
+    async fn complete(&self, key: &str, response: &StoredResponse) -> Result<(), StoreError>;
+    /// Undoes `lock_and_store` after a failure: deletes the lock and the events, so a retry
+    /// starts clean.
+    async fn release(&self, key: &str, event_ids: &[Uuid]) -> Result<(), StoreError>;
+}
+
+/// The event store (retained for inspection and replay).
+#[async_trait]
+pub trait EventStore: Send + Sync {
+    /// Stores events that came without an idempotency key; refuses ids that are taken.
+    async fn put_events(&self, events: &[StoredEvent]) -> Result<(), WriteError>;
+    async fn delete_events(&self, ids: &[Uuid]) -> Result<(), StoreError>;
+    async fn get_event(&self, id: Uuid) -> Result<Option<StoredEvent>, StoreError>;
+}
+
+/// Why one event was not published.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("publish failed: {0}")]
+pub struct PublishError(pub String);
+
+/// Puts events on the bus.
+#[async_trait]
+pub trait EventPublisher: Send + Sync {
+    /// Publishes every event, retrying partial failures itself; one outcome per event, in order.
+    async fn publish(&self, events: &[EventEnvelope]) -> Vec<Result<(), PublishError>>;
+}
+
+/// Large objects: payloads too big to travel inline, raw webhooks, payslips.
+#[async_trait]
+pub trait BlobStore: Send + Sync {
+    /// The bucket this store writes to (named in payload references).
+    fn bucket(&self) -> &str;
+    async fn put_blob(
+        &self,
+        key: &str,
+        bytes: Vec<u8>,
+        content_type: &str,
+    ) -> Result<(), StoreError>;
+    async fn get_blob(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError>;
+}
+
+// Shared handles: a function builds its adapters once and hands `Arc`s to the parts that use
+// them, so every port is also implemented for `Arc<T>`.
+mod arc_impls {
+    use super::*;
+    use std::sync::Arc;
+
+    #[async_trait]
+    impl<T: KeyStore + ?Sized> KeyStore for Arc<T> {
+        async fn find_key(&self, key_hash: &str) -> Result<Option<ApiKey>, StoreError> {
+            (**self).find_key(key_hash).await
+        }
+        async fn put_key(&self, key_hash: &str, key: &ApiKey) -> Result<(), StoreError> {
+            (**self).put_key(key_hash, key).await
+        }
+    }
+
+    #[async_trait]
+    impl<T: IdempotencyStore + ?Sized> IdempotencyStore for Arc<T> {
+        async fn lock_and_store(
+            &self,
+            lock: &Record,
+            events: &[StoredEvent],
+            now_ms: i64,
+        ) -> Result<(), WriteError> {
+            (**self).lock_and_store(lock, events, now_ms).await
+        }
+        async fn get_record(&self, key: &str) -> Result<Option<Record>, StoreError> {
+            (**self).get_record(key).await
+        }
+        async fn complete(&self, key: &str, response: &StoredResponse) -> Result<(), StoreError> {
+            (**self).complete(key, response).await
+        }
+        async fn release(&self, key: &str, event_ids: &[Uuid]) -> Result<(), StoreError> {
+            (**self).release(key, event_ids).await
+        }
+    }
+
+    #[async_trait]
+    impl<T: EventStore + ?Sized> EventStore for Arc<T> {
+        async fn put_events(&self, events: &[StoredEvent]) -> Result<(), WriteError> {
+            (**self).put_events(events).await
+        }
+        async fn delete_events(&self, ids: &[Uuid]) -> Result<(), StoreError> {
+            (**self).delete_events(ids).await
+        }
+        async fn get_event(&self, id: Uuid) -> Result<Option<StoredEvent>, StoreError> {
+            (**self).get_event(id).await
+        }
+    }
+
+    #[async_trait]
+    impl<T: EventPublisher + ?Sized> EventPublisher for Arc<T> {
+        async fn publish(&self, events: &[EventEnvelope]) -> Vec<Result<(), PublishError>> {
+            (**self).publish(events).await
+        }
+    }
+
+    #[async_trait]
+    impl<T: BlobStore + ?Sized> BlobStore for Arc<T> {
+        fn bucket(&self) -> &str {
+            (**self).bucket()
+        }
+        async fn put_blob(
+            &self,
+            key: &str,
+            bytes: Vec<u8>,
+            content_type: &str,
+        ) -> Result<(), StoreError> {
+            (**self).put_blob(key, bytes, content_type).await
+        }
+        async fn get_blob(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+            (**self).get_blob(key).await
+        }
+    }
+}
