@@ -1,1 +1,475 @@
+//! Ingest, end to end: real HTTP into the local stack, the real ingest binary behind a local
+//! Lambda Runtime API, the AWS wire protocol to moto, and the event read back off the SQS queue
+//! that template.yaml's rule subscribes to the bus.
 
+use std::time::Duration;
+
+use relay_e2e::{Fault, FaultProxy, Stack, StackOptions};
+use serde_json::{json, Value};
+
+const DELIVERY_QUEUE: &str = "relay-local-delivery";
+const EVENTS_TABLE: &str = "relay-local-events";
+const IDEMPOTENCY_TABLE: &str = "relay-local-idempotency";
+const QUIET: Duration = Duration::from_millis(1500);
+
+fn hired(candidate: &str) -> String {
+    json!({"eventType": "candidate.hired", "organizationId": "org-acme", "correlationId": "corr-1",
+           "payload": {"candidateId": candidate, "jobId": "job-1", "startDate": "2026-12-01"}})
+    .to_string()
+}
+
+async fn json_of(resp: reqwest::Response) -> (u16, Value, reqwest::header::HeaderMap) {
+    let status = resp.status().as_u16();
+    let headers = resp.headers().clone();
+    (status, resp.json().await.unwrap_or(Value::Null), headers)
+}
+
+#[tokio::test]
+async fn an_event_is_accepted_stored_and_arrives_once_on_the_subscribed_queue() {
+    let stack = Stack::start(StackOptions::default()).await;
+    let (status, body, _) = json_of(
+        stack
+            .post("/v1/events", &hired("cand-1"), Some("k-1"))
+            .await,
+    )
+    .await;
+    assert_eq!(status, 202, "{body}");
+    let event_id = body["eventId"].as_str().expect("eventId").to_string();
+    assert_eq!(body["eventType"], "candidate.hired");
+
+    let messages = stack.drain(DELIVERY_QUEUE, QUIET).await;
+    assert_eq!(messages.len(), 1, "{messages:?}");
+    let m = &messages[0];
+    assert_eq!(m["source"], "recruitiq");
+    assert_eq!(m["detail-type"], "candidate.hired");
+    assert_eq!(m["detail"]["eventId"], event_id.as_str());
+    assert_eq!(m["detail"]["organizationId"], "org-acme");
+    assert_eq!(m["detail"]["correlationId"], "corr-1");
+    assert_eq!(m["detail"]["payload"]["candidateId"], "cand-1");
+
+    let ddb = aws_sdk_dynamodb::Client::new(&stack.aws().await);
+    let item = ddb
+        .get_item()
+        .table_name(EVENTS_TABLE)
+        .key(
+            "eventId",
+            aws_sdk_dynamodb::types::AttributeValue::S(event_id.clone()),
+        )
+        .send()
+        .await
+        .expect("get")
+        .item
+        .expect("the event is in the event store");
+    let stored: Value =
+        serde_json::from_str(item["envelope"].as_s().expect("envelope")).expect("json");
+    assert_eq!(stored, m["detail"]);
+}
+
+#[tokio::test]
+async fn a_repeat_replays_another_body_is_refused_and_the_bus_sees_one_event() {
+    let stack = Stack::start(StackOptions::default()).await;
+    let (_, first, _) = json_of(
+        stack
+            .post("/v1/events", &hired("cand-1"), Some("k-1"))
+            .await,
+    )
+    .await;
+    let (status, again, headers) = json_of(
+        stack
+            .post("/v1/events", &hired("cand-1"), Some("k-1"))
+            .await,
+    )
+    .await;
+    assert_eq!(status, 202);
+    assert_eq!(again, first);
+    assert_eq!(
+        headers
+            .get("idempotent-replayed")
+            .and_then(|v| v.to_str().ok()),
+        Some("true")
+    );
+
+    let (status, problem, headers) = json_of(
+        stack
+            .post("/v1/events", &hired("cand-2"), Some("k-1"))
+            .await,
+    )
+    .await;
+    assert_eq!(status, 422);
+    assert_eq!(headers["content-type"], "application/problem+json");
+    assert_eq!(
+        problem["type"],
+        "https://relay.dev/problems/idempotency-key-reused"
+    );
+
+    assert_eq!(stack.drain(DELIVERY_QUEUE, QUIET).await.len(), 1);
+    assert_eq!(stack.count(EVENTS_TABLE).await, 1);
+}
+
+#[tokio::test]
+async fn twenty_concurrent_identical_requests_publish_exactly_one_event() {
+    let stack = Stack::start(StackOptions::default()).await;
+    let body = hired("cand-race");
+    let client = reqwest::Client::new();
+    let requests = (0..20).map(|_| {
+        client
+            .post(format!("{}/v1/events", stack.url))
+            .header("authorization", format!("Bearer {}", stack.product_key))
+            .header("content-type", "application/json")
+            .header("idempotency-key", "race-1")
+            .body(body.clone())
+            .send()
+    });
+    let responses = futures_join_all(requests).await;
+    let mut originals = 0;
+    let mut ids = std::collections::BTreeSet::new();
+    for r in responses {
+        let (status, body, headers) = json_of(r).await;
+        match status {
+            202 => {
+                ids.insert(body["eventId"].as_str().unwrap_or_default().to_string());
+                if !headers.contains_key("idempotent-replayed") {
+                    originals += 1;
+                }
+            }
+            409 => assert_eq!(
+                body["type"],
+                "https://relay.dev/problems/request-in-progress"
+            ),
+            other => panic!("unexpected {other}: {body}"),
+        }
+    }
+    assert_eq!(originals, 1, "exactly one request did the work");
+    assert!(ids.len() <= 1, "every 202 names the same event: {ids:?}");
+    let messages = stack.drain(DELIVERY_QUEUE, QUIET).await;
+    assert_eq!(messages.len(), 1, "{messages:?}");
+}
+
+/// Runs futures concurrently (the tests need no more of `futures` than this).
+async fn futures_join_all<F>(futs: impl Iterator<Item = F>) -> Vec<reqwest::Response>
+where
+    F: std::future::Future<Output = reqwest::Result<reqwest::Response>> + Send + 'static,
+{
+    let handles: Vec<_> = futs.map(tokio::spawn).collect();
+    let mut out = Vec::new();
+    for h in handles {
+        out.push(h.await.expect("task").expect("request"));
+    }
+    out
+}
+
+/// Functions time out AWS calls fast, so injected stalls turn into 503s within a test's patience.
+fn fast_timeouts() -> Vec<(String, String)> {
+    vec![
+        ("RELAY_AWS_ATTEMPT_TIMEOUT_MS".into(), "400".into()),
+        ("RELAY_AWS_OPERATION_TIMEOUT_MS".into(), "1500".into()),
+    ]
+}
+
+async fn stack_behind_proxy() -> (Stack, FaultProxy) {
+    let moto_port = relay_e2e::free_port();
+    let proxy = FaultProxy::start(format!("http://127.0.0.1:{moto_port}")).await;
+    let stack = Stack::start(StackOptions {
+        function_env: fast_timeouts(),
+        function_aws_endpoint: Some(proxy.url.clone()),
+        moto_port: Some(moto_port),
+    })
+    .await;
+    (stack, proxy)
+}
+
+async fn assert_nothing_kept(stack: &Stack) {
+    assert_eq!(
+        stack.count(EVENTS_TABLE).await,
+        0,
+        "no event record is left behind"
+    );
+    assert_eq!(
+        stack.count(IDEMPOTENCY_TABLE).await,
+        0,
+        "the lock was released"
+    );
+    assert!(
+        stack.drain(DELIVERY_QUEUE, QUIET).await.is_empty(),
+        "nothing reached the bus"
+    );
+}
+
+#[tokio::test]
+async fn a_failing_put_events_is_a_503_that_keeps_nothing_and_the_retry_publishes_once() {
+    let (stack, proxy) = stack_behind_proxy().await;
+    proxy.inject("PutEvents", Fault::Fail);
+    let (status, problem, headers) = json_of(
+        stack
+            .post("/v1/events", &hired("cand-1"), Some("fault-1"))
+            .await,
+    )
+    .await;
+    assert_eq!(status, 503, "{problem}");
+    assert_eq!(
+        problem["type"],
+        "https://relay.dev/problems/service-unavailable"
+    );
+    assert!(headers.contains_key("retry-after"));
+    assert_nothing_kept(&stack).await;
+
+    proxy.clear();
+    let (status, _, _) = json_of(
+        stack
+            .post("/v1/events", &hired("cand-1"), Some("fault-1"))
+            .await,
+    )
+    .await;
+    assert_eq!(status, 202);
+    assert_eq!(stack.drain(DELIVERY_QUEUE, QUIET).await.len(), 1);
+}
+
+#[tokio::test]
+async fn a_stalled_put_events_is_a_503_and_the_retry_publishes_once() {
+    let (stack, proxy) = stack_behind_proxy().await;
+    proxy.inject("PutEvents", Fault::Stall(Duration::from_secs(3)));
+    let (status, _, _) = json_of(
+        stack
+            .post("/v1/events", &hired("cand-1"), Some("stall-1"))
+            .await,
+    )
+    .await;
+    assert_eq!(status, 503);
+    assert_nothing_kept(&stack).await;
+
+    proxy.clear();
+    assert_eq!(
+        json_of(
+            stack
+                .post("/v1/events", &hired("cand-1"), Some("stall-1"))
+                .await
+        )
+        .await
+        .0,
+        202
+    );
+    assert_eq!(stack.drain(DELIVERY_QUEUE, QUIET).await.len(), 1);
+}
+
+#[tokio::test]
+async fn a_failing_store_write_is_a_503_that_publishes_nothing_and_the_retry_publishes_once() {
+    let (stack, proxy) = stack_behind_proxy().await;
+    proxy.inject("TransactWriteItems", Fault::Fail);
+    let (status, _, headers) = json_of(
+        stack
+            .post("/v1/events", &hired("cand-1"), Some("store-1"))
+            .await,
+    )
+    .await;
+    assert_eq!(status, 503);
+    assert!(headers.contains_key("retry-after"));
+    assert_nothing_kept(&stack).await;
+    assert_eq!(
+        proxy.counts().get("PutEvents"),
+        None,
+        "nothing was published"
+    );
+
+    proxy.clear();
+    assert_eq!(
+        json_of(
+            stack
+                .post("/v1/events", &hired("cand-1"), Some("store-1"))
+                .await
+        )
+        .await
+        .0,
+        202
+    );
+    assert_eq!(stack.drain(DELIVERY_QUEUE, QUIET).await.len(), 1);
+}
+
+#[tokio::test]
+async fn a_failing_completion_write_still_answers_202_and_never_publishes_twice() {
+    // The event is on the bus before the completion write; answering 503 would invite a
+    // retry that publishes it again. The caller gets its 202; the lock lapses on its own.
+    let (stack, proxy) = stack_behind_proxy().await;
+    proxy.inject("UpdateItem", Fault::Fail);
+    let (status, first, _) = json_of(
+        stack
+            .post("/v1/events", &hired("cand-1"), Some("complete-1"))
+            .await,
+    )
+    .await;
+    assert_eq!(status, 202);
+    proxy.clear();
+    let (status, again, _) = json_of(
+        stack
+            .post("/v1/events", &hired("cand-1"), Some("complete-1"))
+            .await,
+    )
+    .await;
+    assert_eq!(
+        status, 409,
+        "the lock still holds until its in-progress expiry: {again}"
+    );
+    assert_eq!(stack.drain(DELIVERY_QUEUE, QUIET).await.len(), 1);
+    assert!(first["eventId"].is_string());
+}
+
+#[tokio::test]
+async fn bad_input_gets_its_problem_document_and_writes_nothing() {
+    let stack = Stack::start(StackOptions::default()).await;
+    let client = reqwest::Client::new();
+    let url = format!("{}/v1/events", stack.url);
+    let product = format!("Bearer {}", stack.product_key);
+    let org = format!("Bearer {}", stack.org_key);
+    let missing_field = json!({"eventType": "candidate.hired", "organizationId": "org-acme", "payload": {"candidateId": "c"}}).to_string();
+    let big = format!("{{\"pad\":\"{}\"}}", "x".repeat(1024 * 1024 + 1));
+    let cases: Vec<(Option<&str>, &str, String, u16, &str)> = vec![
+        (
+            Some(product.as_str()),
+            "application/json",
+            "{\"eventType\": ".into(),
+            400,
+            "malformed-json",
+        ),
+        (None, "application/json", hired("c"), 401, "unauthenticated"),
+        (
+            Some("Bearer rk_prod_nobody"),
+            "application/json",
+            hired("c"),
+            401,
+            "unauthenticated",
+        ),
+        (
+            Some(org.as_str()),
+            "application/json",
+            hired("c"),
+            403,
+            "forbidden",
+        ),
+        (
+            Some(product.as_str()),
+            "application/json",
+            big,
+            413,
+            "payload-too-large",
+        ),
+        (
+            Some(product.as_str()),
+            "text/plain",
+            hired("c"),
+            415,
+            "unsupported-media-type",
+        ),
+        (
+            Some(product.as_str()),
+            "application/json",
+            missing_field,
+            422,
+            "invalid-event",
+        ),
+        (
+            Some(product.as_str()),
+            "application/json",
+            json!({"eventType": "candidate.hired", "eventVersion": "2.0", "organizationId": "o",
+            "payload": {"candidateId": "c", "jobId": "j", "startDate": "2026-01-01"}})
+            .to_string(),
+            422,
+            "invalid-event",
+        ),
+    ];
+    for (auth, ct, body, status, slug) in cases {
+        let mut req = client
+            .post(&url)
+            .header("content-type", ct)
+            .header("idempotency-key", "bad-1")
+            .body(body);
+        if let Some(a) = auth {
+            req = req.header("authorization", a);
+        }
+        let (got, problem, headers) = json_of(req.send().await.expect("send")).await;
+        assert_eq!(got, status, "{slug}: {problem}");
+        assert_eq!(
+            headers["content-type"], "application/problem+json",
+            "{slug}"
+        );
+        assert_eq!(
+            problem["type"],
+            format!("https://relay.dev/problems/{slug}")
+        );
+        assert_eq!(problem["status"], status);
+        assert!(problem["title"].is_string() && problem["detail"].is_string());
+        if slug == "invalid-event" {
+            assert!(problem["errors"][0]["field"].is_string(), "{problem}");
+        }
+    }
+    let (_, problem, _) = json_of(stack.post("/v1/events", &json!({"eventType": "candidate.hired", "organizationId": "o", "payload": {"candidateId": "c", "startDate": "d"}}).to_string(), None).await).await;
+    assert_eq!(
+        problem["errors"][0]["field"], "payload.jobId",
+        "the missing field is named"
+    );
+    assert_nothing_kept(&stack).await;
+}
+
+#[tokio::test]
+async fn a_batch_of_100_is_published_with_a_result_per_item() {
+    let stack = Stack::start(StackOptions::default()).await;
+    let events: Vec<Value> = (0..100)
+        .map(|i| serde_json::from_str(&hired(&format!("cand-{i}"))).expect("json"))
+        .collect();
+    let body = json!({"events": events}).to_string();
+    let (status, result, _) =
+        json_of(stack.post("/v1/events/batch", &body, Some("batch-1")).await).await;
+    assert_eq!(status, 202, "{result}");
+    assert_eq!(result["accepted"], 100);
+    assert_eq!(result["results"].as_array().map(Vec::len), Some(100));
+    let messages = stack.drain(DELIVERY_QUEUE, QUIET).await;
+    assert_eq!(messages.len(), 100);
+    let mut candidates: Vec<String> = messages
+        .iter()
+        .map(|m| {
+            m["detail"]["payload"]["candidateId"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string()
+        })
+        .collect();
+    candidates.sort();
+    candidates.dedup();
+    assert_eq!(candidates.len(), 100);
+
+    let (_, again, headers) =
+        json_of(stack.post("/v1/events/batch", &body, Some("batch-1")).await).await;
+    assert_eq!(again, result);
+    assert!(headers.contains_key("idempotent-replayed"));
+    assert!(stack.drain(DELIVERY_QUEUE, QUIET).await.is_empty());
+}
+
+#[tokio::test]
+async fn a_large_payload_travels_through_s3_by_reference() {
+    let stack = Stack::start(StackOptions::default()).await;
+    let description = "x".repeat(300 * 1024);
+    let body = json!({"eventType": "job.published", "organizationId": "org-acme", "payload": {"jobId": "j1", "title": "Engineer", "description": description}}).to_string();
+    let (status, _, _) = json_of(stack.post("/v1/events", &body, Some("big-1")).await).await;
+    assert_eq!(status, 202);
+    let messages = stack.drain(DELIVERY_QUEUE, QUIET).await;
+    assert_eq!(messages.len(), 1);
+    let reference = &messages[0]["detail"]["payloadRef"];
+    assert!(messages[0]["detail"]["payload"].is_null());
+    let s3 = aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::config::Builder::from(&stack.aws().await)
+            .force_path_style(true)
+            .build(),
+    );
+    let object = s3
+        .get_object()
+        .bucket(reference["bucket"].as_str().expect("bucket"))
+        .key(reference["key"].as_str().expect("key"))
+        .send()
+        .await
+        .expect("the payload is in S3");
+    let bytes = object.body.collect().await.expect("body").into_bytes();
+    let payload: Value = serde_json::from_slice(&bytes).expect("json");
+    assert_eq!(
+        payload["description"].as_str().map(str::len),
+        Some(300 * 1024)
+    );
+    assert_eq!(reference["size"], bytes.len());
+}

@@ -1,1 +1,25 @@
+//! Test support for the end-to-end tests and the benchmarks: start the local stack on free
+//! ports, talk to its emulator, and put a fault-injecting, request-counting proxy between the
+//! functions and the emulator.
 
+pub mod proxy;
+pub mod stack;
+
+pub use proxy::{Fault, FaultProxy};
+pub use stack::{Stack, StackOptions};
+
+/// The repository root (the tests crate lives in `tests/`).
+pub fn repo_root() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(|p| p.to_path_buf())
+        .unwrap_or_default()
+}
+
+/// A free TCP port on loopback (bound, then released).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .unwrap_or(0)
+}

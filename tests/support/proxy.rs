@@ -1,0 +1,170 @@
+//! A proxy between the functions and the emulator that counts every AWS request by operation
+//! and can fail or stall chosen operations: the fault injection the ingest guarantees are
+//! tested with (restarting moto would forget every table), and the counter the benchmarks
+//! use for "AWS requests per event".
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::body::{to_bytes, Body};
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+
+/// What to do to requests for one operation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    /// Answer 500 InternalFailure without forwarding.
+    Fail,
+    /// Hold the request this long, then drop it unanswered (never forwarded): a black hole.
+    Stall(Duration),
+}
+
+#[derive(Default)]
+struct Shared {
+    upstream: String,
+    faults: Mutex<BTreeMap<String, Fault>>,
+    counts: Mutex<BTreeMap<String, usize>>,
+}
+
+#[derive(Clone)]
+pub struct FaultProxy {
+    pub url: String,
+    shared: Arc<Shared>,
+}
+
+impl FaultProxy {
+    /// Starts a proxy to `upstream` (the emulator's URL).
+    pub async fn start(upstream: String) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind proxy");
+        let url = format!("http://{}", listener.local_addr().expect("addr"));
+        let shared = Arc::new(Shared {
+            upstream,
+            ..Shared::default()
+        });
+        let app = axum::Router::new()
+            .fallback(forward)
+            .with_state(shared.clone());
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        Self { url, shared }
+    }
+
+    /// Injects `fault` into every request for `operation` (e.g. `PutEvents`, `TransactWriteItems`).
+    pub fn inject(&self, operation: &str, fault: Fault) {
+        if let Ok(mut f) = self.shared.faults.lock() {
+            f.insert(operation.to_string(), fault);
+        }
+    }
+
+    pub fn clear(&self) {
+        if let Ok(mut f) = self.shared.faults.lock() {
+            f.clear();
+        }
+    }
+
+    /// Requests seen per operation since the last reset.
+    pub fn counts(&self) -> BTreeMap<String, usize> {
+        self.shared
+            .counts
+            .lock()
+            .map(|c| c.clone())
+            .unwrap_or_default()
+    }
+
+    pub fn total(&self) -> usize {
+        self.counts().values().sum()
+    }
+
+    pub fn reset_counts(&self) {
+        if let Ok(mut c) = self.shared.counts.lock() {
+            c.clear();
+        }
+    }
+}
+
+/// The operation a request calls: `X-Amz-Target` for JSON protocols (DynamoDB, EventBridge,
+/// SQS), else the S3 method and path shape.
+fn operation(method: &str, path: &str, headers: &HeaderMap) -> String {
+    if let Some(target) = headers.get("x-amz-target").and_then(|v| v.to_str().ok()) {
+        return target.rsplit('.').next().unwrap_or(target).to_string();
+    }
+    format!(
+        "S3:{method}{}",
+        if path.matches('/').count() > 1 {
+            "Object"
+        } else {
+            "Bucket"
+        }
+    )
+}
+
+async fn forward(State(shared): State<Arc<Shared>>, req: Request) -> Response {
+    let (parts, body) = req.into_parts();
+    let op = operation(parts.method.as_str(), parts.uri.path(), &parts.headers);
+    if let Ok(mut c) = shared.counts.lock() {
+        *c.entry(op.clone()).or_default() += 1;
+    }
+    let fault = shared.faults.lock().ok().and_then(|f| f.get(&op).copied());
+    match fault {
+        Some(Fault::Fail) => {
+            return Response::builder()
+                .status(StatusCode::INTERNAL_SERVER_ERROR)
+                .header("content-type", "application/x-amz-json-1.1")
+                .body(Body::from(
+                    r#"{"__type":"InternalFailure","message":"injected by the test proxy"}"#,
+                ))
+                .unwrap_or_default();
+        }
+        Some(Fault::Stall(d)) => {
+            tokio::time::sleep(d).await;
+            return Response::builder()
+                .status(StatusCode::GATEWAY_TIMEOUT)
+                .body(Body::empty())
+                .unwrap_or_default();
+        }
+        None => {}
+    }
+    let Ok(bytes) = to_bytes(body, 64 * 1024 * 1024).await else {
+        return Response::builder()
+            .status(StatusCode::BAD_REQUEST)
+            .body(Body::empty())
+            .unwrap_or_default();
+    };
+    let url = format!(
+        "{}{}",
+        shared.upstream,
+        parts
+            .uri
+            .path_and_query()
+            .map(|p| p.as_str())
+            .unwrap_or("/")
+    );
+    let client = reqwest::Client::new();
+    let mut out = client.request(parts.method.clone(), url).body(bytes);
+    for (k, v) in &parts.headers {
+        if k != "host" && k != "content-length" {
+            out = out.header(k, v);
+        }
+    }
+    match out.send().await {
+        Ok(resp) => {
+            let mut builder = Response::builder().status(resp.status());
+            for (k, v) in resp.headers() {
+                if k != "content-length" && k != "transfer-encoding" {
+                    builder = builder.header(k, v);
+                }
+            }
+            let body = resp.bytes().await.unwrap_or_default();
+            builder.body(Body::from(body)).unwrap_or_default()
+        }
+        Err(_) => Response::builder()
+            .status(StatusCode::BAD_GATEWAY)
+            .body(Body::empty())
+            .unwrap_or_default(),
+    }
+}

@@ -1,0 +1,221 @@
+//! Starts `relay-local` (built by `./dev test` before the tests run) with its own emulator and
+//! ports, waits for its ready line, and stops it on drop.
+
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use serde_json::Value;
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+
+pub struct StackOptions {
+    /// Extra environment for every function (`RELAY_LOCAL_ENV`).
+    pub function_env: Vec<(String, String)>,
+    /// Where the functions send AWS calls instead of the emulator (a fault proxy).
+    pub function_aws_endpoint: Option<String>,
+    /// The emulator's port (chosen by the caller when a proxy must know it in advance).
+    pub moto_port: Option<u16>,
+}
+
+impl Default for StackOptions {
+    fn default() -> Self {
+        Self {
+            function_env: Vec::new(),
+            function_aws_endpoint: None,
+            moto_port: None,
+        }
+    }
+}
+
+pub struct Stack {
+    pub url: String,
+    pub aws_endpoint: String,
+    pub product_key: String,
+    pub org_key: String,
+    pub state_dir: PathBuf,
+    child: tokio::process::Child,
+}
+
+pub const PRODUCT_KEY: &str = "rk_prod_test_recruitiq";
+pub const ORG_KEY: &str = "rk_org_test_acme";
+
+impl Stack {
+    pub async fn start(opts: StackOptions) -> Self {
+        let root = crate::repo_root();
+        let port = crate::free_port();
+        let moto_port = opts.moto_port.unwrap_or_else(crate::free_port);
+        let state_dir =
+            std::env::temp_dir().join(format!("relay-e2e-{}-{port}", std::process::id()));
+        std::fs::create_dir_all(&state_dir).expect("state dir");
+        let bin = root.join("target/debug/relay-local");
+        assert!(
+            bin.exists(),
+            "{} is missing: run the tests with ./dev test (it builds the binaries first)",
+            bin.display()
+        );
+        let env: Vec<String> = opts
+            .function_env
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
+        let mut cmd = tokio::process::Command::new(bin);
+        cmd.env("RELAY_ROOT", &root)
+            .env("RELAY_LOCAL_PORT", port.to_string())
+            .env("RELAY_LOCAL_MOTO_PORT", moto_port.to_string())
+            .env("RELAY_LOCAL_STATE_DIR", &state_dir)
+            .env("RELAY_LOCAL_PRODUCT_KEY", PRODUCT_KEY)
+            .env("RELAY_LOCAL_ORG_KEY", ORG_KEY)
+            .env("RELAY_LOCAL_ORG_ID", "org-acme")
+            .env("RELAY_LOCAL_ENV", env.join(";"))
+            .env_remove("RELAY_LOCAL_AWS_ENDPOINT")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
+        if let Some(e) = &opts.function_aws_endpoint {
+            cmd.env("RELAY_LOCAL_FUNCTION_AWS_ENDPOINT", e);
+        }
+        let mut child = cmd.spawn().expect("start relay-local");
+        let stdout = child.stdout.take().expect("stdout");
+        let stderr = child.stderr.take().expect("stderr");
+        let log_path = state_dir.join("stack.log");
+        let mut log = tokio::fs::File::create(&log_path).await.expect("log file");
+        let mut err_log = tokio::fs::File::create(state_dir.join("stack.err.log"))
+            .await
+            .expect("log file");
+        tokio::spawn(async move {
+            let mut lines = BufReader::new(stderr).lines();
+            while let Ok(Some(line)) = lines.next_line().await {
+                let _ = err_log.write_all(format!("{line}\n").as_bytes()).await;
+            }
+        });
+        let mut lines = BufReader::new(stdout).lines();
+        let deadline = Instant::now() + Duration::from_secs(90);
+        let mut url = None;
+        while Instant::now() < deadline {
+            match tokio::time::timeout(Duration::from_secs(1), lines.next_line()).await {
+                Ok(Ok(Some(line))) => {
+                    let _ = log.write_all(format!("{line}\n").as_bytes()).await;
+                    if let Some(u) = line.strip_prefix("RELAY_LOCAL_READY ") {
+                        url = Some(u.trim().to_string());
+                        break;
+                    }
+                }
+                Ok(_) => break,
+                Err(_) => continue,
+            }
+        }
+        let Some(url) = url else {
+            let err = std::fs::read_to_string(state_dir.join("stack.err.log")).unwrap_or_default();
+            panic!("relay-local did not become ready; stderr:\n{err}");
+        };
+        tokio::spawn(async move {
+            while let Ok(Some(line)) = lines.next_line().await {
+                let _ = log.write_all(format!("{line}\n").as_bytes()).await;
+            }
+        });
+        Self {
+            url,
+            aws_endpoint: format!("http://127.0.0.1:{moto_port}"),
+            product_key: PRODUCT_KEY.into(),
+            org_key: ORG_KEY.into(),
+            state_dir,
+            child,
+        }
+    }
+
+    /// SDK configuration for talking to the stack's emulator directly.
+    pub async fn aws(&self) -> SdkConfig {
+        aws_config::defaults(BehaviorVersion::latest())
+            .endpoint_url(&self.aws_endpoint)
+            .region(Region::new("us-east-1"))
+            .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
+                "testing", "testing", None, None, "tests",
+            ))
+            .load()
+            .await
+    }
+
+    pub fn queue_url(&self, name: &str) -> String {
+        format!("{}/123456789012/{name}", self.aws_endpoint)
+    }
+
+    /// Receives (and deletes) messages from a queue until it has been quiet for `quiet`.
+    pub async fn drain(&self, queue: &str, quiet: Duration) -> Vec<Value> {
+        let sqs = aws_sdk_sqs::Client::new(&self.aws().await);
+        let url = self.queue_url(queue);
+        let mut out = Vec::new();
+        let mut last = Instant::now();
+        while last.elapsed() < quiet {
+            let got = sqs
+                .receive_message()
+                .queue_url(&url)
+                .max_number_of_messages(10)
+                .wait_time_seconds(0)
+                .send()
+                .await
+                .expect("receive");
+            let msgs = got.messages.unwrap_or_default();
+            if msgs.is_empty() {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+            last = Instant::now();
+            for m in msgs {
+                out.push(
+                    serde_json::from_str(m.body.as_deref().unwrap_or("null"))
+                        .unwrap_or(Value::Null),
+                );
+                let _ = sqs
+                    .delete_message()
+                    .queue_url(&url)
+                    .set_receipt_handle(m.receipt_handle)
+                    .send()
+                    .await;
+            }
+        }
+        out
+    }
+
+    /// How many items a table holds.
+    pub async fn count(&self, table: &str) -> usize {
+        let ddb = aws_sdk_dynamodb::Client::new(&self.aws().await);
+        ddb.scan()
+            .table_name(table)
+            .send()
+            .await
+            .expect("scan")
+            .items
+            .unwrap_or_default()
+            .len()
+    }
+
+    /// `POST path` with the product key and optional idempotency key.
+    pub async fn post(
+        &self,
+        path: &str,
+        body: &str,
+        idempotency_key: Option<&str>,
+    ) -> reqwest::Response {
+        let mut req = reqwest::Client::new()
+            .post(format!("{}{path}", self.url))
+            .header("authorization", format!("Bearer {}", self.product_key))
+            .header("content-type", "application/json")
+            .body(body.to_string());
+        if let Some(k) = idempotency_key {
+            req = req.header("idempotency-key", k);
+        }
+        req.send().await.expect("request")
+    }
+}
+
+impl Drop for Stack {
+    fn drop(&mut self) {
+        // SIGTERM lets the stack stop its functions; the emulator exits with its parent.
+        if let Some(pid) = self.child.id() {
+            let _ = std::process::Command::new("kill")
+                .args(["-TERM", &pid.to_string()])
+                .status();
+        }
+    }
+}
