@@ -9,6 +9,7 @@ use aws_config::{BehaviorVersion, Region, SdkConfig};
 use serde_json::Value;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
+#[derive(Default)]
 pub struct StackOptions {
     /// Extra environment for every function (`RELAY_LOCAL_ENV`).
     pub function_env: Vec<(String, String)>,
@@ -16,16 +17,6 @@ pub struct StackOptions {
     pub function_aws_endpoint: Option<String>,
     /// The emulator's port (chosen by the caller when a proxy must know it in advance).
     pub moto_port: Option<u16>,
-}
-
-impl Default for StackOptions {
-    fn default() -> Self {
-        Self {
-            function_env: Vec::new(),
-            function_aws_endpoint: None,
-            moto_port: None,
-        }
-    }
 }
 
 pub struct Stack {

@@ -363,3 +363,33 @@ async fn health_needs_no_key() {
         200
     );
 }
+
+/// The `sam local invoke` fixtures are real requests to this handler, not just parseable JSON.
+#[tokio::test]
+async fn the_sam_fixtures_are_requests_this_handler_answers() {
+    let w = world().await;
+    let demo = ApiKey {
+        kind: KeyKind::Product,
+        product: Some("recruitiq".into()),
+        organization_id: None,
+        name: "demo".into(),
+        created_at: chrono::Utc::now(),
+        disabled: false,
+    };
+    w.store
+        .put_key(&keys::hash("rk_prod_local_demo"), &demo)
+        .await
+        .unwrap();
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../events");
+    let expect = [
+        ("ingest-post-event.json", 202),
+        ("ingest-post-batch.json", 202),
+        ("ingest-health.json", 200),
+    ];
+    for (file, status) in expect {
+        let text = std::fs::read_to_string(dir.join(file)).unwrap();
+        let req = lambda_http::request::from_str(&text).unwrap_or_else(|e| panic!("{file}: {e}"));
+        let (got, body, _) = call(&w, req).await;
+        assert_eq!(got, status, "{file}: {body}");
+    }
+}

@@ -1,1 +1,263 @@
-fn main() {}
+//! `relay-bench`: the ingest budgets of issue #2, measured in one run as counts and ratios that
+//! hold on a noisy 2-core machine. Exits non-zero when a budget is exceeded.
+//!
+//! - AWS requests per event (single, and per event in a batch of 100): the real ingest binary
+//!   in the local stack, every AWS request counted by a proxy in front of moto.
+//! - Handler CPU per event with the AWS round trips taken out: the same workflow over the
+//!   in-memory ports, as a ratio to parsing + serialising the same event with serde_json.
+//! - Release binary size of ingest against the bare `lambda_runtime` binary.
+//! - Start-up: process spawn to the first `GET /next` on a local Runtime API, ingest against the
+//!   bare binary, median of several runs, interleaved so machine noise hits both alike.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use relay_core::ingest::{Ingest, IngestConfig, RequestContext};
+use relay_core::keys::{ApiKey, KeyKind};
+use relay_core::memory::{MemoryBlobs, MemoryBus, MemoryStore};
+use relay_e2e::{FaultProxy, Stack, StackOptions};
+use serde_json::{json, Value};
+
+const SINGLE_BUDGET: f64 = 3.0;
+const BATCH_BUDGET: f64 = 0.5;
+const STARTUP_BUDGET: f64 = 1.3;
+
+fn event(i: usize) -> Value {
+    json!({"eventType": "candidate.hired", "organizationId": "org-bench", "correlationId": format!("c-{i}"),
+           "payload": {"candidateId": format!("cand-{i}"), "jobId": "job-1", "startDate": "2026-12-01", "salary": 60000, "currency": "EUR"}})
+}
+
+#[tokio::main]
+async fn main() {
+    let root = relay_e2e::repo_root();
+    let mut failures = Vec::new();
+    let mut check = |name: &str, value: f64, budget: f64| {
+        let ok = value <= budget;
+        println!(
+            "  {:<52} {:>8.3}  (budget <= {budget}) {}",
+            name,
+            value,
+            if ok { "ok" } else { "OVER BUDGET" }
+        );
+        if !ok {
+            failures.push(name.to_string());
+        }
+    };
+
+    println!("AWS requests per event (real ingest binary, moto, counted by proxy)");
+    let (single, batch, detail) = aws_requests().await;
+    check(
+        "requests per single event (warm instance)",
+        single,
+        SINGLE_BUDGET,
+    );
+    check("requests per event, batch of 100", batch, BATCH_BUDGET);
+    println!("    by operation: {detail}");
+
+    println!("Handler CPU per event (in-memory ports, AWS excluded)");
+    let (per_event_us, ratio, batch_us) = cpu_per_event().await;
+    println!(
+        "  {:<52} {:>8.2} us",
+        "single event, full workflow", per_event_us
+    );
+    println!(
+        "  {:<52} {:>8.2} us",
+        "per event in a batch of 100", batch_us
+    );
+    println!(
+        "  {:<52} {:>8.2} x",
+        "single event / serde_json parse+serialise of it", ratio
+    );
+
+    println!("Release binaries");
+    let ingest = root.join("target/release/ingest");
+    let bare = root.join("target/release/bare-lambda");
+    let (si, sb) = (size(&ingest), size(&bare));
+    println!("  {:<52} {:>8.2} MiB", "ingest", si as f64 / 1048576.0);
+    println!(
+        "  {:<52} {:>8.2} MiB ({:.2}x)",
+        "bare lambda_runtime",
+        sb as f64 / 1048576.0,
+        si as f64 / sb.max(1) as f64
+    );
+
+    println!("Start-up to first /next (median of 15, interleaved)");
+    let (ti, tb) = startup(&ingest, &bare, 15).await;
+    println!("  {:<52} {:>8.2} ms", "ingest", ti.as_secs_f64() * 1000.0);
+    println!(
+        "  {:<52} {:>8.2} ms",
+        "bare lambda_runtime",
+        tb.as_secs_f64() * 1000.0
+    );
+    check(
+        "start-up ratio ingest / bare",
+        ti.as_secs_f64() / tb.as_secs_f64(),
+        STARTUP_BUDGET,
+    );
+
+    if !failures.is_empty() {
+        eprintln!("over budget: {}", failures.join(", "));
+        std::process::exit(1);
+    }
+}
+
+async fn aws_requests() -> (f64, f64, String) {
+    let moto_port = relay_e2e::free_port();
+    let proxy = FaultProxy::start(format!("http://127.0.0.1:{moto_port}")).await;
+    let stack = Stack::start(StackOptions {
+        function_aws_endpoint: Some(proxy.url.clone()),
+        moto_port: Some(moto_port),
+        ..StackOptions::default()
+    })
+    .await;
+    // Warm one instance (its key cache) first: Lambda keeps instances warm under load.
+    let warm = stack
+        .post("/v1/events", &event(0).to_string(), Some("warm"))
+        .await;
+    assert_eq!(warm.status(), 202);
+    proxy.reset_counts();
+    let n = 20;
+    for i in 1..=n {
+        let r = stack
+            .post(
+                "/v1/events",
+                &event(i).to_string(),
+                Some(&format!("bench-{i}")),
+            )
+            .await;
+        assert_eq!(r.status(), 202);
+    }
+    let single = proxy.total() as f64 / n as f64;
+    let single_detail = proxy.counts();
+    proxy.reset_counts();
+    let events: Vec<Value> = (0..100).map(event).collect();
+    let r = stack
+        .post(
+            "/v1/events/batch",
+            &json!({"events": events}).to_string(),
+            Some("bench-batch"),
+        )
+        .await;
+    assert_eq!(r.status(), 202);
+    let batch = proxy.total() as f64 / 100.0;
+    let detail = format!(
+        "single x{n}: {single_detail:?}; batch of 100: {:?}",
+        proxy.counts()
+    );
+    (single, batch, detail)
+}
+
+async fn cpu_per_event() -> (f64, f64, f64) {
+    let store = Arc::new(MemoryStore::default());
+    let ingest = Ingest {
+        store: store.clone(),
+        publisher: Arc::new(MemoryBus::default()),
+        blobs: Arc::new(MemoryBlobs::default()),
+        config: IngestConfig::default(),
+    };
+    let caller = ApiKey {
+        kind: KeyKind::Product,
+        product: Some("recruitiq".into()),
+        organization_id: None,
+        name: "bench".into(),
+        created_at: chrono::Utc::now(),
+        disabled: false,
+    };
+    let bodies: Vec<Value> = (0..5000).map(event).collect();
+    let keys: Vec<String> = (0..5000).map(|i| format!("k-{i}")).collect();
+
+    let started = Instant::now();
+    for (body, key) in bodies.iter().zip(&keys) {
+        let ctx = RequestContext {
+            idempotency_key: Some(key),
+            now: chrono::Utc::now(),
+            deadline_ms: None,
+        };
+        let reply = ingest.ingest_one(&caller, body, ctx).await;
+        assert_eq!(reply.status, 202);
+    }
+    let per_event = started.elapsed().as_secs_f64() * 1e6 / bodies.len() as f64;
+
+    let texts: Vec<String> = bodies.iter().map(Value::to_string).collect();
+    let started = Instant::now();
+    for t in &texts {
+        let v: Value = serde_json::from_str(t).unwrap_or(Value::Null);
+        std::hint::black_box(serde_json::to_string(&v).unwrap_or_default());
+    }
+    let baseline = started.elapsed().as_secs_f64() * 1e6 / texts.len() as f64;
+
+    let batches: Vec<Value> = bodies.chunks(100).map(|c| json!({"events": c})).collect();
+    let started = Instant::now();
+    for (i, b) in batches.iter().enumerate() {
+        let key = format!("b-{i}");
+        let ctx = RequestContext {
+            idempotency_key: Some(&key),
+            now: chrono::Utc::now(),
+            deadline_ms: None,
+        };
+        assert_eq!(ingest.ingest_batch(&caller, b, ctx).await.status, 202);
+    }
+    let batch = started.elapsed().as_secs_f64() * 1e6 / bodies.len() as f64;
+    (per_event, per_event / baseline, batch)
+}
+
+fn size(p: &Path) -> u64 {
+    std::fs::metadata(p)
+        .map(|m| m.len())
+        .unwrap_or_else(|_| panic!("{} is missing: ./dev bench builds it", p.display()))
+}
+
+/// Median spawn-to-first-`/next` for each binary, alternating runs.
+async fn startup(ingest: &Path, bare: &Path, runs: usize) -> (Duration, Duration) {
+    let env = [
+        ("RELAY_IDEMPOTENCY_TABLE", "t"),
+        ("RELAY_EVENTS_TABLE", "t"),
+        ("RELAY_CONFIG_TABLE", "t"),
+        ("RELAY_EVENT_BUS_NAME", "b"),
+        ("RELAY_PAYLOAD_BUCKET", "p"),
+        ("AWS_REGION", "us-east-1"),
+        ("AWS_ACCESS_KEY_ID", "x"),
+        ("AWS_SECRET_ACCESS_KEY", "x"),
+        ("AWS_ENDPOINT_URL", "http://127.0.0.1:9"),
+        ("AWS_LAMBDA_FUNCTION_NAME", "bench"),
+        ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256"),
+        ("AWS_LAMBDA_FUNCTION_VERSION", "1"),
+    ];
+    let (mut a, mut b) = (Vec::new(), Vec::new());
+    for _ in 0..runs {
+        a.push(time_to_next(ingest, &env).await);
+        b.push(time_to_next(bare, &env).await);
+    }
+    a.sort();
+    b.sort();
+    (a[runs / 2], b[runs / 2])
+}
+
+/// Spawns `bin` against a one-shot Runtime API and times its first `GET /next`.
+async fn time_to_next(bin: &Path, env: &[(&str, &str)]) -> Duration {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let started = Instant::now();
+    let mut child = tokio::process::Command::new(bin)
+        .envs(env.iter().copied())
+        .env("AWS_LAMBDA_RUNTIME_API", addr.to_string())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("spawn");
+    let (mut sock, _) = tokio::time::timeout(Duration::from_secs(10), listener.accept())
+        .await
+        .expect("the function never called /next")
+        .expect("accept");
+    let mut buf = [0u8; 1024];
+    let _ = sock.read(&mut buf).await;
+    let elapsed = started.elapsed();
+    let _ = sock.shutdown().await;
+    let _ = child.kill().await;
+    elapsed
+}
