@@ -393,3 +393,38 @@ async fn the_sam_fixtures_are_requests_this_handler_answers() {
         assert_eq!(got, status, "{file}: {body}");
     }
 }
+
+#[tokio::test]
+async fn a_batch_item_reusing_another_requests_event_id_is_refused_alone() {
+    let w = world().await;
+    let id = "7d444840-9dc0-41d2-a6c5-3c1a3e5f2b11";
+    let mut taken: Value = serde_json::from_str(&hired()).unwrap();
+    taken["eventId"] = json!(id);
+    assert_eq!(
+        call(
+            &w,
+            post(&taken.to_string(), Some(PRODUCT_KEY), Some("first"))
+        )
+        .await
+        .0,
+        202
+    );
+
+    let fresh: Value = serde_json::from_str(&hired()).unwrap();
+    let body = json!({"events": [taken, fresh]}).to_string();
+    let req = request(
+        "POST",
+        "/v1/events/batch",
+        json!({"content-type": "application/json", "authorization": format!("Bearer {PRODUCT_KEY}"), "idempotency-key": "second"}),
+        &body,
+    );
+    let (status, result, _) = call(&w, req).await;
+    assert_eq!(status, 207, "{result}");
+    assert_eq!(result["results"][0]["status"], 409);
+    assert_eq!(result["results"][1]["status"], 202);
+    assert_eq!(
+        w.bus.count(),
+        2,
+        "the first request's event and the fresh one"
+    );
+}

@@ -5,6 +5,15 @@ use std::time::Duration;
 
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, SdkConfig};
+use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode, TlsContext, TrustStore};
+use aws_smithy_http_client::Builder as HttpClientBuilder;
+
+/// The Amazon Trust Services roots (Amazon Root CA 1-4 and Starfield Services Root G2) that
+/// every AWS service endpoint chains to. Trusting just these, compiled in, replaces reading and
+/// parsing the ~140 platform certificates at every cold start, which cost more than the rest of
+/// start-up together (see `./dev bench`). `RELAY_TLS_NATIVE_ROOTS=true` trusts the platform
+/// store instead (for example behind a TLS-inspecting proxy).
+const AMAZON_TRUST_SERVICES: &str = include_str!("../certs/amazon-trust-services.pem");
 
 /// A required setting is missing or malformed: the function refuses to start.
 #[derive(Debug, thiserror::Error)]
@@ -54,8 +63,29 @@ pub async fn load() -> Result<SdkConfig, ConfigError> {
         .build();
     Ok(aws_config::defaults(BehaviorVersion::latest())
         .timeout_config(timeouts)
+        .http_client(https_client()?)
         .load()
         .await)
+}
+
+fn https_client() -> Result<aws_sdk_dynamodb::config::SharedHttpClient, ConfigError> {
+    let trust = if std::env::var("RELAY_TLS_NATIVE_ROOTS").is_ok_and(|v| v == "true") {
+        TrustStore::default()
+    } else {
+        TrustStore::empty().with_pem_certificate(AMAZON_TRUST_SERVICES.as_bytes())
+    };
+    let context = TlsContext::builder()
+        .with_trust_store(trust)
+        .build()
+        .map_err(|e| ConfigError::Invalid {
+            name: "RELAY_TLS_NATIVE_ROOTS",
+            expected: "a usable trust store",
+            value: e.to_string(),
+        })?;
+    Ok(HttpClientBuilder::new()
+        .tls_provider(tls::Provider::Rustls(CryptoMode::AwsLc))
+        .tls_context(context)
+        .build_https())
 }
 
 /// True when the SDK talks to an emulator rather than AWS (S3 then needs path-style URLs).

@@ -349,9 +349,13 @@ where
         }
 
         // Events whose ids belong to other requests are refused one by one; the rest go ahead.
+        let mut written = false;
         for _attempt in 0..3 {
             match self.write(lock.as_ref(), &stored, ctx).await {
-                Ok(()) => break,
+                Ok(()) => {
+                    written = true;
+                    break;
+                }
                 Err(WriteError::EventIdsTaken(taken)) => {
                     for r in results
                         .iter_mut()
@@ -385,6 +389,10 @@ where
                     .into();
                 }
             }
+        }
+
+        if !written {
+            return Problem::unavailable("Relay could not store the events (event ids kept conflicting); retry with the same Idempotency-Key", RETRY_AFTER_SECS).into();
         }
 
         for (key, bytes) in blobs {
