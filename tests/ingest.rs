@@ -27,12 +27,7 @@ async fn json_of(resp: reqwest::Response) -> (u16, Value, reqwest::header::Heade
 #[tokio::test]
 async fn an_event_is_accepted_stored_and_arrives_once_on_the_subscribed_queue() {
     let stack = Stack::start(StackOptions::default()).await;
-    let (status, body, _) = json_of(
-        stack
-            .post("/v1/events", &hired("cand-1"), Some("k-1"))
-            .await,
-    )
-    .await;
+    let (status, body, _) = json_of(stack.post("/v1/events", &hired("cand-1"), Some("k-1")).await).await;
     assert_eq!(status, 202, "{body}");
     let event_id = body["eventId"].as_str().expect("eventId").to_string();
     assert_eq!(body["eventType"], "candidate.hired");
@@ -51,56 +46,29 @@ async fn an_event_is_accepted_stored_and_arrives_once_on_the_subscribed_queue() 
     let item = ddb
         .get_item()
         .table_name(EVENTS_TABLE)
-        .key(
-            "eventId",
-            aws_sdk_dynamodb::types::AttributeValue::S(event_id.clone()),
-        )
+        .key("eventId", aws_sdk_dynamodb::types::AttributeValue::S(event_id.clone()))
         .send()
         .await
         .expect("get")
         .item
         .expect("the event is in the event store");
-    let stored: Value =
-        serde_json::from_str(item["envelope"].as_s().expect("envelope")).expect("json");
+    let stored: Value = serde_json::from_str(item["envelope"].as_s().expect("envelope")).expect("json");
     assert_eq!(stored, m["detail"]);
 }
 
 #[tokio::test]
 async fn a_repeat_replays_another_body_is_refused_and_the_bus_sees_one_event() {
     let stack = Stack::start(StackOptions::default()).await;
-    let (_, first, _) = json_of(
-        stack
-            .post("/v1/events", &hired("cand-1"), Some("k-1"))
-            .await,
-    )
-    .await;
-    let (status, again, headers) = json_of(
-        stack
-            .post("/v1/events", &hired("cand-1"), Some("k-1"))
-            .await,
-    )
-    .await;
+    let (_, first, _) = json_of(stack.post("/v1/events", &hired("cand-1"), Some("k-1")).await).await;
+    let (status, again, headers) = json_of(stack.post("/v1/events", &hired("cand-1"), Some("k-1")).await).await;
     assert_eq!(status, 202);
     assert_eq!(again, first);
-    assert_eq!(
-        headers
-            .get("idempotent-replayed")
-            .and_then(|v| v.to_str().ok()),
-        Some("true")
-    );
+    assert_eq!(headers.get("idempotent-replayed").and_then(|v| v.to_str().ok()), Some("true"));
 
-    let (status, problem, headers) = json_of(
-        stack
-            .post("/v1/events", &hired("cand-2"), Some("k-1"))
-            .await,
-    )
-    .await;
+    let (status, problem, headers) = json_of(stack.post("/v1/events", &hired("cand-2"), Some("k-1")).await).await;
     assert_eq!(status, 422);
     assert_eq!(headers["content-type"], "application/problem+json");
-    assert_eq!(
-        problem["type"],
-        "https://relay.dev/problems/idempotency-key-reused"
-    );
+    assert_eq!(problem["type"], "https://relay.dev/problems/idempotency-key-reused");
 
     assert_eq!(stack.drain(DELIVERY_QUEUE, QUIET).await.len(), 1);
     assert_eq!(stack.count(EVENTS_TABLE).await, 1);
@@ -132,10 +100,7 @@ async fn twenty_concurrent_identical_requests_publish_exactly_one_event() {
                     originals += 1;
                 }
             }
-            409 => assert_eq!(
-                body["type"],
-                "https://relay.dev/problems/request-in-progress"
-            ),
+            409 => assert_eq!(body["type"], "https://relay.dev/problems/request-in-progress"),
             other => panic!("unexpected {other}: {body}"),
         }
     }
@@ -160,10 +125,7 @@ where
 
 /// Functions time out AWS calls fast, so injected stalls turn into 503s within a test's patience.
 fn fast_timeouts() -> Vec<(String, String)> {
-    vec![
-        ("RELAY_AWS_ATTEMPT_TIMEOUT_MS".into(), "400".into()),
-        ("RELAY_AWS_OPERATION_TIMEOUT_MS".into(), "1500".into()),
-    ]
+    vec![("RELAY_AWS_ATTEMPT_TIMEOUT_MS".into(), "400".into()), ("RELAY_AWS_OPERATION_TIMEOUT_MS".into(), "1500".into())]
 }
 
 async fn stack_behind_proxy() -> (Stack, FaultProxy) {
@@ -179,47 +141,23 @@ async fn stack_behind_proxy() -> (Stack, FaultProxy) {
 }
 
 async fn assert_nothing_kept(stack: &Stack) {
-    assert_eq!(
-        stack.count(EVENTS_TABLE).await,
-        0,
-        "no event record is left behind"
-    );
-    assert_eq!(
-        stack.count(IDEMPOTENCY_TABLE).await,
-        0,
-        "the lock was released"
-    );
-    assert!(
-        stack.drain(DELIVERY_QUEUE, QUIET).await.is_empty(),
-        "nothing reached the bus"
-    );
+    assert_eq!(stack.count(EVENTS_TABLE).await, 0, "no event record is left behind");
+    assert_eq!(stack.count(IDEMPOTENCY_TABLE).await, 0, "the lock was released");
+    assert!(stack.drain(DELIVERY_QUEUE, QUIET).await.is_empty(), "nothing reached the bus");
 }
 
 #[tokio::test]
 async fn a_failing_put_events_is_a_503_that_keeps_nothing_and_the_retry_publishes_once() {
     let (stack, proxy) = stack_behind_proxy().await;
     proxy.inject("PutEvents", Fault::Fail);
-    let (status, problem, headers) = json_of(
-        stack
-            .post("/v1/events", &hired("cand-1"), Some("fault-1"))
-            .await,
-    )
-    .await;
+    let (status, problem, headers) = json_of(stack.post("/v1/events", &hired("cand-1"), Some("fault-1")).await).await;
     assert_eq!(status, 503, "{problem}");
-    assert_eq!(
-        problem["type"],
-        "https://relay.dev/problems/service-unavailable"
-    );
+    assert_eq!(problem["type"], "https://relay.dev/problems/service-unavailable");
     assert!(headers.contains_key("retry-after"));
     assert_nothing_kept(&stack).await;
 
     proxy.clear();
-    let (status, _, _) = json_of(
-        stack
-            .post("/v1/events", &hired("cand-1"), Some("fault-1"))
-            .await,
-    )
-    .await;
+    let (status, _, _) = json_of(stack.post("/v1/events", &hired("cand-1"), Some("fault-1")).await).await;
     assert_eq!(status, 202);
     assert_eq!(stack.drain(DELIVERY_QUEUE, QUIET).await.len(), 1);
 }
@@ -228,26 +166,12 @@ async fn a_failing_put_events_is_a_503_that_keeps_nothing_and_the_retry_publishe
 async fn a_stalled_put_events_is_a_503_and_the_retry_publishes_once() {
     let (stack, proxy) = stack_behind_proxy().await;
     proxy.inject("PutEvents", Fault::Stall(Duration::from_secs(3)));
-    let (status, _, _) = json_of(
-        stack
-            .post("/v1/events", &hired("cand-1"), Some("stall-1"))
-            .await,
-    )
-    .await;
+    let (status, _, _) = json_of(stack.post("/v1/events", &hired("cand-1"), Some("stall-1")).await).await;
     assert_eq!(status, 503);
     assert_nothing_kept(&stack).await;
 
     proxy.clear();
-    assert_eq!(
-        json_of(
-            stack
-                .post("/v1/events", &hired("cand-1"), Some("stall-1"))
-                .await
-        )
-        .await
-        .0,
-        202
-    );
+    assert_eq!(json_of(stack.post("/v1/events", &hired("cand-1"), Some("stall-1")).await).await.0, 202);
     assert_eq!(stack.drain(DELIVERY_QUEUE, QUIET).await.len(), 1);
 }
 
@@ -255,32 +179,14 @@ async fn a_stalled_put_events_is_a_503_and_the_retry_publishes_once() {
 async fn a_failing_store_write_is_a_503_that_publishes_nothing_and_the_retry_publishes_once() {
     let (stack, proxy) = stack_behind_proxy().await;
     proxy.inject("TransactWriteItems", Fault::Fail);
-    let (status, _, headers) = json_of(
-        stack
-            .post("/v1/events", &hired("cand-1"), Some("store-1"))
-            .await,
-    )
-    .await;
+    let (status, _, headers) = json_of(stack.post("/v1/events", &hired("cand-1"), Some("store-1")).await).await;
     assert_eq!(status, 503);
     assert!(headers.contains_key("retry-after"));
     assert_nothing_kept(&stack).await;
-    assert_eq!(
-        proxy.counts().get("PutEvents"),
-        None,
-        "nothing was published"
-    );
+    assert_eq!(proxy.counts().get("PutEvents"), None, "nothing was published");
 
     proxy.clear();
-    assert_eq!(
-        json_of(
-            stack
-                .post("/v1/events", &hired("cand-1"), Some("store-1"))
-                .await
-        )
-        .await
-        .0,
-        202
-    );
+    assert_eq!(json_of(stack.post("/v1/events", &hired("cand-1"), Some("store-1")).await).await.0, 202);
     assert_eq!(stack.drain(DELIVERY_QUEUE, QUIET).await.len(), 1);
 }
 
@@ -290,24 +196,11 @@ async fn a_failing_completion_write_still_answers_202_and_never_publishes_twice(
     // retry that publishes it again. The caller gets its 202; the lock lapses on its own.
     let (stack, proxy) = stack_behind_proxy().await;
     proxy.inject("UpdateItem", Fault::Fail);
-    let (status, first, _) = json_of(
-        stack
-            .post("/v1/events", &hired("cand-1"), Some("complete-1"))
-            .await,
-    )
-    .await;
+    let (status, first, _) = json_of(stack.post("/v1/events", &hired("cand-1"), Some("complete-1")).await).await;
     assert_eq!(status, 202);
     proxy.clear();
-    let (status, again, _) = json_of(
-        stack
-            .post("/v1/events", &hired("cand-1"), Some("complete-1"))
-            .await,
-    )
-    .await;
-    assert_eq!(
-        status, 409,
-        "the lock still holds until its in-progress expiry: {again}"
-    );
+    let (status, again, _) = json_of(stack.post("/v1/events", &hired("cand-1"), Some("complete-1")).await).await;
+    assert_eq!(status, 409, "the lock still holds until its in-progress expiry: {again}");
     assert_eq!(stack.drain(DELIVERY_QUEUE, QUIET).await.len(), 1);
     assert!(first["eventId"].is_string());
 }
@@ -322,49 +215,13 @@ async fn bad_input_gets_its_problem_document_and_writes_nothing() {
     let missing_field = json!({"eventType": "candidate.hired", "organizationId": "org-acme", "payload": {"candidateId": "c"}}).to_string();
     let big = format!("{{\"pad\":\"{}\"}}", "x".repeat(1024 * 1024 + 1));
     let cases: Vec<(Option<&str>, &str, String, u16, &str)> = vec![
-        (
-            Some(product.as_str()),
-            "application/json",
-            "{\"eventType\": ".into(),
-            400,
-            "malformed-json",
-        ),
+        (Some(product.as_str()), "application/json", "{\"eventType\": ".into(), 400, "malformed-json"),
         (None, "application/json", hired("c"), 401, "unauthenticated"),
-        (
-            Some("Bearer rk_prod_nobody"),
-            "application/json",
-            hired("c"),
-            401,
-            "unauthenticated",
-        ),
-        (
-            Some(org.as_str()),
-            "application/json",
-            hired("c"),
-            403,
-            "forbidden",
-        ),
-        (
-            Some(product.as_str()),
-            "application/json",
-            big,
-            413,
-            "payload-too-large",
-        ),
-        (
-            Some(product.as_str()),
-            "text/plain",
-            hired("c"),
-            415,
-            "unsupported-media-type",
-        ),
-        (
-            Some(product.as_str()),
-            "application/json",
-            missing_field,
-            422,
-            "invalid-event",
-        ),
+        (Some("Bearer rk_prod_nobody"), "application/json", hired("c"), 401, "unauthenticated"),
+        (Some(org.as_str()), "application/json", hired("c"), 403, "forbidden"),
+        (Some(product.as_str()), "application/json", big, 413, "payload-too-large"),
+        (Some(product.as_str()), "text/plain", hired("c"), 415, "unsupported-media-type"),
+        (Some(product.as_str()), "application/json", missing_field, 422, "invalid-event"),
         (
             Some(product.as_str()),
             "application/json",
@@ -376,67 +233,53 @@ async fn bad_input_gets_its_problem_document_and_writes_nothing() {
         ),
     ];
     for (auth, ct, body, status, slug) in cases {
-        let mut req = client
-            .post(&url)
-            .header("content-type", ct)
-            .header("idempotency-key", "bad-1")
-            .body(body);
+        let mut req = client.post(&url).header("content-type", ct).header("idempotency-key", "bad-1").body(body);
         if let Some(a) = auth {
             req = req.header("authorization", a);
         }
         let (got, problem, headers) = json_of(req.send().await.expect("send")).await;
         assert_eq!(got, status, "{slug}: {problem}");
-        assert_eq!(
-            headers["content-type"], "application/problem+json",
-            "{slug}"
-        );
-        assert_eq!(
-            problem["type"],
-            format!("https://relay.dev/problems/{slug}")
-        );
+        assert_eq!(headers["content-type"], "application/problem+json", "{slug}");
+        assert_eq!(problem["type"], format!("https://relay.dev/problems/{slug}"));
         assert_eq!(problem["status"], status);
         assert!(problem["title"].is_string() && problem["detail"].is_string());
         if slug == "invalid-event" {
             assert!(problem["errors"][0]["field"].is_string(), "{problem}");
         }
     }
-    let (_, problem, _) = json_of(stack.post("/v1/events", &json!({"eventType": "candidate.hired", "organizationId": "o", "payload": {"candidateId": "c", "startDate": "d"}}).to_string(), None).await).await;
-    assert_eq!(
-        problem["errors"][0]["field"], "payload.jobId",
-        "the missing field is named"
-    );
+    let (_, problem, _) = json_of(
+        stack
+            .post(
+                "/v1/events",
+                &json!({"eventType": "candidate.hired", "organizationId": "o", "payload": {"candidateId": "c", "startDate": "d"}})
+                    .to_string(),
+                None,
+            )
+            .await,
+    )
+    .await;
+    assert_eq!(problem["errors"][0]["field"], "payload.jobId", "the missing field is named");
     assert_nothing_kept(&stack).await;
 }
 
 #[tokio::test]
 async fn a_batch_of_100_is_published_with_a_result_per_item() {
     let stack = Stack::start(StackOptions::default()).await;
-    let events: Vec<Value> = (0..100)
-        .map(|i| serde_json::from_str(&hired(&format!("cand-{i}"))).expect("json"))
-        .collect();
+    let events: Vec<Value> = (0..100).map(|i| serde_json::from_str(&hired(&format!("cand-{i}"))).expect("json")).collect();
     let body = json!({"events": events}).to_string();
-    let (status, result, _) =
-        json_of(stack.post("/v1/events/batch", &body, Some("batch-1")).await).await;
+    let (status, result, _) = json_of(stack.post("/v1/events/batch", &body, Some("batch-1")).await).await;
     assert_eq!(status, 202, "{result}");
     assert_eq!(result["accepted"], 100);
     assert_eq!(result["results"].as_array().map(Vec::len), Some(100));
     let messages = stack.drain(DELIVERY_QUEUE, QUIET).await;
     assert_eq!(messages.len(), 100);
-    let mut candidates: Vec<String> = messages
-        .iter()
-        .map(|m| {
-            m["detail"]["payload"]["candidateId"]
-                .as_str()
-                .unwrap_or_default()
-                .to_string()
-        })
-        .collect();
+    let mut candidates: Vec<String> =
+        messages.iter().map(|m| m["detail"]["payload"]["candidateId"].as_str().unwrap_or_default().to_string()).collect();
     candidates.sort();
     candidates.dedup();
     assert_eq!(candidates.len(), 100);
 
-    let (_, again, headers) =
-        json_of(stack.post("/v1/events/batch", &body, Some("batch-1")).await).await;
+    let (_, again, headers) = json_of(stack.post("/v1/events/batch", &body, Some("batch-1")).await).await;
     assert_eq!(again, result);
     assert!(headers.contains_key("idempotent-replayed"));
     assert!(stack.drain(DELIVERY_QUEUE, QUIET).await.is_empty());
@@ -453,11 +296,7 @@ async fn a_large_payload_travels_through_s3_by_reference() {
     assert_eq!(messages.len(), 1);
     let reference = &messages[0]["detail"]["payloadRef"];
     assert!(messages[0]["detail"]["payload"].is_null());
-    let s3 = aws_sdk_s3::Client::from_conf(
-        aws_sdk_s3::config::Builder::from(&stack.aws().await)
-            .force_path_style(true)
-            .build(),
-    );
+    let s3 = aws_sdk_s3::Client::from_conf(aws_sdk_s3::config::Builder::from(&stack.aws().await).force_path_style(true).build());
     let object = s3
         .get_object()
         .bucket(reference["bucket"].as_str().expect("bucket"))
@@ -467,9 +306,21 @@ async fn a_large_payload_travels_through_s3_by_reference() {
         .expect("the payload is in S3");
     let bytes = object.body.collect().await.expect("body").into_bytes();
     let payload: Value = serde_json::from_slice(&bytes).expect("json");
-    assert_eq!(
-        payload["description"].as_str().map(str::len),
-        Some(300 * 1024)
-    );
+    assert_eq!(payload["description"].as_str().map(str::len), Some(300 * 1024));
     assert_eq!(reference["size"], bytes.len());
+}
+
+#[tokio::test]
+async fn put_events_entries_rejected_in_a_200_are_retried_and_land_exactly_once() {
+    let (stack, proxy) = stack_behind_proxy().await;
+    let events: Vec<Value> = (0..25).map(|i| serde_json::from_str(&hired(&format!("cand-{i}"))).expect("json")).collect();
+    proxy.reset_counts();
+    proxy.inject("PutEvents", Fault::RejectEntries(2));
+    let (status, result, _) =
+        json_of(stack.post("/v1/events/batch", &json!({"events": events}).to_string(), Some("partial-1")).await).await;
+    assert_eq!(status, 202, "{result}");
+    let messages = stack.drain(DELIVERY_QUEUE, QUIET).await;
+    assert_eq!(messages.len(), 25, "every entry landed once");
+    // Three chunks (10 + 10 + 5); the first is rejected twice and sent a third time.
+    assert_eq!(proxy.counts().get("PutEvents"), Some(&5));
 }

@@ -19,13 +19,7 @@ fn functions(t: &Value) -> Vec<(String, Value, Value)> {
         .expect("Resources")
         .iter()
         .filter(|(_, r)| r["Type"] == "AWS::Serverless::Function")
-        .map(|(k, r)| {
-            (
-                k.as_str().unwrap_or_default().to_string(),
-                r["Properties"].clone(),
-                r["Metadata"].clone(),
-            )
-        })
+        .map(|(k, r)| (k.as_str().unwrap_or_default().to_string(), r["Properties"].clone(), r["Metadata"].clone()))
         .collect()
 }
 
@@ -33,16 +27,8 @@ fn functions(t: &Value) -> Vec<(String, Value, Value)> {
 fn cfn_lint_passes() {
     let lint = repo_root().join(".venv/bin/cfn-lint");
     assert!(lint.exists(), "cfn-lint is installed by ./dev setup");
-    let out = Command::new(lint)
-        .arg(repo_root().join("template.yaml"))
-        .output()
-        .expect("run cfn-lint");
-    assert!(
-        out.status.success(),
-        "cfn-lint:\n{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = Command::new(lint).arg(repo_root().join("template.yaml")).output().expect("run cfn-lint");
+    assert!(out.status.success(), "cfn-lint:\n{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
 }
 
 #[test]
@@ -53,24 +39,13 @@ fn every_function_is_a_cargo_lambda_arm64_al2023_build_of_a_workspace_binary() {
     assert!(!fns.is_empty());
     for (id, props, meta) in fns {
         assert_eq!(meta["BuildMethod"], "rust-cargolambda", "{id}");
-        let binary = meta["BuildProperties"]["Binary"]
-            .as_str()
-            .unwrap_or_else(|| panic!("{id}: BuildProperties.Binary"));
+        let binary = meta["BuildProperties"]["Binary"].as_str().unwrap_or_else(|| panic!("{id}: BuildProperties.Binary"));
         assert!(
-            repo_root().join("target/debug").join(binary).exists()
-                || repo_root().join("functions").join(binary).exists(),
+            repo_root().join("target/debug").join(binary).exists() || repo_root().join("functions").join(binary).exists(),
             "{id}: no binary {binary}"
         );
-        let runtime = if props["Runtime"].is_null() {
-            &globals["Runtime"]
-        } else {
-            &props["Runtime"]
-        };
-        let arch = if props["Architectures"].is_null() {
-            &globals["Architectures"]
-        } else {
-            &props["Architectures"]
-        };
+        let runtime = if props["Runtime"].is_null() { &globals["Runtime"] } else { &props["Runtime"] };
+        let arch = if props["Architectures"].is_null() { &globals["Architectures"] } else { &props["Architectures"] };
         assert_eq!(runtime, "provided.al2023", "{id}");
         assert_eq!(arch[0], "arm64", "{id}");
     }
@@ -96,18 +71,13 @@ fn served_routes(t: &Value) -> BTreeSet<String> {
 
 #[test]
 fn the_openapi_document_lists_exactly_the_routes_served() {
-    let text =
-        std::fs::read_to_string(repo_root().join("infra/openapi.yaml")).expect("openapi.yaml");
+    let text = std::fs::read_to_string(repo_root().join("infra/openapi.yaml")).expect("openapi.yaml");
     let doc: Value = serde_yaml::from_str(&text).expect("YAML");
     assert_eq!(doc["openapi"], "3.1.0");
     let mut documented = BTreeSet::new();
     for (path, item) in doc["paths"].as_mapping().expect("paths") {
         for (method, _) in item.as_mapping().into_iter().flatten() {
-            documented.insert(format!(
-                "{} {}",
-                method.as_str().unwrap_or_default().to_uppercase(),
-                path.as_str().unwrap_or_default()
-            ));
+            documented.insert(format!("{} {}", method.as_str().unwrap_or_default().to_uppercase(), path.as_str().unwrap_or_default()));
         }
     }
     assert_eq!(documented, served_routes(&template()));
@@ -116,33 +86,22 @@ fn the_openapi_document_lists_exactly_the_routes_served() {
 #[test]
 fn every_sample_event_parses_into_its_functions_event_type() {
     let t = template();
-    let binaries: BTreeSet<String> = functions(&t)
-        .iter()
-        .filter_map(|(_, _, m)| m["BuildProperties"]["Binary"].as_str().map(str::to_string))
-        .collect();
+    let binaries: BTreeSet<String> =
+        functions(&t).iter().filter_map(|(_, _, m)| m["BuildProperties"]["Binary"].as_str().map(str::to_string)).collect();
     let routes = served_routes(&t);
     let mut seen = 0;
     for entry in std::fs::read_dir(repo_root().join("events")).expect("events/") {
         let path = entry.expect("entry").path();
-        let name = path
-            .file_name()
-            .and_then(|n| n.to_str())
-            .unwrap_or_default()
-            .to_string();
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_string();
         let text = std::fs::read_to_string(&path).expect("read");
-        let function = binaries
-            .iter()
-            .find(|b| name.starts_with(&format!("{b}-")))
-            .unwrap_or_else(|| panic!("{name}: name it <binary>-<case>.json"));
+        let function =
+            binaries.iter().find(|b| name.starts_with(&format!("{b}-"))).unwrap_or_else(|| panic!("{name}: name it <binary>-<case>.json"));
         match function.as_str() {
             "ingest" => {
                 let event: aws_lambda_events::apigw::ApiGatewayV2httpRequest =
                     serde_json::from_str(&text).unwrap_or_else(|e| panic!("{name}: {e}"));
                 let route = event.route_key.clone().unwrap_or_default();
-                assert!(
-                    routes.contains(&route),
-                    "{name}: {route} is not a served route"
-                );
+                assert!(routes.contains(&route), "{name}: {route} is not a served route");
             }
             other => panic!("{name}: no event type known for function {other}; add it here"),
         }

@@ -19,6 +19,9 @@ pub enum Fault {
     Fail,
     /// Hold the request this long, then drop it unanswered (never forwarded): a black hole.
     Stall(Duration),
+    /// PutEvents only: answer 200 with every entry failed (`FailedEntryCount` = all), as
+    /// EventBridge does under throttling, for the next `n` calls; then forward again.
+    RejectEntries(usize),
 }
 
 #[derive(Default)]
@@ -37,17 +40,10 @@ pub struct FaultProxy {
 impl FaultProxy {
     /// Starts a proxy to `upstream` (the emulator's URL).
     pub async fn start(upstream: String) -> Self {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind proxy");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind proxy");
         let url = format!("http://{}", listener.local_addr().expect("addr"));
-        let shared = Arc::new(Shared {
-            upstream,
-            ..Shared::default()
-        });
-        let app = axum::Router::new()
-            .fallback(forward)
-            .with_state(shared.clone());
+        let shared = Arc::new(Shared { upstream, ..Shared::default() });
+        let app = axum::Router::new().fallback(forward).with_state(shared.clone());
         tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
         });
@@ -69,11 +65,7 @@ impl FaultProxy {
 
     /// Requests seen per operation since the last reset.
     pub fn counts(&self) -> BTreeMap<String, usize> {
-        self.shared
-            .counts
-            .lock()
-            .map(|c| c.clone())
-            .unwrap_or_default()
+        self.shared.counts.lock().map(|c| c.clone()).unwrap_or_default()
     }
 
     pub fn total(&self) -> usize {
@@ -93,14 +85,7 @@ fn operation(method: &str, path: &str, headers: &HeaderMap) -> String {
     if let Some(target) = headers.get("x-amz-target").and_then(|v| v.to_str().ok()) {
         return target.rsplit('.').next().unwrap_or(target).to_string();
     }
-    format!(
-        "S3:{method}{}",
-        if path.matches('/').count() > 1 {
-            "Object"
-        } else {
-            "Bucket"
-        }
-    )
+    format!("S3:{method}{}", if path.matches('/').count() > 1 { "Object" } else { "Bucket" })
 }
 
 async fn forward(State(shared): State<Arc<Shared>>, req: Request) -> Response {
@@ -115,35 +100,39 @@ async fn forward(State(shared): State<Arc<Shared>>, req: Request) -> Response {
             return Response::builder()
                 .status(StatusCode::INTERNAL_SERVER_ERROR)
                 .header("content-type", "application/x-amz-json-1.1")
-                .body(Body::from(
-                    r#"{"__type":"InternalFailure","message":"injected by the test proxy"}"#,
-                ))
+                .body(Body::from(r#"{"__type":"InternalFailure","message":"injected by the test proxy"}"#))
+                .unwrap_or_default();
+        }
+        Some(Fault::RejectEntries(n)) => {
+            if let Ok(mut f) = shared.faults.lock() {
+                if n <= 1 {
+                    f.remove(&op);
+                } else {
+                    f.insert(op.clone(), Fault::RejectEntries(n - 1));
+                }
+            }
+            let bytes = to_bytes(body, 64 * 1024 * 1024).await.unwrap_or_default();
+            let entries =
+                serde_json::from_slice::<serde_json::Value>(&bytes).ok().and_then(|v| v["Entries"].as_array().map(Vec::len)).unwrap_or(0);
+            let failed: Vec<serde_json::Value> = (0..entries)
+                .map(|_| serde_json::json!({"ErrorCode": "ThrottlingException", "ErrorMessage": "injected by the test proxy"}))
+                .collect();
+            return Response::builder()
+                .status(StatusCode::OK)
+                .header("content-type", "application/x-amz-json-1.1")
+                .body(Body::from(serde_json::json!({"FailedEntryCount": entries, "Entries": failed}).to_string()))
                 .unwrap_or_default();
         }
         Some(Fault::Stall(d)) => {
             tokio::time::sleep(d).await;
-            return Response::builder()
-                .status(StatusCode::GATEWAY_TIMEOUT)
-                .body(Body::empty())
-                .unwrap_or_default();
+            return Response::builder().status(StatusCode::GATEWAY_TIMEOUT).body(Body::empty()).unwrap_or_default();
         }
         None => {}
     }
     let Ok(bytes) = to_bytes(body, 64 * 1024 * 1024).await else {
-        return Response::builder()
-            .status(StatusCode::BAD_REQUEST)
-            .body(Body::empty())
-            .unwrap_or_default();
+        return Response::builder().status(StatusCode::BAD_REQUEST).body(Body::empty()).unwrap_or_default();
     };
-    let url = format!(
-        "{}{}",
-        shared.upstream,
-        parts
-            .uri
-            .path_and_query()
-            .map(|p| p.as_str())
-            .unwrap_or("/")
-    );
+    let url = format!("{}{}", shared.upstream, parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/"));
     let client = reqwest::Client::new();
     let mut out = client.request(parts.method.clone(), url).body(bytes);
     for (k, v) in &parts.headers {
@@ -162,9 +151,6 @@ async fn forward(State(shared): State<Arc<Shared>>, req: Request) -> Response {
             let body = resp.bytes().await.unwrap_or_default();
             builder.body(Body::from(body)).unwrap_or_default()
         }
-        Err(_) => Response::builder()
-            .status(StatusCode::BAD_GATEWAY)
-            .body(Body::empty())
-            .unwrap_or_default(),
+        Err(_) => Response::builder().status(StatusCode::BAD_GATEWAY).body(Body::empty()).unwrap_or_default(),
     }
 }

@@ -36,20 +36,11 @@ impl Stack {
         let root = crate::repo_root();
         let port = crate::free_port();
         let moto_port = opts.moto_port.unwrap_or_else(crate::free_port);
-        let state_dir =
-            std::env::temp_dir().join(format!("relay-e2e-{}-{port}", std::process::id()));
+        let state_dir = std::env::temp_dir().join(format!("relay-e2e-{}-{port}", std::process::id()));
         std::fs::create_dir_all(&state_dir).expect("state dir");
         let bin = root.join("target/debug/relay-local");
-        assert!(
-            bin.exists(),
-            "{} is missing: run the tests with ./dev test (it builds the binaries first)",
-            bin.display()
-        );
-        let env: Vec<String> = opts
-            .function_env
-            .iter()
-            .map(|(k, v)| format!("{k}={v}"))
-            .collect();
+        assert!(bin.exists(), "{} is missing: run the tests with ./dev test (it builds the binaries first)", bin.display());
+        let env: Vec<String> = opts.function_env.iter().map(|(k, v)| format!("{k}={v}")).collect();
         let mut cmd = tokio::process::Command::new(bin);
         cmd.env("RELAY_ROOT", &root)
             .env("RELAY_LOCAL_PORT", port.to_string())
@@ -71,9 +62,7 @@ impl Stack {
         let stderr = child.stderr.take().expect("stderr");
         let log_path = state_dir.join("stack.log");
         let mut log = tokio::fs::File::create(&log_path).await.expect("log file");
-        let mut err_log = tokio::fs::File::create(state_dir.join("stack.err.log"))
-            .await
-            .expect("log file");
+        let mut err_log = tokio::fs::File::create(state_dir.join("stack.err.log")).await.expect("log file");
         tokio::spawn(async move {
             let mut lines = BufReader::new(stderr).lines();
             while let Ok(Some(line)) = lines.next_line().await {
@@ -120,9 +109,7 @@ impl Stack {
         aws_config::defaults(BehaviorVersion::latest())
             .endpoint_url(&self.aws_endpoint)
             .region(Region::new("us-east-1"))
-            .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
-                "testing", "testing", None, None, "tests",
-            ))
+            .credentials_provider(aws_sdk_dynamodb::config::Credentials::new("testing", "testing", None, None, "tests"))
             .load()
             .await
     }
@@ -138,14 +125,7 @@ impl Stack {
         let mut out = Vec::new();
         let mut last = Instant::now();
         while last.elapsed() < quiet {
-            let got = sqs
-                .receive_message()
-                .queue_url(&url)
-                .max_number_of_messages(10)
-                .wait_time_seconds(0)
-                .send()
-                .await
-                .expect("receive");
+            let got = sqs.receive_message().queue_url(&url).max_number_of_messages(10).wait_time_seconds(0).send().await.expect("receive");
             let msgs = got.messages.unwrap_or_default();
             if msgs.is_empty() {
                 tokio::time::sleep(Duration::from_millis(100)).await;
@@ -153,16 +133,8 @@ impl Stack {
             }
             last = Instant::now();
             for m in msgs {
-                out.push(
-                    serde_json::from_str(m.body.as_deref().unwrap_or("null"))
-                        .unwrap_or(Value::Null),
-                );
-                let _ = sqs
-                    .delete_message()
-                    .queue_url(&url)
-                    .set_receipt_handle(m.receipt_handle)
-                    .send()
-                    .await;
+                out.push(serde_json::from_str(m.body.as_deref().unwrap_or("null")).unwrap_or(Value::Null));
+                let _ = sqs.delete_message().queue_url(&url).set_receipt_handle(m.receipt_handle).send().await;
             }
         }
         out
@@ -171,23 +143,11 @@ impl Stack {
     /// How many items a table holds.
     pub async fn count(&self, table: &str) -> usize {
         let ddb = aws_sdk_dynamodb::Client::new(&self.aws().await);
-        ddb.scan()
-            .table_name(table)
-            .send()
-            .await
-            .expect("scan")
-            .items
-            .unwrap_or_default()
-            .len()
+        ddb.scan().table_name(table).send().await.expect("scan").items.unwrap_or_default().len()
     }
 
     /// `POST path` with the product key and optional idempotency key.
-    pub async fn post(
-        &self,
-        path: &str,
-        body: &str,
-        idempotency_key: Option<&str>,
-    ) -> reqwest::Response {
+    pub async fn post(&self, path: &str, body: &str, idempotency_key: Option<&str>) -> reqwest::Response {
         let mut req = reqwest::Client::new()
             .post(format!("{}{path}", self.url))
             .header("authorization", format!("Bearer {}", self.product_key))
@@ -204,9 +164,7 @@ impl Drop for Stack {
     fn drop(&mut self) {
         // SIGTERM lets the stack stop its functions; the emulator exits with its parent.
         if let Some(pid) = self.child.id() {
-            let _ = std::process::Command::new("kill")
-                .args(["-TERM", &pid.to_string()])
-                .status();
+            let _ = std::process::Command::new("kill").args(["-TERM", &pid.to_string()]).status();
         }
     }
 }

@@ -43,21 +43,14 @@ impl App<Arc<DynamoStore>, EventBridgePublisher, S3Blobs> {
         let ingest_config = IngestConfig {
             idempotency_ttl_secs: config::number("RELAY_IDEMPOTENCY_TTL_SECONDS", 3 * 24 * 3600)?,
             retention_secs: config::number("RELAY_EVENT_RETENTION_DAYS", 30)? * 24 * 3600,
-            inline_payload_limit: config::number("RELAY_INLINE_PAYLOAD_LIMIT_BYTES", 200 * 1024)?
-                as usize,
+            inline_payload_limit: config::number("RELAY_INLINE_PAYLOAD_LIMIT_BYTES", 200 * 1024)? as usize,
             ..IngestConfig::default()
         };
         Ok(Self {
-            auth: Authenticator::new(
-                store.clone(),
-                Duration::from_secs(config::number("RELAY_KEY_CACHE_SECONDS", 60)? as u64),
-            ),
+            auth: Authenticator::new(store.clone(), Duration::from_secs(config::number("RELAY_KEY_CACHE_SECONDS", 60)? as u64)),
             ingest: Ingest {
                 store,
-                publisher: EventBridgePublisher::new(
-                    &sdk,
-                    config::required("RELAY_EVENT_BUS_NAME")?,
-                ),
+                publisher: EventBridgePublisher::new(&sdk, config::required("RELAY_EVENT_BUS_NAME")?),
                 blobs: S3Blobs::new(&sdk, config::required("RELAY_PAYLOAD_BUCKET")?),
                 config: ingest_config,
             },
@@ -79,11 +72,9 @@ where
             (&Method::GET, "/health") => Reply::json(200, &serde_json::json!({"status": "ok"})),
             (&Method::POST, "/v1/events") => self.post(&req, false).await,
             (&Method::POST, "/v1/events/batch") => self.post(&req, true).await,
-            (_, "/health" | "/v1/events" | "/v1/events/batch") => Problem::new(
-                ProblemKind::MethodNotAllowed,
-                format!("{} is not supported on {path}", req.method()),
-            )
-            .into(),
+            (_, "/health" | "/v1/events" | "/v1/events/batch") => {
+                Problem::new(ProblemKind::MethodNotAllowed, format!("{} is not supported on {path}", req.method())).into()
+            }
             _ => Problem::new(ProblemKind::NotFound, format!("no route {path}")).into(),
         };
         Ok(to_response(reply))
@@ -91,49 +82,34 @@ where
 
     async fn post(&self, req: &Request, batch: bool) -> Reply {
         let headers = req.headers();
-        let caller = match self
-            .auth
-            .authenticate(header(headers, "authorization"))
-            .await
-        {
+        let caller = match self.auth.authenticate(header(headers, "authorization")).await {
             Ok(k) => k,
             Err(p) => return p.into(),
         };
         let body: &[u8] = req.body().as_ref();
-        let limit = if batch {
-            MAX_BATCH_BYTES
-        } else {
-            MAX_SINGLE_BYTES
-        };
+        let limit = if batch { MAX_BATCH_BYTES } else { MAX_SINGLE_BYTES };
         if body.len() > limit {
-            return Problem::new(ProblemKind::PayloadTooLarge, format!("the body is {} bytes; the limit is {limit}. Send large payloads in smaller events or use the batch endpoint", body.len())).into();
-        }
-        if !is_json(header(headers, "content-type")) {
             return Problem::new(
-                ProblemKind::UnsupportedMediaType,
-                "send the event as JSON with 'Content-Type: application/json'",
+                ProblemKind::PayloadTooLarge,
+                format!(
+                    "the body is {} bytes; the limit is {limit}. Send large payloads in smaller events or use the batch endpoint",
+                    body.len()
+                ),
             )
             .into();
         }
+        if !is_json(header(headers, "content-type")) {
+            return Problem::new(ProblemKind::UnsupportedMediaType, "send the event as JSON with 'Content-Type: application/json'").into();
+        }
         let value: serde_json::Value = match serde_json::from_slice(body) {
             Ok(v) => v,
-            Err(e) => {
-                return Problem::new(
-                    ProblemKind::MalformedJson,
-                    format!("the body is not valid JSON: {e}"),
-                )
-                .into()
-            }
+            Err(e) => return Problem::new(ProblemKind::MalformedJson, format!("the body is not valid JSON: {e}")).into(),
         };
-        let idempotency_key =
-            header(headers, "idempotency-key").or_else(|| header(headers, "x-idempotency-key"));
+        let idempotency_key = header(headers, "idempotency-key").or_else(|| header(headers, "x-idempotency-key"));
         let ctx = RequestContext {
             idempotency_key: idempotency_key.map(unquote),
             now: Utc::now(),
-            deadline_ms: req
-                .lambda_context_ref()
-                .map(|c| c.deadline as i64)
-                .filter(|d| *d > 0),
+            deadline_ms: req.lambda_context_ref().map(|c| c.deadline as i64).filter(|d| *d > 0),
         };
         if batch {
             self.ingest.ingest_batch(&caller, &value, ctx).await
@@ -150,19 +126,12 @@ fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
 /// The IETF draft sends the key as a structured-field string (`"abc"`); plain tokens work too.
 fn unquote(key: &str) -> &str {
     let k = key.trim();
-    k.strip_prefix('"')
-        .and_then(|k| k.strip_suffix('"'))
-        .unwrap_or(k)
+    k.strip_prefix('"').and_then(|k| k.strip_suffix('"')).unwrap_or(k)
 }
 
 fn is_json(content_type: Option<&str>) -> bool {
     let Some(ct) = content_type else { return false };
-    let mime = ct
-        .split(';')
-        .next()
-        .unwrap_or("")
-        .trim()
-        .to_ascii_lowercase();
+    let mime = ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
     mime == "application/json" || (mime.starts_with("application/") && mime.ends_with("+json"))
 }
 
@@ -176,9 +145,7 @@ fn to_response(reply: Reply) -> Response<Body> {
     if let Some(secs) = reply.retry_after {
         builder = builder.header("retry-after", secs.to_string());
     }
-    builder
-        .body(Body::Text(reply.body))
-        .unwrap_or_else(|_| Response::new(Body::Empty))
+    builder.body(Body::Text(reply.body)).unwrap_or_else(|_| Response::new(Body::Empty))
 }
 
 #[cfg(test)]

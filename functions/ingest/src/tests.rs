@@ -48,30 +48,14 @@ async fn world() -> World {
         created_at: now,
         disabled: false,
     };
-    store
-        .put_key(&keys::hash(PRODUCT_KEY), &product)
-        .await
-        .unwrap();
+    store.put_key(&keys::hash(PRODUCT_KEY), &product).await.unwrap();
     store.put_key(&keys::hash(ORG_KEY), &org).await.unwrap();
-    let config = IngestConfig {
-        inline_payload_limit: 1024,
-        ..IngestConfig::default()
-    };
+    let config = IngestConfig { inline_payload_limit: 1024, ..IngestConfig::default() };
     let app = App {
         auth: Authenticator::new(store.clone(), Duration::from_secs(60)),
-        ingest: Ingest {
-            store: store.clone(),
-            publisher: bus.clone(),
-            blobs: blobs.clone(),
-            config,
-        },
+        ingest: Ingest { store: store.clone(), publisher: bus.clone(), blobs: blobs.clone(), config },
     };
-    World {
-        app,
-        store,
-        bus,
-        blobs,
-    }
+    World { app, store, bus, blobs }
 }
 
 /// An API Gateway v2 request, built from JSON the way Lambda delivers it.
@@ -124,10 +108,7 @@ async fn a_valid_event_is_accepted_stored_and_published_once() {
     assert_eq!(w.bus.count(), 1);
     assert_eq!(w.store.event_count(), 1);
     let id = body["eventId"].as_str().unwrap().parse().unwrap();
-    assert!(relay_core::ports::EventStore::get_event(&*w.store, id)
-        .await
-        .unwrap()
-        .is_some());
+    assert!(relay_core::ports::EventStore::get_event(&*w.store, id).await.unwrap().is_some());
 }
 
 #[tokio::test]
@@ -137,28 +118,21 @@ async fn a_repeat_replays_and_another_body_is_refused() {
     let (status, again, headers) = call(&w, post(&hired(), Some(PRODUCT_KEY), Some("k1"))).await;
     assert_eq!(status, 202);
     assert_eq!(again["eventId"], first["eventId"]);
-    assert_eq!(
-        headers
-            .get("idempotent-replayed")
-            .map(|v| v.to_str().unwrap()),
-        Some("true")
-    );
+    assert_eq!(headers.get("idempotent-replayed").map(|v| v.to_str().unwrap()), Some("true"));
     assert_eq!(w.bus.count(), 1);
 
     let other = hired().replace("c1", "c2");
     let (status, problem, _) = call(&w, post(&other, Some(PRODUCT_KEY), Some("k1"))).await;
     assert_eq!(status, 422);
-    assert_eq!(
-        problem["type"],
-        "https://relay.dev/problems/idempotency-key-reused"
-    );
+    assert_eq!(problem["type"], "https://relay.dev/problems/idempotency-key-reused");
     assert_eq!(w.bus.count(), 1);
 }
 
 #[tokio::test]
 async fn x_idempotency_key_is_accepted_too() {
     let w = world().await;
-    let mut headers = json!({"content-type": "application/json", "authorization": format!("Bearer {PRODUCT_KEY}"), "x-idempotency-key": "legacy"});
+    let mut headers =
+        json!({"content-type": "application/json", "authorization": format!("Bearer {PRODUCT_KEY}"), "x-idempotency-key": "legacy"});
     call(&w, request("POST", "/v1/events", headers.clone(), &hired())).await;
     headers["x-idempotency-key"] = json!("legacy");
     let (_, _, h) = call(&w, request("POST", "/v1/events", headers, &hired())).await;
@@ -171,38 +145,19 @@ async fn bad_input_gets_its_problem_and_writes_nothing() {
     let w = world().await;
     let cases: Vec<(Request, u16, &str)> = vec![
         (post(&hired(), None, None), 401, "unauthenticated"),
-        (
-            post(&hired(), Some("rk_prod_unknown"), None),
-            401,
-            "unauthenticated",
-        ),
+        (post(&hired(), Some("rk_prod_unknown"), None), 401, "unauthenticated"),
         (post(&hired(), Some(ORG_KEY), None), 403, "forbidden"),
         (
             post(
-                &hired().replace("recruitiq", "x").replace(
-                    "\"organizationId\"",
-                    "\"sourceProduct\":\"nexus\",\"organizationId\"",
-                ),
+                &hired().replace("recruitiq", "x").replace("\"organizationId\"", "\"sourceProduct\":\"nexus\",\"organizationId\""),
                 Some(PRODUCT_KEY),
                 None,
             ),
             403,
             "forbidden",
         ),
-        (
-            post("{not json", Some(PRODUCT_KEY), Some("k")),
-            400,
-            "malformed-json",
-        ),
-        (
-            post(
-                &format!("{{\"x\":\"{}\"}}", "a".repeat(super::MAX_SINGLE_BYTES)),
-                Some(PRODUCT_KEY),
-                Some("k"),
-            ),
-            413,
-            "payload-too-large",
-        ),
+        (post("{not json", Some(PRODUCT_KEY), Some("k")), 400, "malformed-json"),
+        (post(&format!("{{\"x\":\"{}\"}}", "a".repeat(super::MAX_SINGLE_BYTES)), Some(PRODUCT_KEY), Some("k")), 413, "payload-too-large"),
         (
             request(
                 "POST",
@@ -213,37 +168,14 @@ async fn bad_input_gets_its_problem_and_writes_nothing() {
             415,
             "unsupported-media-type",
         ),
-        (
-            post(
-                &hired().replace("\"jobId\":\"j1\",", ""),
-                Some(PRODUCT_KEY),
-                Some("k"),
-            ),
-            422,
-            "invalid-event",
-        ),
-        (
-            post(&hired(), Some(PRODUCT_KEY), Some("bad key")),
-            400,
-            "invalid-request",
-        ),
-        (
-            request("DELETE", "/v1/events", json!({}), ""),
-            405,
-            "method-not-allowed",
-        ),
+        (post(&hired().replace("\"jobId\":\"j1\",", ""), Some(PRODUCT_KEY), Some("k")), 422, "invalid-event"),
+        (post(&hired(), Some(PRODUCT_KEY), Some("bad key")), 400, "invalid-request"),
+        (request("DELETE", "/v1/events", json!({}), ""), 405, "method-not-allowed"),
         (request("GET", "/nope", json!({}), ""), 404, "not-found"),
     ];
     for (req, status, slug) in cases {
         let (got, body, headers) = call(&w, req).await;
-        assert_eq!(
-            (got, body["type"].as_str()),
-            (
-                status,
-                Some(format!("https://relay.dev/problems/{slug}").as_str())
-            ),
-            "{body}"
-        );
+        assert_eq!((got, body["type"].as_str()), (status, Some(format!("https://relay.dev/problems/{slug}").as_str())), "{body}");
         assert_eq!(headers["content-type"], "application/problem+json");
         assert!(body["detail"].as_str().is_some_and(|d| !d.is_empty()));
     }
@@ -255,15 +187,7 @@ async fn bad_input_gets_its_problem_and_writes_nothing() {
 #[tokio::test]
 async fn a_missing_payload_field_is_named() {
     let w = world().await;
-    let (_, problem, _) = call(
-        &w,
-        post(
-            &hired().replace("\"jobId\":\"j1\",", ""),
-            Some(PRODUCT_KEY),
-            None,
-        ),
-    )
-    .await;
+    let (_, problem, _) = call(&w, post(&hired().replace("\"jobId\":\"j1\",", ""), Some(PRODUCT_KEY), None)).await;
     assert_eq!(problem["errors"][0]["field"], "payload.jobId");
 }
 
@@ -291,12 +215,7 @@ async fn a_store_failure_is_a_503_that_publishes_nothing() {
     assert_eq!(status, 503);
     assert_eq!(w.bus.count(), 0);
     w.store.fail_writes.store(false, Ordering::SeqCst);
-    assert_eq!(
-        call(&w, post(&hired(), Some(PRODUCT_KEY), Some("k1")))
-            .await
-            .0,
-        202
-    );
+    assert_eq!(call(&w, post(&hired(), Some(PRODUCT_KEY), Some("k1"))).await.0, 202);
     assert_eq!(w.bus.count(), 1);
 }
 
@@ -311,14 +230,7 @@ async fn a_large_payload_travels_by_reference() {
     let published = w.bus.published.lock().unwrap()[0].clone();
     let reference = published.payload_ref.expect("payload by reference");
     assert!(published.payload.is_none());
-    let blob = w
-        .blobs
-        .blobs
-        .lock()
-        .unwrap()
-        .get(&reference.key)
-        .cloned()
-        .expect("blob stored");
+    let blob = w.blobs.blobs.lock().unwrap().get(&reference.key).cloned().expect("blob stored");
     assert_eq!(blob.len(), reference.size);
 }
 
@@ -337,10 +249,7 @@ async fn a_batch_reports_each_item() {
     assert_eq!(status, 207, "{result}");
     assert_eq!(result["accepted"], 2);
     assert_eq!(result["results"][1]["status"], 422);
-    assert_ne!(
-        result["results"][0]["eventId"],
-        result["results"][2]["eventId"]
-    );
+    assert_ne!(result["results"][0]["eventId"], result["results"][2]["eventId"]);
     assert_eq!(w.bus.count(), 2);
 
     let req = request(
@@ -358,10 +267,7 @@ async fn a_batch_reports_each_item() {
 #[tokio::test]
 async fn health_needs_no_key() {
     let w = world().await;
-    assert_eq!(
-        call(&w, request("GET", "/health", json!({}), "")).await.0,
-        200
-    );
+    assert_eq!(call(&w, request("GET", "/health", json!({}), "")).await.0, 200);
 }
 
 /// The `sam local invoke` fixtures are real requests to this handler, not just parseable JSON.
@@ -376,16 +282,9 @@ async fn the_sam_fixtures_are_requests_this_handler_answers() {
         created_at: chrono::Utc::now(),
         disabled: false,
     };
-    w.store
-        .put_key(&keys::hash("rk_prod_local_demo"), &demo)
-        .await
-        .unwrap();
+    w.store.put_key(&keys::hash("rk_prod_local_demo"), &demo).await.unwrap();
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../events");
-    let expect = [
-        ("ingest-post-event.json", 202),
-        ("ingest-post-batch.json", 202),
-        ("ingest-health.json", 200),
-    ];
+    let expect = [("ingest-post-event.json", 202), ("ingest-post-batch.json", 202), ("ingest-health.json", 200)];
     for (file, status) in expect {
         let text = std::fs::read_to_string(dir.join(file)).unwrap();
         let req = lambda_http::request::from_str(&text).unwrap_or_else(|e| panic!("{file}: {e}"));
@@ -400,15 +299,7 @@ async fn a_batch_item_reusing_another_requests_event_id_is_refused_alone() {
     let id = "7d444840-9dc0-41d2-a6c5-3c1a3e5f2b11";
     let mut taken: Value = serde_json::from_str(&hired()).unwrap();
     taken["eventId"] = json!(id);
-    assert_eq!(
-        call(
-            &w,
-            post(&taken.to_string(), Some(PRODUCT_KEY), Some("first"))
-        )
-        .await
-        .0,
-        202
-    );
+    assert_eq!(call(&w, post(&taken.to_string(), Some(PRODUCT_KEY), Some("first"))).await.0, 202);
 
     let fresh: Value = serde_json::from_str(&hired()).unwrap();
     let body = json!({"events": [taken, fresh]}).to_string();
@@ -422,9 +313,5 @@ async fn a_batch_item_reusing_another_requests_event_id_is_refused_alone() {
     assert_eq!(status, 207, "{result}");
     assert_eq!(result["results"][0]["status"], 409);
     assert_eq!(result["results"][1]["status"], 202);
-    assert_eq!(
-        w.bus.count(),
-        2,
-        "the first request's event and the fresh one"
-    );
+    assert_eq!(w.bus.count(), 2, "the first request's event and the fresh one");
 }

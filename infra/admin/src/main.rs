@@ -30,33 +30,18 @@ async fn main() {
 }
 
 fn flag<'a>(args: &'a [String], name: &str) -> Option<&'a str> {
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .map(String::as_str)
+    args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).map(String::as_str)
 }
 
 async fn store() -> Result<DynamoStore, String> {
     let sdk = config::load().await.map_err(|e| e.to_string())?;
     let table = config::required("RELAY_CONFIG_TABLE").map_err(|e| e.to_string())?;
     // Only the config table is used by key commands.
-    Ok(DynamoStore::new(
-        &sdk,
-        Tables {
-            idempotency: String::new(),
-            events: String::new(),
-            config: table,
-        },
-    ))
+    Ok(DynamoStore::new(&sdk, Tables { idempotency: String::new(), events: String::new(), config: table }))
 }
 
 async fn run(args: &[String]) -> Result<(), String> {
-    match args
-        .iter()
-        .map(String::as_str)
-        .collect::<Vec<_>>()
-        .as_slice()
-    {
+    match args.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
         ["keys", "create", ..] => {
             let kind: KeyKind = flag(args, "--kind").ok_or("--kind is required")?.parse()?;
             let product = flag(args, "--product").map(str::to_string);
@@ -70,42 +55,25 @@ async fn run(args: &[String]) -> Result<(), String> {
                 }
                 _ => {}
             }
-            let name = flag(args, "--name")
-                .map(str::to_string)
-                .unwrap_or_else(|| format!("{kind:?} key").to_lowercase());
+            let name = flag(args, "--name").map(str::to_string).unwrap_or_else(|| format!("{kind:?} key").to_lowercase());
             let key = keys::generate(kind);
-            let record = ApiKey {
-                kind,
-                product,
-                organization_id: org,
-                name,
-                created_at: chrono::Utc::now(),
-                disabled: false,
-            };
-            store()
-                .await?
-                .put_key(&keys::hash(&key), &record)
-                .await
-                .map_err(|e| e.to_string())?;
+            let record = ApiKey { kind, product, organization_id: org, name, created_at: chrono::Utc::now(), disabled: false };
+            store().await?.put_key(&keys::hash(&key), &record).await.map_err(|e| e.to_string())?;
             println!("{key}");
-            eprintln!(
-                "stored as {} ({}). This is the only time the key is shown.",
-                &keys::hash(&key)[..12],
-                record.principal()
-            );
+            eprintln!("stored as {} ({}). This is the only time the key is shown.", &keys::hash(&key)[..12], record.principal());
             Ok(())
         }
         ["keys", "revoke", key] => {
             let s = store().await?;
             let hash = keys::hash(key);
-            let mut record = s
-                .find_key(&hash)
-                .await
-                .map_err(|e| e.to_string())?
-                .ok_or("no such key")?;
+            let mut record = s.find_key(&hash).await.map_err(|e| e.to_string())?.ok_or("no such key")?;
             record.disabled = true;
             s.put_key(&hash, &record).await.map_err(|e| e.to_string())?;
-            eprintln!("revoked {} ({}); warm instances stop accepting it within their key cache time (60 s)", &hash[..12], record.principal());
+            eprintln!(
+                "revoked {} ({}); warm instances stop accepting it within their key cache time (60 s)",
+                &hash[..12],
+                record.principal()
+            );
             Ok(())
         }
         _ => Err("unknown command".into()),

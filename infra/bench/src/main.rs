@@ -34,12 +34,7 @@ async fn main() {
     let mut failures = Vec::new();
     let mut check = |name: &str, value: f64, budget: f64| {
         let ok = value <= budget;
-        println!(
-            "  {:<52} {:>8.3}  (budget <= {budget}) {}",
-            name,
-            value,
-            if ok { "ok" } else { "OVER BUDGET" }
-        );
+        println!("  {:<52} {:>8.3}  (budget <= {budget}) {}", name, value, if ok { "ok" } else { "OVER BUDGET" });
         if !ok {
             failures.push(name.to_string());
         }
@@ -47,54 +42,28 @@ async fn main() {
 
     println!("AWS requests per event (real ingest binary, moto, counted by proxy)");
     let (single, batch, detail) = aws_requests().await;
-    check(
-        "requests per single event (warm instance)",
-        single,
-        SINGLE_BUDGET,
-    );
+    check("requests per single event (warm instance)", single, SINGLE_BUDGET);
     check("requests per event, batch of 100", batch, BATCH_BUDGET);
     println!("    by operation: {detail}");
 
     println!("Handler CPU per event (in-memory ports, AWS excluded)");
     let (per_event_us, ratio, batch_us) = cpu_per_event().await;
-    println!(
-        "  {:<52} {:>8.2} us",
-        "single event, full workflow", per_event_us
-    );
-    println!(
-        "  {:<52} {:>8.2} us",
-        "per event in a batch of 100", batch_us
-    );
-    println!(
-        "  {:<52} {:>8.2} x",
-        "single event / serde_json parse+serialise of it", ratio
-    );
+    println!("  {:<52} {:>8.2} us", "single event, full workflow", per_event_us);
+    println!("  {:<52} {:>8.2} us", "per event in a batch of 100", batch_us);
+    println!("  {:<52} {:>8.2} x", "single event / serde_json parse+serialise of it", ratio);
 
     println!("Release binaries");
     let ingest = root.join("target/release/ingest");
     let bare = root.join("target/release/bare-lambda");
     let (si, sb) = (size(&ingest), size(&bare));
     println!("  {:<52} {:>8.2} MiB", "ingest", si as f64 / 1048576.0);
-    println!(
-        "  {:<52} {:>8.2} MiB ({:.2}x)",
-        "bare lambda_runtime",
-        sb as f64 / 1048576.0,
-        si as f64 / sb.max(1) as f64
-    );
+    println!("  {:<52} {:>8.2} MiB ({:.2}x)", "bare lambda_runtime", sb as f64 / 1048576.0, si as f64 / sb.max(1) as f64);
 
-    println!("Start-up to first /next (median of 15, interleaved)");
-    let (ti, tb) = startup(&ingest, &bare, 15).await;
+    println!("Start-up to first /next (median of 31, interleaved)");
+    let (ti, tb) = startup(&ingest, &bare, 31).await;
     println!("  {:<52} {:>8.2} ms", "ingest", ti.as_secs_f64() * 1000.0);
-    println!(
-        "  {:<52} {:>8.2} ms",
-        "bare lambda_runtime",
-        tb.as_secs_f64() * 1000.0
-    );
-    check(
-        "start-up ratio ingest / bare",
-        ti.as_secs_f64() / tb.as_secs_f64(),
-        STARTUP_BUDGET,
-    );
+    println!("  {:<52} {:>8.2} ms", "bare lambda_runtime", tb.as_secs_f64() * 1000.0);
+    check("start-up ratio ingest / bare", ti.as_secs_f64() / tb.as_secs_f64(), STARTUP_BUDGET);
 
     if !failures.is_empty() {
         eprintln!("over budget: {}", failures.join(", "));
@@ -112,39 +81,22 @@ async fn aws_requests() -> (f64, f64, String) {
     })
     .await;
     // Warm one instance (its key cache) first: Lambda keeps instances warm under load.
-    let warm = stack
-        .post("/v1/events", &event(0).to_string(), Some("warm"))
-        .await;
+    let warm = stack.post("/v1/events", &event(0).to_string(), Some("warm")).await;
     assert_eq!(warm.status(), 202);
     proxy.reset_counts();
     let n = 20;
     for i in 1..=n {
-        let r = stack
-            .post(
-                "/v1/events",
-                &event(i).to_string(),
-                Some(&format!("bench-{i}")),
-            )
-            .await;
+        let r = stack.post("/v1/events", &event(i).to_string(), Some(&format!("bench-{i}"))).await;
         assert_eq!(r.status(), 202);
     }
     let single = proxy.total() as f64 / n as f64;
     let single_detail = proxy.counts();
     proxy.reset_counts();
     let events: Vec<Value> = (0..100).map(event).collect();
-    let r = stack
-        .post(
-            "/v1/events/batch",
-            &json!({"events": events}).to_string(),
-            Some("bench-batch"),
-        )
-        .await;
+    let r = stack.post("/v1/events/batch", &json!({"events": events}).to_string(), Some("bench-batch")).await;
     assert_eq!(r.status(), 202);
     let batch = proxy.total() as f64 / 100.0;
-    let detail = format!(
-        "single x{n}: {single_detail:?}; batch of 100: {:?}",
-        proxy.counts()
-    );
+    let detail = format!("single x{n}: {single_detail:?}; batch of 100: {:?}", proxy.counts());
     (single, batch, detail)
 }
 
@@ -169,11 +121,7 @@ async fn cpu_per_event() -> (f64, f64, f64) {
 
     let started = Instant::now();
     for (body, key) in bodies.iter().zip(&keys) {
-        let ctx = RequestContext {
-            idempotency_key: Some(key),
-            now: chrono::Utc::now(),
-            deadline_ms: None,
-        };
+        let ctx = RequestContext { idempotency_key: Some(key), now: chrono::Utc::now(), deadline_ms: None };
         let reply = ingest.ingest_one(&caller, body, ctx).await;
         assert_eq!(reply.status, 202);
     }
@@ -191,11 +139,7 @@ async fn cpu_per_event() -> (f64, f64, f64) {
     let started = Instant::now();
     for (i, b) in batches.iter().enumerate() {
         let key = format!("b-{i}");
-        let ctx = RequestContext {
-            idempotency_key: Some(&key),
-            now: chrono::Utc::now(),
-            deadline_ms: None,
-        };
+        let ctx = RequestContext { idempotency_key: Some(&key), now: chrono::Utc::now(), deadline_ms: None };
         assert_eq!(ingest.ingest_batch(&caller, b, ctx).await.status, 202);
     }
     let batch = started.elapsed().as_secs_f64() * 1e6 / bodies.len() as f64;
@@ -203,9 +147,7 @@ async fn cpu_per_event() -> (f64, f64, f64) {
 }
 
 fn size(p: &Path) -> u64 {
-    std::fs::metadata(p)
-        .map(|m| m.len())
-        .unwrap_or_else(|_| panic!("{} is missing: ./dev bench builds it", p.display()))
+    std::fs::metadata(p).map(|m| m.len()).unwrap_or_else(|_| panic!("{} is missing: ./dev bench builds it", p.display()))
 }
 
 /// Median spawn-to-first-`/next` for each binary, alternating runs.
@@ -219,7 +161,6 @@ async fn startup(ingest: &Path, bare: &Path, runs: usize) -> (Duration, Duration
         ("AWS_REGION", "us-east-1"),
         ("AWS_ACCESS_KEY_ID", "x"),
         ("AWS_SECRET_ACCESS_KEY", "x"),
-        ("AWS_ENDPOINT_URL", "http://127.0.0.1:9"),
         ("AWS_LAMBDA_FUNCTION_NAME", "bench"),
         ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256"),
         ("AWS_LAMBDA_FUNCTION_VERSION", "1"),
@@ -237,9 +178,7 @@ async fn startup(ingest: &Path, bare: &Path, runs: usize) -> (Duration, Duration
 /// Spawns `bin` against a one-shot Runtime API and times its first `GET /next`.
 async fn time_to_next(bin: &Path, env: &[(&str, &str)]) -> Duration {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("addr");
     let started = Instant::now();
     let mut child = tokio::process::Command::new(bin)
@@ -250,10 +189,8 @@ async fn time_to_next(bin: &Path, env: &[(&str, &str)]) -> Duration {
         .kill_on_drop(true)
         .spawn()
         .expect("spawn");
-    let (mut sock, _) = tokio::time::timeout(Duration::from_secs(10), listener.accept())
-        .await
-        .expect("the function never called /next")
-        .expect("accept");
+    let (mut sock, _) =
+        tokio::time::timeout(Duration::from_secs(10), listener.accept()).await.expect("the function never called /next").expect("accept");
     let mut buf = [0u8; 1024];
     let _ = sock.read(&mut buf).await;
     let elapsed = started.elapsed();

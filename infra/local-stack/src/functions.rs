@@ -37,35 +37,16 @@ pub struct Functions {
 
 /// Reads every `AWS::Serverless::Function`. `extra_env` is added to (and overrides) each
 /// function's environment: the emulator endpoint, credentials and local opt-ins.
-pub fn read(
-    t: &Template,
-    bin_dir: &Path,
-    extra_env: &[(String, String)],
-    max_instances: usize,
-) -> Result<Functions, TemplateError> {
-    let mut out = Functions {
-        specs: Vec::new(),
-        routes: Vec::new(),
-        queues: Vec::new(),
-    };
+pub fn read(t: &Template, bin_dir: &Path, extra_env: &[(String, String)], max_instances: usize) -> Result<Functions, TemplateError> {
+    let mut out = Functions { specs: Vec::new(), routes: Vec::new(), queues: Vec::new() };
     for r in t.of_kind("AWS::Serverless::Function") {
         let props = t.resolve(&t.function_properties(r))?;
         let metadata = t.resolve(&r.metadata)?;
-        let binary = metadata["BuildProperties"]["Binary"]
-            .as_str()
-            .map(str::to_string)
-            .ok_or_else(|| {
-                TemplateError::Resolve(format!(
-                    "{}: Metadata.BuildProperties.Binary names the cargo binary; it is missing",
-                    r.logical_id
-                ))
-            })?;
-        let mut env: Vec<(String, String)> = props["Environment"]["Variables"]
-            .as_object()
-            .into_iter()
-            .flatten()
-            .map(|(k, v)| (k.clone(), json_scalar(v)))
-            .collect();
+        let binary = metadata["BuildProperties"]["Binary"].as_str().map(str::to_string).ok_or_else(|| {
+            TemplateError::Resolve(format!("{}: Metadata.BuildProperties.Binary names the cargo binary; it is missing", r.logical_id))
+        })?;
+        let mut env: Vec<(String, String)> =
+            props["Environment"]["Variables"].as_object().into_iter().flatten().map(|(k, v)| (k.clone(), json_scalar(v))).collect();
         if props["LoggingConfig"]["LogFormat"] == "JSON" {
             env.push(("AWS_LAMBDA_LOG_FORMAT".into(), "JSON".into()));
         }
@@ -74,13 +55,7 @@ pub fn read(
             env.push((k.clone(), v.clone()));
         }
         let name = t.physical[&r.logical_id].name.clone();
-        let seconds = |key: &str, default: u64| {
-            props
-                .get(key)
-                .map(json_scalar)
-                .and_then(|v| v.parse().ok())
-                .unwrap_or(default)
-        };
+        let seconds = |key: &str, default: u64| props.get(key).map(json_scalar).and_then(|v| v.parse().ok()).unwrap_or(default);
         out.specs.push(FunctionSpec {
             name: name.clone(),
             binary: bin_dir.join(&binary),
@@ -99,42 +74,19 @@ pub fn read(
                 }),
                 Some("SQS") => {
                     let arn = json_scalar(&p["Queue"]);
-                    let url = t
-                        .physical
-                        .values()
-                        .find(|ph| ph.arn == arn)
-                        .and_then(|ph| ph.url.clone())
-                        .ok_or_else(|| {
-                            TemplateError::Resolve(format!(
-                                "{}: SQS event source {arn} is not a queue of this template",
-                                r.logical_id
-                            ))
-                        })?;
-                    let responses = p["FunctionResponseTypes"]
-                        .as_array()
-                        .cloned()
-                        .unwrap_or_default();
+                    let url = t.physical.values().find(|ph| ph.arn == arn).and_then(|ph| ph.url.clone()).ok_or_else(|| {
+                        TemplateError::Resolve(format!("{}: SQS event source {arn} is not a queue of this template", r.logical_id))
+                    })?;
+                    let responses = p["FunctionResponseTypes"].as_array().cloned().unwrap_or_default();
                     out.queues.push(QueueSource {
                         queue_url: url,
                         queue_arn: arn,
-                        batch_size: p
-                            .get("BatchSize")
-                            .map(json_scalar)
-                            .and_then(|v| v.parse().ok())
-                            .unwrap_or(10),
+                        batch_size: p.get("BatchSize").map(json_scalar).and_then(|v| v.parse().ok()).unwrap_or(10),
                         batching_window: Duration::from_secs(
-                            p.get("MaximumBatchingWindowInSeconds")
-                                .map(json_scalar)
-                                .and_then(|v| v.parse().ok())
-                                .unwrap_or(0),
+                            p.get("MaximumBatchingWindowInSeconds").map(json_scalar).and_then(|v| v.parse().ok()).unwrap_or(0),
                         ),
-                        report_batch_item_failures: responses
-                            .iter()
-                            .any(|v| v == "ReportBatchItemFailures"),
-                        max_concurrency: p["ScalingConfig"]["MaximumConcurrency"]
-                            .as_u64()
-                            .map(|v| v as usize)
-                            .unwrap_or(max_instances),
+                        report_batch_item_failures: responses.iter().any(|v| v == "ReportBatchItemFailures"),
+                        max_concurrency: p["ScalingConfig"]["MaximumConcurrency"].as_u64().map(|v| v as usize).unwrap_or(max_instances),
                         function: name.clone(),
                     });
                 }
@@ -183,21 +135,12 @@ mod tests {
         assert_eq!(match_path("/v1/events", "/v1/events"), Some(vec![]));
         assert_eq!(match_path("/v1/events", "/v1/events/"), Some(vec![]));
         assert_eq!(match_path("/v1/events", "/v1/events/x"), None);
-        assert_eq!(
-            match_path("/v1/events/{id}", "/v1/events/abc"),
-            Some(vec![("id".into(), "abc".into())])
-        );
+        assert_eq!(match_path("/v1/events/{id}", "/v1/events/abc"), Some(vec![("id".into(), "abc".into())]));
         assert_eq!(match_path("/v1/events/{id}", "/v1/events/"), None);
         assert_eq!(
             match_path("/webhooks/{provider}/{sourceId}", "/webhooks/stripe/s1"),
-            Some(vec![
-                ("provider".into(), "stripe".into()),
-                ("sourceId".into(), "s1".into())
-            ])
+            Some(vec![("provider".into(), "stripe".into()), ("sourceId".into(), "s1".into())])
         );
-        assert_eq!(
-            match_path("/files/{proxy+}", "/files/a/b"),
-            Some(vec![("proxy".into(), "a/b".into())])
-        );
+        assert_eq!(match_path("/files/{proxy+}", "/files/a/b"), Some(vec![("proxy".into(), "a/b".into())]));
     }
 }

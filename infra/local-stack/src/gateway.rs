@@ -26,11 +26,7 @@ pub fn router(gateway: Arc<Gateway>) -> axum::Router {
     axum::Router::new().fallback(handle).with_state(gateway)
 }
 
-async fn handle(
-    State(gw): State<Arc<Gateway>>,
-    ConnectInfo(peer): ConnectInfo<std::net::SocketAddr>,
-    req: Request,
-) -> Response {
+async fn handle(State(gw): State<Arc<Gateway>>, ConnectInfo(peer): ConnectInfo<std::net::SocketAddr>, req: Request) -> Response {
     let (parts, body) = req.into_parts();
     let method = parts.method.as_str().to_string();
     let path = parts.uri.path().to_string();
@@ -50,11 +46,7 @@ async fn handle(
     for (name, value) in &parts.headers {
         let v = String::from_utf8_lossy(value.as_bytes()).into_owned();
         if name == "cookie" {
-            cookies.extend(
-                v.split(';')
-                    .map(|c| c.trim().to_string())
-                    .filter(|c| !c.is_empty()),
-            );
+            cookies.extend(v.split(';').map(|c| c.trim().to_string()).filter(|c| !c.is_empty()));
             continue;
         }
         headers
@@ -80,10 +72,7 @@ async fn handle(
     }
     let (body_text, is_base64) = match std::str::from_utf8(&body) {
         Ok(text) => (text.to_string(), false),
-        Err(_) => (
-            base64::engine::general_purpose::STANDARD.encode(&body),
-            true,
-        ),
+        Err(_) => (base64::engine::general_purpose::STANDARD.encode(&body), true),
     };
     let now = chrono::Utc::now();
     let route_key = format!("{} {}", route.method, route.path);
@@ -120,9 +109,7 @@ async fn handle(
 
     match pool.invoke(Bytes::from(event.to_string())).await {
         Ok(result) => to_http(&result),
-        Err(InvokeError::Timeout(_)) => {
-            plain(StatusCode::SERVICE_UNAVAILABLE, "Service Unavailable")
-        }
+        Err(InvokeError::Timeout(_)) => plain(StatusCode::SERVICE_UNAVAILABLE, "Service Unavailable"),
         Err(e) => {
             tracing::error!(function = %route.function, error = %e, "invocation failed");
             plain(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error")
@@ -131,11 +118,7 @@ async fn handle(
 }
 
 /// The most specific route wins: exact paths, then parameters, then greedy; a method over ANY.
-fn find_route<'a>(
-    routes: &'a [Route],
-    method: &str,
-    path: &str,
-) -> Option<(&'a Route, Vec<(String, String)>)> {
+fn find_route<'a>(routes: &'a [Route], method: &str, path: &str) -> Option<(&'a Route, Vec<(String, String)>)> {
     let mut candidates: Vec<(&Route, Vec<(String, String)>)> = routes
         .iter()
         .filter(|r| r.method == method || r.method == "ANY")
@@ -158,25 +141,16 @@ fn to_http(result: &[u8]) -> Response {
             .body(Body::from(v.to_string()))
             .unwrap_or_default();
     }
-    let status = v["statusCode"]
-        .as_u64()
-        .and_then(|s| StatusCode::from_u16(s as u16).ok())
-        .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let status = v["statusCode"].as_u64().and_then(|s| StatusCode::from_u16(s as u16).ok()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let mut resp = Response::builder().status(status);
     for (k, val) in v["headers"].as_object().into_iter().flatten() {
-        if let (Ok(name), Ok(value)) = (
-            HeaderName::try_from(k.as_str()),
-            HeaderValue::try_from(crate::template::json_scalar(val)),
-        ) {
+        if let (Ok(name), Ok(value)) = (HeaderName::try_from(k.as_str()), HeaderValue::try_from(crate::template::json_scalar(val))) {
             resp = resp.header(name, value);
         }
     }
     for (k, vals) in v["multiValueHeaders"].as_object().into_iter().flatten() {
         for val in vals.as_array().into_iter().flatten() {
-            if let (Ok(name), Ok(value)) = (
-                HeaderName::try_from(k.as_str()),
-                HeaderValue::try_from(crate::template::json_scalar(val)),
-            ) {
+            if let (Ok(name), Ok(value)) = (HeaderName::try_from(k.as_str()), HeaderValue::try_from(crate::template::json_scalar(val))) {
                 resp = resp.header(name, value);
             }
         }
@@ -187,9 +161,7 @@ fn to_http(result: &[u8]) -> Response {
         }
     }
     let body = match (v["body"].as_str(), v["isBase64Encoded"].as_bool()) {
-        (Some(b), Some(true)) => base64::engine::general_purpose::STANDARD
-            .decode(b)
-            .unwrap_or_default(),
+        (Some(b), Some(true)) => base64::engine::general_purpose::STANDARD.decode(b).unwrap_or_default(),
         (Some(b), _) => b.as_bytes().to_vec(),
         (None, _) => Vec::new(),
     };
@@ -211,18 +183,13 @@ fn percent_decode(s: &str) -> String {
     while i < bytes.len() {
         match bytes[i] {
             b'+' => out.push(b' '),
-            b'%' if i + 2 < bytes.len() => {
-                match u8::from_str_radix(
-                    std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap_or("zz"),
-                    16,
-                ) {
-                    Ok(b) => {
-                        out.push(b);
-                        i += 2;
-                    }
-                    Err(_) => out.push(b'%'),
+            b'%' if i + 2 < bytes.len() => match u8::from_str_radix(std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap_or("zz"), 16) {
+                Ok(b) => {
+                    out.push(b);
+                    i += 2;
                 }
-            }
+                Err(_) => out.push(b'%'),
+            },
             b => out.push(b),
         }
         i += 1;
@@ -242,28 +209,10 @@ mod tests {
 
     #[test]
     fn the_most_specific_route_wins() {
-        let r = |m: &str, p: &str| Route {
-            method: m.into(),
-            path: p.into(),
-            function: p.into(),
-        };
-        let routes = vec![
-            r("ANY", "/{proxy+}"),
-            r("GET", "/v1/events/{id}"),
-            r("GET", "/v1/events/batch"),
-            r("POST", "/v1/events"),
-        ];
-        assert_eq!(
-            find_route(&routes, "GET", "/v1/events/batch").map(|x| x.0.path.as_str()),
-            Some("/v1/events/batch")
-        );
-        assert_eq!(
-            find_route(&routes, "GET", "/v1/events/x").map(|x| x.0.path.as_str()),
-            Some("/v1/events/{id}")
-        );
-        assert_eq!(
-            find_route(&routes, "DELETE", "/v1/events").map(|x| x.0.path.as_str()),
-            Some("/{proxy+}")
-        );
+        let r = |m: &str, p: &str| Route { method: m.into(), path: p.into(), function: p.into() };
+        let routes = vec![r("ANY", "/{proxy+}"), r("GET", "/v1/events/{id}"), r("GET", "/v1/events/batch"), r("POST", "/v1/events")];
+        assert_eq!(find_route(&routes, "GET", "/v1/events/batch").map(|x| x.0.path.as_str()), Some("/v1/events/batch"));
+        assert_eq!(find_route(&routes, "GET", "/v1/events/x").map(|x| x.0.path.as_str()), Some("/v1/events/{id}"));
+        assert_eq!(find_route(&routes, "DELETE", "/v1/events").map(|x| x.0.path.as_str()), Some("/{proxy+}"));
     }
 }

@@ -33,27 +33,17 @@ use relay_core::ports::KeyStore;
 const REGION: &str = "us-east-1";
 
 fn env_or(name: &str, default: &str) -> String {
-    std::env::var(name)
-        .ok()
-        .filter(|v| !v.is_empty())
-        .unwrap_or_else(|| default.to_string())
+    std::env::var(name).ok().filter(|v| !v.is_empty()).unwrap_or_else(|| default.to_string())
 }
 
 fn pairs(value: &str, sep: char) -> Vec<(String, String)> {
-    value
-        .split(sep)
-        .filter_map(|p| p.split_once('='))
-        .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
-        .collect()
+    value.split(sep).filter_map(|p| p.split_once('=')).map(|(k, v)| (k.trim().to_string(), v.trim().to_string())).collect()
 }
 
 #[tokio::main]
 async fn main() {
     tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("RELAY_LOCAL_LOG")
-                .unwrap_or_else(|_| "info".into()),
-        )
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("RELAY_LOCAL_LOG").unwrap_or_else(|_| "info".into()))
         .with_target(false)
         .init();
     if let Err(e) = run().await {
@@ -64,24 +54,13 @@ async fn main() {
 
 async fn run() -> Result<(), String> {
     let root = PathBuf::from(env_or("RELAY_ROOT", "."));
-    let port: u16 = env_or("RELAY_LOCAL_PORT", "3000")
-        .parse()
-        .map_err(|_| "RELAY_LOCAL_PORT must be a port number")?;
-    let moto_port: u16 = env_or("RELAY_LOCAL_MOTO_PORT", "4566")
-        .parse()
-        .map_err(|_| "RELAY_LOCAL_MOTO_PORT must be a port number")?;
-    let state_dir = PathBuf::from(env_or(
-        "RELAY_LOCAL_STATE_DIR",
-        &root.join(".relay-local").display().to_string(),
-    ));
+    let port: u16 = env_or("RELAY_LOCAL_PORT", "3000").parse().map_err(|_| "RELAY_LOCAL_PORT must be a port number")?;
+    let moto_port: u16 = env_or("RELAY_LOCAL_MOTO_PORT", "4566").parse().map_err(|_| "RELAY_LOCAL_MOTO_PORT must be a port number")?;
+    let state_dir = PathBuf::from(env_or("RELAY_LOCAL_STATE_DIR", &root.join(".relay-local").display().to_string()));
     std::fs::create_dir_all(&state_dir).map_err(|e| format!("{}: {e}", state_dir.display()))?;
-    let bin_dir = PathBuf::from(env_or(
-        "RELAY_LOCAL_BIN_DIR",
-        &root.join("target/debug").display().to_string(),
-    ));
-    let max_instances: usize = env_or("RELAY_LOCAL_MAX_INSTANCES", "10")
-        .parse()
-        .map_err(|_| "RELAY_LOCAL_MAX_INSTANCES must be a number")?;
+    let bin_dir = PathBuf::from(env_or("RELAY_LOCAL_BIN_DIR", &root.join("target/debug").display().to_string()));
+    let max_instances: usize =
+        env_or("RELAY_LOCAL_MAX_INSTANCES", "10").parse().map_err(|_| "RELAY_LOCAL_MAX_INSTANCES must be a number")?;
 
     // Credentials the emulator accepts; set before any SDK client is built.
     std::env::set_var("AWS_ACCESS_KEY_ID", "testing");
@@ -104,23 +83,14 @@ async fn serve(
     bin_dir: &std::path::Path,
     max_instances: usize,
 ) -> Result<(), String> {
-    let mut params: HashMap<String, String> = pairs(&env_or("RELAY_LOCAL_PARAMS", ""), ',')
-        .into_iter()
-        .collect();
-    params
-        .entry("Stage".into())
-        .or_insert_with(|| "local".into());
-    let mut template = template::Template::load(&root.join("template.yaml"), REGION, &params)
-        .map_err(|e| e.to_string())?;
+    let mut params: HashMap<String, String> = pairs(&env_or("RELAY_LOCAL_PARAMS", ""), ',').into_iter().collect();
+    params.entry("Stage".into()).or_insert_with(|| "local".into());
+    let mut template = template::Template::load(&root.join("template.yaml"), REGION, &params).map_err(|e| e.to_string())?;
 
     std::env::set_var("AWS_ENDPOINT_URL", aws_endpoint);
-    let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .load()
-        .await;
+    let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest()).load().await;
     let clients = provision::Clients::new(&sdk);
-    provision::provision(&mut template, &clients)
-        .await
-        .map_err(|e| e.to_string())?;
+    provision::provision(&mut template, &clients).await.map_err(|e| e.to_string())?;
 
     let function_endpoint = env_or("RELAY_LOCAL_FUNCTION_AWS_ENDPOINT", aws_endpoint);
     let mut extra_env = vec![
@@ -136,42 +106,23 @@ async fn serve(
         extra_env.push(("RUST_LOG".into(), level));
     }
     extra_env.extend(pairs(&env_or("RELAY_LOCAL_ENV", ""), ';'));
-    let fns = functions::read(&template, bin_dir, &extra_env, max_instances)
-        .map_err(|e| e.to_string())?;
-    let pools: HashMap<String, Arc<runtime::FunctionPool>> = fns
-        .specs
-        .iter()
-        .map(|s| (s.name.clone(), runtime::FunctionPool::new(s.clone())))
-        .collect();
+    let fns = functions::read(&template, bin_dir, &extra_env, max_instances).map_err(|e| e.to_string())?;
+    let pools: HashMap<String, Arc<runtime::FunctionPool>> =
+        fns.specs.iter().map(|s| (s.name.clone(), runtime::FunctionPool::new(s.clone()))).collect();
 
     let keys = seed_keys(&template, &sdk).await?;
 
     for source in fns.queues.clone() {
-        let pool = pools
-            .get(&source.function)
-            .cloned()
-            .ok_or("an SQS source names an unknown function")?;
-        tokio::spawn(poller::run(
-            source,
-            pool,
-            clients.sqs.clone(),
-            REGION.to_string(),
-        ));
+        let pool = pools.get(&source.function).cloned().ok_or("an SQS source names an unknown function")?;
+        tokio::spawn(poller::run(source, pool, clients.sqs.clone(), REGION.to_string()));
     }
 
-    let gw = Arc::new(gateway::Gateway {
-        routes: fns.routes.clone(),
-        pools: pools.clone(),
-    });
+    let gw = Arc::new(gateway::Gateway { routes: fns.routes.clone(), pools: pools.clone() });
     let addr = SocketAddr::from(([127, 0, 0, 1], port));
-    let listener = tokio::net::TcpListener::bind(addr)
-        .await
-        .map_err(|e| format!("cannot listen on {addr}: {e} (set RELAY_LOCAL_PORT)"))?;
+    let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| format!("cannot listen on {addr}: {e} (set RELAY_LOCAL_PORT)"))?;
     banner(port, aws_endpoint, &fns, &keys);
     let app = gateway::router(gw).into_make_service_with_connect_info::<SocketAddr>();
-    let served = axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown_signal())
-        .await;
+    let served = axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await;
     for pool in pools.values() {
         pool.shutdown();
     }
@@ -187,23 +138,11 @@ struct SeededKeys {
 }
 
 /// Stores the demo keys (hashed, like any key) so the banner's curl works at once.
-async fn seed_keys(
-    t: &template::Template,
-    sdk: &aws_config::SdkConfig,
-) -> Result<SeededKeys, String> {
-    let table = |id: &str| {
-        t.physical
-            .get(id)
-            .map(|p| p.name.clone())
-            .ok_or(format!("template.yaml has no {id}"))
-    };
+async fn seed_keys(t: &template::Template, sdk: &aws_config::SdkConfig) -> Result<SeededKeys, String> {
+    let table = |id: &str| t.physical.get(id).map(|p| p.name.clone()).ok_or(format!("template.yaml has no {id}"));
     let store = relay_aws::dynamo::DynamoStore::new(
         sdk,
-        relay_aws::dynamo::Tables {
-            idempotency: table("IdempotencyTable")?,
-            events: table("EventsTable")?,
-            config: table("ConfigTable")?,
-        },
+        relay_aws::dynamo::Tables { idempotency: table("IdempotencyTable")?, events: table("EventsTable")?, config: table("ConfigTable")? },
     );
     let seeded = SeededKeys {
         product: env_or("RELAY_LOCAL_PRODUCT_KEY", "rk_prod_local_demo"),
@@ -228,30 +167,16 @@ async fn seed_keys(
         created_at: now,
         disabled: false,
     };
-    store
-        .put_key(&keys::hash(&seeded.product), &product)
-        .await
-        .map_err(|e| e.to_string())?;
-    store
-        .put_key(&keys::hash(&seeded.org), &org)
-        .await
-        .map_err(|e| e.to_string())?;
+    store.put_key(&keys::hash(&seeded.product), &product).await.map_err(|e| e.to_string())?;
+    store.put_key(&keys::hash(&seeded.org), &org).await.map_err(|e| e.to_string())?;
     Ok(seeded)
 }
 
 fn banner(port: u16, aws: &str, fns: &functions::Functions, keys: &SeededKeys) {
     let url = format!("http://127.0.0.1:{port}");
-    let mut routes: Vec<String> = fns
-        .routes
-        .iter()
-        .map(|r| format!("{} {} -> {}", r.method, r.path, r.function))
-        .collect();
+    let mut routes: Vec<String> = fns.routes.iter().map(|r| format!("{} {} -> {}", r.method, r.path, r.function)).collect();
     routes.sort();
-    let queues: Vec<String> = fns
-        .queues
-        .iter()
-        .map(|q| format!("{} -> {}", q.queue_url, q.function))
-        .collect();
+    let queues: Vec<String> = fns.queues.iter().map(|q| format!("{} -> {}", q.queue_url, q.function)).collect();
     println!(
         "\nRelay local stack is up.\n\n  API            {url}\n  AWS emulator   {aws} (moto; AWS_ENDPOINT_URL={aws} for the aws CLI/SDKs)\n  product key    {} (publishes as {})\n  org key        {} (organisation {})\n\n  routes\n    {}\n  queue pollers\n    {}\n\n  try:\n    curl -sS {url}/v1/events \\\n      -H 'authorization: Bearer {}' -H 'content-type: application/json' -H 'idempotency-key: demo-1' \\\n      -d '{{\"eventType\":\"candidate.hired\",\"organizationId\":\"{}\",\"payload\":{{\"candidateId\":\"cand-1\",\"jobId\":\"job-1\",\"startDate\":\"2026-12-01\"}}}}'\n\n  Ctrl-C stops everything.\nRELAY_LOCAL_READY {url}",
         keys.product,

@@ -15,12 +15,7 @@ use tokio::sync::Semaphore;
 use crate::functions::QueueSource;
 use crate::runtime::FunctionPool;
 
-pub async fn run(
-    source: QueueSource,
-    pool: Arc<FunctionPool>,
-    sqs: aws_sdk_sqs::Client,
-    region: String,
-) {
+pub async fn run(source: QueueSource, pool: Arc<FunctionPool>, sqs: aws_sdk_sqs::Client, region: String) {
     let permits = Arc::new(Semaphore::new(source.max_concurrency.max(1)));
     loop {
         let Ok(permit) = permits.clone().acquire_owned().await else {
@@ -31,8 +26,7 @@ pub async fn run(
             drop(permit);
             continue;
         }
-        let (source, pool, sqs, region) =
-            (source.clone(), pool.clone(), sqs.clone(), region.clone());
+        let (source, pool, sqs, region) = (source.clone(), pool.clone(), sqs.clone(), region.clone());
         tokio::spawn(async move {
             process(&source, &pool, &sqs, &region, batch).await;
             drop(permit);
@@ -41,10 +35,7 @@ pub async fn run(
 }
 
 /// Receives up to the batch size, waiting at most the batching window once something arrived.
-async fn gather(
-    source: &QueueSource,
-    sqs: &aws_sdk_sqs::Client,
-) -> Vec<aws_sdk_sqs::types::Message> {
+async fn gather(source: &QueueSource, sqs: &aws_sdk_sqs::Client) -> Vec<aws_sdk_sqs::types::Message> {
     let mut batch = Vec::new();
     let started = Instant::now();
     loop {
@@ -64,10 +55,7 @@ async fn gather(
                 let got = out.messages.unwrap_or_default();
                 let empty = got.is_empty();
                 batch.extend(got);
-                if batch.len() >= source.batch_size
-                    || (empty && !batch.is_empty())
-                    || started.elapsed() >= source.batching_window
-                {
+                if batch.len() >= source.batch_size || (empty && !batch.is_empty()) || started.elapsed() >= source.batching_window {
                     return batch;
                 }
                 if empty {
@@ -90,10 +78,7 @@ async fn process(
     region: &str,
     batch: Vec<aws_sdk_sqs::types::Message>,
 ) {
-    let records: Vec<SqsMessage> = batch
-        .iter()
-        .map(|m| to_record(m, &source.queue_arn, region))
-        .collect();
+    let records: Vec<SqsMessage> = batch.iter().map(|m| to_record(m, &source.queue_arn, region)).collect();
     let mut event = SqsEvent::default();
     event.records = records;
     let payload = match serde_json::to_vec(&event) {
@@ -106,11 +91,7 @@ async fn process(
     let failed: Vec<String> = match pool.invoke(payload).await {
         Ok(result) if source.report_batch_item_failures => {
             match serde_json::from_slice::<SqsBatchResponse>(&result) {
-                Ok(r) => r
-                    .batch_item_failures
-                    .into_iter()
-                    .map(|f| f.item_identifier)
-                    .collect(),
+                Ok(r) => r.batch_item_failures.into_iter().map(|f| f.item_identifier).collect(),
                 // An unreadable response counts as a failure of the whole batch, as in Lambda.
                 Err(_) if result.as_ref() == b"null" || result.is_empty() => Vec::new(),
                 Err(_) => batch.iter().filter_map(|m| m.message_id.clone()).collect(),
@@ -122,29 +103,17 @@ async fn process(
             return;
         }
     };
-    let done: Vec<&aws_sdk_sqs::types::Message> = batch
-        .iter()
-        .filter(|m| !m.message_id.as_ref().is_some_and(|id| failed.contains(id)))
-        .collect();
+    let done: Vec<&aws_sdk_sqs::types::Message> =
+        batch.iter().filter(|m| !m.message_id.as_ref().is_some_and(|id| failed.contains(id))).collect();
     for chunk in done.chunks(10) {
         let entries: Vec<DeleteMessageBatchRequestEntry> = chunk
             .iter()
             .enumerate()
             .filter_map(|(i, m)| {
-                DeleteMessageBatchRequestEntry::builder()
-                    .id(i.to_string())
-                    .set_receipt_handle(m.receipt_handle.clone())
-                    .build()
-                    .ok()
+                DeleteMessageBatchRequestEntry::builder().id(i.to_string()).set_receipt_handle(m.receipt_handle.clone()).build().ok()
             })
             .collect();
-        if let Err(e) = sqs
-            .delete_message_batch()
-            .queue_url(&source.queue_url)
-            .set_entries(Some(entries))
-            .send()
-            .await
-        {
+        if let Err(e) = sqs.delete_message_batch().queue_url(&source.queue_url).set_entries(Some(entries)).send().await {
             tracing::warn!(error = %aws_sdk_sqs::error::DisplayErrorContext(e), "DeleteMessageBatch failed; the messages will be delivered again");
         }
     }
@@ -157,13 +126,7 @@ fn to_record(m: &aws_sdk_sqs::types::Message, arn: &str, region: &str) -> SqsMes
     r.body = m.body.clone();
     r.md5_of_body = m.md5_of_body.clone();
     r.md5_of_message_attributes = m.md5_of_message_attributes.clone();
-    r.attributes = m
-        .attributes
-        .clone()
-        .unwrap_or_default()
-        .into_iter()
-        .map(|(k, v)| (k.as_str().to_string(), v))
-        .collect();
+    r.attributes = m.attributes.clone().unwrap_or_default().into_iter().map(|(k, v)| (k.as_str().to_string(), v)).collect();
     r.event_source = Some("aws:sqs".into());
     r.event_source_arn = Some(arn.to_string());
     r.aws_region = Some(region.to_string());

@@ -3,8 +3,8 @@
 //! "already exists" counts as done.
 
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
-    ProjectionType, ScalarAttributeType, TimeToLiveSpecification,
+    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection, ProjectionType, ScalarAttributeType,
+    TimeToLiveSpecification,
 };
 use aws_sdk_sqs::types::QueueAttributeName;
 use serde_json::Value as Json;
@@ -20,14 +20,8 @@ pub struct ProvisionError {
 }
 
 /// Resource types the local stack creates; everything else is reported once as skipped.
-const CREATED: &[&str] = &[
-    "AWS::DynamoDB::Table",
-    "AWS::SQS::Queue",
-    "AWS::Events::EventBus",
-    "AWS::Events::Archive",
-    "AWS::Events::Rule",
-    "AWS::S3::Bucket",
-];
+const CREATED: &[&str] =
+    &["AWS::DynamoDB::Table", "AWS::SQS::Queue", "AWS::Events::EventBus", "AWS::Events::Archive", "AWS::Events::Rule", "AWS::S3::Bucket"];
 /// Types that need no emulator resource locally (IAM is not enforced; functions and APIs run in
 /// this process; alarms have no local meaning).
 const NOT_NEEDED: &[&str] = &[
@@ -49,9 +43,7 @@ pub struct Clients {
 
 impl Clients {
     pub fn new(config: &aws_config::SdkConfig) -> Self {
-        let s3_config = aws_sdk_s3::config::Builder::from(config)
-            .force_path_style(true)
-            .build();
+        let s3_config = aws_sdk_s3::config::Builder::from(config).force_path_style(true).build();
         Self {
             dynamodb: aws_sdk_dynamodb::Client::new(config),
             sqs: aws_sdk_sqs::Client::new(config),
@@ -63,11 +55,7 @@ impl Clients {
 
 /// Creates everything, in dependency order; fills in queue URLs on the template.
 pub async fn provision(t: &mut Template, c: &Clients) -> Result<(), ProvisionError> {
-    for r in t
-        .resources
-        .iter()
-        .filter(|r| !CREATED.contains(&r.kind.as_str()) && !NOT_NEEDED.contains(&r.kind.as_str()))
-    {
+    for r in t.resources.iter().filter(|r| !CREATED.contains(&r.kind.as_str()) && !NOT_NEEDED.contains(&r.kind.as_str())) {
         tracing::warn!(resource = %r.logical_id, kind = %r.kind, "the local stack does not emulate this resource type");
     }
     for id in ids(t, "AWS::DynamoDB::Table") {
@@ -77,66 +65,37 @@ pub async fn provision(t: &mut Template, c: &Clients) -> Result<(), ProvisionErr
         let name = t.physical[&id].name.clone();
         match c.s3.create_bucket().bucket(&name).send().await {
             Ok(_) => {}
-            Err(e)
-                if e.as_service_error().is_some_and(|s| {
-                    s.is_bucket_already_owned_by_you() || s.is_bucket_already_exists()
-                }) => {}
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_bucket_already_owned_by_you() || s.is_bucket_already_exists()) => {}
             Err(e) => return Err(fail(t, &id, aws_sdk_s3::error::DisplayErrorContext(e))),
         }
     }
     for id in ids(t, "AWS::Events::EventBus") {
         let name = t.physical[&id].name.clone();
         if let Err(e) = c.events.create_event_bus().name(&name).send().await {
-            if !e
-                .as_service_error()
-                .is_some_and(|s| s.is_resource_already_exists_exception())
-            {
-                return Err(fail(
-                    t,
-                    &id,
-                    aws_sdk_eventbridge::error::DisplayErrorContext(e),
-                ));
+            if !e.as_service_error().is_some_and(|s| s.is_resource_already_exists_exception()) {
+                return Err(fail(t, &id, aws_sdk_eventbridge::error::DisplayErrorContext(e)));
             }
         }
     }
     // Dead-letter queues first: a redrive policy names its DLQ.
     let mut queues = ids(t, "AWS::SQS::Queue");
-    queues.sort_by_key(|id| {
-        t.resources
-            .iter()
-            .any(|r| &r.logical_id == id && r.properties.get("RedrivePolicy").is_some())
-    });
+    queues.sort_by_key(|id| t.resources.iter().any(|r| &r.logical_id == id && r.properties.get("RedrivePolicy").is_some()));
     for id in queues {
         queue(t, c, &id).await?;
     }
     for id in ids(t, "AWS::Events::Archive") {
         let props = props(t, &id)?;
         let name = t.physical[&id].name.clone();
-        let mut req = c
-            .events
-            .create_archive()
-            .archive_name(&name)
-            .event_source_arn(str_of(&props, "SourceArn"));
-        if let Some(days) = props
-            .get("RetentionDays")
-            .map(json_scalar)
-            .and_then(|d| d.parse().ok())
-        {
+        let mut req = c.events.create_archive().archive_name(&name).event_source_arn(str_of(&props, "SourceArn"));
+        if let Some(days) = props.get("RetentionDays").map(json_scalar).and_then(|d| d.parse().ok()) {
             req = req.retention_days(days);
         }
         if let Some(pattern) = props.get("EventPattern") {
             req = req.event_pattern(pattern.to_string());
         }
         if let Err(e) = req.send().await {
-            if !e
-                .as_service_error()
-                .is_some_and(|s| s.is_resource_already_exists_exception())
-            {
-                return Err(fail(
-                    t,
-                    &id,
-                    aws_sdk_eventbridge::error::DisplayErrorContext(e),
-                ));
+            if !e.as_service_error().is_some_and(|s| s.is_resource_already_exists_exception()) {
+                return Err(fail(t, &id, aws_sdk_eventbridge::error::DisplayErrorContext(e)));
             }
         }
     }
@@ -151,26 +110,13 @@ fn ids(t: &Template, kind: &str) -> Vec<String> {
 }
 
 fn props(t: &Template, id: &str) -> Result<Json, ProvisionError> {
-    let r = t
-        .resources
-        .iter()
-        .find(|r| r.logical_id == id)
-        .ok_or_else(|| fail(t, id, "no such resource"))?;
+    let r = t.resources.iter().find(|r| r.logical_id == id).ok_or_else(|| fail(t, id, "no such resource"))?;
     t.resolve(&r.properties).map_err(|e| fail(t, id, e))
 }
 
 fn fail(t: &Template, id: &str, message: impl std::fmt::Display) -> ProvisionError {
-    let kind = t
-        .resources
-        .iter()
-        .find(|r| r.logical_id == id)
-        .map(|r| r.kind.clone())
-        .unwrap_or_default();
-    ProvisionError {
-        resource: id.to_string(),
-        kind,
-        message: message.to_string(),
-    }
+    let kind = t.resources.iter().find(|r| r.logical_id == id).map(|r| r.kind.clone()).unwrap_or_default();
+    ProvisionError { resource: id.to_string(), kind, message: message.to_string() }
 }
 
 fn str_of(v: &Json, key: &str) -> String {
@@ -184,11 +130,7 @@ fn key_schema(v: &Json) -> Vec<KeySchemaElement> {
         .filter_map(|k| {
             KeySchemaElement::builder()
                 .attribute_name(str_of(k, "AttributeName"))
-                .key_type(if str_of(k, "KeyType") == "RANGE" {
-                    KeyType::Range
-                } else {
-                    KeyType::Hash
-                })
+                .key_type(if str_of(k, "KeyType") == "RANGE" { KeyType::Range } else { KeyType::Hash })
                 .build()
                 .ok()
         })
@@ -208,11 +150,7 @@ async fn table(t: &Template, c: &Clients, id: &str) -> Result<(), ProvisionError
                 "B" => ScalarAttributeType::B,
                 _ => ScalarAttributeType::S,
             };
-            AttributeDefinition::builder()
-                .attribute_name(str_of(a, "AttributeName"))
-                .attribute_type(ty)
-                .build()
-                .ok()
+            AttributeDefinition::builder().attribute_name(str_of(a, "AttributeName")).attribute_type(ty).build().ok()
         })
         .collect();
     let mut req = c
@@ -229,11 +167,7 @@ async fn table(t: &Template, c: &Clients, id: &str) -> Result<(), ProvisionError
             _ => ProjectionType::All,
         };
         let mut proj = Projection::builder().projection_type(projection);
-        for a in g["Projection"]["NonKeyAttributes"]
-            .as_array()
-            .into_iter()
-            .flatten()
-        {
+        for a in g["Projection"]["NonKeyAttributes"].as_array().into_iter().flatten() {
             proj = proj.non_key_attributes(json_scalar(a));
         }
         let gsi = GlobalSecondaryIndex::builder()
@@ -246,12 +180,7 @@ async fn table(t: &Template, c: &Clients, id: &str) -> Result<(), ProvisionError
     }
     match req.send().await {
         Ok(_) => {}
-        Err(e)
-            if e.as_service_error()
-                .is_some_and(|s| s.is_resource_in_use_exception()) =>
-        {
-            return Ok(())
-        }
+        Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_in_use_exception()) => return Ok(()),
         Err(e) => return Err(fail(t, id, aws_sdk_dynamodb::error::DisplayErrorContext(e))),
     }
     if let Some(ttl) = p.get("TimeToLiveSpecification") {
@@ -277,21 +206,12 @@ async fn queue(t: &mut Template, c: &Clients, id: &str) -> Result<(), ProvisionE
     let mut req = c.sqs.create_queue().queue_name(&name);
     let simple = [
         ("VisibilityTimeout", QueueAttributeName::VisibilityTimeout),
-        (
-            "MessageRetentionPeriod",
-            QueueAttributeName::MessageRetentionPeriod,
-        ),
+        ("MessageRetentionPeriod", QueueAttributeName::MessageRetentionPeriod),
         ("DelaySeconds", QueueAttributeName::DelaySeconds),
         ("MaximumMessageSize", QueueAttributeName::MaximumMessageSize),
-        (
-            "ReceiveMessageWaitTimeSeconds",
-            QueueAttributeName::ReceiveMessageWaitTimeSeconds,
-        ),
+        ("ReceiveMessageWaitTimeSeconds", QueueAttributeName::ReceiveMessageWaitTimeSeconds),
         ("FifoQueue", QueueAttributeName::FifoQueue),
-        (
-            "ContentBasedDeduplication",
-            QueueAttributeName::ContentBasedDeduplication,
-        ),
+        ("ContentBasedDeduplication", QueueAttributeName::ContentBasedDeduplication),
     ];
     for (prop, attr) in simple {
         if let Some(v) = p.get(prop) {
@@ -301,10 +221,7 @@ async fn queue(t: &mut Template, c: &Clients, id: &str) -> Result<(), ProvisionE
     if let Some(redrive) = p.get("RedrivePolicy") {
         req = req.attributes(QueueAttributeName::RedrivePolicy, redrive.to_string());
     }
-    let out = req
-        .send()
-        .await
-        .map_err(|e| fail(t, id, aws_sdk_sqs::error::DisplayErrorContext(e)))?;
+    let out = req.send().await.map_err(|e| fail(t, id, aws_sdk_sqs::error::DisplayErrorContext(e)))?;
     if let Some(p) = t.physical.get_mut(id) {
         p.url = out.queue_url;
     }
@@ -315,15 +232,11 @@ async fn rule(t: &Template, c: &Clients, id: &str) -> Result<(), ProvisionError>
     let p = props(t, id)?;
     let name = t.physical[id].name.clone();
     let bus = str_of(&p, "EventBusName");
-    let mut req = c
-        .events
-        .put_rule()
-        .name(&name)
-        .state(if str_of(&p, "State") == "DISABLED" {
-            aws_sdk_eventbridge::types::RuleState::Disabled
-        } else {
-            aws_sdk_eventbridge::types::RuleState::Enabled
-        });
+    let mut req = c.events.put_rule().name(&name).state(if str_of(&p, "State") == "DISABLED" {
+        aws_sdk_eventbridge::types::RuleState::Disabled
+    } else {
+        aws_sdk_eventbridge::types::RuleState::Enabled
+    });
     if !bus.is_empty() {
         req = req.event_bus_name(&bus);
     }
@@ -333,41 +246,24 @@ async fn rule(t: &Template, c: &Clients, id: &str) -> Result<(), ProvisionError>
     if let Some(schedule) = p.get("ScheduleExpression") {
         req = req.schedule_expression(json_scalar(schedule));
     }
-    req.send()
-        .await
-        .map_err(|e| fail(t, id, aws_sdk_eventbridge::error::DisplayErrorContext(e)))?;
+    req.send().await.map_err(|e| fail(t, id, aws_sdk_eventbridge::error::DisplayErrorContext(e)))?;
     let mut targets = Vec::new();
     for target in p["Targets"].as_array().into_iter().flatten() {
-        let mut b = aws_sdk_eventbridge::types::Target::builder()
-            .id(str_of(target, "Id"))
-            .arn(str_of(target, "Arn"));
+        let mut b = aws_sdk_eventbridge::types::Target::builder().id(str_of(target, "Id")).arn(str_of(target, "Arn"));
         if let Some(input) = target.get("Input") {
             b = b.input(json_scalar(input));
         }
-        if let Some(group) = target
-            .get("SqsParameters")
-            .and_then(|s| s.get("MessageGroupId"))
-        {
-            b = b.sqs_parameters(
-                aws_sdk_eventbridge::types::SqsParameters::builder()
-                    .message_group_id(json_scalar(group))
-                    .build(),
-            );
+        if let Some(group) = target.get("SqsParameters").and_then(|s| s.get("MessageGroupId")) {
+            b = b.sqs_parameters(aws_sdk_eventbridge::types::SqsParameters::builder().message_group_id(json_scalar(group)).build());
         }
         targets.push(b.build().map_err(|e| fail(t, id, e))?);
     }
     if !targets.is_empty() {
-        let mut req = c
-            .events
-            .put_targets()
-            .rule(&name)
-            .set_targets(Some(targets));
+        let mut req = c.events.put_targets().rule(&name).set_targets(Some(targets));
         if !bus.is_empty() {
             req = req.event_bus_name(&bus);
         }
-        req.send()
-            .await
-            .map_err(|e| fail(t, id, aws_sdk_eventbridge::error::DisplayErrorContext(e)))?;
+        req.send().await.map_err(|e| fail(t, id, aws_sdk_eventbridge::error::DisplayErrorContext(e)))?;
     }
     Ok(())
 }

@@ -99,26 +99,16 @@ impl FunctionPool {
 
     /// Invokes the function with a JSON payload; returns its JSON result.
     pub async fn invoke(self: &Arc<Self>, payload: Bytes) -> Result<Bytes, InvokeError> {
-        let _permit = self
-            .permits
-            .acquire()
-            .await
-            .map_err(|e| InvokeError::Start(e.to_string()))?;
+        let _permit = self.permits.acquire().await.map_err(|e| InvokeError::Start(e.to_string()))?;
         let instance = match self.take_idle() {
             Some(i) => i,
             None => self.spawn().await?,
         };
         let n = self.counter.fetch_add(1, Ordering::SeqCst);
         let request_id = format!("{}-{n:08}", uuid::Uuid::new_v4().simple());
-        let deadline =
-            chrono::Utc::now().timestamp_millis() as u64 + self.spec.timeout.as_millis() as u64;
+        let deadline = chrono::Utc::now().timestamp_millis() as u64 + self.spec.timeout.as_millis() as u64;
         let (reply, rx) = oneshot::channel();
-        let inv = Invocation {
-            request_id,
-            payload,
-            deadline_ms: deadline,
-            reply,
-        };
+        let inv = Invocation { request_id, payload, deadline_ms: deadline, reply };
         if instance.tx.send(inv).await.is_err() {
             instance.kill();
             return Err(InvokeError::Crashed);
@@ -169,23 +159,13 @@ impl FunctionPool {
             next: tokio::sync::Mutex::new(rx),
             pending: Mutex::default(),
             dead: AtomicBool::new(false),
-            function_arn: format!(
-                "arn:aws:lambda:local:123456789012:function:{}",
-                self.spec.name
-            ),
+            function_arn: format!("arn:aws:lambda:local:123456789012:function:{}", self.spec.name),
         });
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .map_err(|e| InvokeError::Start(e.to_string()))?;
-        let addr: SocketAddr = listener
-            .local_addr()
-            .map_err(|e| InvokeError::Start(e.to_string()))?;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.map_err(|e| InvokeError::Start(e.to_string()))?;
+        let addr: SocketAddr = listener.local_addr().map_err(|e| InvokeError::Start(e.to_string()))?;
         let app = Router::new()
             .route("/2018-06-01/runtime/invocation/next", get(next))
-            .route(
-                "/2018-06-01/runtime/invocation/{id}/response",
-                post(response),
-            )
+            .route("/2018-06-01/runtime/invocation/{id}/response", post(response))
             .route("/2018-06-01/runtime/invocation/{id}/error", post(error))
             .route("/2018-06-01/runtime/init/error", post(init_error))
             .with_state(state.clone());
@@ -208,31 +188,16 @@ impl FunctionPool {
         cmd.envs(self.spec.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .env("AWS_LAMBDA_RUNTIME_API", addr.to_string())
             .env("AWS_LAMBDA_FUNCTION_NAME", &self.spec.name)
-            .env(
-                "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
-                self.spec.memory_mb.to_string(),
-            )
+            .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", self.spec.memory_mb.to_string())
             .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
-            .env(
-                "AWS_LAMBDA_LOG_STREAM_NAME",
-                format!("local/{}", addr.port()),
-            )
-            .env(
-                "AWS_LAMBDA_LOG_GROUP_NAME",
-                format!("/aws/lambda/{}", self.spec.name),
-            )
+            .env("AWS_LAMBDA_LOG_STREAM_NAME", format!("local/{}", addr.port()))
+            .env("AWS_LAMBDA_LOG_GROUP_NAME", format!("/aws/lambda/{}", self.spec.name))
             .kill_on_drop(true);
-        let mut child = cmd
-            .spawn()
-            .map_err(|e| InvokeError::Start(format!("{}: {e}", self.spec.binary.display())))?;
+        let mut child = cmd.spawn().map_err(|e| InvokeError::Start(format!("{}: {e}", self.spec.binary.display())))?;
         self.cold_starts.fetch_add(1, Ordering::SeqCst);
         tracing::debug!(function = %self.spec.name, runtime_api = %addr, "cold start");
         let (kill_tx, kill_rx) = oneshot::channel::<()>();
-        let instance = Arc::new(Instance {
-            tx,
-            state: state.clone(),
-            kill: Mutex::new(Some(kill_tx)),
-        });
+        let instance = Arc::new(Instance { tx, state: state.clone(), kill: Mutex::new(Some(kill_tx)) });
         // The process's owner: when it exits (or is killed), fail whatever it was running.
         let name = self.spec.name.clone();
         tokio::spawn(async move {
@@ -281,18 +246,8 @@ async fn next(State(state): State<Arc<InstanceState>>) -> impl IntoResponse {
     let pairs = [
         ("lambda-runtime-aws-request-id", inv.request_id.clone()),
         ("lambda-runtime-deadline-ms", inv.deadline_ms.to_string()),
-        (
-            "lambda-runtime-invoked-function-arn",
-            state.function_arn.clone(),
-        ),
-        (
-            "lambda-runtime-trace-id",
-            format!(
-                "Root=1-{:08x}-{}",
-                chrono::Utc::now().timestamp(),
-                uuid::Uuid::new_v4().simple()
-            ),
-        ),
+        ("lambda-runtime-invoked-function-arn", state.function_arn.clone()),
+        ("lambda-runtime-trace-id", format!("Root=1-{:08x}-{}", chrono::Utc::now().timestamp(), uuid::Uuid::new_v4().simple())),
         ("content-type", "application/json".to_string()),
     ];
     for (k, v) in pairs {
@@ -303,24 +258,12 @@ async fn next(State(state): State<Arc<InstanceState>>) -> impl IntoResponse {
     (StatusCode::OK, headers, inv.payload)
 }
 
-async fn response(
-    State(state): State<Arc<InstanceState>>,
-    Path(id): Path<String>,
-    body: Bytes,
-) -> StatusCode {
+async fn response(State(state): State<Arc<InstanceState>>, Path(id): Path<String>, body: Bytes) -> StatusCode {
     complete(&state, &id, Ok(body))
 }
 
-async fn error(
-    State(state): State<Arc<InstanceState>>,
-    Path(id): Path<String>,
-    body: Bytes,
-) -> StatusCode {
-    complete(
-        &state,
-        &id,
-        Err(String::from_utf8_lossy(&body).into_owned()),
-    )
+async fn error(State(state): State<Arc<InstanceState>>, Path(id): Path<String>, body: Bytes) -> StatusCode {
+    complete(&state, &id, Err(String::from_utf8_lossy(&body).into_owned()))
 }
 
 async fn init_error(State(state): State<Arc<InstanceState>>, body: Bytes) -> StatusCode {

@@ -49,31 +49,19 @@ pub struct Template {
 }
 
 impl Template {
-    pub fn load(
-        path: &Path,
-        region: &str,
-        overrides: &HashMap<String, String>,
-    ) -> Result<Self, TemplateError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| TemplateError::Read(path.display().to_string(), e))?;
+    pub fn load(path: &Path, region: &str, overrides: &HashMap<String, String>) -> Result<Self, TemplateError> {
+        let text = std::fs::read_to_string(path).map_err(|e| TemplateError::Read(path.display().to_string(), e))?;
         Self::parse(&text, region, overrides)
     }
 
-    pub fn parse(
-        text: &str,
-        region: &str,
-        overrides: &HashMap<String, String>,
-    ) -> Result<Self, TemplateError> {
+    pub fn parse(text: &str, region: &str, overrides: &HashMap<String, String>) -> Result<Self, TemplateError> {
         let doc: Yaml = serde_yaml::from_str(text)?;
         let mut parameters = HashMap::new();
         if let Some(params) = doc.get("Parameters").and_then(Yaml::as_mapping) {
             for (k, v) in params {
                 let name = k.as_str().unwrap_or_default().to_string();
                 let default = v.get("Default").map(scalar).unwrap_or_default();
-                parameters.insert(
-                    name.clone(),
-                    overrides.get(&name).cloned().unwrap_or(default),
-                );
+                parameters.insert(name.clone(), overrides.get(&name).cloned().unwrap_or(default));
             }
         }
         let mut resources = Vec::new();
@@ -81,33 +69,15 @@ impl Template {
             for (k, v) in res {
                 resources.push(Resource {
                     logical_id: k.as_str().unwrap_or_default().to_string(),
-                    kind: v
-                        .get("Type")
-                        .and_then(Yaml::as_str)
-                        .unwrap_or_default()
-                        .to_string(),
+                    kind: v.get("Type").and_then(Yaml::as_str).unwrap_or_default().to_string(),
                     properties: v.get("Properties").cloned().unwrap_or(Yaml::Null),
                     metadata: v.get("Metadata").cloned().unwrap_or(Yaml::Null),
                 });
             }
         }
-        let globals_function = doc
-            .get("Globals")
-            .and_then(|g| g.get("Function"))
-            .cloned()
-            .unwrap_or(Yaml::Null);
-        let stack_name = overrides
-            .get("AWS::StackName")
-            .cloned()
-            .unwrap_or_else(|| "relay-local".into());
-        let mut t = Self {
-            resources,
-            parameters,
-            globals_function,
-            region: region.to_string(),
-            stack_name,
-            physical: HashMap::new(),
-        };
+        let globals_function = doc.get("Globals").and_then(|g| g.get("Function")).cloned().unwrap_or(Yaml::Null);
+        let stack_name = overrides.get("AWS::StackName").cloned().unwrap_or_else(|| "relay-local".into());
+        let mut t = Self { resources, parameters, globals_function, region: region.to_string(), stack_name, physical: HashMap::new() };
         t.name_resources()?;
         Ok(t)
     }
@@ -130,13 +100,10 @@ impl Template {
                 _ => "",
             };
             let explicit = match r.properties.get(name_prop) {
-                Some(v) if !name_prop.is_empty() => {
-                    Some(self.resolve(v)?.as_str().unwrap_or_default().to_string())
-                }
+                Some(v) if !name_prop.is_empty() => Some(self.resolve(v)?.as_str().unwrap_or_default().to_string()),
                 _ => None,
             };
-            let mut name =
-                explicit.unwrap_or_else(|| format!("{}-{}", self.stack_name, r.logical_id));
+            let mut name = explicit.unwrap_or_else(|| format!("{}-{}", self.stack_name, r.logical_id));
             if r.kind == "AWS::S3::Bucket" {
                 name = name.to_lowercase();
             }
@@ -163,19 +130,9 @@ impl Template {
                 "AWS::Serverless::Function" => {
                     format!("arn:aws:lambda:{region}:{ACCOUNT_ID}:function:{name}")
                 }
-                _ => format!(
-                    "arn:aws:local:{region}:{ACCOUNT_ID}:{}/{name}",
-                    r.logical_id
-                ),
+                _ => format!("arn:aws:local:{region}:{ACCOUNT_ID}:{}/{name}", r.logical_id),
             };
-            physical.insert(
-                r.logical_id.clone(),
-                Physical {
-                    name,
-                    arn,
-                    url: None,
-                },
-            );
+            physical.insert(r.logical_id.clone(), Physical { name, arn, url: None });
         }
         self.physical = physical;
         Ok(())
@@ -194,12 +151,7 @@ impl Template {
             Yaml::Bool(b) => Json::Bool(*b),
             Yaml::Number(n) => serde_json::to_value(n).unwrap_or(Json::Null),
             Yaml::String(s) => Json::String(s.clone()),
-            Yaml::Sequence(items) => Json::Array(
-                items
-                    .iter()
-                    .map(|i| self.resolve(i))
-                    .collect::<Result<_, _>>()?,
-            ),
+            Yaml::Sequence(items) => Json::Array(items.iter().map(|i| self.resolve(i)).collect::<Result<_, _>>()?),
             Yaml::Tagged(t) => {
                 let tag = t.tag.to_string();
                 self.intrinsic(tag.trim_start_matches('!'), &t.value)?
@@ -261,7 +213,9 @@ impl Template {
                     _ => Err(TemplateError::Resolve(format!("malformed Select {arg:?}"))),
                 }
             }
-            other => Err(TemplateError::Resolve(format!("the local stack does not support Fn::{other}; extend infra/local-stack/src/template.rs"))),
+            other => Err(TemplateError::Resolve(format!(
+                "the local stack does not support Fn::{other}; extend infra/local-stack/src/template.rs"
+            ))),
         }
     }
 
@@ -279,16 +233,9 @@ impl Template {
             return Ok(v.clone());
         }
         let Some(p) = self.physical.get(name) else {
-            return Err(TemplateError::Resolve(format!(
-                "Ref to unknown name {name}"
-            )));
+            return Err(TemplateError::Resolve(format!("Ref to unknown name {name}")));
         };
-        let kind = self
-            .resources
-            .iter()
-            .find(|r| r.logical_id == name)
-            .map(|r| r.kind.as_str())
-            .unwrap_or_default();
+        let kind = self.resources.iter().find(|r| r.logical_id == name).map(|r| r.kind.as_str()).unwrap_or_default();
         Ok(match kind {
             "AWS::SQS::Queue" => p.url.clone().unwrap_or_else(|| p.name.clone()),
             "AWS::Serverless::HttpApi" => "local".into(),
@@ -297,17 +244,12 @@ impl Template {
     }
 
     fn attribute(&self, res: &str, attr: &str) -> Result<String, TemplateError> {
-        let p = self
-            .physical
-            .get(res)
-            .ok_or_else(|| TemplateError::Resolve(format!("GetAtt of unknown resource {res}")))?;
+        let p = self.physical.get(res).ok_or_else(|| TemplateError::Resolve(format!("GetAtt of unknown resource {res}")))?;
         match attr {
             "Arn" => Ok(p.arn.clone()),
             "Name" | "QueueName" | "TableName" => Ok(p.name.clone()),
             "QueueUrl" => Ok(p.url.clone().unwrap_or_default()),
-            other => Err(TemplateError::Resolve(format!(
-                "GetAtt {res}.{other} is not supported locally"
-            ))),
+            other => Err(TemplateError::Resolve(format!("GetAtt {res}.{other} is not supported locally"))),
         }
     }
 
@@ -317,15 +259,11 @@ impl Template {
         while let Some(start) = rest.find("${") {
             out.push_str(&rest[..start]);
             let after = &rest[start + 2..];
-            let end = after
-                .find('}')
-                .ok_or_else(|| TemplateError::Resolve(format!("unclosed ${{ in {text:?}")))?;
+            let end = after.find('}').ok_or_else(|| TemplateError::Resolve(format!("unclosed ${{ in {text:?}")))?;
             let var = &after[..end];
             let value = if let Some(v) = vars.get(var) {
                 json_scalar(v)
-            } else if let Some((res, attr)) =
-                var.split_once('.').filter(|_| !var.starts_with("AWS::"))
-            {
+            } else if let Some((res, attr)) = var.split_once('.').filter(|_| !var.starts_with("AWS::")) {
                 self.attribute(res, attr)?
             } else {
                 self.reference(var)?
@@ -407,10 +345,7 @@ Resources:
         let env = &props["Environment"]["Variables"];
         assert_eq!(env["A"], "test");
         assert_eq!(env["B"], "own");
-        assert_eq!(
-            env["C"],
-            "arn:aws:sqs:eu-west-1:123456789012:relay-test-q.fifo"
-        );
+        assert_eq!(env["C"], "arn:aws:sqs:eu-west-1:123456789012:relay-test-q.fifo");
         assert_eq!(env["D"], "x-test");
         assert_eq!(env["E"], "http://q/eu-west-1");
     }

@@ -10,17 +10,13 @@ use std::collections::HashMap;
 use async_trait::async_trait;
 use aws_sdk_dynamodb::error::DisplayErrorContext;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-use aws_sdk_dynamodb::types::{
-    AttributeValue, DeleteRequest, Put, TransactWriteItem, WriteRequest,
-};
+use aws_sdk_dynamodb::types::{AttributeValue, DeleteRequest, Put, TransactWriteItem, WriteRequest};
 use aws_sdk_dynamodb::Client;
 use chrono::{DateTime, Utc};
 use relay_core::envelope::EventEnvelope;
 use relay_core::idempotency::{Record, Status, StoredResponse};
 use relay_core::keys::{ApiKey, KeyKind};
-use relay_core::ports::{
-    EventStore, IdempotencyStore, KeyStore, StoreError, StoredEvent, WriteError,
-};
+use relay_core::ports::{EventStore, IdempotencyStore, KeyStore, StoreError, StoredEvent, WriteError};
 use uuid::Uuid;
 
 /// Actions per TransactWriteItems (service limit).
@@ -50,10 +46,7 @@ pub struct DynamoStore {
 
 impl DynamoStore {
     pub fn new(config: &aws_config::SdkConfig, tables: Tables) -> Self {
-        Self {
-            client: Client::new(config),
-            tables,
-        }
+        Self { client: Client::new(config), tables }
     }
 
     fn event_put(&self, e: &StoredEvent) -> Result<TransactWriteItem, StoreError> {
@@ -62,11 +55,8 @@ impl DynamoStore {
             .set_item(Some(event_item(e)))
             .condition_expression("attribute_not_exists(eventId) OR idempotencyKey = :ik");
         // A record written without a key can never be rewritten: compare with a value no key has.
-        put = put
-            .expression_attribute_values(":ik", s(e.idempotency_key.as_deref().unwrap_or("\u{0}")));
-        Ok(TransactWriteItem::builder()
-            .put(put.build().map_err(|e| StoreError::new("build Put", e))?)
-            .build())
+        put = put.expression_attribute_values(":ik", s(e.idempotency_key.as_deref().unwrap_or("\u{0}")));
+        Ok(TransactWriteItem::builder().put(put.build().map_err(|e| StoreError::new("build Put", e))?).build())
     }
 
     fn lock_put(&self, lock: &Record, now_ms: i64) -> Result<TransactWriteItem, StoreError> {
@@ -91,13 +81,8 @@ impl DynamoStore {
 
     /// Runs conditional puts in as few transactions as the limits allow. `first` (the lock)
     /// rides in the first transaction; `ids[i]` names the event of `actions[i]`.
-    async fn transact(
-        &self,
-        first: Option<TransactWriteItem>,
-        events: &[StoredEvent],
-    ) -> Result<(), WriteError> {
-        let mut chunks: Vec<(Vec<TransactWriteItem>, Vec<Option<Uuid>>)> =
-            vec![(Vec::new(), Vec::new())];
+    async fn transact(&self, first: Option<TransactWriteItem>, events: &[StoredEvent]) -> Result<(), WriteError> {
+        let mut chunks: Vec<(Vec<TransactWriteItem>, Vec<Option<Uuid>>)> = vec![(Vec::new(), Vec::new())];
         let mut bytes = 0usize;
         if let Some(lock) = first {
             chunks[0].0.push(lock);
@@ -121,13 +106,8 @@ impl DynamoStore {
             let result = if actions.len() == 1 && ids[0].is_some() {
                 self.single_put(actions, &ids).await
             } else {
-                self.client
-                    .transact_write_items()
-                    .set_transact_items(Some(actions))
-                    .send()
-                    .await
-                    .map(|_| ())
-                    .map_err(|e| match e.into_service_error() {
+                self.client.transact_write_items().set_transact_items(Some(actions)).send().await.map(|_| ()).map_err(|e| {
+                    match e.into_service_error() {
                         TransactWriteItemsError::TransactionCanceledException(c) => {
                             let failed: Vec<Option<Uuid>> = c
                                 .cancellation_reasons()
@@ -139,19 +119,14 @@ impl DynamoStore {
                             if failed.iter().any(Option::is_none) {
                                 WriteError::LockHeld
                             } else if failed.is_empty() {
-                                WriteError::Store(StoreError::new(
-                                    "dynamodb:TransactWriteItems",
-                                    format!("cancelled: {c}"),
-                                ))
+                                WriteError::Store(StoreError::new("dynamodb:TransactWriteItems", format!("cancelled: {c}")))
                             } else {
                                 WriteError::EventIdsTaken(failed.into_iter().flatten().collect())
                             }
                         }
-                        other => WriteError::Store(StoreError::new(
-                            "dynamodb:TransactWriteItems",
-                            DisplayErrorContext(other),
-                        )),
-                    })
+                        other => WriteError::Store(StoreError::new("dynamodb:TransactWriteItems", DisplayErrorContext(other))),
+                    }
+                })
             };
             if let Err(err) = result {
                 // Later chunks never ran; undo the earlier ones so nothing is half-written.
@@ -168,11 +143,7 @@ impl DynamoStore {
     }
 
     /// One event without a lock: a plain conditional PutItem is cheaper than a transaction.
-    async fn single_put(
-        &self,
-        mut actions: Vec<TransactWriteItem>,
-        ids: &[Option<Uuid>],
-    ) -> Result<(), WriteError> {
+    async fn single_put(&self, mut actions: Vec<TransactWriteItem>, ids: &[Option<Uuid>]) -> Result<(), WriteError> {
         let Some(put) = actions.pop().and_then(|a| a.put) else {
             return Ok(());
         };
@@ -186,13 +157,8 @@ impl DynamoStore {
             .await
             .map(|_| ())
             .map_err(|e| match e.into_service_error() {
-                err if err.is_conditional_check_failed_exception() => {
-                    WriteError::EventIdsTaken(ids.iter().flatten().copied().collect())
-                }
-                other => WriteError::Store(StoreError::new(
-                    "dynamodb:PutItem",
-                    DisplayErrorContext(other),
-                )),
+                err if err.is_conditional_check_failed_exception() => WriteError::EventIdsTaken(ids.iter().flatten().copied().collect()),
+                other => WriteError::Store(StoreError::new("dynamodb:PutItem", DisplayErrorContext(other))),
             })
     }
 
@@ -201,10 +167,7 @@ impl DynamoStore {
             let mut requests: Vec<WriteRequest> = chunk
                 .iter()
                 .map(|k| {
-                    DeleteRequest::builder()
-                        .set_key(Some(k.clone()))
-                        .build()
-                        .map(|d| WriteRequest::builder().delete_request(d).build())
+                    DeleteRequest::builder().set_key(Some(k.clone())).build().map(|d| WriteRequest::builder().delete_request(d).build())
                 })
                 .collect::<Result<_, _>>()
                 .map_err(|e| StoreError::new("build DeleteRequest", e))?;
@@ -215,22 +178,14 @@ impl DynamoStore {
                     .request_items(table, requests)
                     .send()
                     .await
-                    .map_err(|e| {
-                        StoreError::new("dynamodb:BatchWriteItem", DisplayErrorContext(e))
-                    })?;
-                requests = out
-                    .unprocessed_items
-                    .and_then(|mut u| u.remove(table))
-                    .unwrap_or_default();
+                    .map_err(|e| StoreError::new("dynamodb:BatchWriteItem", DisplayErrorContext(e)))?;
+                requests = out.unprocessed_items.and_then(|mut u| u.remove(table)).unwrap_or_default();
                 if requests.is_empty() {
                     break;
                 }
             }
             if !requests.is_empty() {
-                return Err(StoreError::new(
-                    "dynamodb:BatchWriteItem",
-                    "items left unprocessed",
-                ));
+                return Err(StoreError::new("dynamodb:BatchWriteItem", "items left unprocessed"));
             }
         }
         Ok(())
@@ -263,9 +218,7 @@ impl KeyStore for DynamoStore {
             product: get_s(&item, "product").map(str::to_string),
             organization_id: get_s(&item, "organizationId").map(str::to_string),
             name: get_s(&item, "name").unwrap_or_default().to_string(),
-            created_at: get_s(&item, "createdAt")
-                .and_then(|t| t.parse().ok())
-                .unwrap_or(DateTime::<Utc>::UNIX_EPOCH),
+            created_at: get_s(&item, "createdAt").and_then(|t| t.parse().ok()).unwrap_or(DateTime::<Utc>::UNIX_EPOCH),
             disabled: matches!(item.get("disabled"), Some(AttributeValue::Bool(true))),
         }))
     }
@@ -292,21 +245,14 @@ impl KeyStore for DynamoStore {
         if let Some(o) = &key.organization_id {
             req = req.item("organizationId", s(o));
         }
-        req.send()
-            .await
-            .map_err(|e| StoreError::new("dynamodb:PutItem", DisplayErrorContext(e)))?;
+        req.send().await.map_err(|e| StoreError::new("dynamodb:PutItem", DisplayErrorContext(e)))?;
         Ok(())
     }
 }
 
 #[async_trait]
 impl IdempotencyStore for DynamoStore {
-    async fn lock_and_store(
-        &self,
-        lock: &Record,
-        events: &[StoredEvent],
-        now_ms: i64,
-    ) -> Result<(), WriteError> {
+    async fn lock_and_store(&self, lock: &Record, events: &[StoredEvent], now_ms: i64) -> Result<(), WriteError> {
         let lock_put = self.lock_put(lock, now_ms)?;
         self.transact(Some(lock_put), events).await
     }
@@ -324,16 +270,9 @@ impl IdempotencyStore for DynamoStore {
         let Some(item) = out.item else {
             return Ok(None);
         };
-        let status = if get_s(&item, "status") == Some("COMPLETED") {
-            Status::Completed
-        } else {
-            Status::Inprogress
-        };
+        let status = if get_s(&item, "status") == Some("COMPLETED") { Status::Completed } else { Status::Inprogress };
         let response = match (get_n(&item, "responseStatus"), get_s(&item, "responseBody")) {
-            (Some(code), Some(body)) => Some(StoredResponse {
-                status: code as u16,
-                body: body.to_string(),
-            }),
+            (Some(code), Some(body)) => Some(StoredResponse { status: code as u16, body: body.to_string() }),
             _ => None,
         };
         Ok(Some(Record {
@@ -384,10 +323,7 @@ impl EventStore for DynamoStore {
     }
 
     async fn delete_events(&self, ids: &[Uuid]) -> Result<(), StoreError> {
-        let keys = ids
-            .iter()
-            .map(|id| Item::from([("eventId".to_string(), s(&id.to_string()))]))
-            .collect();
+        let keys = ids.iter().map(|id| Item::from([("eventId".to_string(), s(&id.to_string()))])).collect();
         self.batch_delete(&self.tables.events, keys).await
     }
 
@@ -404,13 +340,10 @@ impl EventStore for DynamoStore {
             return Ok(None);
         };
         let envelope: EventEnvelope =
-            serde_json::from_str(get_s(&item, "envelope").unwrap_or_default())
-                .map_err(|e| StoreError::new("decode stored event", e))?;
+            serde_json::from_str(get_s(&item, "envelope").unwrap_or_default()).map_err(|e| StoreError::new("decode stored event", e))?;
         Ok(Some(StoredEvent {
             envelope,
-            received_at: get_s(&item, "receivedAt")
-                .and_then(|t| t.parse().ok())
-                .unwrap_or(DateTime::<Utc>::UNIX_EPOCH),
+            received_at: get_s(&item, "receivedAt").and_then(|t| t.parse().ok()).unwrap_or(DateTime::<Utc>::UNIX_EPOCH),
             idempotency_key: get_s(&item, "idempotencyKey").map(str::to_string),
             expires_at: get_n(&item, "expiresAt").unwrap_or(0),
         }))
@@ -420,19 +353,14 @@ impl EventStore for DynamoStore {
 /// The events-table item: the envelope verbatim plus the attributes its indexes use.
 fn event_item(e: &StoredEvent) -> Item {
     let env = &e.envelope;
-    let received = e
-        .received_at
-        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    let received = e.received_at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
     let mut item = Item::new();
     item.insert("eventId".into(), s(&env.event_id.to_string()));
     item.insert("organizationId".into(), s(&env.organization_id));
     item.insert("eventType".into(), s(&env.event_type));
     item.insert("sourceProduct".into(), s(&env.source_product));
     item.insert("receivedAt".into(), s(&received));
-    item.insert(
-        "orgReceived".into(),
-        s(&format!("{received}#{}", env.event_id)),
-    );
+    item.insert("orgReceived".into(), s(&format!("{received}#{}", env.event_id)));
     item.insert("envelope".into(), s(&env.to_json()));
     item.insert("expiresAt".into(), n(e.expires_at));
     if let Some(k) = &e.idempotency_key {
@@ -450,13 +378,9 @@ fn n(v: i64) -> AttributeValue {
 }
 
 fn get_s<'a>(item: &'a Item, name: &str) -> Option<&'a str> {
-    item.get(name)
-        .and_then(|v| v.as_s().ok())
-        .map(String::as_str)
+    item.get(name).and_then(|v| v.as_s().ok()).map(String::as_str)
 }
 
 fn get_n(item: &Item, name: &str) -> Option<i64> {
-    item.get(name)
-        .and_then(|v| v.as_n().ok())
-        .and_then(|v| v.parse().ok())
+    item.get(name).and_then(|v| v.as_n().ok()).and_then(|v| v.parse().ok())
 }

@@ -23,10 +23,7 @@ pub struct EventBridgePublisher {
 
 impl EventBridgePublisher {
     pub fn new(config: &aws_config::SdkConfig, bus_name: String) -> Self {
-        Self {
-            client: Client::new(config),
-            bus_name,
-        }
+        Self { client: Client::new(config), bus_name }
     }
 
     fn entry(&self, e: &EventEnvelope) -> PutEventsRequestEntry {
@@ -40,37 +37,22 @@ impl EventBridgePublisher {
 
     /// Sends one chunk, retrying just its failed entries; one outcome per entry.
     async fn send_chunk(&self, events: &[EventEnvelope]) -> Vec<Result<(), PublishError>> {
-        let mut outcomes: Vec<Result<(), PublishError>> = events
-            .iter()
-            .map(|_| Err(PublishError("not sent".into())))
-            .collect();
+        let mut outcomes: Vec<Result<(), PublishError>> = events.iter().map(|_| Err(PublishError("not sent".into()))).collect();
         let mut pending: Vec<usize> = (0..events.len()).collect();
         for attempt in 0..ATTEMPTS {
             if attempt > 0 {
                 tokio::time::sleep(Duration::from_millis(100 * 4u64.pow(attempt as u32 - 1))).await;
             }
             let entries = pending.iter().map(|&i| self.entry(&events[i])).collect();
-            match self
-                .client
-                .put_events()
-                .set_entries(Some(entries))
-                .send()
-                .await
-            {
+            match self.client.put_events().set_entries(Some(entries)).send().await {
                 Ok(out) => {
                     let results = out.entries();
                     let mut still = Vec::new();
                     for (pos, &i) in pending.iter().enumerate() {
                         match results.get(pos) {
-                            Some(r) if r.error_code().is_none() && r.event_id().is_some() => {
-                                outcomes[i] = Ok(())
-                            }
+                            Some(r) if r.error_code().is_none() && r.event_id().is_some() => outcomes[i] = Ok(()),
                             Some(r) => {
-                                let why = format!(
-                                    "{}: {}",
-                                    r.error_code().unwrap_or("?"),
-                                    r.error_message().unwrap_or("")
-                                );
+                                let why = format!("{}: {}", r.error_code().unwrap_or("?"), r.error_message().unwrap_or(""));
                                 outcomes[i] = Err(PublishError(why));
                                 still.push(i);
                             }

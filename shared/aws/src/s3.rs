@@ -5,20 +5,24 @@ use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::Client;
 use relay_core::ports::{BlobStore, StoreError};
 
+/// The S3 client is built on first use: ingest needs it only for payloads over the inline
+/// limit, so most cold starts never pay for it.
 pub struct S3Blobs {
-    client: Client,
+    config: aws_config::SdkConfig,
+    client: std::sync::OnceLock<Client>,
     bucket: String,
 }
 
 impl S3Blobs {
     pub fn new(config: &aws_config::SdkConfig, bucket: String) -> Self {
-        let s3_config = aws_sdk_s3::config::Builder::from(config)
-            .force_path_style(crate::config::custom_endpoint())
-            .build();
-        Self {
-            client: Client::from_conf(s3_config),
-            bucket,
-        }
+        Self { config: config.clone(), client: std::sync::OnceLock::new(), bucket }
+    }
+
+    fn client(&self) -> &Client {
+        self.client.get_or_init(|| {
+            let s3_config = aws_sdk_s3::config::Builder::from(&self.config).force_path_style(crate::config::custom_endpoint()).build();
+            Client::from_conf(s3_config)
+        })
     }
 }
 
@@ -28,13 +32,8 @@ impl BlobStore for S3Blobs {
         &self.bucket
     }
 
-    async fn put_blob(
-        &self,
-        key: &str,
-        bytes: Vec<u8>,
-        content_type: &str,
-    ) -> Result<(), StoreError> {
-        self.client
+    async fn put_blob(&self, key: &str, bytes: Vec<u8>, content_type: &str) -> Result<(), StoreError> {
+        self.client()
             .put_object()
             .bucket(&self.bucket)
             .key(key)
@@ -42,34 +41,18 @@ impl BlobStore for S3Blobs {
             .body(ByteStream::from(bytes))
             .send()
             .await
-            .map_err(|e| {
-                StoreError::new("s3:PutObject", aws_sdk_s3::error::DisplayErrorContext(e))
-            })?;
+            .map_err(|e| StoreError::new("s3:PutObject", aws_sdk_s3::error::DisplayErrorContext(e)))?;
         Ok(())
     }
 
     async fn get_blob(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        match self
-            .client
-            .get_object()
-            .bucket(&self.bucket)
-            .key(key)
-            .send()
-            .await
-        {
+        match self.client().get_object().bucket(&self.bucket).key(key).send().await {
             Ok(out) => {
-                let data = out
-                    .body
-                    .collect()
-                    .await
-                    .map_err(|e| StoreError::new("s3:GetObject", e))?;
+                let data = out.body.collect().await.map_err(|e| StoreError::new("s3:GetObject", e))?;
                 Ok(Some(data.into_bytes().to_vec()))
             }
             Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_key()) => Ok(None),
-            Err(e) => Err(StoreError::new(
-                "s3:GetObject",
-                aws_sdk_s3::error::DisplayErrorContext(e),
-            )),
+            Err(e) => Err(StoreError::new("s3:GetObject", aws_sdk_s3::error::DisplayErrorContext(e))),
         }
     }
 }

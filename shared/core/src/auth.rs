@@ -19,12 +19,7 @@ pub struct Authenticator<K> {
 
 impl<K: KeyStore> Authenticator<K> {
     pub fn new(store: K, ttl: Duration) -> Self {
-        Self {
-            store,
-            ttl,
-            negative_ttl: Duration::from_secs(5),
-            cache: Mutex::default(),
-        }
+        Self { store, ttl, negative_ttl: Duration::from_secs(5), cache: Mutex::default() }
     }
 
     pub fn store(&self) -> &K {
@@ -34,24 +29,12 @@ impl<K: KeyStore> Authenticator<K> {
     /// The key behind an `Authorization` header value, or the 401/503 to answer with.
     pub async fn authenticate(&self, authorization: Option<&str>) -> Result<ApiKey, Problem> {
         let Some(key) = authorization.and_then(keys::bearer) else {
-            return Err(Problem::new(
-                ProblemKind::Unauthenticated,
-                "send your API key as 'Authorization: Bearer <key>'",
-            ));
+            return Err(Problem::new(ProblemKind::Unauthenticated, "send your API key as 'Authorization: Bearer <key>'"));
         };
         let hash = keys::hash(key);
         let cached = self.cache.lock().ok().and_then(|c| c.get(&hash).cloned());
         let found = match cached {
-            Some((found, at))
-                if at.elapsed()
-                    < if found.is_some() {
-                        self.ttl
-                    } else {
-                        self.negative_ttl
-                    } =>
-            {
-                found
-            }
+            Some((found, at)) if at.elapsed() < if found.is_some() { self.ttl } else { self.negative_ttl } => found,
             _ => {
                 let found = self.store.find_key(&hash).await.map_err(|e| {
                     tracing::error!(error = %e, "key lookup failed");
@@ -65,10 +48,7 @@ impl<K: KeyStore> Authenticator<K> {
         };
         match found {
             Some(k) if !k.disabled => Ok(k),
-            _ => Err(Problem::new(
-                ProblemKind::Unauthenticated,
-                "the API key is unknown or revoked",
-            )),
+            _ => Err(Problem::new(ProblemKind::Unauthenticated, "the API key is unknown or revoked")),
         }
     }
 }

@@ -25,111 +25,31 @@ macro_rules! entry {
 /// Every catalogued event. Order: by product, as in the seed catalogue.
 pub const CATALOGUE: &[CatalogueEntry] = &[
     // RecruitIQ
-    entry!(
-        "candidate.applied",
-        "recruitiq",
-        "New candidate applied for a job",
-        ["candidateId", "jobId"]
-    ),
-    entry!(
-        "interview.scheduled",
-        "recruitiq",
-        "Interview scheduled with a candidate",
-        ["interviewId", "candidateId", "dateTime"]
-    ),
-    entry!(
-        "candidate.hired",
-        "recruitiq",
-        "Candidate accepted an offer and was hired",
-        ["candidateId", "jobId", "startDate"]
-    ),
-    entry!(
-        "candidate.rejected",
-        "recruitiq",
-        "Candidate was rejected",
-        ["candidateId", "jobId"]
-    ),
-    entry!(
-        "job.published",
-        "recruitiq",
-        "Job posting published",
-        ["jobId", "title"]
-    ),
-    entry!(
-        "application.received",
-        "recruitiq",
-        "Application received (also from job boards)",
-        ["applicationId", "jobId"]
-    ),
+    entry!("candidate.applied", "recruitiq", "New candidate applied for a job", ["candidateId", "jobId"]),
+    entry!("interview.scheduled", "recruitiq", "Interview scheduled with a candidate", ["interviewId", "candidateId", "dateTime"]),
+    entry!("candidate.hired", "recruitiq", "Candidate accepted an offer and was hired", ["candidateId", "jobId", "startDate"]),
+    entry!("candidate.rejected", "recruitiq", "Candidate was rejected", ["candidateId", "jobId"]),
+    entry!("job.published", "recruitiq", "Job posting published", ["jobId", "title"]),
+    entry!("application.received", "recruitiq", "Application received (also from job boards)", ["applicationId", "jobId"]),
     // Nexus
-    entry!(
-        "employee.created",
-        "nexus",
-        "New employee onboarded",
-        ["employeeId", "firstName", "lastName", "email", "startDate"]
-    ),
-    entry!(
-        "employee.updated",
-        "nexus",
-        "Employee information updated",
-        ["employeeId", "changes"]
-    ),
-    entry!(
-        "employee.terminated",
-        "nexus",
-        "Employee left the organisation",
-        ["employeeId", "terminationDate"]
-    ),
-    entry!(
-        "leave.approved",
-        "nexus",
-        "Leave request approved",
-        ["leaveId", "employeeId", "startDate", "endDate"]
-    ),
-    entry!(
-        "contract.expiring",
-        "nexus",
-        "Employee contract expiring soon",
-        ["employeeId", "contractId", "expiryDate"]
-    ),
+    entry!("employee.created", "nexus", "New employee onboarded", ["employeeId", "firstName", "lastName", "email", "startDate"]),
+    entry!("employee.updated", "nexus", "Employee information updated", ["employeeId", "changes"]),
+    entry!("employee.terminated", "nexus", "Employee left the organisation", ["employeeId", "terminationDate"]),
+    entry!("leave.approved", "nexus", "Leave request approved", ["leaveId", "employeeId", "startDate", "endDate"]),
+    entry!("contract.expiring", "nexus", "Employee contract expiring soon", ["employeeId", "contractId", "expiryDate"]),
     // Paylinq
-    entry!(
-        "payroll.started",
-        "paylinq",
-        "Payroll run started",
-        ["payrollRunId", "period"]
-    ),
-    entry!(
-        "payroll.completed",
-        "paylinq",
-        "Payroll run completed",
-        ["payrollRunId", "period", "totalAmount", "employeeCount"]
-    ),
+    entry!("payroll.started", "paylinq", "Payroll run started", ["payrollRunId", "period"]),
+    entry!("payroll.completed", "paylinq", "Payroll run completed", ["payrollRunId", "period", "totalAmount", "employeeCount"]),
     entry!(
         "payslip.generated",
         "paylinq",
         "Payslip generated for an employee",
         ["payslipId", "employeeId", "period", "grossPay", "netPay"]
     ),
-    entry!(
-        "payment.processed",
-        "paylinq",
-        "Payment successfully processed",
-        ["paymentId", "amount", "currency"]
-    ),
-    entry!(
-        "payment.failed",
-        "paylinq",
-        "Payment failed",
-        ["paymentId", "amount", "currency", "reason"]
-    ),
+    entry!("payment.processed", "paylinq", "Payment successfully processed", ["paymentId", "amount", "currency"]),
+    entry!("payment.failed", "paylinq", "Payment failed", ["paymentId", "amount", "currency", "reason"]),
     // Portal
-    entry!(
-        "organization.created",
-        "portal",
-        "A customer organisation was created",
-        ["organizationName", "plan"]
-    ),
+    entry!("organization.created", "portal", "A customer organisation was created", ["organizationName", "plan"]),
 ];
 
 /// The products that may publish events, by the name used as `sourceProduct`.
@@ -147,23 +67,12 @@ mod tests {
     #[test]
     fn every_seed_event_is_catalogued_once_with_a_known_product() {
         for e in CATALOGUE {
-            assert_eq!(
-                CATALOGUE
-                    .iter()
-                    .filter(|o| o.event_type == e.event_type)
-                    .count(),
-                1,
-                "{}",
-                e.event_type
-            );
+            assert_eq!(CATALOGUE.iter().filter(|o| o.event_type == e.event_type).count(), 1, "{}", e.event_type);
             assert!(PRODUCTS.contains(&e.product), "{}", e.event_type);
             assert!(!e.required_fields.is_empty());
         }
         assert_eq!(CATALOGUE.len(), 17);
-        assert_eq!(
-            lookup("candidate.hired").map(|e| e.product),
-            Some("recruitiq")
-        );
+        assert_eq!(lookup("candidate.hired").map(|e| e.product), Some("recruitiq"));
         assert!(lookup("candidate.promoted").is_none());
     }
 }

@@ -76,9 +76,7 @@ pub fn decide(existing: Option<&Record>, request_hash: &str, now_ms: i64) -> Dec
 /// Scopes a client's key to its caller, or explains why the key is unusable.
 pub fn scoped_key(principal: &str, key: &str) -> Result<String, String> {
     if key.is_empty() || key.len() > MAX_KEY_LEN {
-        return Err(format!(
-            "Idempotency-Key must be 1 to {MAX_KEY_LEN} characters"
-        ));
+        return Err(format!("Idempotency-Key must be 1 to {MAX_KEY_LEN} characters"));
     }
     if !key.chars().all(|c| c.is_ascii_graphic()) {
         return Err("Idempotency-Key must be printable ASCII without spaces".into());
@@ -116,42 +114,19 @@ mod tests {
             request_hash: hash.into(),
             in_progress_expiry_ms: 10_000,
             expires_at: 100,
-            response: (status == Status::Completed).then(|| StoredResponse {
-                status: 202,
-                body: "{}".into(),
-            }),
+            response: (status == Status::Completed).then(|| StoredResponse { status: 202, body: "{}".into() }),
         }
     }
 
     #[test]
     fn state_machine() {
         assert_eq!(decide(None, "h", 0), Decision::Proceed);
-        assert_eq!(
-            decide(Some(&record(Status::Inprogress, "h")), "h", 5_000),
-            Decision::InProgress
-        );
-        assert_eq!(
-            decide(Some(&record(Status::Inprogress, "h")), "h", 10_000),
-            Decision::Proceed,
-            "lock expired"
-        );
-        assert_eq!(
-            decide(Some(&record(Status::Inprogress, "h")), "other", 5_000),
-            Decision::Mismatch
-        );
-        assert!(matches!(
-            decide(Some(&record(Status::Completed, "h")), "h", 50_000),
-            Decision::Replay(_)
-        ));
-        assert_eq!(
-            decide(Some(&record(Status::Completed, "h")), "other", 50_000),
-            Decision::Mismatch
-        );
-        assert_eq!(
-            decide(Some(&record(Status::Completed, "h")), "h", 100_000),
-            Decision::Proceed,
-            "record expired"
-        );
+        assert_eq!(decide(Some(&record(Status::Inprogress, "h")), "h", 5_000), Decision::InProgress);
+        assert_eq!(decide(Some(&record(Status::Inprogress, "h")), "h", 10_000), Decision::Proceed, "lock expired");
+        assert_eq!(decide(Some(&record(Status::Inprogress, "h")), "other", 5_000), Decision::Mismatch);
+        assert!(matches!(decide(Some(&record(Status::Completed, "h")), "h", 50_000), Decision::Replay(_)));
+        assert_eq!(decide(Some(&record(Status::Completed, "h")), "other", 50_000), Decision::Mismatch);
+        assert_eq!(decide(Some(&record(Status::Completed, "h")), "h", 100_000), Decision::Proceed, "record expired");
     }
 
     #[test]
@@ -159,19 +134,13 @@ mod tests {
         let a: Value = serde_json::from_str(r#"{"b":1, "a":[1,2]}"#).unwrap();
         let b: Value = serde_json::from_str(r#"{"a":[1,2],"b":1}"#).unwrap();
         assert_eq!(request_hash("r", &a), request_hash("r", &b));
-        assert_ne!(
-            request_hash("r", &a),
-            request_hash("r", &json!({"a":[2,1],"b":1}))
-        );
+        assert_ne!(request_hash("r", &a), request_hash("r", &json!({"a":[2,1],"b":1})));
         assert_ne!(request_hash("r", &a), request_hash("s", &a));
     }
 
     #[test]
     fn keys_are_scoped_and_checked() {
-        assert_eq!(
-            scoped_key("product:a", "k-1").as_deref(),
-            Ok("product:a#k-1")
-        );
+        assert_eq!(scoped_key("product:a", "k-1").as_deref(), Ok("product:a#k-1"));
         assert!(scoped_key("p", "").is_err());
         assert!(scoped_key("p", "has space").is_err());
         assert!(scoped_key("p", &"x".repeat(256)).is_err());

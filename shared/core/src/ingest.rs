@@ -20,9 +20,7 @@ use uuid::Uuid;
 use crate::envelope::{EventEnvelope, PayloadRef};
 use crate::idempotency::{self, Decision, Record, Status, StoredResponse};
 use crate::keys::{ApiKey, KeyKind};
-use crate::ports::{
-    BlobStore, EventPublisher, EventStore, IdempotencyStore, StoredEvent, WriteError,
-};
+use crate::ports::{BlobStore, EventPublisher, EventStore, IdempotencyStore, StoredEvent, WriteError};
 use crate::problem::{Problem, ProblemKind, CONTENT_TYPE as PROBLEM_CONTENT_TYPE};
 use crate::validation::{validate_event, Defaults};
 
@@ -73,40 +71,18 @@ pub struct Reply {
 impl Reply {
     pub fn json(status: u16, body: &impl Serialize) -> Self {
         let body = serde_json::to_string(body).unwrap_or_default();
-        Self {
-            status,
-            body,
-            content_type: "application/json",
-            replayed: false,
-            retry_after: None,
-        }
+        Self { status, body, content_type: "application/json", replayed: false, retry_after: None }
     }
 
     fn replay(stored: StoredResponse) -> Self {
-        let content_type = if stored.status >= 400 {
-            PROBLEM_CONTENT_TYPE
-        } else {
-            "application/json"
-        };
-        Self {
-            status: stored.status,
-            body: stored.body,
-            content_type,
-            replayed: true,
-            retry_after: None,
-        }
+        let content_type = if stored.status >= 400 { PROBLEM_CONTENT_TYPE } else { "application/json" };
+        Self { status: stored.status, body: stored.body, content_type, replayed: true, retry_after: None }
     }
 }
 
 impl From<Problem> for Reply {
     fn from(p: Problem) -> Self {
-        Self {
-            status: p.status,
-            body: p.to_json(),
-            content_type: PROBLEM_CONTENT_TYPE,
-            replayed: false,
-            retry_after: p.retry_after,
-        }
+        Self { status: p.status, body: p.to_json(), content_type: PROBLEM_CONTENT_TYPE, replayed: false, retry_after: p.retry_after }
     }
 }
 
@@ -164,12 +140,7 @@ where
     B: BlobStore,
 {
     /// `POST /v1/events`: one event.
-    pub async fn ingest_one(
-        &self,
-        caller: &ApiKey,
-        body: &Value,
-        ctx: RequestContext<'_>,
-    ) -> Reply {
+    pub async fn ingest_one(&self, caller: &ApiKey, body: &Value, ctx: RequestContext<'_>) -> Reply {
         let product = match publisher_product(caller) {
             Ok(p) => p,
             Err(p) => return p.into(),
@@ -178,14 +149,8 @@ where
             Ok(s) => s,
             Err(p) => return p.into(),
         };
-        let event_id = scoped
-            .as_deref()
-            .map_or_else(Uuid::new_v4, |k| idempotency::derived_event_id(k, 0));
-        let defaults = Defaults {
-            event_id,
-            source_product: product,
-            now: ctx.now,
-        };
+        let event_id = scoped.as_deref().map_or_else(Uuid::new_v4, |k| idempotency::derived_event_id(k, 0));
+        let defaults = Defaults { event_id, source_product: product, now: ctx.now };
         let envelope = match validate_event(body, &defaults) {
             Ok(e) => e,
             Err(errors) => return Problem::invalid_event(errors).into(),
@@ -195,68 +160,56 @@ where
         }
 
         // The conditional lock write is the idempotency check: no read on the happy path.
-        let lock = scoped
-            .as_deref()
-            .map(|key| self.new_lock(key, idempotency::request_hash(ROUTE_SINGLE, body), ctx));
+        let lock = scoped.as_deref().map(|key| self.new_lock(key, idempotency::request_hash(ROUTE_SINGLE, body), ctx));
 
         let (envelope, blob) = self.offload_if_large(envelope);
         let stored = vec![self.stored(envelope, &scoped, ctx.now)];
         match self.write(lock.as_ref(), &stored, ctx).await {
             Ok(()) => {}
             Err(WriteError::EventIdsTaken(_)) => {
-                return Problem::new(ProblemKind::EventIdConflict, format!("eventId {event} is already used by another request; omit eventId to have Relay assign one", event = stored[0].envelope.event_id)).into();
-            }
-            Err(WriteError::LockHeld) => {
-                return self
-                    .after_lost_race(scoped.as_deref(), lock.as_ref(), ctx)
-                    .await
-            }
-            Err(WriteError::Store(e)) => {
-                tracing::error!(error = %e, "storing the event failed");
-                return Problem::unavailable(
-                    "Relay could not store the event; retry with the same Idempotency-Key",
-                    RETRY_AFTER_SECS,
+                return Problem::new(
+                    ProblemKind::EventIdConflict,
+                    format!(
+                        "eventId {event} is already used by another request; omit eventId to have Relay assign one",
+                        event = stored[0].envelope.event_id
+                    ),
                 )
                 .into();
+            }
+            Err(WriteError::LockHeld) => return self.after_lost_race(scoped.as_deref(), lock.as_ref(), ctx).await,
+            Err(WriteError::Store(e)) => {
+                tracing::error!(error = %e, "storing the event failed");
+                return Problem::unavailable("Relay could not store the event; retry with the same Idempotency-Key", RETRY_AFTER_SECS)
+                    .into();
             }
         }
 
         let envelope = &stored[0].envelope;
         let published = match blob {
-            Some((key, bytes)) => {
-                match self.blobs.put_blob(&key, bytes, "application/json").await {
-                    Ok(()) => self.publisher.publish(std::slice::from_ref(envelope)).await,
-                    Err(e) => vec![Err(crate::ports::PublishError(e.to_string()))],
-                }
-            }
+            Some((key, bytes)) => match self.blobs.put_blob(&key, bytes, "application/json").await {
+                Ok(()) => self.publisher.publish(std::slice::from_ref(envelope)).await,
+                Err(e) => vec![Err(crate::ports::PublishError(e.to_string()))],
+            },
             None => self.publisher.publish(std::slice::from_ref(envelope)).await,
         };
         if let Some(Err(e)) = published.into_iter().next() {
             tracing::error!(event_id = %envelope.event_id, error = %e, "publishing failed; releasing");
             self.undo(scoped.as_deref(), &[envelope.event_id]).await;
-            return Problem::unavailable("Relay could not publish the event; nothing was kept, retry with the same Idempotency-Key", RETRY_AFTER_SECS).into();
+            return Problem::unavailable(
+                "Relay could not publish the event; nothing was kept, retry with the same Idempotency-Key",
+                RETRY_AFTER_SECS,
+            )
+            .into();
         }
         tracing::info!(event_id = %envelope.event_id, event_type = %envelope.event_type, correlation_id = envelope.correlation_id.as_deref().unwrap_or(""), "event accepted");
 
-        let reply = Reply::json(
-            202,
-            &Accepted {
-                event_id: envelope.event_id,
-                event_type: &envelope.event_type,
-                received_at: ctx.now,
-            },
-        );
+        let reply = Reply::json(202, &Accepted { event_id: envelope.event_id, event_type: &envelope.event_type, received_at: ctx.now });
         self.finish(scoped.as_deref(), &reply).await;
         reply
     }
 
     /// `POST /v1/events/batch`: `{"events": [...]}`, up to `max_batch`, a result per item.
-    pub async fn ingest_batch(
-        &self,
-        caller: &ApiKey,
-        body: &Value,
-        ctx: RequestContext<'_>,
-    ) -> Reply {
+    pub async fn ingest_batch(&self, caller: &ApiKey, body: &Value, ctx: RequestContext<'_>) -> Reply {
         let product = match publisher_product(caller) {
             Ok(p) => p,
             Err(p) => return p.into(),
@@ -270,21 +223,14 @@ where
             Some(items) if items.len() > self.config.max_batch => {
                 return Problem::new(
                     ProblemKind::InvalidRequest,
-                    format!(
-                        "a batch holds at most {} events; this one has {}",
-                        self.config.max_batch,
-                        items.len()
-                    ),
+                    format!("a batch holds at most {} events; this one has {}", self.config.max_batch, items.len()),
                 )
                 .into();
             }
             _ => {
                 return Problem::new(
                     ProblemKind::InvalidRequest,
-                    format!(
-                        "the body must be {{\"events\": [...]}} with 1 to {} events",
-                        self.config.max_batch
-                    ),
+                    format!("the body must be {{\"events\": [...]}} with 1 to {} events", self.config.max_batch),
                 )
                 .into();
             }
@@ -293,24 +239,13 @@ where
         let mut results: Vec<ItemResult> = Vec::with_capacity(items.len());
         let mut accepted: Vec<(usize, EventEnvelope)> = Vec::new();
         for (index, item) in items.iter().enumerate() {
-            let event_id = scoped
-                .as_deref()
-                .map_or_else(Uuid::new_v4, |k| idempotency::derived_event_id(k, index));
-            let defaults = Defaults {
-                event_id,
-                source_product: product,
-                now: ctx.now,
-            };
+            let event_id = scoped.as_deref().map_or_else(Uuid::new_v4, |k| idempotency::derived_event_id(k, index));
+            let defaults = Defaults { event_id, source_product: product, now: ctx.now };
             let outcome = match validate_event(item, &defaults) {
                 Err(errors) => Err(Problem::invalid_event(errors)),
-                Ok(e) if e.source_product != product => {
-                    Err(wrong_product(product, &e.source_product))
-                }
+                Ok(e) if e.source_product != product => Err(wrong_product(product, &e.source_product)),
                 Ok(e) if accepted.iter().any(|(_, a)| a.event_id == e.event_id) => {
-                    Err(Problem::new(
-                        ProblemKind::EventIdConflict,
-                        "this eventId appears twice in the batch",
-                    ))
+                    Err(Problem::new(ProblemKind::EventIdConflict, "this eventId appears twice in the batch"))
                 }
                 Ok(e) => Ok(e),
             };
@@ -325,20 +260,12 @@ where
                     });
                     accepted.push((index, e));
                 }
-                Err(p) => results.push(ItemResult {
-                    index,
-                    status: p.status,
-                    event_id: None,
-                    event_type: None,
-                    problem: Some(p),
-                }),
+                Err(p) => results.push(ItemResult { index, status: p.status, event_id: None, event_type: None, problem: Some(p) }),
             }
         }
 
         // The conditional lock write is the idempotency check: no read on the happy path.
-        let lock = scoped
-            .as_deref()
-            .map(|key| self.new_lock(key, idempotency::request_hash(ROUTE_BATCH, body), ctx));
+        let lock = scoped.as_deref().map(|key| self.new_lock(key, idempotency::request_hash(ROUTE_BATCH, body), ctx));
 
         let mut blobs = Vec::new();
         let mut stored = Vec::with_capacity(accepted.len());
@@ -357,42 +284,27 @@ where
                     break;
                 }
                 Err(WriteError::EventIdsTaken(taken)) => {
-                    for r in results
-                        .iter_mut()
-                        .filter(|r| r.event_id.is_some_and(|id| taken.contains(&id)))
-                    {
-                        let p = Problem::new(
-                            ProblemKind::EventIdConflict,
-                            "this eventId is already used by another request",
-                        );
-                        *r = ItemResult {
-                            index: r.index,
-                            status: p.status,
-                            event_id: None,
-                            event_type: None,
-                            problem: Some(p),
-                        };
+                    for r in results.iter_mut().filter(|r| r.event_id.is_some_and(|id| taken.contains(&id))) {
+                        let p = Problem::new(ProblemKind::EventIdConflict, "this eventId is already used by another request");
+                        *r = ItemResult { index: r.index, status: p.status, event_id: None, event_type: None, problem: Some(p) };
                     }
                     stored.retain(|s| !taken.contains(&s.envelope.event_id));
                 }
-                Err(WriteError::LockHeld) => {
-                    return self
-                        .after_lost_race(scoped.as_deref(), lock.as_ref(), ctx)
-                        .await
-                }
+                Err(WriteError::LockHeld) => return self.after_lost_race(scoped.as_deref(), lock.as_ref(), ctx).await,
                 Err(WriteError::Store(e)) => {
                     tracing::error!(error = %e, "storing the batch failed");
-                    return Problem::unavailable(
-                        "Relay could not store the events; retry with the same Idempotency-Key",
-                        RETRY_AFTER_SECS,
-                    )
-                    .into();
+                    return Problem::unavailable("Relay could not store the events; retry with the same Idempotency-Key", RETRY_AFTER_SECS)
+                        .into();
                 }
             }
         }
 
         if !written {
-            return Problem::unavailable("Relay could not store the events (event ids kept conflicting); retry with the same Idempotency-Key", RETRY_AFTER_SECS).into();
+            return Problem::unavailable(
+                "Relay could not store the events (event ids kept conflicting); retry with the same Idempotency-Key",
+                RETRY_AFTER_SECS,
+            )
+            .into();
         }
 
         for (key, bytes) in blobs {
@@ -400,29 +312,25 @@ where
                 tracing::error!(error = %e, "storing a large payload failed; releasing");
                 let ids: Vec<Uuid> = stored.iter().map(|s| s.envelope.event_id).collect();
                 self.undo(scoped.as_deref(), &ids).await;
-                return Problem::unavailable("Relay could not store a large payload; nothing was kept, retry with the same Idempotency-Key", RETRY_AFTER_SECS).into();
+                return Problem::unavailable(
+                    "Relay could not store a large payload; nothing was kept, retry with the same Idempotency-Key",
+                    RETRY_AFTER_SECS,
+                )
+                .into();
             }
         }
 
         let envelopes: Vec<EventEnvelope> = stored.iter().map(|s| s.envelope.clone()).collect();
-        let outcomes = if envelopes.is_empty() {
-            Vec::new()
-        } else {
-            self.publisher.publish(&envelopes).await
-        };
-        let failed: Vec<Uuid> = envelopes
-            .iter()
-            .zip(&outcomes)
-            .filter(|(_, o)| o.is_err())
-            .map(|(e, _)| e.event_id)
-            .collect();
+        let outcomes = if envelopes.is_empty() { Vec::new() } else { self.publisher.publish(&envelopes).await };
+        let failed: Vec<Uuid> = envelopes.iter().zip(&outcomes).filter(|(_, o)| o.is_err()).map(|(e, _)| e.event_id).collect();
         if !envelopes.is_empty() && failed.len() == envelopes.len() {
-            tracing::error!(
-                count = failed.len(),
-                "publishing the batch failed; releasing"
-            );
+            tracing::error!(count = failed.len(), "publishing the batch failed; releasing");
             self.undo(scoped.as_deref(), &failed).await;
-            return Problem::unavailable("Relay could not publish the events; nothing was kept, retry with the same Idempotency-Key", RETRY_AFTER_SECS).into();
+            return Problem::unavailable(
+                "Relay could not publish the events; nothing was kept, retry with the same Idempotency-Key",
+                RETRY_AFTER_SECS,
+            )
+            .into();
         }
         if !failed.is_empty() {
             // Some entries made it to the bus and cannot be taken back: keep those, report the
@@ -430,41 +338,16 @@ where
             if let Err(e) = self.delete_events(&failed).await {
                 tracing::error!(error = %e, "could not delete unpublished events");
             }
-            for r in results
-                .iter_mut()
-                .filter(|r| r.event_id.is_some_and(|id| failed.contains(&id)))
-            {
-                let p = Problem::unavailable(
-                    "this event could not be published; resubmit it",
-                    RETRY_AFTER_SECS,
-                );
-                *r = ItemResult {
-                    index: r.index,
-                    status: 503,
-                    event_id: None,
-                    event_type: None,
-                    problem: Some(p),
-                };
+            for r in results.iter_mut().filter(|r| r.event_id.is_some_and(|id| failed.contains(&id))) {
+                let p = Problem::unavailable("this event could not be published; resubmit it", RETRY_AFTER_SECS);
+                *r = ItemResult { index: r.index, status: 503, event_id: None, event_type: None, problem: Some(p) };
             }
         }
 
         let accepted_count = results.iter().filter(|r| r.status == 202).count();
-        let status = if accepted_count == results.len() {
-            202
-        } else {
-            207
-        };
-        let batch = BatchAccepted {
-            accepted: accepted_count,
-            rejected: results.len() - accepted_count,
-            received_at: ctx.now,
-            results,
-        };
-        tracing::info!(
-            accepted = batch.accepted,
-            rejected = batch.rejected,
-            "batch ingested"
-        );
+        let status = if accepted_count == results.len() { 202 } else { 207 };
+        let batch = BatchAccepted { accepted: accepted_count, rejected: results.len() - accepted_count, received_at: ctx.now, results };
+        tracing::info!(accepted = batch.accepted, rejected = batch.rejected, "batch ingested");
         let reply = Reply::json(status, &batch);
         match (&lock, accepted_count) {
             // Nothing was written under the lock: remove it so the key is free again.
@@ -475,21 +358,23 @@ where
     }
 
     /// The conditional lock failed: someone holds or completed the key. Read and decide.
-    async fn after_lost_race(
-        &self,
-        key: Option<&str>,
-        lock: Option<&Record>,
-        ctx: RequestContext<'_>,
-    ) -> Reply {
+    async fn after_lost_race(&self, key: Option<&str>, lock: Option<&Record>, ctx: RequestContext<'_>) -> Reply {
         let (Some(key), Some(lock)) = (key, lock) else {
             return Problem::new(ProblemKind::Internal, "lock conflict without a key").into();
         };
         match self.store.get_record(key).await {
             Ok(existing) => match idempotency::decide(existing.as_ref(), &lock.request_hash, ctx.now.timestamp_millis()) {
                 Decision::Replay(stored) => Reply::replay(stored),
-                Decision::Mismatch => Problem::new(ProblemKind::IdempotencyKeyReused, "this Idempotency-Key was already used with a different request body; use a new key for a new request").into(),
+                Decision::Mismatch => Problem::new(
+                    ProblemKind::IdempotencyKeyReused,
+                    "this Idempotency-Key was already used with a different request body; use a new key for a new request",
+                )
+                .into(),
                 Decision::InProgress | Decision::Proceed => {
-                    let mut p = Problem::new(ProblemKind::RequestInProgress, "a request with this Idempotency-Key is still being processed; retry shortly");
+                    let mut p = Problem::new(
+                        ProblemKind::RequestInProgress,
+                        "a request with this Idempotency-Key is still being processed; retry shortly",
+                    );
                     p.retry_after = Some(1);
                     p.into()
                 }
@@ -507,20 +392,13 @@ where
             key: key.to_string(),
             status: Status::Inprogress,
             request_hash,
-            in_progress_expiry_ms: ctx
-                .deadline_ms
-                .unwrap_or(now_ms + self.config.default_lock_ms),
+            in_progress_expiry_ms: ctx.deadline_ms.unwrap_or(now_ms + self.config.default_lock_ms),
             expires_at: ctx.now.timestamp() + self.config.idempotency_ttl_secs,
             response: None,
         }
     }
 
-    fn stored(
-        &self,
-        envelope: EventEnvelope,
-        scoped: &Option<String>,
-        now: DateTime<Utc>,
-    ) -> StoredEvent {
+    fn stored(&self, envelope: EventEnvelope, scoped: &Option<String>, now: DateTime<Utc>) -> StoredEvent {
         StoredEvent {
             envelope,
             received_at: now,
@@ -549,18 +427,9 @@ where
         (e, Some((key, bytes)))
     }
 
-    async fn write(
-        &self,
-        lock: Option<&Record>,
-        events: &[StoredEvent],
-        ctx: RequestContext<'_>,
-    ) -> Result<(), WriteError> {
+    async fn write(&self, lock: Option<&Record>, events: &[StoredEvent], ctx: RequestContext<'_>) -> Result<(), WriteError> {
         match lock {
-            Some(lock) => {
-                self.store
-                    .lock_and_store(lock, events, ctx.now.timestamp_millis())
-                    .await
-            }
+            Some(lock) => self.store.lock_and_store(lock, events, ctx.now.timestamp_millis()).await,
             None if events.is_empty() => Ok(()),
             None => self.store.put_events(events).await,
         }
@@ -584,10 +453,7 @@ where
 
     async fn finish(&self, key: Option<&str>, reply: &Reply) {
         let Some(key) = key else { return };
-        let stored = StoredResponse {
-            status: reply.status,
-            body: reply.body.clone(),
-        };
+        let stored = StoredResponse { status: reply.status, body: reply.body.clone() };
         if let Err(e) = self.store.complete(key, &stored).await {
             tracing::error!(error = %e, "could not mark the idempotency record completed; it lapses at its in-progress expiry");
         }
@@ -597,26 +463,21 @@ where
 fn publisher_product(caller: &ApiKey) -> Result<&str, Problem> {
     match (caller.kind, caller.product.as_deref()) {
         (KeyKind::Product, Some(p)) => Ok(p),
-        _ => Err(Problem::new(
-            ProblemKind::Forbidden,
-            "only product keys may publish events; this is an organisation or operator key",
-        )),
+        _ => Err(Problem::new(ProblemKind::Forbidden, "only product keys may publish events; this is an organisation or operator key")),
     }
 }
 
 fn scope(caller: &ApiKey, key: Option<&str>) -> Result<Option<String>, Problem> {
-    key.map(|k| idempotency::scoped_key(&caller.principal(), k))
-        .transpose()
-        .map_err(|msg| {
-            let mut p = Problem::new(ProblemKind::InvalidRequest, msg.clone());
-            p.errors = vec![crate::problem::ProblemField {
-                field: "Idempotency-Key".into(),
-                message: msg,
-            }];
-            p
-        })
+    key.map(|k| idempotency::scoped_key(&caller.principal(), k)).transpose().map_err(|msg| {
+        let mut p = Problem::new(ProblemKind::InvalidRequest, msg.clone());
+        p.errors = vec![crate::problem::ProblemField { field: "Idempotency-Key".into(), message: msg }];
+        p
+    })
 }
 
 fn wrong_product(key_product: &str, event_product: &str) -> Problem {
-    Problem::new(ProblemKind::Forbidden, format!("this key publishes as {key_product:?} and may not publish events with sourceProduct {event_product:?}"))
+    Problem::new(
+        ProblemKind::Forbidden,
+        format!("this key publishes as {key_product:?} and may not publish events with sourceProduct {event_product:?}"),
+    )
 }

@@ -32,9 +32,7 @@ impl std::str::FromStr for KeyKind {
             "product" => Ok(Self::Product),
             "organization" | "org" => Ok(Self::Organization),
             "admin" => Ok(Self::Admin),
-            other => Err(format!(
-                "unknown key kind {other:?}: use product, organization or admin"
-            )),
+            other => Err(format!("unknown key kind {other:?}: use product, organization or admin")),
         }
     }
 }
@@ -74,11 +72,7 @@ impl ApiKey {
 pub fn generate(kind: KeyKind) -> String {
     let mut bytes = [0u8; 32];
     rand::rng().fill_bytes(&mut bytes);
-    format!(
-        "{}{}",
-        kind.prefix(),
-        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
-    )
+    format!("{}{}", kind.prefix(), base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes))
 }
 
 /// The hash a key is stored and looked up under.

@@ -44,9 +44,9 @@ impl MemoryStore {
     fn taken(events: &HashMap<Uuid, StoredEvent>, new: &[StoredEvent]) -> Vec<Uuid> {
         new.iter()
             .filter(|n| {
-                events.get(&n.envelope.event_id).is_some_and(|old| {
-                    old.idempotency_key.is_none() || old.idempotency_key != n.idempotency_key
-                })
+                events
+                    .get(&n.envelope.event_id)
+                    .is_some_and(|old| old.idempotency_key.is_none() || old.idempotency_key != n.idempotency_key)
             })
             .map(|n| n.envelope.event_id)
             .collect()
@@ -56,42 +56,22 @@ impl MemoryStore {
 #[async_trait]
 impl KeyStore for MemoryStore {
     async fn find_key(&self, key_hash: &str) -> Result<Option<ApiKey>, StoreError> {
-        Ok(self
-            .keys
-            .lock()
-            .map_err(|_| Self::poisoned("find_key"))?
-            .get(key_hash)
-            .cloned())
+        Ok(self.keys.lock().map_err(|_| Self::poisoned("find_key"))?.get(key_hash).cloned())
     }
     async fn put_key(&self, key_hash: &str, key: &ApiKey) -> Result<(), StoreError> {
-        self.keys
-            .lock()
-            .map_err(|_| Self::poisoned("put_key"))?
-            .insert(key_hash.to_string(), key.clone());
+        self.keys.lock().map_err(|_| Self::poisoned("put_key"))?.insert(key_hash.to_string(), key.clone());
         Ok(())
     }
 }
 
 #[async_trait]
 impl IdempotencyStore for MemoryStore {
-    async fn lock_and_store(
-        &self,
-        lock: &Record,
-        events: &[StoredEvent],
-        now_ms: i64,
-    ) -> Result<(), WriteError> {
+    async fn lock_and_store(&self, lock: &Record, events: &[StoredEvent], now_ms: i64) -> Result<(), WriteError> {
         self.check_up("lock_and_store")?;
-        let mut records = self
-            .records
-            .lock()
-            .map_err(|_| Self::poisoned("lock_and_store"))?;
-        let mut stored = self
-            .events
-            .lock()
-            .map_err(|_| Self::poisoned("lock_and_store"))?;
+        let mut records = self.records.lock().map_err(|_| Self::poisoned("lock_and_store"))?;
+        let mut stored = self.events.lock().map_err(|_| Self::poisoned("lock_and_store"))?;
         if let Some(r) = records.get(&lock.key) {
-            let live = r.expires_at * 1000 > now_ms
-                && !(r.status == Status::Inprogress && r.in_progress_expiry_ms <= now_ms);
+            let live = r.expires_at * 1000 > now_ms && !(r.status == Status::Inprogress && r.in_progress_expiry_ms <= now_ms);
             if live {
                 return Err(WriteError::LockHeld);
             }
@@ -107,19 +87,11 @@ impl IdempotencyStore for MemoryStore {
         Ok(())
     }
     async fn get_record(&self, key: &str) -> Result<Option<Record>, StoreError> {
-        Ok(self
-            .records
-            .lock()
-            .map_err(|_| Self::poisoned("get_record"))?
-            .get(key)
-            .cloned())
+        Ok(self.records.lock().map_err(|_| Self::poisoned("get_record"))?.get(key).cloned())
     }
     async fn complete(&self, key: &str, response: &StoredResponse) -> Result<(), StoreError> {
         self.check_up("complete")?;
-        let mut records = self
-            .records
-            .lock()
-            .map_err(|_| Self::poisoned("complete"))?;
+        let mut records = self.records.lock().map_err(|_| Self::poisoned("complete"))?;
         if let Some(r) = records.get_mut(key) {
             r.status = Status::Completed;
             r.response = Some(response.clone());
@@ -128,10 +100,7 @@ impl IdempotencyStore for MemoryStore {
     }
     async fn release(&self, key: &str, event_ids: &[Uuid]) -> Result<(), StoreError> {
         self.check_up("release")?;
-        self.records
-            .lock()
-            .map_err(|_| Self::poisoned("release"))?
-            .remove(key);
+        self.records.lock().map_err(|_| Self::poisoned("release"))?.remove(key);
         self.delete_events(event_ids).await
     }
 }
@@ -140,10 +109,7 @@ impl IdempotencyStore for MemoryStore {
 impl EventStore for MemoryStore {
     async fn put_events(&self, events: &[StoredEvent]) -> Result<(), WriteError> {
         self.check_up("put_events")?;
-        let mut stored = self
-            .events
-            .lock()
-            .map_err(|_| Self::poisoned("put_events"))?;
+        let mut stored = self.events.lock().map_err(|_| Self::poisoned("put_events"))?;
         let taken = Self::taken(&stored, events);
         if !taken.is_empty() {
             return Err(WriteError::EventIdsTaken(taken));
@@ -154,22 +120,14 @@ impl EventStore for MemoryStore {
         Ok(())
     }
     async fn delete_events(&self, ids: &[Uuid]) -> Result<(), StoreError> {
-        let mut stored = self
-            .events
-            .lock()
-            .map_err(|_| Self::poisoned("delete_events"))?;
+        let mut stored = self.events.lock().map_err(|_| Self::poisoned("delete_events"))?;
         for id in ids {
             stored.remove(id);
         }
         Ok(())
     }
     async fn get_event(&self, id: Uuid) -> Result<Option<StoredEvent>, StoreError> {
-        Ok(self
-            .events
-            .lock()
-            .map_err(|_| Self::poisoned("get_event"))?
-            .get(&id)
-            .cloned())
+        Ok(self.events.lock().map_err(|_| Self::poisoned("get_event"))?.get(&id).cloned())
     }
 }
 
@@ -192,10 +150,7 @@ impl EventPublisher for MemoryBus {
     async fn publish(&self, events: &[EventEnvelope]) -> Vec<Result<(), PublishError>> {
         self.calls.fetch_add(1, Ordering::SeqCst);
         if self.fail.load(Ordering::SeqCst) {
-            return events
-                .iter()
-                .map(|_| Err(PublishError("injected fault".into())))
-                .collect();
+            return events.iter().map(|_| Err(PublishError("injected fault".into()))).collect();
         }
         if let Ok(mut p) = self.published.lock() {
             p.extend(events.iter().cloned());
@@ -215,24 +170,11 @@ impl BlobStore for MemoryBlobs {
     fn bucket(&self) -> &str {
         "memory"
     }
-    async fn put_blob(
-        &self,
-        key: &str,
-        bytes: Vec<u8>,
-        _content_type: &str,
-    ) -> Result<(), StoreError> {
-        self.blobs
-            .lock()
-            .map_err(|_| StoreError::new("put_blob", "poisoned"))?
-            .insert(key.to_string(), bytes);
+    async fn put_blob(&self, key: &str, bytes: Vec<u8>, _content_type: &str) -> Result<(), StoreError> {
+        self.blobs.lock().map_err(|_| StoreError::new("put_blob", "poisoned"))?.insert(key.to_string(), bytes);
         Ok(())
     }
     async fn get_blob(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        Ok(self
-            .blobs
-            .lock()
-            .map_err(|_| StoreError::new("get_blob", "poisoned"))?
-            .get(key)
-            .cloned())
+        Ok(self.blobs.lock().map_err(|_| StoreError::new("get_blob", "poisoned"))?.get(key).cloned())
     }
 }

@@ -20,10 +20,7 @@ pub struct StoreError {
 
 impl StoreError {
     pub fn new(operation: &'static str, err: impl std::fmt::Display) -> Self {
-        Self {
-            operation,
-            message: err.to_string(),
-        }
+        Self { operation, message: err.to_string() }
     }
 }
 
@@ -63,12 +60,7 @@ pub trait KeyStore: Send + Sync {
 pub trait IdempotencyStore: Send + Sync {
     /// Takes the `INPROGRESS` lock `lock` and stores `events`, all or nothing: the put succeeds
     /// only if no live record holds the key (absent, expired, or an expired in-progress lock).
-    async fn lock_and_store(
-        &self,
-        lock: &Record,
-        events: &[StoredEvent],
-        now_ms: i64,
-    ) -> Result<(), WriteError>;
+    async fn lock_and_store(&self, lock: &Record, events: &[StoredEvent], now_ms: i64) -> Result<(), WriteError>;
     async fn get_record(&self, key: &str) -> Result<Option<Record>, StoreError>;
     /// Marks the record `COMPLETED` with the response to replay.
     async fn complete(&self, key: &str, response: &StoredResponse) -> Result<(), StoreError>;
@@ -103,12 +95,7 @@ pub trait EventPublisher: Send + Sync {
 pub trait BlobStore: Send + Sync {
     /// The bucket this store writes to (named in payload references).
     fn bucket(&self) -> &str;
-    async fn put_blob(
-        &self,
-        key: &str,
-        bytes: Vec<u8>,
-        content_type: &str,
-    ) -> Result<(), StoreError>;
+    async fn put_blob(&self, key: &str, bytes: Vec<u8>, content_type: &str) -> Result<(), StoreError>;
     async fn get_blob(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError>;
 }
 
@@ -130,12 +117,7 @@ mod arc_impls {
 
     #[async_trait]
     impl<T: IdempotencyStore + ?Sized> IdempotencyStore for Arc<T> {
-        async fn lock_and_store(
-            &self,
-            lock: &Record,
-            events: &[StoredEvent],
-            now_ms: i64,
-        ) -> Result<(), WriteError> {
+        async fn lock_and_store(&self, lock: &Record, events: &[StoredEvent], now_ms: i64) -> Result<(), WriteError> {
             (**self).lock_and_store(lock, events, now_ms).await
         }
         async fn get_record(&self, key: &str) -> Result<Option<Record>, StoreError> {
@@ -174,12 +156,7 @@ mod arc_impls {
         fn bucket(&self) -> &str {
             (**self).bucket()
         }
-        async fn put_blob(
-            &self,
-            key: &str,
-            bytes: Vec<u8>,
-            content_type: &str,
-        ) -> Result<(), StoreError> {
+        async fn put_blob(&self, key: &str, bytes: Vec<u8>, content_type: &str) -> Result<(), StoreError> {
             (**self).put_blob(key, bytes, content_type).await
         }
         async fn get_blob(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {

@@ -126,13 +126,7 @@ impl Problem {
             many => format!("{} fields are invalid: {}", many.len(), names(many)),
         };
         let mut p = Self::new(ProblemKind::InvalidEvent, detail);
-        p.errors = errors
-            .into_iter()
-            .map(|e| ProblemField {
-                field: e.field,
-                message: e.message,
-            })
-            .collect();
+        p.errors = errors.into_iter().map(|e| ProblemField { field: e.field, message: e.message }).collect();
         p
     }
 
@@ -148,11 +142,7 @@ impl Problem {
 }
 
 fn names(errors: &[FieldError]) -> String {
-    errors
-        .iter()
-        .map(|e| e.field.as_str())
-        .collect::<Vec<_>>()
-        .join(", ")
+    errors.iter().map(|e| e.field.as_str()).collect::<Vec<_>>().join(", ")
 }
 
 #[cfg(test)]
@@ -161,10 +151,8 @@ mod tests {
 
     #[test]
     fn a_problem_serialises_per_rfc_9457() {
-        let p = Problem::invalid_event(vec![FieldError {
-            field: "payload.jobId".into(),
-            message: "is required for candidate.hired".into(),
-        }]);
+        let p =
+            Problem::invalid_event(vec![FieldError { field: "payload.jobId".into(), message: "is required for candidate.hired".into() }]);
         let v: serde_json::Value = serde_json::from_str(&p.to_json()).unwrap();
         assert_eq!(v["type"], "https://relay.dev/problems/invalid-event");
         assert_eq!(v["status"], 422);

@@ -18,10 +18,7 @@ pub struct FieldError {
 
 impl FieldError {
     fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
-        Self {
-            field: field.into(),
-            message: message.into(),
-        }
+        Self { field: field.into(), message: message.into() }
     }
 }
 
@@ -36,25 +33,14 @@ pub struct Defaults<'a> {
     pub now: DateTime<Utc>,
 }
 
-const FIELDS: &[&str] = &[
-    "eventId",
-    "eventType",
-    "eventVersion",
-    "sourceProduct",
-    "organizationId",
-    "timestamp",
-    "correlationId",
-    "payload",
-];
+const FIELDS: &[&str] =
+    &["eventId", "eventType", "eventVersion", "sourceProduct", "organizationId", "timestamp", "correlationId", "payload"];
 const MAX_TYPE_LEN: usize = 128;
 const MAX_ID_LEN: usize = 128;
 const MAX_CORRELATION_LEN: usize = 256;
 
 /// Validates one event. Known types are held to the catalogue; well-formed unknown types pass.
-pub fn validate_event(
-    value: &Value,
-    defaults: &Defaults<'_>,
-) -> Result<EventEnvelope, Vec<FieldError>> {
+pub fn validate_event(value: &Value, defaults: &Defaults<'_>) -> Result<EventEnvelope, Vec<FieldError>> {
     let Some(obj) = value.as_object() else {
         return Err(vec![FieldError::new("", "an event must be a JSON object")]);
     };
@@ -62,17 +48,12 @@ pub fn validate_event(
 
     for key in obj.keys().filter(|k| !FIELDS.contains(&k.as_str())) {
         let hint = match key.as_str() {
-            "sourceOrganizationId" | "orgId" | "organization_id" => {
-                "; did you mean organizationId?"
-            }
+            "sourceOrganizationId" | "orgId" | "organization_id" => "; did you mean organizationId?",
             "type" | "event_type" => "; did you mean eventType?",
             "data" => "; did you mean payload?",
             _ => "",
         };
-        errors.push(FieldError::new(
-            key.clone(),
-            format!("is not a field of the event envelope{hint}"),
-        ));
+        errors.push(FieldError::new(key.clone(), format!("is not a field of the event envelope{hint}")));
     }
 
     let event_id = match obj.get("eventId") {
@@ -93,10 +74,7 @@ pub fn validate_event(
     let event_type = match obj.get("eventType") {
         Some(Value::String(s)) if is_event_type(s) => Some(s.clone()),
         Some(Value::String(_)) => {
-            errors.push(FieldError::new(
-                "eventType",
-                "must be dot-delimited lower-case words, at least two, such as candidate.hired",
-            ));
+            errors.push(FieldError::new("eventType", "must be dot-delimited lower-case words, at least two, such as candidate.hired"));
             None
         }
         None | Some(Value::Null) => {
@@ -113,10 +91,7 @@ pub fn validate_event(
         None | Some(Value::Null) => Some("1.0".to_string()),
         Some(Value::String(s)) if parse_major(s).is_some() => Some(s.clone()),
         Some(_) => {
-            errors.push(FieldError::new(
-                "eventVersion",
-                "must be a version string MAJOR.MINOR, such as \"1.0\"",
-            ));
+            errors.push(FieldError::new("eventVersion", "must be a version string MAJOR.MINOR, such as \"1.0\""));
             None
         }
     };
@@ -124,18 +99,12 @@ pub fn validate_event(
     let source_product = match obj.get("sourceProduct") {
         None | Some(Value::Null) => Some(defaults.source_product.to_string()),
         Some(Value::String(s)) if s == RELAY_SOURCE => {
-            errors.push(FieldError::new(
-                "sourceProduct",
-                "\"relay\" is reserved for Relay's own events",
-            ));
+            errors.push(FieldError::new("sourceProduct", "\"relay\" is reserved for Relay's own events"));
             None
         }
         Some(Value::String(s)) if is_slug(s) => Some(s.clone()),
         Some(_) => {
-            errors.push(FieldError::new(
-                "sourceProduct",
-                "must be a lower-case product name such as recruitiq",
-            ));
+            errors.push(FieldError::new("sourceProduct", "must be a lower-case product name such as recruitiq"));
             None
         }
     };
@@ -147,10 +116,7 @@ pub fn validate_event(
             None
         }
         Some(_) => {
-            errors.push(FieldError::new(
-                "organizationId",
-                "must be a string of 1 to 128 letters, digits, '-', '_', '.' or ':'",
-            ));
+            errors.push(FieldError::new("organizationId", "must be a string of 1 to 128 letters, digits, '-', '_', '.' or ':'"));
             None
         }
     };
@@ -160,32 +126,21 @@ pub fn validate_event(
         Some(Value::String(s)) => match DateTime::parse_from_rfc3339(s) {
             Ok(t) => Some(t.with_timezone(&Utc)),
             Err(_) => {
-                errors.push(FieldError::new(
-                    "timestamp",
-                    "must be an RFC 3339 date-time, such as 2025-11-03T10:30:00Z",
-                ));
+                errors.push(FieldError::new("timestamp", "must be an RFC 3339 date-time, such as 2025-11-03T10:30:00Z"));
                 None
             }
         },
         Some(_) => {
-            errors.push(FieldError::new(
-                "timestamp",
-                "must be an RFC 3339 date-time string",
-            ));
+            errors.push(FieldError::new("timestamp", "must be an RFC 3339 date-time string"));
             None
         }
     };
 
     let correlation_id = match obj.get("correlationId") {
         None | Some(Value::Null) => None,
-        Some(Value::String(s)) if !s.is_empty() && s.len() <= MAX_CORRELATION_LEN => {
-            Some(s.clone())
-        }
+        Some(Value::String(s)) if !s.is_empty() && s.len() <= MAX_CORRELATION_LEN => Some(s.clone()),
         Some(_) => {
-            errors.push(FieldError::new(
-                "correlationId",
-                "must be a string of 1 to 256 characters",
-            ));
+            errors.push(FieldError::new("correlationId", "must be a string of 1 to 256 characters"));
             None
         }
     };
@@ -206,25 +161,15 @@ pub fn validate_event(
         if let Some(entry) = catalogue::lookup(t) {
             let major = parse_major(v).unwrap_or(0);
             if !entry.major_versions.contains(&major) {
-                let supported: Vec<String> = entry
-                    .major_versions
-                    .iter()
-                    .map(|m| format!("{m}.x"))
-                    .collect();
+                let supported: Vec<String> = entry.major_versions.iter().map(|m| format!("{m}.x")).collect();
                 errors.push(FieldError::new(
                     "eventVersion",
-                    format!(
-                        "version {v} of {t} is not supported; supported: {}",
-                        supported.join(", ")
-                    ),
+                    format!("version {v} of {t} is not supported; supported: {}", supported.join(", ")),
                 ));
             } else if let Some(p) = &payload {
                 for field in entry.required_fields {
                     if p.get(*field).is_none_or(Value::is_null) {
-                        errors.push(FieldError::new(
-                            format!("payload.{field}"),
-                            format!("is required for {t}"),
-                        ));
+                        errors.push(FieldError::new(format!("payload.{field}"), format!("is required for {t}")));
                     }
                 }
             }
@@ -234,15 +179,7 @@ pub fn validate_event(
     if !errors.is_empty() {
         return Err(errors);
     }
-    match (
-        event_id,
-        event_type,
-        event_version,
-        source_product,
-        organization_id,
-        timestamp,
-        payload,
-    ) {
+    match (event_id, event_type, event_version, source_product, organization_id, timestamp, payload) {
         (
             Some(event_id),
             Some(event_type),
@@ -274,8 +211,7 @@ pub fn is_event_type(s: &str) -> bool {
 
 fn is_word(w: &str) -> bool {
     let mut chars = w.chars();
-    matches!(chars.next(), Some(c) if c.is_ascii_lowercase())
-        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+    matches!(chars.next(), Some(c) if c.is_ascii_lowercase()) && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
 }
 
 fn is_slug(s: &str) -> bool {
@@ -286,10 +222,7 @@ fn is_slug(s: &str) -> bool {
 }
 
 fn is_identifier(s: &str) -> bool {
-    !s.is_empty()
-        && s.len() <= MAX_ID_LEN
-        && s.chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | ':'))
+    !s.is_empty() && s.len() <= MAX_ID_LEN && s.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | ':'))
 }
 
 fn parse_major(v: &str) -> Option<u32> {
@@ -304,11 +237,7 @@ mod tests {
     use serde_json::json;
 
     fn defaults() -> Defaults<'static> {
-        Defaults {
-            event_id: Uuid::nil(),
-            source_product: "recruitiq",
-            now: DateTime::UNIX_EPOCH,
-        }
+        Defaults { event_id: Uuid::nil(), source_product: "recruitiq", now: DateTime::UNIX_EPOCH }
     }
 
     fn hired() -> Value {
@@ -317,11 +246,7 @@ mod tests {
     }
 
     fn fields(r: Result<EventEnvelope, Vec<FieldError>>) -> Vec<String> {
-        r.err()
-            .unwrap_or_default()
-            .into_iter()
-            .map(|e| e.field)
-            .collect()
+        r.err().unwrap_or_default().into_iter().map(|e| e.field).collect()
     }
 
     #[test]
@@ -337,20 +262,14 @@ mod tests {
     fn a_missing_required_payload_field_is_named() {
         let mut v = hired();
         v["payload"].as_object_mut().map(|p| p.remove("jobId"));
-        assert_eq!(
-            fields(validate_event(&v, &defaults())),
-            vec!["payload.jobId"]
-        );
+        assert_eq!(fields(validate_event(&v, &defaults())), vec!["payload.jobId"]);
     }
 
     #[test]
     fn an_unknown_major_version_of_a_known_type_is_refused() {
         let mut v = hired();
         v["eventVersion"] = json!("2.0");
-        assert_eq!(
-            fields(validate_event(&v, &defaults())),
-            vec!["eventVersion"]
-        );
+        assert_eq!(fields(validate_event(&v, &defaults())), vec!["eventVersion"]);
         v["eventVersion"] = json!("1.7");
         assert!(validate_event(&v, &defaults()).is_ok());
     }
@@ -369,16 +288,7 @@ mod tests {
         got.sort();
         assert_eq!(
             got,
-            vec![
-                "eventId",
-                "eventType",
-                "eventVersion",
-                "organizationId",
-                "payload",
-                "sourceOrganizationId",
-                "sourceProduct",
-                "timestamp"
-            ]
+            vec!["eventId", "eventType", "eventVersion", "organizationId", "payload", "sourceOrganizationId", "sourceProduct", "timestamp"]
         );
     }
 
@@ -387,15 +297,7 @@ mod tests {
         for ok in ["candidate.hired", "payroll.run.requested", "a1.b_2"] {
             assert!(is_event_type(ok), "{ok}");
         }
-        for bad in [
-            "hired",
-            "Candidate.hired",
-            "candidate..hired",
-            ".x",
-            "x.",
-            "1a.b",
-            "a.b-c",
-        ] {
+        for bad in ["hired", "Candidate.hired", "candidate..hired", ".x", "x.", "1a.b", "a.b-c"] {
             assert!(!is_event_type(bad), "{bad}");
         }
     }
