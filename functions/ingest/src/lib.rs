@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
-use lambda_http::http::{HeaderMap, Method, StatusCode};
+use lambda_http::http::Method;
 use lambda_http::{Body, Error, Request, RequestExt, Response};
 use relay_aws::config::{self, ConfigError};
 use relay_aws::dynamo::{DynamoStore, Tables};
@@ -16,6 +16,7 @@ use relay_core::auth::Authenticator;
 use relay_core::ingest::{Ingest, IngestConfig, Reply, RequestContext};
 use relay_core::ports::{BlobStore, EventPublisher, EventStore, IdempotencyStore, KeyStore};
 use relay_core::problem::{Problem, ProblemKind};
+use relay_edge::{header, is_json, to_response};
 
 /// The largest body `POST /v1/events` accepts.
 pub const MAX_SINGLE_BYTES: usize = 1024 * 1024;
@@ -106,11 +107,8 @@ where
             Err(e) => return Problem::new(ProblemKind::MalformedJson, format!("the body is not valid JSON: {e}")).into(),
         };
         let idempotency_key = header(headers, "idempotency-key").or_else(|| header(headers, "x-idempotency-key"));
-        let ctx = RequestContext {
-            idempotency_key: idempotency_key.map(unquote),
-            now: Utc::now(),
-            deadline_ms: req.lambda_context_ref().map(|c| c.deadline as i64).filter(|d| *d > 0),
-        };
+        let ctx =
+            RequestContext { idempotency_key: idempotency_key.map(unquote), now: Utc::now(), deadline_ms: relay_edge::deadline_ms(req) };
         if batch {
             self.ingest.ingest_batch(&caller, &value, ctx).await
         } else {
@@ -119,33 +117,10 @@ where
     }
 }
 
-fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
-    headers.get(name).and_then(|v| v.to_str().ok())
-}
-
 /// The IETF draft sends the key as a structured-field string (`"abc"`); plain tokens work too.
 fn unquote(key: &str) -> &str {
     let k = key.trim();
     k.strip_prefix('"').and_then(|k| k.strip_suffix('"')).unwrap_or(k)
-}
-
-fn is_json(content_type: Option<&str>) -> bool {
-    let Some(ct) = content_type else { return false };
-    let mime = ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
-    mime == "application/json" || (mime.starts_with("application/") && mime.ends_with("+json"))
-}
-
-fn to_response(reply: Reply) -> Response<Body> {
-    let mut builder = Response::builder()
-        .status(StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR))
-        .header("content-type", reply.content_type);
-    if reply.replayed {
-        builder = builder.header("idempotent-replayed", "true");
-    }
-    if let Some(secs) = reply.retry_after {
-        builder = builder.header("retry-after", secs.to_string());
-    }
-    builder.body(Body::Text(reply.body)).unwrap_or_else(|_| Response::new(Body::Empty))
 }
 
 #[cfg(test)]

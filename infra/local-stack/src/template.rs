@@ -60,8 +60,19 @@ impl Template {
         if let Some(params) = doc.get("Parameters").and_then(Yaml::as_mapping) {
             for (k, v) in params {
                 let name = k.as_str().unwrap_or_default().to_string();
-                let default = v.get("Default").map(scalar).unwrap_or_default();
-                parameters.insert(name.clone(), overrides.get(&name).cloned().unwrap_or(default));
+                let value = match (overrides.get(&name), v.get("Default")) {
+                    (Some(o), _) => o.clone(),
+                    (None, Some(d)) => scalar(d),
+                    // A secret the deployer must supply (such as the secrets key): locally, a
+                    // fresh random one (32 bytes, base64) for this run.
+                    (None, None) if v.get("NoEcho").and_then(Yaml::as_bool) == Some(true) => relay_core::secrets::SecretBox::generate_key(),
+                    (None, None) => {
+                        return Err(TemplateError::Resolve(format!(
+                            "parameter {name} has no Default; set it with RELAY_LOCAL_PARAMS={name}=..."
+                        )))
+                    }
+                };
+                parameters.insert(name.clone(), value);
             }
         }
         let mut resources = Vec::new();

@@ -16,7 +16,9 @@ use chrono::{DateTime, Utc};
 use relay_core::envelope::EventEnvelope;
 use relay_core::idempotency::{Record, Status, StoredResponse};
 use relay_core::keys::{ApiKey, KeyKind};
-use relay_core::ports::{EventStore, IdempotencyStore, KeyStore, StoreError, StoredEvent, WriteError};
+use relay_core::ports::{
+    Claim, DedupeStore, EventStore, IdempotencyStore, KeyStore, SealedSource, SourceStore, StoreError, StoredEvent, WriteError,
+};
 use uuid::Uuid;
 
 /// Actions per TransactWriteItems (service limit).
@@ -347,6 +349,170 @@ impl EventStore for DynamoStore {
             idempotency_key: get_s(&item, "idempotencyKey").map(str::to_string),
             expires_at: get_n(&item, "expiresAt").unwrap_or(0),
         }))
+    }
+}
+
+/// Sources live in the config table twice: `SOURCE#<id>` (looked up by webhook-receive) and an
+/// index item `ORG#<org>` / `SOURCE#<id>` (listed by the management API), written together.
+#[async_trait]
+impl SourceStore for DynamoStore {
+    async fn put_source(&self, src: &SealedSource) -> Result<(), StoreError> {
+        let mut item = source_item(src);
+        item.insert("pk".into(), s(&format!("SOURCE#{}", src.id)));
+        item.insert("sk".into(), s("SOURCE"));
+        let mut index = source_item(src);
+        index.insert("pk".into(), s(&format!("ORG#{}", src.organization_id)));
+        index.insert("sk".into(), s(&format!("SOURCE#{}", src.id)));
+        let puts = [item, index]
+            .into_iter()
+            .map(|i| {
+                Put::builder()
+                    .table_name(&self.tables.config)
+                    .set_item(Some(i))
+                    .build()
+                    .map(|p| TransactWriteItem::builder().put(p).build())
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| StoreError::new("build Put", e))?;
+        self.client
+            .transact_write_items()
+            .set_transact_items(Some(puts))
+            .send()
+            .await
+            .map_err(|e| StoreError::new("dynamodb:TransactWriteItems", DisplayErrorContext(e)))?;
+        Ok(())
+    }
+
+    async fn get_source(&self, id: &str) -> Result<Option<SealedSource>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.tables.config)
+            .key("pk", s(&format!("SOURCE#{id}")))
+            .key("sk", s("SOURCE"))
+            .send()
+            .await
+            .map_err(|e| StoreError::new("dynamodb:GetItem", DisplayErrorContext(e)))?;
+        Ok(out.item.as_ref().and_then(read_source))
+    }
+
+    async fn list_sources(&self, organization_id: &str) -> Result<Vec<SealedSource>, StoreError> {
+        let mut out = Vec::new();
+        let mut start = None;
+        loop {
+            let page = self
+                .client
+                .query()
+                .table_name(&self.tables.config)
+                .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
+                .expression_attribute_values(":pk", s(&format!("ORG#{organization_id}")))
+                .expression_attribute_values(":prefix", s("SOURCE#"))
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(|e| StoreError::new("dynamodb:Query", DisplayErrorContext(e)))?;
+            out.extend(page.items().iter().filter_map(read_source));
+            start = page.last_evaluated_key;
+            if start.is_none() {
+                return Ok(out);
+            }
+        }
+    }
+
+    async fn delete_source(&self, organization_id: &str, id: &str) -> Result<bool, StoreError> {
+        let main = aws_sdk_dynamodb::types::Delete::builder()
+            .table_name(&self.tables.config)
+            .key("pk", s(&format!("SOURCE#{id}")))
+            .key("sk", s("SOURCE"))
+            .condition_expression("organizationId = :org")
+            .expression_attribute_values(":org", s(organization_id))
+            .build()
+            .map_err(|e| StoreError::new("build Delete", e))?;
+        let index = aws_sdk_dynamodb::types::Delete::builder()
+            .table_name(&self.tables.config)
+            .key("pk", s(&format!("ORG#{organization_id}")))
+            .key("sk", s(&format!("SOURCE#{id}")))
+            .build()
+            .map_err(|e| StoreError::new("build Delete", e))?;
+        let result = self
+            .client
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().delete(main).build())
+            .transact_items(TransactWriteItem::builder().delete(index).build())
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            // The condition failed: no such source in this organisation. Nothing was deleted.
+            Err(e) if matches!(e.as_service_error(), Some(TransactWriteItemsError::TransactionCanceledException(_))) => Ok(false),
+            Err(e) => Err(StoreError::new("dynamodb:TransactWriteItems", DisplayErrorContext(e))),
+        }
+    }
+}
+
+fn source_item(src: &SealedSource) -> Item {
+    let mut item = Item::new();
+    item.insert("id".into(), s(&src.id));
+    item.insert("organizationId".into(), s(&src.organization_id));
+    item.insert("provider".into(), s(&src.provider));
+    item.insert("sealedSecret".into(), s(&src.sealed_secret));
+    item.insert("options".into(), s(&src.options));
+    item.insert("createdAt".into(), s(&src.created_at.to_rfc3339()));
+    if let Some(d) = &src.description {
+        item.insert("description".into(), s(d));
+    }
+    item
+}
+
+fn read_source(item: &Item) -> Option<SealedSource> {
+    Some(SealedSource {
+        id: get_s(item, "id")?.to_string(),
+        organization_id: get_s(item, "organizationId")?.to_string(),
+        provider: get_s(item, "provider")?.to_string(),
+        sealed_secret: get_s(item, "sealedSecret")?.to_string(),
+        options: get_s(item, "options").unwrap_or("{}").to_string(),
+        description: get_s(item, "description").map(str::to_string),
+        created_at: get_s(item, "createdAt").and_then(|t| t.parse().ok()).unwrap_or(DateTime::<Utc>::UNIX_EPOCH),
+    })
+}
+
+/// Delivery claims share the idempotency table (`id` = `webhook:<source>#<delivery>`).
+#[async_trait]
+impl DedupeStore for DynamoStore {
+    async fn claim(&self, key: &str, hold_until_ms: i64, expires_at: i64, now_ms: i64) -> Result<Claim, StoreError> {
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.tables.idempotency)
+            .item("id", s(key))
+            .item("holdUntil", n(hold_until_ms))
+            .item("expiresAt", n(expires_at))
+            .condition_expression("attribute_not_exists(id) OR expiresAt <= :nows OR holdUntil <= :nowms")
+            .expression_attribute_values(":nows", n(now_ms / 1000))
+            .expression_attribute_values(":nowms", n(now_ms))
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::AllOld)
+            .send()
+            .await;
+        match result {
+            // An old item that still counted means an earlier attempt's hold lapsed.
+            Ok(out) => Ok(match out.attributes {
+                Some(old) if get_n(&old, "expiresAt").is_some_and(|e| e * 1000 > now_ms) => Claim::Reclaimed,
+                _ => Claim::Fresh,
+            }),
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_conditional_check_failed_exception()) => Ok(Claim::Held),
+            Err(e) => Err(StoreError::new("dynamodb:PutItem", DisplayErrorContext(e))),
+        }
+    }
+
+    async fn forget(&self, key: &str) -> Result<(), StoreError> {
+        self.client
+            .delete_item()
+            .table_name(&self.tables.idempotency)
+            .key("id", s(key))
+            .send()
+            .await
+            .map_err(|e| StoreError::new("dynamodb:DeleteItem", DisplayErrorContext(e)))?;
+        Ok(())
     }
 }
 

@@ -55,4 +55,13 @@ impl BlobStore for S3Blobs {
             Err(e) => Err(StoreError::new("s3:GetObject", aws_sdk_s3::error::DisplayErrorContext(e))),
         }
     }
+
+    async fn blob_exists(&self, key: &str) -> Result<bool, StoreError> {
+        match self.client().head_object().bucket(&self.bucket).key(key).send().await {
+            Ok(_) => Ok(true),
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_not_found()) => Ok(false),
+            Err(e) if e.raw_response().is_some_and(|r| r.status().as_u16() == 404) => Ok(false),
+            Err(e) => Err(StoreError::new("s3:HeadObject", aws_sdk_s3::error::DisplayErrorContext(e))),
+        }
+    }
 }

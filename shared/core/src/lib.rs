@@ -17,7 +17,9 @@ pub mod ingest;
 pub mod keys;
 pub mod ports;
 pub mod problem;
+pub mod secrets;
 pub mod validation;
+pub mod webhooks;
 
 #[cfg(any(test, feature = "test-doubles"))]
 pub mod memory;

@@ -177,4 +177,56 @@ impl BlobStore for MemoryBlobs {
     async fn get_blob(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
         Ok(self.blobs.lock().map_err(|_| StoreError::new("get_blob", "poisoned"))?.get(key).cloned())
     }
+    async fn blob_exists(&self, key: &str) -> Result<bool, StoreError> {
+        Ok(self.blobs.lock().map_err(|_| StoreError::new("blob_exists", "poisoned"))?.contains_key(key))
+    }
+}
+
+/// Sources and delivery claims in maps.
+#[derive(Default)]
+pub struct MemorySources {
+    sources: Mutex<HashMap<String, SealedSource>>,
+    claims: Mutex<HashMap<String, (i64, i64)>>,
+}
+
+#[async_trait]
+impl SourceStore for MemorySources {
+    async fn put_source(&self, source: &SealedSource) -> Result<(), StoreError> {
+        self.sources.lock().map_err(|_| StoreError::new("put_source", "poisoned"))?.insert(source.id.clone(), source.clone());
+        Ok(())
+    }
+    async fn get_source(&self, id: &str) -> Result<Option<SealedSource>, StoreError> {
+        Ok(self.sources.lock().map_err(|_| StoreError::new("get_source", "poisoned"))?.get(id).cloned())
+    }
+    async fn list_sources(&self, organization_id: &str) -> Result<Vec<SealedSource>, StoreError> {
+        let all = self.sources.lock().map_err(|_| StoreError::new("list_sources", "poisoned"))?;
+        Ok(all.values().filter(|s| s.organization_id == organization_id).cloned().collect())
+    }
+    async fn delete_source(&self, organization_id: &str, id: &str) -> Result<bool, StoreError> {
+        let mut all = self.sources.lock().map_err(|_| StoreError::new("delete_source", "poisoned"))?;
+        let owned = all.get(id).is_some_and(|s| s.organization_id == organization_id);
+        if owned {
+            all.remove(id);
+        }
+        Ok(owned)
+    }
+}
+
+#[async_trait]
+impl DedupeStore for MemorySources {
+    async fn claim(&self, key: &str, hold_until_ms: i64, expires_at: i64, now_ms: i64) -> Result<Claim, StoreError> {
+        let mut claims = self.claims.lock().map_err(|_| StoreError::new("claim", "poisoned"))?;
+        let answer = match claims.get(key) {
+            None => Claim::Fresh,
+            Some((_, exp)) if exp * 1000 <= now_ms => Claim::Fresh,
+            Some((hold, _)) if *hold <= now_ms => Claim::Reclaimed,
+            Some(_) => return Ok(Claim::Held),
+        };
+        claims.insert(key.to_string(), (hold_until_ms, expires_at));
+        Ok(answer)
+    }
+    async fn forget(&self, key: &str) -> Result<(), StoreError> {
+        self.claims.lock().map_err(|_| StoreError::new("forget", "poisoned"))?.remove(key);
+        Ok(())
+    }
 }

@@ -97,6 +97,50 @@ pub trait BlobStore: Send + Sync {
     fn bucket(&self) -> &str;
     async fn put_blob(&self, key: &str, bytes: Vec<u8>, content_type: &str) -> Result<(), StoreError>;
     async fn get_blob(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError>;
+    async fn blob_exists(&self, key: &str) -> Result<bool, StoreError>;
+}
+
+/// A registered webhook source as stored: its secrets sealed (see [`crate::secrets`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SealedSource {
+    pub id: String,
+    pub organization_id: String,
+    pub provider: String,
+    pub sealed_secret: String,
+    /// The options as JSON, with any signing secret sealed.
+    pub options: String,
+    pub description: Option<String>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// Webhook sources, by id and by organisation.
+#[async_trait]
+pub trait SourceStore: Send + Sync {
+    async fn put_source(&self, source: &SealedSource) -> Result<(), StoreError>;
+    async fn get_source(&self, id: &str) -> Result<Option<SealedSource>, StoreError>;
+    async fn list_sources(&self, organization_id: &str) -> Result<Vec<SealedSource>, StoreError>;
+    /// Deletes the organisation's source; `false` if it had none with that id.
+    async fn delete_source(&self, organization_id: &str, id: &str) -> Result<bool, StoreError>;
+}
+
+/// The answer to a duplicate-detection claim.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Claim {
+    /// Never seen (or seen so long ago it no longer counts): go ahead.
+    Fresh,
+    /// Seen, but that attempt's hold lapsed: it may have finished or died; check, then go ahead.
+    Reclaimed,
+    /// Another attempt holds it right now.
+    Held,
+}
+
+/// Duplicate detection for incoming webhooks: one conditional write per delivery.
+#[async_trait]
+pub trait DedupeStore: Send + Sync {
+    /// Claims `key` until `hold_until_ms`; the record counts until `expires_at` (epoch s).
+    async fn claim(&self, key: &str, hold_until_ms: i64, expires_at: i64, now_ms: i64) -> Result<Claim, StoreError>;
+    /// Drops a claim after a failure, so the provider's retry is processed.
+    async fn forget(&self, key: &str) -> Result<(), StoreError>;
 }
 
 // Shared handles: a function builds its adapters once and hands `Arc`s to the parts that use
@@ -161,6 +205,35 @@ mod arc_impls {
         }
         async fn get_blob(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
             (**self).get_blob(key).await
+        }
+        async fn blob_exists(&self, key: &str) -> Result<bool, StoreError> {
+            (**self).blob_exists(key).await
+        }
+    }
+
+    #[async_trait]
+    impl<T: SourceStore + ?Sized> SourceStore for Arc<T> {
+        async fn put_source(&self, source: &SealedSource) -> Result<(), StoreError> {
+            (**self).put_source(source).await
+        }
+        async fn get_source(&self, id: &str) -> Result<Option<SealedSource>, StoreError> {
+            (**self).get_source(id).await
+        }
+        async fn list_sources(&self, organization_id: &str) -> Result<Vec<SealedSource>, StoreError> {
+            (**self).list_sources(organization_id).await
+        }
+        async fn delete_source(&self, organization_id: &str, id: &str) -> Result<bool, StoreError> {
+            (**self).delete_source(organization_id, id).await
+        }
+    }
+
+    #[async_trait]
+    impl<T: DedupeStore + ?Sized> DedupeStore for Arc<T> {
+        async fn claim(&self, key: &str, hold_until_ms: i64, expires_at: i64, now_ms: i64) -> Result<Claim, StoreError> {
+            (**self).claim(key, hold_until_ms, expires_at, now_ms).await
+        }
+        async fn forget(&self, key: &str) -> Result<(), StoreError> {
+            (**self).forget(key).await
         }
     }
 }

@@ -1,0 +1,107 @@
+//! The webhook-receive function: `{GET,POST} /webhooks/{provider}/{sourceId}`. The HTTP edge of
+//! [`relay_core::webhooks::receive`]: it hands over the exact raw bytes (API Gateway's base64
+//! already undone by `lambda_http`), the headers and the query, and answers with the reply.
+
+mod mollie;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+use lambda_http::{Body, Error, Request, Response};
+use relay_aws::config::{self, ConfigError};
+use relay_aws::dynamo::{DynamoStore, Tables};
+use relay_aws::eventbridge::EventBridgePublisher;
+use relay_aws::s3::S3Blobs;
+use relay_core::ports::{BlobStore, DedupeStore, EventPublisher, SourceStore};
+use relay_core::problem::{Problem, ProblemKind};
+use relay_core::secrets::SecretBox;
+use relay_core::webhooks::receive::{PaymentLookup, Receiver, ReceiverConfig};
+use relay_core::webhooks::InboundRequest;
+use relay_edge::to_response;
+
+pub use mollie::MollieApi;
+
+/// The largest webhook body accepted.
+pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+
+pub struct App<S, D, P, B, M> {
+    pub receiver: Receiver<S, D, P, B, M>,
+}
+
+impl App<Arc<DynamoStore>, Arc<DynamoStore>, EventBridgePublisher, S3Blobs, MollieApi> {
+    pub async fn from_env() -> Result<Self, ConfigError> {
+        let sdk = config::load().await?;
+        let store = Arc::new(DynamoStore::new(
+            &sdk,
+            Tables {
+                idempotency: config::required("RELAY_IDEMPOTENCY_TABLE")?,
+                events: config::required("RELAY_EVENTS_TABLE")?,
+                config: config::required("RELAY_CONFIG_TABLE")?,
+            },
+        ));
+        let key = config::required("RELAY_SECRETS_KEY")?;
+        let secrets = SecretBox::from_base64(&key).map_err(|_| ConfigError::Invalid {
+            name: "RELAY_SECRETS_KEY",
+            expected: "32 bytes, base64",
+            value: "(hidden)".into(),
+        })?;
+        let receiver_config = ReceiverConfig {
+            dedupe_secs: config::number("RELAY_WEBHOOK_DEDUPE_SECONDS", 7 * 24 * 3600)?,
+            source_cache: Duration::from_secs(config::number("RELAY_SOURCE_CACHE_SECONDS", 60)? as u64),
+            mollie_base_url: std::env::var("RELAY_MOLLIE_API_BASE")
+                .ok()
+                .filter(|v| !v.is_empty())
+                .unwrap_or_else(|| "https://api.mollie.com".into()),
+            ..ReceiverConfig::default()
+        };
+        Ok(Self {
+            receiver: Receiver::new(
+                store.clone(),
+                store,
+                EventBridgePublisher::new(&sdk, config::required("RELAY_EVENT_BUS_NAME")?),
+                S3Blobs::new(&sdk, config::required("RELAY_ARCHIVE_BUCKET")?),
+                MollieApi::default(),
+                secrets,
+                receiver_config,
+            ),
+        })
+    }
+}
+
+impl<S, D, P, B, M> App<S, D, P, B, M>
+where
+    S: SourceStore,
+    D: DedupeStore,
+    P: EventPublisher,
+    B: BlobStore,
+    M: PaymentLookup,
+{
+    /// Handles one request. Never fails: every error is a problem document.
+    pub async fn handle(&self, req: Request) -> Result<Response<Body>, Error> {
+        let path = relay_edge::path(&req);
+        let parts: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+        let reply = match parts.as_slice() {
+            ["webhooks", provider, source_id] => {
+                let body: &[u8] = req.body().as_ref();
+                if body.len() > MAX_BODY_BYTES {
+                    Problem::new(ProblemKind::PayloadTooLarge, format!("the body is {} bytes; the limit is {MAX_BODY_BYTES}", body.len()))
+                        .into()
+                } else {
+                    let inbound = InboundRequest {
+                        method: req.method().as_str().to_string(),
+                        headers: relay_edge::header_map(req.headers()),
+                        query: relay_edge::query_map(&req),
+                        body: body.to_vec(),
+                    };
+                    self.receiver.receive(provider, source_id, &inbound, Utc::now(), relay_edge::deadline_ms(&req)).await
+                }
+            }
+            _ => Problem::new(ProblemKind::NotFound, format!("no route {path}")).into(),
+        };
+        Ok(to_response(reply))
+    }
+}
+
+#[cfg(test)]
+mod tests;

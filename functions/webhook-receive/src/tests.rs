@@ -1,0 +1,165 @@
+//! Handler tests over in-memory ports. The same behaviour is proved over real HTTP, moto and
+//! independent signing libraries in `tests/webhooks.rs`.
+
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use lambda_http::{Body, Request};
+use relay_core::memory::{MemoryBlobs, MemoryBus, MemorySources};
+use relay_core::ports::SourceStore;
+use relay_core::secrets::SecretBox;
+use relay_core::webhooks::receive::{PaymentLookup, Receiver, ReceiverConfig};
+use relay_core::webhooks::{sources, verify};
+use serde_json::{json, Value};
+
+use super::App;
+
+#[derive(Default)]
+struct FakeMollie {
+    payments: Mutex<Vec<Value>>,
+}
+
+#[async_trait]
+impl PaymentLookup for FakeMollie {
+    async fn payment(&self, _base: &str, api_key: &str, id: &str) -> Result<Option<Value>, String> {
+        assert_eq!(api_key, "test_mollie_key");
+        Ok(self.payments.lock().unwrap().iter().find(|p| p["id"] == id).cloned())
+    }
+}
+
+type TestApp = App<Arc<MemorySources>, Arc<MemorySources>, Arc<MemoryBus>, Arc<MemoryBlobs>, Arc<FakeMollie>>;
+
+struct World {
+    app: TestApp,
+    bus: Arc<MemoryBus>,
+    blobs: Arc<MemoryBlobs>,
+    mollie: Arc<FakeMollie>,
+}
+
+async fn world() -> World {
+    let secrets = SecretBox::from_base64(&SecretBox::generate_key()).unwrap();
+    let store = Arc::new(MemorySources::default());
+    for (id, provider, secret) in [("src_stripe", "stripe", "whsec_stripe"), ("src_mollie", "mollie", "test_mollie_key")] {
+        let sealed =
+            sources::register(&json!({"provider": provider, "secret": secret}), "org-1", id.into(), chrono::Utc::now(), &secrets).unwrap();
+        store.put_source(&sealed).await.unwrap();
+    }
+    let bus = Arc::new(MemoryBus::default());
+    let blobs = Arc::new(MemoryBlobs::default());
+    let mollie = Arc::new(FakeMollie::default());
+    let receiver = Receiver::new(store.clone(), store, bus.clone(), blobs.clone(), mollie.clone(), secrets, ReceiverConfig::default());
+    World { app: App { receiver }, bus, blobs, mollie }
+}
+
+fn request(method: &str, path: &str, headers: Value, body: &str) -> Request {
+    let event = json!({
+        "version": "2.0", "routeKey": format!("{method} /webhooks/{{provider}}/{{sourceId}}"), "rawPath": path, "rawQueryString": "",
+        "headers": headers, "body": body, "isBase64Encoded": false,
+        "requestContext": {"accountId": "1", "apiId": "local", "domainName": "localhost", "domainPrefix": "localhost",
+            "http": {"method": method, "path": path, "protocol": "HTTP/1.1", "sourceIp": "127.0.0.1", "userAgent": "t"},
+            "requestId": "r", "routeKey": "x", "stage": "$default", "time": "01/Jan/2026:00:00:00 +0000", "timeEpoch": 0}
+    });
+    lambda_http::request::from_str(&event.to_string()).unwrap()
+}
+
+fn stripe_request(body: &str, secret: &str, t: i64) -> Request {
+    let sig = hex(&verify::sign(secret.as_bytes(), &[format!("{t}.").as_bytes(), body.as_bytes()]));
+    request(
+        "POST",
+        "/webhooks/stripe/src_stripe",
+        json!({"stripe-signature": format!("t={t},v1={sig}"), "content-type": "application/json"}),
+        body,
+    )
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+async fn call(w: &World, req: Request) -> (u16, Value) {
+    let resp = w.app.handle(req).await.unwrap();
+    let status = resp.status().as_u16();
+    let body = match resp.body() {
+        Body::Text(t) => serde_json::from_str(t).unwrap_or(Value::Null),
+        _ => Value::Null,
+    };
+    (status, body)
+}
+
+const PAYMENT: &str = r#"{"id":"evt_1","type":"payment_intent.succeeded","data":{"object":{"id":"pi_1","amount":5000}}}"#;
+
+#[tokio::test]
+async fn a_signed_stripe_event_is_published_once_and_archived() {
+    let w = world().await;
+    let now = chrono::Utc::now().timestamp();
+    let (status, body) = call(&w, stripe_request(PAYMENT, "whsec_stripe", now)).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["eventType"], "payment.received");
+    let published = w.bus.published.lock().unwrap()[0].clone();
+    assert_eq!(published.organization_id, "org-1");
+    assert_eq!(published.payload.as_ref().unwrap()["data"]["id"], "pi_1");
+    assert_eq!(w.blobs.blobs.lock().unwrap().len(), 1);
+
+    let (status, again) = call(&w, stripe_request(PAYMENT, "whsec_stripe", now)).await;
+    assert_eq!((status, &again["duplicate"]), (200, &json!(true)));
+    assert_eq!(again["eventId"], body["eventId"]);
+    assert_eq!(w.bus.count(), 1);
+}
+
+#[tokio::test]
+async fn forged_stale_and_unknown_calls_change_nothing() {
+    let w = world().await;
+    let now = chrono::Utc::now().timestamp();
+    let cases = vec![
+        (stripe_request(PAYMENT, "whsec_wrong", now), 401),
+        (stripe_request(PAYMENT, "whsec_stripe", now - 3600), 401),
+        (request("POST", "/webhooks/stripe/src_stripe", json!({}), PAYMENT), 401),
+        (request("POST", "/webhooks/stripe/src_nope", json!({}), PAYMENT), 404),
+        (request("POST", "/webhooks/github/src_stripe", json!({}), PAYMENT), 404),
+        (request("POST", "/webhooks/paypal/src_stripe", json!({}), PAYMENT), 404),
+    ];
+    for (req, status) in cases {
+        let (got, body) = call(&w, req).await;
+        assert_eq!(got, status, "{body}");
+        assert!(body["type"].as_str().is_some_and(|t| t.starts_with("https://relay.dev/problems/")));
+    }
+    let tampered = stripe_request(PAYMENT, "whsec_stripe", now);
+    let (parts, _) = tampered.into_parts();
+    let tampered = Request::from_parts(parts, Body::Text(PAYMENT.replace("5000", "5")));
+    assert_eq!(call(&w, tampered).await.0, 401);
+    assert_eq!(w.bus.count(), 0);
+    assert!(w.blobs.blobs.lock().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn a_failed_publish_forgets_the_claim_so_the_retry_publishes() {
+    let w = world().await;
+    let now = chrono::Utc::now().timestamp();
+    w.bus.fail.store(true, Ordering::SeqCst);
+    assert_eq!(call(&w, stripe_request(PAYMENT, "whsec_stripe", now)).await.0, 503);
+    w.bus.fail.store(false, Ordering::SeqCst);
+    assert_eq!(call(&w, stripe_request(PAYMENT, "whsec_stripe", now)).await.0, 200);
+    assert_eq!(w.bus.count(), 1);
+}
+
+#[tokio::test]
+async fn mollie_callbacks_publish_only_what_mollie_confirms_as_paid() {
+    let w = world().await;
+    w.mollie.payments.lock().unwrap().extend([
+        json!({"id": "tr_paid1", "status": "paid", "amount": {"value": "10.00", "currency": "EUR"}}),
+        json!({"id": "tr_open1", "status": "open"}),
+    ]);
+    let form = |id: &str| {
+        request("POST", "/webhooks/mollie/src_mollie", json!({"content-type": "application/x-www-form-urlencoded"}), &format!("id={id}"))
+    };
+    let (status, body) = call(&w, form("tr_open1")).await;
+    assert_eq!((status, &body["published"]), (200, &json!(false)));
+    let (status, _) = call(&w, form("tr_unknown1")).await;
+    assert_eq!(status, 200);
+    assert_eq!(w.bus.count(), 0);
+    let (status, body) = call(&w, form("tr_paid1")).await;
+    assert_eq!((status, body["eventType"].as_str()), (200, Some("payment.received")));
+    assert_eq!(w.bus.count(), 1);
+    assert_eq!(call(&w, form("../etc")).await.0, 400);
+}

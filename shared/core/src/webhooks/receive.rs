@@ -1,0 +1,263 @@
+//! Receiving one webhook: find the source, verify, recognise duplicates, publish the internal
+//! event, archive the raw request. Nothing is written before the request is proved genuine.
+//!
+//! AWS requests per accepted webhook on a warm instance: one conditional claim (DynamoDB), one
+//! PutEvents, one PutObject (the archive). The archive is written last and doubles as the
+//! "done" marker: a duplicate that finds an earlier claim checks for the archive, so a
+//! delivery whose first attempt died half-way is processed again instead of being lost.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use base64::Engine;
+use chrono::{DateTime, Utc};
+use serde_json::{json, Value};
+use uuid::Uuid;
+
+use super::verify::{self, Outcome, VerifyError};
+use super::{mapping, sources, InboundRequest, Provider, Source, Verified};
+use crate::envelope::EventEnvelope;
+use crate::ingest::Reply;
+use crate::ports::{BlobStore, Claim, DedupeStore, EventPublisher, SourceStore};
+use crate::problem::{Problem, ProblemKind};
+use crate::secrets::SecretBox;
+
+/// Headers never archived: credentials a sender might include.
+const SECRET_HEADERS: &[&str] = &["authorization", "proxy-authorization", "cookie", "x-api-key", "x-amz-security-token"];
+
+/// Confirms a Mollie payment by fetching it from Mollie's API (an HTTP port, not AWS).
+#[async_trait]
+pub trait PaymentLookup: Send + Sync {
+    /// The payment object, `None` if Mollie does not know it, `Err` if Mollie could not answer.
+    async fn payment(&self, base_url: &str, api_key: &str, payment_id: &str) -> Result<Option<Value>, String>;
+}
+
+#[async_trait]
+impl<T: PaymentLookup + ?Sized> PaymentLookup for std::sync::Arc<T> {
+    async fn payment(&self, base_url: &str, api_key: &str, payment_id: &str) -> Result<Option<Value>, String> {
+        (**self).payment(base_url, api_key, payment_id).await
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct ReceiverConfig {
+    /// How long a delivery id is remembered for duplicate detection.
+    pub dedupe_secs: i64,
+    /// How long a claim holds when the runtime gives no deadline.
+    pub default_hold_ms: i64,
+    /// How long a source is cached per instance (deletions take effect within this).
+    pub source_cache: Duration,
+    /// Mollie's API (`RELAY_MOLLIE_API_BASE`; a local stand-in in tests).
+    pub mollie_base_url: String,
+}
+
+impl Default for ReceiverConfig {
+    fn default() -> Self {
+        Self {
+            dedupe_secs: 7 * 24 * 3600,
+            default_hold_ms: 30_000,
+            source_cache: Duration::from_secs(60),
+            mollie_base_url: "https://api.mollie.com".into(),
+        }
+    }
+}
+
+pub struct Receiver<S, D, P, B, M> {
+    pub sources: S,
+    pub dedupe: D,
+    pub publisher: P,
+    pub blobs: B,
+    pub payments: M,
+    pub secrets: SecretBox,
+    pub config: ReceiverConfig,
+    cache: Mutex<HashMap<String, (Option<Source>, Instant)>>,
+}
+
+fn problem(kind: ProblemKind, detail: impl Into<String>) -> Reply {
+    Problem::new(kind, detail).into()
+}
+
+impl<S, D, P, B, M> Receiver<S, D, P, B, M>
+where
+    S: SourceStore,
+    D: DedupeStore,
+    P: EventPublisher,
+    B: BlobStore,
+    M: PaymentLookup,
+{
+    pub fn new(sources: S, dedupe: D, publisher: P, blobs: B, payments: M, secrets: SecretBox, config: ReceiverConfig) -> Self {
+        Self { sources, dedupe, publisher, blobs, payments, secrets, config, cache: Mutex::default() }
+    }
+
+    /// Handles `{GET,POST} /webhooks/{provider}/{source_id}`.
+    pub async fn receive(
+        &self,
+        provider: &str,
+        source_id: &str,
+        req: &InboundRequest,
+        now: DateTime<Utc>,
+        deadline_ms: Option<i64>,
+    ) -> Reply {
+        let unknown = || problem(ProblemKind::NotFound, format!("no {provider} source {source_id}"));
+        let Some(provider) = Provider::parse(provider) else { return unknown() };
+        let source = match self.source(source_id).await {
+            Ok(Some(s)) if s.provider == provider => s,
+            Ok(_) => return unknown(),
+            Err(reply) => return reply,
+        };
+        if req.method.eq_ignore_ascii_case("GET") && provider != Provider::Linkedin {
+            return problem(ProblemKind::MethodNotAllowed, "this source takes POST requests");
+        }
+
+        let verified = match verify::verify(&source, req, now.timestamp()) {
+            Ok(Outcome::Verified(v)) => v,
+            Ok(Outcome::Challenge(answer)) => return Reply::json(200, &answer),
+            Ok(Outcome::Confirm { payment_id }) => match self.confirm_mollie(&source, &payment_id).await {
+                Ok(Some(v)) => v,
+                Ok(None) => return Reply::json(200, &json!({"received": true, "published": false})),
+                Err(reply) => return reply,
+            },
+            Err(e) => {
+                tracing::warn!(source_id, provider = provider.slug(), reason = %e, "webhook refused");
+                let kind = if matches!(e, VerifyError::Malformed(_)) { ProblemKind::InvalidRequest } else { ProblemKind::Unauthenticated };
+                let mut p = Problem::new(kind, format!("the webhook could not be verified: {e}"));
+                if kind == ProblemKind::Unauthenticated {
+                    p.title = "Webhook signature verification failed".into();
+                }
+                return p.into();
+            }
+        };
+
+        let event_id = Uuid::new_v5(&Uuid::NAMESPACE_URL, format!("relay:webhook:{}:{}", source.id, verified.provider_event_id).as_bytes());
+        let dedupe_key = format!("webhook:{}#{}", source.id, verified.provider_event_id);
+        let archive_key = format!("webhooks/{}/{}/{}.json", source.organization_id, source.id, event_id);
+        let now_ms = now.timestamp_millis();
+        let hold = deadline_ms.unwrap_or(now_ms + self.config.default_hold_ms);
+        let duplicate = || Reply::json(200, &json!({"received": true, "duplicate": true, "eventId": event_id}));
+
+        let claim = match self.dedupe.claim(&dedupe_key, hold, now.timestamp() + self.config.dedupe_secs, now_ms).await {
+            Ok(c) => c,
+            Err(e) => return self.unavailable("claiming the delivery", &e.to_string()),
+        };
+        if claim != Claim::Fresh {
+            // Seen before. The archive is written last, so it tells a finished delivery from
+            // one still running (held) or one whose attempt died (reclaimed: process it now).
+            match self.blobs.blob_exists(&archive_key).await {
+                Ok(true) => return duplicate(),
+                Ok(false) if claim == Claim::Held => {
+                    let mut p = Problem::new(ProblemKind::RequestInProgress, "this delivery is being processed; retry later");
+                    p.retry_after = Some(5);
+                    return p.into();
+                }
+                Ok(false) => tracing::warn!(source_id, "an earlier attempt at this delivery did not finish; processing it again"),
+                Err(e) => return self.unavailable("checking for a duplicate", &e.to_string()),
+            }
+        }
+
+        let envelope = EventEnvelope {
+            event_id,
+            event_type: mapping::internal_type(provider, &verified.provider_type),
+            event_version: "1.0".into(),
+            source_product: provider.slug().to_string(),
+            organization_id: source.organization_id.clone(),
+            timestamp: now,
+            correlation_id: Some(verified.provider_event_id.clone()),
+            payload: Some(payload(&source, &verified)),
+            payload_ref: None,
+        };
+        if let Some(Err(e)) = self.publisher.publish(std::slice::from_ref(&envelope)).await.into_iter().next() {
+            let _ = self.dedupe.forget(&dedupe_key).await;
+            return self.unavailable("publishing the event", &e.to_string());
+        }
+        let archive = archive_record(&source, &verified, &envelope, req, now);
+        if let Err(e) = self.blobs.put_blob(&archive_key, archive, "application/json").await {
+            // The event is on the bus; without the archive a provider retry publishes it again
+            // under the same eventId, which consumers deduplicate.
+            let _ = self.dedupe.forget(&dedupe_key).await;
+            return self.unavailable("archiving the request", &e.to_string());
+        }
+        tracing::info!(event_id = %event_id, event_type = %envelope.event_type, source_id, provider = provider.slug(), "webhook accepted");
+        Reply::json(200, &json!({"received": true, "eventId": event_id, "eventType": envelope.event_type}))
+    }
+
+    async fn source(&self, id: &str) -> Result<Option<Source>, Reply> {
+        if let Some((s, at)) = self.cache.lock().ok().and_then(|c| c.get(id).cloned()) {
+            if at.elapsed() < self.config.source_cache {
+                return Ok(s);
+            }
+        }
+        let sealed = self.sources.get_source(id).await.map_err(|e| self.unavailable("loading the source", &e.to_string()))?;
+        let source = match sealed {
+            Some(s) => Some(sources::open(&s, &self.secrets).map_err(|e| {
+                tracing::error!(source_id = id, error = %e, "a stored source could not be opened");
+                problem(ProblemKind::Internal, "the source's secret could not be read")
+            })?),
+            None => None,
+        };
+        if let Ok(mut c) = self.cache.lock() {
+            c.insert(id.to_string(), (source.clone(), Instant::now()));
+        }
+        Ok(source)
+    }
+
+    async fn confirm_mollie(&self, source: &Source, payment_id: &str) -> Result<Option<Verified>, Reply> {
+        // The API base is the operator's setting, never a source's: Relay fetches from it.
+        let payment = self
+            .payments
+            .payment(&self.config.mollie_base_url, &source.secret, payment_id)
+            .await
+            .map_err(|e| self.unavailable("confirming the payment with Mollie", &e))?;
+        let Some(payment) = payment else {
+            tracing::warn!(source_id = %source.id, payment_id, "Mollie does not know this payment; nothing published");
+            return Ok(None);
+        };
+        let status = payment.get("status").and_then(Value::as_str).unwrap_or("");
+        if payment.get("id").and_then(Value::as_str) != Some(payment_id) || status != "paid" {
+            tracing::info!(source_id = %source.id, payment_id, status, "Mollie payment not paid; nothing published");
+            return Ok(None);
+        }
+        Ok(Some(Verified { provider_event_id: format!("{payment_id}:paid"), provider_type: "payment.paid".into(), data: payment }))
+    }
+
+    fn unavailable(&self, doing: &str, error: &str) -> Reply {
+        tracing::error!(error, "{doing} failed");
+        Problem::unavailable(format!("Relay failed {doing}; nothing was kept, retry"), 5).into()
+    }
+}
+
+fn payload(source: &Source, v: &Verified) -> serde_json::Map<String, Value> {
+    let mut p = serde_json::Map::new();
+    p.insert("provider".into(), json!(source.provider.slug()));
+    p.insert("sourceId".into(), json!(source.id));
+    p.insert("providerEventId".into(), json!(v.provider_event_id));
+    p.insert("providerType".into(), json!(v.provider_type));
+    p.insert("data".into(), v.data.clone());
+    p
+}
+
+fn archive_record(source: &Source, v: &Verified, e: &EventEnvelope, req: &InboundRequest, now: DateTime<Utc>) -> Vec<u8> {
+    let headers: serde_json::Map<String, Value> =
+        req.headers.iter().filter(|(k, _)| !SECRET_HEADERS.contains(&k.as_str())).map(|(k, v)| (k.clone(), json!(v))).collect();
+    let (body, encoding) = match std::str::from_utf8(&req.body) {
+        Ok(t) => (t.to_string(), "utf8"),
+        Err(_) => (base64::engine::general_purpose::STANDARD.encode(&req.body), "base64"),
+    };
+    json!({
+        "sourceId": source.id,
+        "organizationId": source.organization_id,
+        "provider": source.provider.slug(),
+        "providerEventId": v.provider_event_id,
+        "eventId": e.event_id,
+        "eventType": e.event_type,
+        "verified_at": now,
+        "method": req.method,
+        "headers": headers,
+        "query": req.query,
+        "body": body,
+        "bodyEncoding": encoding,
+    })
+    .to_string()
+    .into_bytes()
+}
