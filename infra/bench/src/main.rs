@@ -6,6 +6,8 @@
 //! - Handler CPU per event with the AWS round trips taken out: the same workflow over the
 //!   in-memory ports, as a ratio to parsing + serialising the same event with serde_json.
 //! - Release binary size of ingest against the bare `lambda_runtime` binary.
+//! - Incoming webhooks: AWS requests per accepted webhook (real webhook-receive binary), and
+//!   verifications per second of each signature scheme.
 //! - Start-up: process spawn to the first `GET /next` on a local Runtime API, ingest against the
 //!   bare binary, median of several runs, interleaved so machine noise hits both alike.
 
@@ -13,15 +15,18 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use base64::Engine;
 use relay_core::ingest::{Ingest, IngestConfig, RequestContext};
 use relay_core::keys::{ApiKey, KeyKind};
 use relay_core::memory::{MemoryBlobs, MemoryBus, MemoryStore};
+use relay_core::webhooks::{verify, InboundRequest, Provider, Source, SourceOptions};
 use relay_e2e::{FaultProxy, Stack, StackOptions};
 use serde_json::{json, Value};
 
 const SINGLE_BUDGET: f64 = 3.0;
 const BATCH_BUDGET: f64 = 0.5;
 const STARTUP_BUDGET: f64 = 1.3;
+const WEBHOOK_BUDGET: f64 = 3.0;
 
 fn event(i: usize) -> Value {
     json!({"eventType": "candidate.hired", "organizationId": "org-bench", "correlationId": format!("c-{i}"),
@@ -51,6 +56,14 @@ async fn main() {
     println!("  {:<52} {:>8.2} us", "single event, full workflow", per_event_us);
     println!("  {:<52} {:>8.2} us", "per event in a batch of 100", batch_us);
     println!("  {:<52} {:>8.2} x", "single event / serde_json parse+serialise of it", ratio);
+
+    println!("Incoming webhooks");
+    let (per_webhook, webhook_detail) = webhook_requests().await;
+    check("AWS requests per accepted webhook (warm instance)", per_webhook, WEBHOOK_BUDGET);
+    println!("    by operation: {webhook_detail}");
+    for (scheme, rate) in verifications_per_second() {
+        println!("  {:<52} {:>8.0} /s", format!("verifications, {scheme} (1 KiB body)"), rate);
+    }
 
     println!("Release binaries");
     let ingest = root.join("target/release/ingest");
@@ -98,6 +111,122 @@ async fn aws_requests() -> (f64, f64, String) {
     let batch = proxy.total() as f64 / 100.0;
     let detail = format!("single x{n}: {single_detail:?}; batch of 100: {:?}", proxy.counts());
     (single, batch, detail)
+}
+
+async fn webhook_requests() -> (f64, String) {
+    let moto_port = relay_e2e::free_port();
+    let proxy = FaultProxy::start(format!("http://127.0.0.1:{moto_port}")).await;
+    let stack = Stack::start(StackOptions {
+        function_aws_endpoint: Some(proxy.url.clone()),
+        moto_port: Some(moto_port),
+        ..StackOptions::default()
+    })
+    .await;
+    let client = reqwest::Client::new();
+    let source: Value = client
+        .post(format!("{}/v1/sources", stack.url))
+        .bearer_auth(&stack.org_key)
+        .json(&json!({"provider": "stripe", "secret": "whsec_bench"}))
+        .send()
+        .await
+        .expect("create source")
+        .json()
+        .await
+        .expect("json");
+    let url = source["url"].as_str().expect("url").to_string();
+    let send = |i: usize| {
+        let body = json!({"id": format!("evt_{i}"), "type": "payment_intent.succeeded", "data": {"object": {"id": format!("pi_{i}")}}})
+            .to_string();
+        let t = chrono::Utc::now().timestamp();
+        let sig = hex(&verify::sign(b"whsec_bench", &[format!("{t}.").as_bytes(), body.as_bytes()]));
+        client.post(&url).header("stripe-signature", format!("t={t},v1={sig}")).body(body).send()
+    };
+    assert_eq!(send(0).await.expect("warm").status(), 200);
+    proxy.reset_counts();
+    let n = 20;
+    for i in 1..=n {
+        assert_eq!(send(i).await.expect("send").status(), 200);
+    }
+    (proxy.total() as f64 / n as f64, format!("x{n}: {:?}", proxy.counts()))
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Verifications per second of each scheme, single-threaded, over a 1 KiB body.
+fn verifications_per_second() -> Vec<(&'static str, f64)> {
+    let body = json!({"id": "evt_1", "type": "payment_intent.succeeded", "data": {"object": {"pad": "x".repeat(900)}}}).to_string();
+    let now = chrono::Utc::now().timestamp();
+    let b64 = |b: &[u8]| base64::engine::general_purpose::STANDARD.encode(b);
+    let whsec_key = b"0123456789abcdef0123456789abcdef";
+    let whsec = format!("whsec_{}", b64(whsec_key));
+    let cases: Vec<(&str, Provider, String, Vec<(String, String)>)> = vec![
+        (
+            "stripe",
+            Provider::Stripe,
+            "whsec_s".into(),
+            vec![(
+                "stripe-signature".into(),
+                format!("t={now},v1={}", hex(&verify::sign(b"whsec_s", &[format!("{now}.").as_bytes(), body.as_bytes()]))),
+            )],
+        ),
+        (
+            "standard-webhooks",
+            Provider::StandardWebhooks,
+            whsec.clone(),
+            vec![
+                ("webhook-id".into(), "msg_1".into()),
+                ("webhook-timestamp".into(), now.to_string()),
+                (
+                    "webhook-signature".into(),
+                    format!("v1,{}", b64(&verify::sign(whsec_key, &[format!("msg_1.{now}.").as_bytes(), body.as_bytes()]))),
+                ),
+            ],
+        ),
+        (
+            "github",
+            Provider::Github,
+            "s".into(),
+            vec![
+                ("x-hub-signature-256".into(), format!("sha256={}", hex(&verify::sign(b"s", &[body.as_bytes()])))),
+                ("x-github-delivery".into(), "d".into()),
+            ],
+        ),
+        ("checkr", Provider::Checkr, "s".into(), vec![("x-checkr-signature".into(), hex(&verify::sign(b"s", &[body.as_bytes()])))]),
+        (
+            "linkedin",
+            Provider::Linkedin,
+            "s".into(),
+            vec![("x-li-signature".into(), format!("hmacsha256={}", hex(&verify::sign(b"s", &[body.as_bytes()]))))],
+        ),
+        ("hmac", Provider::Hmac, "s".into(), vec![("x-webhook-signature".into(), hex(&verify::sign(b"s", &[body.as_bytes()])))]),
+    ];
+    let mut out = Vec::new();
+    for (name, provider, secret, headers) in cases {
+        let source = Source {
+            id: "src".into(),
+            organization_id: "o".into(),
+            provider,
+            secret,
+            options: SourceOptions::default(),
+            created_at: chrono::Utc::now(),
+        };
+        let req = InboundRequest {
+            method: "POST".into(),
+            headers: headers.into_iter().collect(),
+            query: Default::default(),
+            body: body.as_bytes().to_vec(),
+        };
+        let n = 20_000;
+        let started = Instant::now();
+        for _ in 0..n {
+            let outcome = verify::verify(&source, std::hint::black_box(&req), now);
+            assert!(matches!(outcome, Ok(verify::Outcome::Verified(_))), "{name}: {outcome:?}");
+        }
+        out.push((name, n as f64 / started.elapsed().as_secs_f64()));
+    }
+    out
 }
 
 async fn cpu_per_event() -> (f64, f64, f64) {
