@@ -161,7 +161,9 @@ fn verifications_per_second() -> Vec<(&'static str, f64)> {
     let b64 = |b: &[u8]| base64::engine::general_purpose::STANDARD.encode(b);
     let whsec_key = b"0123456789abcdef0123456789abcdef";
     let whsec = format!("whsec_{}", b64(whsec_key));
-    let cases: Vec<(&str, Provider, String, Vec<(String, String)>)> = vec![
+    // (scheme, provider, secret, headers)
+    type Case = (&'static str, Provider, String, Vec<(String, String)>);
+    let cases: Vec<Case> = vec![
         (
             "stripe",
             Provider::Stripe,
