@@ -26,7 +26,7 @@ async fn json_of(resp: reqwest::Response) -> (u16, Value, reqwest::header::Heade
 
 #[tokio::test]
 async fn an_event_is_accepted_stored_and_arrives_once_on_the_subscribed_queue() {
-    let stack = Stack::start(StackOptions::default()).await;
+    let stack = Stack::start(StackOptions { no_pollers: true, ..StackOptions::default() }).await;
     let (status, body, _) = json_of(stack.post("/v1/events", &hired("cand-1"), Some("k-1")).await).await;
     assert_eq!(status, 202, "{body}");
     let event_id = body["eventId"].as_str().expect("eventId").to_string();
@@ -58,7 +58,7 @@ async fn an_event_is_accepted_stored_and_arrives_once_on_the_subscribed_queue() 
 
 #[tokio::test]
 async fn a_repeat_replays_another_body_is_refused_and_the_bus_sees_one_event() {
-    let stack = Stack::start(StackOptions::default()).await;
+    let stack = Stack::start(StackOptions { no_pollers: true, ..StackOptions::default() }).await;
     let (_, first, _) = json_of(stack.post("/v1/events", &hired("cand-1"), Some("k-1")).await).await;
     let (status, again, headers) = json_of(stack.post("/v1/events", &hired("cand-1"), Some("k-1")).await).await;
     assert_eq!(status, 202);
@@ -76,7 +76,7 @@ async fn a_repeat_replays_another_body_is_refused_and_the_bus_sees_one_event() {
 
 #[tokio::test]
 async fn twenty_concurrent_identical_requests_publish_exactly_one_event() {
-    let stack = Stack::start(StackOptions::default()).await;
+    let stack = Stack::start(StackOptions { no_pollers: true, ..StackOptions::default() }).await;
     let body = hired("cand-race");
     let client = reqwest::Client::new();
     let requests = (0..20).map(|_| {
@@ -135,6 +135,7 @@ async fn stack_behind_proxy() -> (Stack, FaultProxy) {
         function_env: fast_timeouts(),
         function_aws_endpoint: Some(proxy.url.clone()),
         moto_port: Some(moto_port),
+        no_pollers: true,
     })
     .await;
     (stack, proxy)
@@ -207,7 +208,7 @@ async fn a_failing_completion_write_still_answers_202_and_never_publishes_twice(
 
 #[tokio::test]
 async fn bad_input_gets_its_problem_document_and_writes_nothing() {
-    let stack = Stack::start(StackOptions::default()).await;
+    let stack = Stack::start(StackOptions { no_pollers: true, ..StackOptions::default() }).await;
     let client = reqwest::Client::new();
     let url = format!("{}/v1/events", stack.url);
     let product = format!("Bearer {}", stack.product_key);
@@ -264,7 +265,7 @@ async fn bad_input_gets_its_problem_document_and_writes_nothing() {
 
 #[tokio::test]
 async fn a_batch_of_100_is_published_with_a_result_per_item() {
-    let stack = Stack::start(StackOptions::default()).await;
+    let stack = Stack::start(StackOptions { no_pollers: true, ..StackOptions::default() }).await;
     let events: Vec<Value> = (0..100).map(|i| serde_json::from_str(&hired(&format!("cand-{i}"))).expect("json")).collect();
     let body = json!({"events": events}).to_string();
     let (status, result, _) = json_of(stack.post("/v1/events/batch", &body, Some("batch-1")).await).await;
@@ -287,7 +288,7 @@ async fn a_batch_of_100_is_published_with_a_result_per_item() {
 
 #[tokio::test]
 async fn a_large_payload_travels_through_s3_by_reference() {
-    let stack = Stack::start(StackOptions::default()).await;
+    let stack = Stack::start(StackOptions { no_pollers: true, ..StackOptions::default() }).await;
     let description = "x".repeat(300 * 1024);
     let body = json!({"eventType": "job.published", "organizationId": "org-acme", "payload": {"jobId": "j1", "title": "Engineer", "description": description}}).to_string();
     let (status, _, _) = json_of(stack.post("/v1/events", &body, Some("big-1")).await).await;

@@ -71,7 +71,7 @@ fn stripe_header(secret: &str, t: i64, body: &str) -> String {
 
 #[tokio::test]
 async fn standard_webhooks_and_svix_requests_signed_by_the_official_library_are_accepted() {
-    let stack = Stack::start(StackOptions::default()).await;
+    let stack = Stack::start(StackOptions { no_pollers: true, ..StackOptions::default() }).await;
     let secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
     for (provider, prefix) in [("standard-webhooks", "webhook"), ("svix", "svix")] {
         let source = create_source(&stack, &stack.org_key, json!({"provider": provider, "secret": secret})).await;
@@ -102,7 +102,7 @@ async fn standard_webhooks_and_svix_requests_signed_by_the_official_library_are_
 
 #[tokio::test]
 async fn stripe_signatures_per_the_documented_scheme_pass_the_official_library_and_relay() {
-    let stack = Stack::start(StackOptions::default()).await;
+    let stack = Stack::start(StackOptions { no_pollers: true, ..StackOptions::default() }).await;
     let secret = "whsec_test_7f3a";
     let source = create_source(&stack, &stack.org_key, json!({"provider": "stripe", "secret": secret})).await;
     let url = source["url"].as_str().expect("url");
@@ -131,7 +131,7 @@ async fn stripe_signatures_per_the_documented_scheme_pass_the_official_library_a
 
 #[tokio::test]
 async fn forged_stale_unsigned_and_unknown_calls_are_refused_and_change_nothing() {
-    let stack = Stack::start(StackOptions::default()).await;
+    let stack = Stack::start(StackOptions { no_pollers: true, ..StackOptions::default() }).await;
     let secret = "whsec_test_7f3a";
     let source = create_source(&stack, &stack.org_key, json!({"provider": "stripe", "secret": secret})).await;
     let url = source["url"].as_str().expect("url").to_string();
@@ -160,7 +160,7 @@ async fn forged_stale_unsigned_and_unknown_calls_are_refused_and_change_nothing(
 
 #[tokio::test]
 async fn github_checkr_linkedin_and_custom_hmac_senders() {
-    let stack = Stack::start(StackOptions::default()).await;
+    let stack = Stack::start(StackOptions { no_pollers: true, ..StackOptions::default() }).await;
     let secret = "s3cret-shared";
 
     let gh = create_source(&stack, &stack.org_key, json!({"provider": "github", "secret": secret})).await;
@@ -246,8 +246,12 @@ async fn mollie_callbacks_are_confirmed_against_the_api_and_only_paid_ones_publi
         json!({"resource": "payment", "id": "tr_open7x", "status": "open", "amount": {"value": "10.00", "currency": "EUR"}}),
     ];
     let (mollie_url, seen) = fake_mollie(payments).await;
-    let stack =
-        Stack::start(StackOptions { function_env: vec![("RELAY_MOLLIE_API_BASE".into(), mollie_url)], ..StackOptions::default() }).await;
+    let stack = Stack::start(StackOptions {
+        function_env: vec![("RELAY_MOLLIE_API_BASE".into(), mollie_url)],
+        no_pollers: true,
+        ..StackOptions::default()
+    })
+    .await;
     let source = create_source(&stack, &stack.org_key, json!({"provider": "mollie", "secret": "test_mollie_api_key"})).await;
     let url = source["url"].as_str().expect("url");
     let form = [("content-type", "application/x-www-form-urlencoded".to_string())];
@@ -268,7 +272,7 @@ async fn mollie_callbacks_are_confirmed_against_the_api_and_only_paid_ones_publi
 
 #[tokio::test]
 async fn sources_belong_to_their_organisation_and_never_show_their_secret() {
-    let stack = Stack::start(StackOptions::default()).await;
+    let stack = Stack::start(StackOptions { no_pollers: true, ..StackOptions::default() }).await;
     // A second organisation's key, stored the way relay-admin stores keys: by hash.
     let other_key = "rk_org_test_other";
     let ddb = aws_sdk_dynamodb::Client::new(&stack.aws().await);

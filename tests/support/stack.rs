@@ -17,6 +17,8 @@ pub struct StackOptions {
     pub function_aws_endpoint: Option<String>,
     /// The emulator's port (chosen by the caller when a proxy must know it in advance).
     pub moto_port: Option<u16>,
+    /// Leave the queues unpolled, to read what the bus delivered to them directly.
+    pub no_pollers: bool,
 }
 
 pub struct Stack {
@@ -30,6 +32,7 @@ pub struct Stack {
 
 pub const PRODUCT_KEY: &str = "rk_prod_test_recruitiq";
 pub const ORG_KEY: &str = "rk_org_test_acme";
+pub const ADMIN_KEY: &str = "rk_admin_test_ops";
 
 impl Stack {
     pub async fn start(opts: StackOptions) -> Self {
@@ -49,6 +52,8 @@ impl Stack {
             .env("RELAY_LOCAL_PRODUCT_KEY", PRODUCT_KEY)
             .env("RELAY_LOCAL_ORG_KEY", ORG_KEY)
             .env("RELAY_LOCAL_ORG_ID", "org-acme")
+            .env("RELAY_LOCAL_ADMIN_KEY", ADMIN_KEY)
+            .env("RELAY_LOCAL_NO_POLLERS", if opts.no_pollers { "true" } else { "false" })
             .env("RELAY_LOCAL_ENV", env.join(";"))
             .env_remove("RELAY_LOCAL_AWS_ENDPOINT")
             .stdout(Stdio::piped())

@@ -33,14 +33,7 @@ impl App<Arc<DynamoStore>, EventBridgePublisher, S3Blobs> {
     /// Builds the AWS adapters from the environment template.yaml sets.
     pub async fn from_env() -> Result<Self, ConfigError> {
         let sdk = config::load().await?;
-        let store = Arc::new(DynamoStore::new(
-            &sdk,
-            Tables {
-                idempotency: config::required("RELAY_IDEMPOTENCY_TABLE")?,
-                events: config::required("RELAY_EVENTS_TABLE")?,
-                config: config::required("RELAY_CONFIG_TABLE")?,
-            },
-        ));
+        let store = Arc::new(DynamoStore::new(&sdk, Tables::from_env()?));
         let ingest_config = IngestConfig {
             idempotency_ttl_secs: config::number("RELAY_IDEMPOTENCY_TTL_SECONDS", 3 * 24 * 3600)?,
             retention_secs: config::number("RELAY_EVENT_RETENTION_DAYS", 30)? * 24 * 3600,

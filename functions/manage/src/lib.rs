@@ -1,7 +1,10 @@
 //! The manage function: the organisation-scoped management API. An organisation key sees and
 //! changes only its own organisation; anything else answers 404 exactly as if it did not exist.
 //!
-//! Routes: `POST/GET /v1/sources`, `GET/DELETE /v1/sources/{id}` (incoming webhook sources).
+//! Routes: incoming webhook sources (`/v1/sources`), outgoing subscriptions
+//! (`/v1/subscriptions`, with secret rotation and test sends), event inspection and replay
+//! (`/v1/events/{id}`), and the platform's product integrations (`/v1/integrations`, operator
+//! keys only).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,12 +14,16 @@ use lambda_http::http::Method;
 use lambda_http::{Body, Error, Request, Response};
 use relay_aws::config::{self, ConfigError};
 use relay_aws::dynamo::{DynamoStore, Tables};
+use relay_aws::sqs::SqsRetries;
 use relay_core::auth::Authenticator;
+use relay_core::delivery::RetryMessage;
+use relay_core::envelope::EventEnvelope;
 use relay_core::ingest::Reply;
 use relay_core::keys::{ApiKey, KeyKind};
-use relay_core::ports::{KeyStore, SourceStore};
+use relay_core::ports::{DeliveryStore, EventStore, KeyStore, RetryQueue, SourceStore, SubscriptionStore};
 use relay_core::problem::{Problem, ProblemKind};
 use relay_core::secrets::SecretBox;
+use relay_core::subscriptions::{self, Changes, Integration, Subscription};
 use relay_core::webhooks::sources;
 use relay_edge::{header, is_json, to_response};
 use serde_json::{json, Value};
@@ -24,23 +31,19 @@ use serde_json::{json, Value};
 /// The largest management request body.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
-pub struct App<S> {
+pub struct App<S, Q> {
     pub auth: Authenticator<S>,
     pub store: S,
+    pub retries: Q,
     pub secrets: SecretBox,
+    /// How long a rotated-out secret keeps signing.
+    pub rotation_overlap: chrono::Duration,
 }
 
-impl App<Arc<DynamoStore>> {
+impl App<Arc<DynamoStore>, SqsRetries> {
     pub async fn from_env() -> Result<Self, ConfigError> {
         let sdk = config::load().await?;
-        let store = Arc::new(DynamoStore::new(
-            &sdk,
-            Tables {
-                idempotency: config::required("RELAY_IDEMPOTENCY_TABLE")?,
-                events: config::required("RELAY_EVENTS_TABLE")?,
-                config: config::required("RELAY_CONFIG_TABLE")?,
-            },
-        ));
+        let store = Arc::new(DynamoStore::new(&sdk, Tables::from_env()?));
         let key = config::required("RELAY_SECRETS_KEY")?;
         let secrets = SecretBox::from_base64(&key).map_err(|_| ConfigError::Invalid {
             name: "RELAY_SECRETS_KEY",
@@ -48,11 +51,13 @@ impl App<Arc<DynamoStore>> {
             value: "(hidden)".into(),
         })?;
         let ttl = Duration::from_secs(config::number("RELAY_KEY_CACHE_SECONDS", 60)? as u64);
-        Ok(Self { auth: Authenticator::new(store.clone(), ttl), store, secrets })
+        let retries = SqsRetries::new(&sdk, config::required("RELAY_RETRY_QUEUE_URL")?, String::new());
+        let overlap = chrono::Duration::seconds(config::number("RELAY_SECRET_ROTATION_OVERLAP_SECONDS", 24 * 3600)?);
+        Ok(Self { auth: Authenticator::new(store.clone(), ttl), store, retries, secrets, rotation_overlap: overlap })
     }
 }
 
-impl<S: KeyStore + SourceStore> App<S> {
+impl<S: KeyStore + SourceStore + SubscriptionStore + DeliveryStore + EventStore, Q: RetryQueue> App<S, Q> {
     /// Handles one request. Never fails: every error is a problem document.
     pub async fn handle(&self, req: Request) -> Result<Response<Body>, Error> {
         let path = relay_edge::path(&req);
@@ -60,6 +65,18 @@ impl<S: KeyStore + SourceStore> App<S> {
         let reply = match (req.method(), parts.as_slice()) {
             (_, ["v1", "sources", ..]) => match self.organisation(&req).await {
                 Ok(org) => self.sources(&req, &org, &parts[2..]).await,
+                Err(p) => p.into(),
+            },
+            (_, ["v1", "subscriptions", ..]) => match self.organisation(&req).await {
+                Ok(org) => self.subscriptions(&req, &org, &parts[2..]).await,
+                Err(p) => p.into(),
+            },
+            (_, ["v1", "events", id, rest @ ..]) => match self.organisation(&req).await {
+                Ok(org) => self.events(&req, &org, id, rest).await,
+                Err(p) => p.into(),
+            },
+            (_, ["v1", "integrations", rest @ ..]) => match self.operator(&req).await {
+                Ok(()) => self.integrations(&req, rest).await,
                 Err(p) => p.into(),
             },
             _ => Problem::new(ProblemKind::NotFound, format!("no route {path}")).into(),
@@ -73,6 +90,256 @@ impl<S: KeyStore + SourceStore> App<S> {
         match (key.kind, key.organization_id) {
             (KeyKind::Organization, Some(org)) => Ok(org),
             _ => Err(Problem::new(ProblemKind::Forbidden, "use an organisation key: sources belong to an organisation")),
+        }
+    }
+
+    async fn operator(&self, req: &Request) -> Result<(), Problem> {
+        let key: ApiKey = self.auth.authenticate(header(req.headers(), "authorization")).await?;
+        match key.kind {
+            KeyKind::Admin => Ok(()),
+            _ => Err(Problem::new(ProblemKind::Forbidden, "integrations are managed by the platform's operators (admin keys)")),
+        }
+    }
+
+    async fn own_subscription(&self, org: &str, id: &str) -> Result<Subscription, Reply> {
+        match self.store.get_subscription(id).await {
+            Ok(Some(s)) if s.organization_id == org => Ok(s),
+            Ok(_) => Err(Problem::new(ProblemKind::NotFound, format!("no subscription {id} in your organisation")).into()),
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+
+    async fn subscriptions(&self, req: &Request, org: &str, rest: &[&str]) -> Reply {
+        let now = Utc::now();
+        match (req.method(), rest) {
+            (&Method::POST, []) => {
+                let changes = match json_body(req).and_then(|b| Changes::parse(&b)) {
+                    Ok(c) => c,
+                    Err(p) => return p.into(),
+                };
+                let (sub, secret) = match changes.create(org, subscriptions::new_id(), now, &self.secrets) {
+                    Ok(x) => x,
+                    Err(p) => return p.into(),
+                };
+                if let Err(e) = self.store.put_subscription(&sub).await {
+                    return unavailable(e);
+                }
+                tracing::info!(subscription_id = %sub.id, organization_id = org, "subscription created");
+                let mut view = sub.view();
+                view["secret"] = json!(secret);
+                Reply::json(201, &view)
+            }
+            (&Method::GET, []) => match self.store.list_subscriptions(org).await {
+                Ok(mut list) => {
+                    list.sort_by(|a, b| a.created_at.cmp(&b.created_at).then(a.id.cmp(&b.id)));
+                    Reply::json(200, &json!({"subscriptions": list.iter().map(Subscription::view).collect::<Vec<_>>()}))
+                }
+                Err(e) => unavailable(e),
+            },
+            (&Method::GET, [id]) => match self.own_subscription(org, id).await {
+                Ok(s) => Reply::json(200, &s.view()),
+                Err(r) => r,
+            },
+            (&Method::PATCH, [id]) => {
+                let mut sub = match self.own_subscription(org, id).await {
+                    Ok(s) => s,
+                    Err(r) => return r,
+                };
+                match json_body(req).and_then(|b| Changes::parse(&b)) {
+                    Ok(c) => c.apply(&mut sub, now),
+                    Err(p) => return p.into(),
+                }
+                match self.store.put_subscription(&sub).await {
+                    Ok(()) => Reply::json(200, &sub.view()),
+                    Err(e) => unavailable(e),
+                }
+            }
+            (&Method::DELETE, [id]) => match self.store.delete_subscription(org, id).await {
+                Ok(true) => no_content(),
+                Ok(false) => Problem::new(ProblemKind::NotFound, format!("no subscription {id} in your organisation")).into(),
+                Err(e) => unavailable(e),
+            },
+            (&Method::POST, [id, "secret", "rotate"]) => {
+                let mut sub = match self.own_subscription(org, id).await {
+                    Ok(s) => s,
+                    Err(r) => return r,
+                };
+                let secret = sub.rotate(now, self.rotation_overlap, &self.secrets);
+                match self.store.put_subscription(&sub).await {
+                    Ok(()) => Reply::json(200, &json!({"secret": secret, "previousSecretsValidUntil": now + self.rotation_overlap})),
+                    Err(e) => unavailable(e),
+                }
+            }
+            (&Method::POST, [id, "test"]) => {
+                let sub = match self.own_subscription(org, id).await {
+                    Ok(s) => s,
+                    Err(r) => return r,
+                };
+                let mut payload = serde_json::Map::new();
+                payload.insert("subscriptionId".into(), json!(sub.id));
+                payload.insert("message".into(), json!("This is a test event from Relay."));
+                let envelope = EventEnvelope {
+                    event_id: uuid::Uuid::new_v4(),
+                    event_type: "relay.test".into(),
+                    event_version: "1.0".into(),
+                    source_product: relay_core::envelope::RELAY_SOURCE.into(),
+                    organization_id: org.to_string(),
+                    timestamp: now,
+                    correlation_id: None,
+                    payload: Some(payload),
+                    payload_ref: None,
+                };
+                let message =
+                    RetryMessage { kind: "retry".into(), envelope: envelope.clone(), subscription_id: sub.id, attempt: 1, not_before: now };
+                match self.retries.schedule(&message, std::time::Duration::ZERO).await {
+                    Ok(()) => Reply::json(202, &json!({"eventId": envelope.event_id, "eventType": "relay.test"})),
+                    Err(e) => unavailable(e),
+                }
+            }
+            (_, [] | [_]) => Problem::new(ProblemKind::MethodNotAllowed, format!("{} is not supported here", req.method())).into(),
+            _ => Problem::new(ProblemKind::NotFound, "no such route").into(),
+        }
+    }
+
+    /// The organisation's event: from the event store, or (put on the bus directly) from its deliveries.
+    async fn own_event(&self, org: &str, id: &str) -> Result<EventEnvelope, Reply> {
+        let not_found = || -> Reply { Problem::new(ProblemKind::NotFound, format!("no event {id} in your organisation")).into() };
+        let Ok(event_id) = id.parse::<uuid::Uuid>() else { return Err(not_found()) };
+        let stored = self.store.get_event(event_id).await.map_err(unavailable)?.map(|s| s.envelope);
+        let envelope = match stored {
+            Some(e) => Some(e),
+            None => self.store.delivered_envelope(event_id).await.map_err(unavailable)?,
+        };
+        envelope.filter(|e| e.organization_id == org).ok_or_else(not_found)
+    }
+
+    async fn events(&self, req: &Request, org: &str, id: &str, rest: &[&str]) -> Reply {
+        let envelope = match self.own_event(org, id).await {
+            Ok(e) => e,
+            Err(r) => return r,
+        };
+        let deliveries = match self.store.deliveries(envelope.event_id).await {
+            Ok(d) => d,
+            Err(e) => return unavailable(e),
+        };
+        match (req.method(), rest) {
+            (&Method::GET, []) => Reply::json(200, &json!({"event": envelope, "deliveries": deliveries})),
+            (&Method::POST, ["replay"]) => {
+                let only = match req.body().as_ref() {
+                    b if b.is_empty() => None,
+                    _ => match json_body(req) {
+                        Ok(v) => v.get("subscriptionId").and_then(Value::as_str).map(str::to_string),
+                        Err(p) => return p.into(),
+                    },
+                };
+                let subs = match self.store.list_subscriptions(org).await {
+                    Ok(s) => s,
+                    Err(e) => return unavailable(e),
+                };
+                let targets: Vec<&Subscription> = subs
+                    .iter()
+                    .filter(|s| match &only {
+                        Some(id) => &s.id == id,
+                        None => {
+                            s.wants(&envelope.event_type, &envelope.source_product, org)
+                                || deliveries.iter().any(|d| d.subscription_id == s.id)
+                        }
+                    })
+                    .collect();
+                if targets.is_empty() {
+                    return Problem::new(ProblemKind::NotFound, "no subscription of yours to replay this event to").into();
+                }
+                let now = Utc::now();
+                let mut replayed = Vec::new();
+                for sub in targets {
+                    let next = deliveries.iter().find(|d| d.subscription_id == sub.id).map_or(1, |d| d.attempts.len() as u32 + 1);
+                    match self.store.reopen(envelope.event_id, &sub.id, org, next, now.timestamp_millis()).await {
+                        Ok(true) => {}
+                        Ok(false) => continue,
+                        Err(e) => return unavailable(e),
+                    }
+                    let message = RetryMessage {
+                        kind: "retry".into(),
+                        envelope: envelope.clone(),
+                        subscription_id: sub.id.clone(),
+                        attempt: next,
+                        not_before: now,
+                    };
+                    if let Err(e) = self.retries.schedule(&message, std::time::Duration::ZERO).await {
+                        return unavailable(e);
+                    }
+                    replayed.push(sub.id.clone());
+                }
+                Reply::json(202, &json!({"eventId": envelope.event_id, "replayedTo": replayed}))
+            }
+            _ => Problem::new(ProblemKind::NotFound, "no such route").into(),
+        }
+    }
+
+    async fn integrations(&self, req: &Request, rest: &[&str]) -> Reply {
+        match (req.method(), rest) {
+            (&Method::GET, []) => {
+                let stored = match self.store.list_subscriptions("*").await {
+                    Ok(s) => s,
+                    Err(e) => return unavailable(e),
+                };
+                let list: Vec<Value> = subscriptions::SEED_INTEGRATIONS
+                    .iter()
+                    .map(|(source, target, types)| match stored.iter().find(|s| s.id == subscriptions::integration_id(source, target)) {
+                        Some(s) => json!({"source": source, "target": target, "eventTypes": s.event_types, "enabled": s.enabled, "url": s.url, "configured": true}),
+                        None => json!({"source": source, "target": target, "eventTypes": types, "enabled": false, "url": null, "configured": false}),
+                    })
+                    .collect();
+                Reply::json(200, &json!({"integrations": list}))
+            }
+            (&Method::PUT, [source, target]) => {
+                let Some((_, _, types)) = subscriptions::SEED_INTEGRATIONS.iter().find(|(s, t, _)| s == source && t == target) else {
+                    return Problem::new(ProblemKind::NotFound, format!("there is no {source} -> {target} integration")).into();
+                };
+                let body = match json_body(req) {
+                    Ok(b) => b,
+                    Err(p) => return p.into(),
+                };
+                let enabled = body.get("enabled").and_then(Value::as_bool);
+                let url = body.get("url").and_then(Value::as_str).map(str::to_string);
+                let changes = match Changes::parse(&json!({"url": url, "enabled": enabled})) {
+                    Ok(c) => c,
+                    Err(p) => return p.into(),
+                };
+                let id = subscriptions::integration_id(source, target);
+                let now = Utc::now();
+                let existing = match self.store.get_subscription(&id).await {
+                    Ok(s) => s,
+                    Err(e) => return unavailable(e),
+                };
+                let (sub, secret) = match existing {
+                    Some(mut s) => {
+                        changes.apply(&mut s, now);
+                        (s, None)
+                    }
+                    None => {
+                        let create = Changes { event_types: Some(types.iter().map(|t| t.to_string()).collect()), ..changes };
+                        match create.create("*", id, now, &self.secrets) {
+                            Ok((mut s, secret)) => {
+                                s.integration = Some(Integration { source: source.to_string(), target: target.to_string() });
+                                (s, Some(secret))
+                            }
+                            Err(p) => return p.into(),
+                        }
+                    }
+                };
+                if let Err(e) = self.store.put_subscription(&sub).await {
+                    return unavailable(e);
+                }
+                tracing::info!(source, target, enabled = sub.enabled, "integration updated");
+                let mut view =
+                    json!({"source": source, "target": target, "eventTypes": sub.event_types, "enabled": sub.enabled, "url": sub.url});
+                if let Some(secret) = secret {
+                    view["secret"] = json!(secret);
+                }
+                Reply::json(200, &view)
+            }
+            _ => Problem::new(ProblemKind::NotFound, "no such route").into(),
         }
     }
 
@@ -130,6 +397,10 @@ fn json_body(req: &Request) -> Result<Value, Problem> {
         return Err(Problem::new(ProblemKind::UnsupportedMediaType, "send JSON with 'Content-Type: application/json'"));
     }
     serde_json::from_slice(body).map_err(|e| Problem::new(ProblemKind::MalformedJson, format!("the body is not valid JSON: {e}")))
+}
+
+fn no_content() -> Reply {
+    Reply { status: 204, body: String::new(), content_type: "application/json", replayed: false, retry_after: None }
 }
 
 fn not_found(id: &str) -> Reply {

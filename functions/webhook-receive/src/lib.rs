@@ -32,14 +32,7 @@ pub struct App<S, D, P, B, M> {
 impl App<Arc<DynamoStore>, Arc<DynamoStore>, EventBridgePublisher, S3Blobs, MollieApi> {
     pub async fn from_env() -> Result<Self, ConfigError> {
         let sdk = config::load().await?;
-        let store = Arc::new(DynamoStore::new(
-            &sdk,
-            Tables {
-                idempotency: config::required("RELAY_IDEMPOTENCY_TABLE")?,
-                events: config::required("RELAY_EVENTS_TABLE")?,
-                config: config::required("RELAY_CONFIG_TABLE")?,
-            },
-        ));
+        let store = Arc::new(DynamoStore::new(&sdk, Tables::from_env()?));
         let key = config::required("RELAY_SECRETS_KEY")?;
         let secrets = SecretBox::from_base64(&key).map_err(|_| ConfigError::Invalid {
             name: "RELAY_SECRETS_KEY",

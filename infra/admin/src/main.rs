@@ -37,7 +37,7 @@ async fn store() -> Result<DynamoStore, String> {
     let sdk = config::load().await.map_err(|e| e.to_string())?;
     let table = config::required("RELAY_CONFIG_TABLE").map_err(|e| e.to_string())?;
     // Only the config table is used by key commands.
-    Ok(DynamoStore::new(&sdk, Tables { idempotency: String::new(), events: String::new(), config: table }))
+    Ok(DynamoStore::new(&sdk, Tables { config: table, ..Tables::default() }))
 }
 
 async fn run(args: &[String]) -> Result<(), String> {

@@ -90,6 +90,7 @@ async fn aws_requests() -> (f64, f64, String) {
     let stack = Stack::start(StackOptions {
         function_aws_endpoint: Some(proxy.url.clone()),
         moto_port: Some(moto_port),
+        no_pollers: true,
         ..StackOptions::default()
     })
     .await;
@@ -119,6 +120,7 @@ async fn webhook_requests() -> (f64, String) {
     let stack = Stack::start(StackOptions {
         function_aws_endpoint: Some(proxy.url.clone()),
         moto_port: Some(moto_port),
+        no_pollers: true,
         ..StackOptions::default()
     })
     .await;

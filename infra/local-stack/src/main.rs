@@ -10,7 +10,7 @@
 //! Settings (environment): RELAY_LOCAL_PORT (3000), RELAY_LOCAL_MOTO_PORT (4566),
 //! RELAY_LOCAL_AWS_ENDPOINT (use a running emulator), RELAY_LOCAL_FUNCTION_AWS_ENDPOINT (what the
 //! functions talk to, e.g. a fault-injecting proxy), RELAY_LOCAL_PRODUCT_KEY / _PRODUCT,
-//! RELAY_LOCAL_ORG_KEY / _ORG_ID, RELAY_LOCAL_PARAMS ("Name=value,..." template parameters),
+//! RELAY_LOCAL_ORG_KEY / _ORG_ID, RELAY_LOCAL_ADMIN_KEY, RELAY_LOCAL_NO_POLLERS, RELAY_LOCAL_PARAMS ("Name=value,..." template parameters),
 //! RELAY_LOCAL_ENV ("NAME=value;..." extra function environment), RELAY_LOCAL_BIN_DIR,
 //! RELAY_LOCAL_MAX_INSTANCES (10 per function), RELAY_LOCAL_STATE_DIR (.relay-local).
 
@@ -112,7 +112,10 @@ async fn serve(
 
     let keys = seed_keys(&template, &sdk).await?;
 
-    for source in fns.queues.clone() {
+    // RELAY_LOCAL_NO_POLLERS=true leaves the queues to the caller (tests that read what the bus
+    // delivered to a queue themselves).
+    let poll = std::env::var("RELAY_LOCAL_NO_POLLERS").map_or(true, |v| v != "true");
+    for source in fns.queues.clone().into_iter().filter(|_| poll) {
         let pool = pools.get(&source.function).cloned().ok_or("an SQS source names an unknown function")?;
         tokio::spawn(poller::run(source, pool, clients.sqs.clone(), REGION.to_string()));
     }
@@ -135,20 +138,19 @@ struct SeededKeys {
     product_name: String,
     org: String,
     org_id: String,
+    admin: String,
 }
 
 /// Stores the demo keys (hashed, like any key) so the banner's curl works at once.
 async fn seed_keys(t: &template::Template, sdk: &aws_config::SdkConfig) -> Result<SeededKeys, String> {
     let table = |id: &str| t.physical.get(id).map(|p| p.name.clone()).ok_or(format!("template.yaml has no {id}"));
-    let store = relay_aws::dynamo::DynamoStore::new(
-        sdk,
-        relay_aws::dynamo::Tables { idempotency: table("IdempotencyTable")?, events: table("EventsTable")?, config: table("ConfigTable")? },
-    );
+    let store = relay_aws::dynamo::DynamoStore::new(sdk, relay_aws::dynamo::Tables { config: table("ConfigTable")?, ..Default::default() });
     let seeded = SeededKeys {
         product: env_or("RELAY_LOCAL_PRODUCT_KEY", "rk_prod_local_demo"),
         product_name: env_or("RELAY_LOCAL_PRODUCT", "recruitiq"),
         org: env_or("RELAY_LOCAL_ORG_KEY", "rk_org_local_demo"),
         org_id: env_or("RELAY_LOCAL_ORG_ID", "org-demo"),
+        admin: env_or("RELAY_LOCAL_ADMIN_KEY", "rk_admin_local_demo"),
     };
     let now = chrono::Utc::now();
     let product = ApiKey {
@@ -169,6 +171,15 @@ async fn seed_keys(t: &template::Template, sdk: &aws_config::SdkConfig) -> Resul
     };
     store.put_key(&keys::hash(&seeded.product), &product).await.map_err(|e| e.to_string())?;
     store.put_key(&keys::hash(&seeded.org), &org).await.map_err(|e| e.to_string())?;
+    let admin = ApiKey {
+        kind: KeyKind::Admin,
+        product: None,
+        organization_id: None,
+        name: "local operator".into(),
+        created_at: now,
+        disabled: false,
+    };
+    store.put_key(&keys::hash(&seeded.admin), &admin).await.map_err(|e| e.to_string())?;
     Ok(seeded)
 }
 
@@ -178,11 +189,12 @@ fn banner(port: u16, aws: &str, fns: &functions::Functions, keys: &SeededKeys) {
     routes.sort();
     let queues: Vec<String> = fns.queues.iter().map(|q| format!("{} -> {}", q.queue_url, q.function)).collect();
     println!(
-        "\nRelay local stack is up.\n\n  API            {url}\n  AWS emulator   {aws} (moto; AWS_ENDPOINT_URL={aws} for the aws CLI/SDKs)\n  product key    {} (publishes as {})\n  org key        {} (organisation {})\n\n  routes\n    {}\n  queue pollers\n    {}\n\n  try:\n    curl -sS {url}/v1/events \\\n      -H 'authorization: Bearer {}' -H 'content-type: application/json' -H 'idempotency-key: demo-1' \\\n      -d '{{\"eventType\":\"candidate.hired\",\"organizationId\":\"{}\",\"payload\":{{\"candidateId\":\"cand-1\",\"jobId\":\"job-1\",\"startDate\":\"2026-12-01\"}}}}'\n\n  Ctrl-C stops everything.\nRELAY_LOCAL_READY {url}",
+        "\nRelay local stack is up.\n\n  API            {url}\n  AWS emulator   {aws} (moto; AWS_ENDPOINT_URL={aws} for the aws CLI/SDKs)\n  product key    {} (publishes as {})\n  org key        {} (organisation {})\n  operator key   {} (integrations)\n\n  routes\n    {}\n  queue pollers\n    {}\n\n  try:\n    curl -sS {url}/v1/events \\\n      -H 'authorization: Bearer {}' -H 'content-type: application/json' -H 'idempotency-key: demo-1' \\\n      -d '{{\"eventType\":\"candidate.hired\",\"organizationId\":\"{}\",\"payload\":{{\"candidateId\":\"cand-1\",\"jobId\":\"job-1\",\"startDate\":\"2026-12-01\"}}}}'\n\n  Ctrl-C stops everything.\nRELAY_LOCAL_READY {url}",
         keys.product,
         keys.product_name,
         keys.org,
         keys.org_id,
+        keys.admin,
         routes.join("\n    "),
         if queues.is_empty() { "(none)".to_string() } else { queues.join("\n    ") },
         keys.product,

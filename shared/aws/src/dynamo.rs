@@ -13,12 +13,15 @@ use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{AttributeValue, DeleteRequest, Put, TransactWriteItem, WriteRequest};
 use aws_sdk_dynamodb::Client;
 use chrono::{DateTime, Utc};
+use relay_core::delivery::{Attempt, DeliveryRecord, State};
 use relay_core::envelope::EventEnvelope;
 use relay_core::idempotency::{Record, Status, StoredResponse};
 use relay_core::keys::{ApiKey, KeyKind};
 use relay_core::ports::{
     Claim, DedupeStore, EventStore, IdempotencyStore, KeyStore, SealedSource, SourceStore, StoreError, StoredEvent, WriteError,
 };
+use relay_core::ports::{DeliveryStore, SubscriptionStore};
+use relay_core::subscriptions::Subscription;
 use uuid::Uuid;
 
 /// Actions per TransactWriteItems (service limit).
@@ -31,11 +34,25 @@ const MAX_BATCH_WRITE: usize = 25;
 type Item = HashMap<String, AttributeValue>;
 
 /// The table names, from the function's environment.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct Tables {
     pub idempotency: String,
     pub events: String,
     pub config: String,
+    pub deliveries: String,
+}
+
+impl Tables {
+    /// The names template.yaml hands every function.
+    pub fn from_env() -> Result<Self, crate::config::ConfigError> {
+        use crate::config::required;
+        Ok(Self {
+            idempotency: required("RELAY_IDEMPOTENCY_TABLE")?,
+            events: required("RELAY_EVENTS_TABLE")?,
+            config: required("RELAY_CONFIG_TABLE")?,
+            deliveries: required("RELAY_DELIVERIES_TABLE")?,
+        })
+    }
 }
 
 /// One client for the three tables; implements [`KeyStore`], [`IdempotencyStore`] and
@@ -474,6 +491,270 @@ fn read_source(item: &Item) -> Option<SealedSource> {
         description: get_s(item, "description").map(str::to_string),
         created_at: get_s(item, "createdAt").and_then(|t| t.parse().ok()).unwrap_or(DateTime::<Utc>::UNIX_EPOCH),
     })
+}
+
+/// Subscriptions in the config table, as JSON documents (secrets sealed): `SUB#<id>` for lookup
+/// and `ORG#<org>` / `SUB#<id>` for listing, written together. Integrations are organisation `*`.
+#[async_trait]
+impl SubscriptionStore for DynamoStore {
+    async fn put_subscription(&self, sub: &Subscription) -> Result<(), StoreError> {
+        let doc = serde_json::to_string(sub).map_err(|e| StoreError::new("encode subscription", e))?;
+        let item =
+            |pk: String, sk: String| Item::from([("pk".to_string(), s(&pk)), ("sk".to_string(), s(&sk)), ("doc".to_string(), s(&doc))]);
+        let puts = [item(format!("SUB#{}", sub.id), "SUB".into()), item(format!("ORG#{}", sub.organization_id), format!("SUB#{}", sub.id))]
+            .into_iter()
+            .map(|i| {
+                Put::builder()
+                    .table_name(&self.tables.config)
+                    .set_item(Some(i))
+                    .build()
+                    .map(|p| TransactWriteItem::builder().put(p).build())
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| StoreError::new("build Put", e))?;
+        self.client
+            .transact_write_items()
+            .set_transact_items(Some(puts))
+            .send()
+            .await
+            .map_err(|e| StoreError::new("dynamodb:TransactWriteItems", DisplayErrorContext(e)))?;
+        Ok(())
+    }
+
+    async fn get_subscription(&self, id: &str) -> Result<Option<Subscription>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.tables.config)
+            .key("pk", s(&format!("SUB#{id}")))
+            .key("sk", s("SUB"))
+            .send()
+            .await
+            .map_err(|e| StoreError::new("dynamodb:GetItem", DisplayErrorContext(e)))?;
+        Ok(out.item.as_ref().and_then(|i| get_s(i, "doc")).and_then(|d| serde_json::from_str(d).ok()))
+    }
+
+    async fn list_subscriptions(&self, organization_id: &str) -> Result<Vec<Subscription>, StoreError> {
+        let mut out = Vec::new();
+        let mut start = None;
+        loop {
+            let page = self
+                .client
+                .query()
+                .table_name(&self.tables.config)
+                .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
+                .expression_attribute_values(":pk", s(&format!("ORG#{organization_id}")))
+                .expression_attribute_values(":prefix", s("SUB#"))
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(|e| StoreError::new("dynamodb:Query", DisplayErrorContext(e)))?;
+            out.extend(page.items().iter().filter_map(|i| get_s(i, "doc")).filter_map(|d| serde_json::from_str::<Subscription>(d).ok()));
+            start = page.last_evaluated_key;
+            if start.is_none() {
+                return Ok(out);
+            }
+        }
+    }
+
+    async fn delete_subscription(&self, organization_id: &str, id: &str) -> Result<bool, StoreError> {
+        let Some(existing) = self.get_subscription(id).await? else { return Ok(false) };
+        if existing.organization_id != organization_id {
+            return Ok(false);
+        }
+        let delete = |pk: String, sk: String| {
+            aws_sdk_dynamodb::types::Delete::builder()
+                .table_name(&self.tables.config)
+                .key("pk", s(&pk))
+                .key("sk", s(&sk))
+                .build()
+                .map(|d| TransactWriteItem::builder().delete(d).build())
+        };
+        let items = vec![
+            delete(format!("SUB#{id}"), "SUB".into()).map_err(|e| StoreError::new("build Delete", e))?,
+            delete(format!("ORG#{organization_id}"), format!("SUB#{id}")).map_err(|e| StoreError::new("build Delete", e))?,
+        ];
+        self.client
+            .transact_write_items()
+            .set_transact_items(Some(items))
+            .send()
+            .await
+            .map_err(|e| StoreError::new("dynamodb:TransactWriteItems", DisplayErrorContext(e)))?;
+        Ok(true)
+    }
+}
+
+/// Delivery state in the deliveries table: `SUB#<subscription>` per pair (state, lease, the
+/// envelope for replays) and `ATTEMPT#<subscription>#<nnnn>` per attempt, under the event id.
+#[async_trait]
+impl DeliveryStore for DynamoStore {
+    async fn claim(
+        &self,
+        event: &EventEnvelope,
+        subscription_id: &str,
+        organization_id: &str,
+        attempt: u32,
+        lease_until_ms: i64,
+        now_ms: i64,
+    ) -> Result<bool, StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.tables.deliveries)
+            .key("eventId", s(&event.event_id.to_string()))
+            .key("sk", s(&format!("SUB#{subscription_id}")))
+            .update_expression("SET #st = :sending, leaseUntil = :lease, attemptNo = :n, organizationId = :org, subscriptionId = :sub, updatedAt = :now, envelope = if_not_exists(envelope, :env)")
+            .condition_expression("attribute_not_exists(sk) OR (#st = :retrying AND attemptNo = :n) OR (#st = :sending AND leaseUntil <= :nowms)")
+            .expression_attribute_names("#st", "state")
+            .expression_attribute_values(":sending", s("sending"))
+            .expression_attribute_values(":retrying", s("retrying"))
+            .expression_attribute_values(":lease", n(lease_until_ms))
+            .expression_attribute_values(":n", n(i64::from(attempt)))
+            .expression_attribute_values(":org", s(organization_id))
+            .expression_attribute_values(":sub", s(subscription_id))
+            .expression_attribute_values(":now", s(&Utc::now().to_rfc3339()))
+            .expression_attribute_values(":nowms", n(now_ms))
+            .expression_attribute_values(":env", s(&event.to_json()))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e) if e.as_service_error().is_some_and(|x| x.is_conditional_check_failed_exception()) => Ok(false),
+            Err(e) => Err(StoreError::new("dynamodb:UpdateItem", DisplayErrorContext(e))),
+        }
+    }
+
+    async fn record(
+        &self,
+        event_id: Uuid,
+        subscription_id: &str,
+        attempt: &Attempt,
+        state: State,
+        next_attempt: u32,
+    ) -> Result<(), StoreError> {
+        let doc = serde_json::to_string(attempt).map_err(|e| StoreError::new("encode attempt", e))?;
+        let put = Put::builder()
+            .table_name(&self.tables.deliveries)
+            .item("eventId", s(&event_id.to_string()))
+            .item("sk", s(&format!("ATTEMPT#{subscription_id}#{:04}", attempt.number)))
+            .item("doc", s(&doc))
+            .build()
+            .map_err(|e| StoreError::new("build Put", e))?;
+        let state_text = serde_json::to_value(state).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default();
+        let update = aws_sdk_dynamodb::types::Update::builder()
+            .table_name(&self.tables.deliveries)
+            .key("eventId", s(&event_id.to_string()))
+            .key("sk", s(&format!("SUB#{subscription_id}")))
+            .update_expression("SET #st = :state, attemptNo = :next, leaseUntil = :zero, updatedAt = :now")
+            .expression_attribute_names("#st", "state")
+            .expression_attribute_values(":state", s(&state_text))
+            .expression_attribute_values(":next", n(i64::from(next_attempt)))
+            .expression_attribute_values(":zero", n(0))
+            .expression_attribute_values(":now", s(&attempt.at.to_rfc3339()))
+            .build()
+            .map_err(|e| StoreError::new("build Update", e))?;
+        self.client
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().put(put).build())
+            .transact_items(TransactWriteItem::builder().update(update).build())
+            .send()
+            .await
+            .map_err(|e| StoreError::new("dynamodb:TransactWriteItems", DisplayErrorContext(e)))?;
+        Ok(())
+    }
+
+    async fn deliveries(&self, event_id: Uuid) -> Result<Vec<DeliveryRecord>, StoreError> {
+        let out = self
+            .client
+            .query()
+            .table_name(&self.tables.deliveries)
+            .key_condition_expression("eventId = :id")
+            .expression_attribute_values(":id", s(&event_id.to_string()))
+            .send()
+            .await
+            .map_err(|e| StoreError::new("dynamodb:Query", DisplayErrorContext(e)))?;
+        let mut records: Vec<DeliveryRecord> = Vec::new();
+        let mut attempts: Vec<(String, Attempt)> = Vec::new();
+        for item in out.items() {
+            let sk = get_s(item, "sk").unwrap_or_default();
+            if let Some(sub) = sk.strip_prefix("SUB#") {
+                let state = get_s(item, "state")
+                    .and_then(|v| serde_json::from_value(serde_json::Value::String(v.to_string())).ok())
+                    .unwrap_or(State::Sending);
+                records.push(DeliveryRecord {
+                    subscription_id: sub.to_string(),
+                    organization_id: get_s(item, "organizationId").unwrap_or_default().to_string(),
+                    state,
+                    attempts: Vec::new(),
+                    updated_at: get_s(item, "updatedAt").and_then(|t| t.parse().ok()).unwrap_or(DateTime::<Utc>::UNIX_EPOCH),
+                });
+            } else if let Some(rest) = sk.strip_prefix("ATTEMPT#") {
+                let sub = rest.rsplit_once('#').map(|(s, _)| s.to_string()).unwrap_or_default();
+                if let Some(a) = get_s(item, "doc").and_then(|d| serde_json::from_str(d).ok()) {
+                    attempts.push((sub, a));
+                }
+            }
+        }
+        for (sub, a) in attempts {
+            if let Some(r) = records.iter_mut().find(|r| r.subscription_id == sub) {
+                r.attempts.push(a);
+            }
+        }
+        Ok(records)
+    }
+
+    /// The envelope a delivery was made from (events put on the bus directly are not in the
+    /// event store, but every delivered pair keeps its envelope).
+    async fn delivered_envelope(&self, event_id: Uuid) -> Result<Option<EventEnvelope>, StoreError> {
+        let out = self
+            .client
+            .query()
+            .table_name(&self.tables.deliveries)
+            .key_condition_expression("eventId = :id AND begins_with(sk, :p)")
+            .expression_attribute_values(":id", s(&event_id.to_string()))
+            .expression_attribute_values(":p", s("SUB#"))
+            .limit(1)
+            .send()
+            .await
+            .map_err(|e| StoreError::new("dynamodb:Query", DisplayErrorContext(e)))?;
+        Ok(out.items().first().and_then(|i| get_s(i, "envelope")).and_then(|e| serde_json::from_str(e).ok()))
+    }
+
+    async fn reopen(
+        &self,
+        event_id: Uuid,
+        subscription_id: &str,
+        organization_id: &str,
+        attempt: u32,
+        now_ms: i64,
+    ) -> Result<bool, StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.tables.deliveries)
+            .key("eventId", s(&event_id.to_string()))
+            .key("sk", s(&format!("SUB#{subscription_id}")))
+            .update_expression(
+                "SET #st = :retrying, attemptNo = :n, leaseUntil = :zero, organizationId = :org, subscriptionId = :sub, updatedAt = :now",
+            )
+            .condition_expression("attribute_not_exists(sk) OR NOT (#st = :sending AND leaseUntil > :nowms)")
+            .expression_attribute_names("#st", "state")
+            .expression_attribute_values(":retrying", s("retrying"))
+            .expression_attribute_values(":sending", s("sending"))
+            .expression_attribute_values(":n", n(i64::from(attempt)))
+            .expression_attribute_values(":zero", n(0))
+            .expression_attribute_values(":org", s(organization_id))
+            .expression_attribute_values(":sub", s(subscription_id))
+            .expression_attribute_values(":now", s(&Utc::now().to_rfc3339()))
+            .expression_attribute_values(":nowms", n(now_ms))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e) if e.as_service_error().is_some_and(|x| x.is_conditional_check_failed_exception()) => Ok(false),
+            Err(e) => Err(StoreError::new("dynamodb:UpdateItem", DisplayErrorContext(e))),
+        }
+    }
 }
 
 /// Delivery claims share the idempotency table (`id` = `webhook:<source>#<delivery>`).

@@ -10,3 +10,4 @@ pub mod config;
 pub mod dynamo;
 pub mod eventbridge;
 pub mod s3;
+pub mod sqs;

@@ -11,6 +11,7 @@
 
 pub mod auth;
 pub mod catalogue;
+pub mod delivery;
 pub mod envelope;
 pub mod idempotency;
 pub mod ingest;
@@ -18,6 +19,9 @@ pub mod keys;
 pub mod ports;
 pub mod problem;
 pub mod secrets;
+pub mod signing;
+pub mod ssrf;
+pub mod subscriptions;
 pub mod validation;
 pub mod webhooks;
 

@@ -143,6 +143,66 @@ pub trait DedupeStore: Send + Sync {
     async fn forget(&self, key: &str) -> Result<(), StoreError>;
 }
 
+/// Subscriptions (and platform integrations, stored as subscriptions of organisation `*`).
+#[async_trait]
+pub trait SubscriptionStore: Send + Sync {
+    async fn put_subscription(&self, sub: &crate::subscriptions::Subscription) -> Result<(), StoreError>;
+    async fn get_subscription(&self, id: &str) -> Result<Option<crate::subscriptions::Subscription>, StoreError>;
+    async fn list_subscriptions(&self, organization_id: &str) -> Result<Vec<crate::subscriptions::Subscription>, StoreError>;
+    async fn delete_subscription(&self, organization_id: &str, id: &str) -> Result<bool, StoreError>;
+}
+
+/// Delivery state per (event, subscription) pair, and its attempt log.
+#[async_trait]
+pub trait DeliveryStore: Send + Sync {
+    /// Claims attempt `attempt` of the pair until `lease_until_ms`. `false`: not ours to send
+    /// (already delivered or failed, another attempt holds it, or a stale retry).
+    async fn claim(
+        &self,
+        event: &EventEnvelope,
+        subscription_id: &str,
+        organization_id: &str,
+        attempt: u32,
+        lease_until_ms: i64,
+        now_ms: i64,
+    ) -> Result<bool, StoreError>;
+    /// Records one attempt and the pair's new state.
+    async fn record(
+        &self,
+        event_id: Uuid,
+        subscription_id: &str,
+        attempt: &crate::delivery::Attempt,
+        state: crate::delivery::State,
+        next_attempt: u32,
+    ) -> Result<(), StoreError>;
+    /// Every pair of an event, with its attempts.
+    async fn deliveries(&self, event_id: Uuid) -> Result<Vec<crate::delivery::DeliveryRecord>, StoreError>;
+    /// The envelope a delivery was made from (events put on the bus directly are only here).
+    async fn delivered_envelope(&self, event_id: Uuid) -> Result<Option<EventEnvelope>, StoreError>;
+    /// Reopens a pair for attempt `attempt` (replay): returns `false` if a send is in flight.
+    async fn reopen(
+        &self,
+        event_id: Uuid,
+        subscription_id: &str,
+        organization_id: &str,
+        attempt: u32,
+        now_ms: i64,
+    ) -> Result<bool, StoreError>;
+}
+
+/// Delayed retries beyond SQS's 15-minute cap, and the dead-letter queue.
+#[async_trait]
+pub trait RetryQueue: Send + Sync {
+    async fn schedule(&self, message: &crate::delivery::RetryMessage, delay: std::time::Duration) -> Result<(), StoreError>;
+    async fn dead_letter(&self, body: &str) -> Result<(), StoreError>;
+}
+
+/// Sends one webhook request (with the SSRF guard, a timeout and no redirects).
+#[async_trait]
+pub trait WebhookSender: Send + Sync {
+    async fn send(&self, request: crate::delivery::Outgoing) -> crate::delivery::SendResult;
+}
+
 // Shared handles: a function builds its adapters once and hands `Arc`s to the parts that use
 // them, so every port is also implemented for `Arc<T>`.
 mod arc_impls {
@@ -208,6 +268,80 @@ mod arc_impls {
         }
         async fn blob_exists(&self, key: &str) -> Result<bool, StoreError> {
             (**self).blob_exists(key).await
+        }
+    }
+
+    #[async_trait]
+    impl<T: SubscriptionStore + ?Sized> SubscriptionStore for Arc<T> {
+        async fn put_subscription(&self, sub: &crate::subscriptions::Subscription) -> Result<(), StoreError> {
+            (**self).put_subscription(sub).await
+        }
+        async fn get_subscription(&self, id: &str) -> Result<Option<crate::subscriptions::Subscription>, StoreError> {
+            (**self).get_subscription(id).await
+        }
+        async fn list_subscriptions(&self, organization_id: &str) -> Result<Vec<crate::subscriptions::Subscription>, StoreError> {
+            (**self).list_subscriptions(organization_id).await
+        }
+        async fn delete_subscription(&self, organization_id: &str, id: &str) -> Result<bool, StoreError> {
+            (**self).delete_subscription(organization_id, id).await
+        }
+    }
+
+    #[async_trait]
+    impl<T: DeliveryStore + ?Sized> DeliveryStore for Arc<T> {
+        async fn claim(
+            &self,
+            event: &EventEnvelope,
+            subscription_id: &str,
+            organization_id: &str,
+            attempt: u32,
+            lease_until_ms: i64,
+            now_ms: i64,
+        ) -> Result<bool, StoreError> {
+            (**self).claim(event, subscription_id, organization_id, attempt, lease_until_ms, now_ms).await
+        }
+        async fn record(
+            &self,
+            event_id: Uuid,
+            subscription_id: &str,
+            attempt: &crate::delivery::Attempt,
+            state: crate::delivery::State,
+            next_attempt: u32,
+        ) -> Result<(), StoreError> {
+            (**self).record(event_id, subscription_id, attempt, state, next_attempt).await
+        }
+        async fn deliveries(&self, event_id: Uuid) -> Result<Vec<crate::delivery::DeliveryRecord>, StoreError> {
+            (**self).deliveries(event_id).await
+        }
+        async fn delivered_envelope(&self, event_id: Uuid) -> Result<Option<EventEnvelope>, StoreError> {
+            (**self).delivered_envelope(event_id).await
+        }
+        async fn reopen(
+            &self,
+            event_id: Uuid,
+            subscription_id: &str,
+            organization_id: &str,
+            attempt: u32,
+            now_ms: i64,
+        ) -> Result<bool, StoreError> {
+            (**self).reopen(event_id, subscription_id, organization_id, attempt, now_ms).await
+        }
+    }
+
+    #[async_trait]
+    impl<T: RetryQueue + ?Sized> RetryQueue for Arc<T> {
+        async fn schedule(&self, message: &crate::delivery::RetryMessage, delay: std::time::Duration) -> Result<(), StoreError> {
+            (**self).schedule(message, delay).await
+        }
+        async fn dead_letter(&self, body: &str) -> Result<(), StoreError> {
+            (**self).dead_letter(body).await
+        }
+    }
+
+    #[async_trait]
+    impl<T: WebhookSender + ?Sized> WebhookSender for Arc<T> {
+        async fn send(&self, request: crate::delivery::Outgoing) -> crate::delivery::SendResult {
+            (**self).send(request).await
         }
     }
 

@@ -1,0 +1,145 @@
+//! The deliver function: an SQS handler with partial batch responses. Messages are either
+//! EventBridge events from the delivery queue (new events: fan out) or retry messages from the
+//! retry queue. An unparseable message goes straight to the DLQ without failing its batch; a
+//! store fault fails only its own message, which SQS hands back later (pairs already handled
+//! are skipped then).
+
+mod sender;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
+use chrono::Utc;
+use lambda_runtime::Error;
+use relay_aws::config::{self, ConfigError};
+use relay_aws::dynamo::{DynamoStore, Tables};
+use relay_aws::eventbridge::EventBridgePublisher;
+use relay_aws::sqs::SqsRetries;
+use relay_core::delivery::{Deliverer, RetryMessage, RetryPolicy};
+use relay_core::envelope::EventEnvelope;
+use relay_core::ports::{DeliveryStore, EventPublisher, RetryQueue, StoreError, SubscriptionStore, WebhookSender};
+use relay_core::secrets::SecretBox;
+use relay_core::validation::{validate_event, Defaults};
+use serde_json::Value;
+
+pub use sender::HttpSender;
+
+pub struct App<S, D, Q, H, P> {
+    pub deliverer: Deliverer<S, D, Q, H, P>,
+}
+
+impl App<Arc<DynamoStore>, Arc<DynamoStore>, SqsRetries, HttpSender, EventBridgePublisher> {
+    pub async fn from_env() -> Result<Self, ConfigError> {
+        let sdk = config::load().await?;
+        let store = Arc::new(DynamoStore::new(&sdk, Tables::from_env()?));
+        let secrets = SecretBox::from_base64(&config::required("RELAY_SECRETS_KEY")?).map_err(|_| ConfigError::Invalid {
+            name: "RELAY_SECRETS_KEY",
+            expected: "32 bytes, base64",
+            value: "(hidden)".into(),
+        })?;
+        let schedule = std::env::var("RELAY_RETRY_SCHEDULE").unwrap_or_default();
+        let policy = if schedule.is_empty() {
+            RetryPolicy::default()
+        } else {
+            RetryPolicy::parse(&schedule).ok_or(ConfigError::Invalid {
+                name: "RELAY_RETRY_SCHEDULE",
+                expected: "comma-separated seconds",
+                value: schedule.clone(),
+            })?
+        };
+        let timeout = Duration::from_secs_f64(config::number("RELAY_SEND_TIMEOUT_MS", 15_000)? as f64 / 1000.0);
+        let retries = SqsRetries::new(&sdk, config::required("RELAY_RETRY_QUEUE_URL")?, config::required("RELAY_DEAD_LETTER_QUEUE_URL")?);
+        let cache = Duration::from_secs(config::number("RELAY_SUBSCRIPTION_CACHE_SECONDS", 5)? as u64);
+        let deliverer = Deliverer::new(
+            store.clone(),
+            store,
+            retries,
+            HttpSender::new(timeout, relay_core::ssrf::loopback_allowed()),
+            EventBridgePublisher::new(&sdk, config::required("RELAY_EVENT_BUS_NAME")?),
+            secrets,
+            policy,
+            cache,
+        );
+        Ok(Self { deliverer })
+    }
+}
+
+impl<S, D, Q, H, P> App<S, D, Q, H, P>
+where
+    S: SubscriptionStore,
+    D: DeliveryStore,
+    Q: RetryQueue,
+    H: WebhookSender,
+    P: EventPublisher,
+{
+    /// Handles one SQS batch; the messages run concurrently.
+    pub async fn handle(&self, event: SqsEvent) -> Result<SqsBatchResponse, Error> {
+        let outcomes = futures::future::join_all(event.records.iter().map(|m| self.message(m))).await;
+        let mut response = SqsBatchResponse::default();
+        for (record, outcome) in event.records.iter().zip(outcomes) {
+            if let Err(e) = outcome {
+                tracing::error!(message_id = record.message_id.as_deref().unwrap_or(""), error = %e, "message failed; SQS will deliver it again");
+                let mut failure = BatchItemFailure::default();
+                failure.item_identifier = record.message_id.clone().unwrap_or_default();
+                response.batch_item_failures.push(failure);
+            }
+        }
+        Ok(response)
+    }
+
+    async fn message(&self, message: &SqsMessage) -> Result<(), StoreError> {
+        let body = message.body.as_deref().unwrap_or("");
+        let now = Utc::now();
+        let parsed: Option<Value> = serde_json::from_str(body).ok();
+        match parsed {
+            Some(v) if v.get("detail").is_some() => match envelope(&v["detail"]) {
+                Some(e) => self.deliverer.on_event(&e, now).await.map(|_| ()),
+                None => self.dead_letter(body, "the event is not a valid envelope").await,
+            },
+            Some(v) if v.get("kind").and_then(Value::as_str) == Some("retry") => match serde_json::from_value::<RetryMessage>(v) {
+                Ok(m) => self.deliverer.on_retry(&m, now).await,
+                Err(_) => self.dead_letter(body, "malformed retry message").await,
+            },
+            _ => self.dead_letter(body, "unparseable message").await,
+        }
+    }
+
+    async fn dead_letter(&self, body: &str, why: &str) -> Result<(), StoreError> {
+        tracing::warn!(reason = why, "sending a message to the DLQ");
+        self.deliverer.retries.dead_letter(body).await
+    }
+}
+
+/// An envelope from the bus (products may put events there directly): it must carry its own
+/// `eventId` and pass the same validation ingest applies.
+fn envelope(detail: &Value) -> Option<EventEnvelope> {
+    detail.get("eventId")?.as_str()?;
+    let product = detail.get("sourceProduct")?.as_str()?.to_string();
+    let mut detail = detail.clone();
+    let payload_ref = detail.as_object_mut().and_then(|o| o.remove("payloadRef"));
+    if payload_ref.is_some() {
+        if let Some(o) = detail.as_object_mut() {
+            o.entry("payload").or_insert(Value::Object(Default::default()));
+        }
+    }
+    let defaults = Defaults { event_id: uuid::Uuid::nil(), source_product: &product, now: Utc::now() };
+    // Relay's own operational events carry sourceProduct "relay", which validation keeps for
+    // Relay alone: they are checked as Relay's.
+    let mut e = match validate_event(&detail, &defaults) {
+        Ok(e) => e,
+        Err(errors) if product == relay_core::envelope::RELAY_SOURCE && errors.iter().all(|e| e.field == "sourceProduct") => {
+            let mut d = detail.clone();
+            d["sourceProduct"] = Value::String("relay-ops".into());
+            let mut e = validate_event(&d, &defaults).ok()?;
+            e.source_product = product;
+            e
+        }
+        Err(_) => return None,
+    };
+    if let Some(r) = payload_ref {
+        e.payload = None;
+        e.payload_ref = serde_json::from_value(r).ok();
+    }
+    Some(e)
+}

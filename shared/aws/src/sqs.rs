@@ -1,0 +1,53 @@
+//! Retries on SQS: a message per pending retry, delayed up to SQS's 15-minute cap. A longer wait
+//! is a chain: the deliver function re-queues a message that arrives before its `notBefore`.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use aws_sdk_sqs::Client;
+use relay_core::delivery::RetryMessage;
+use relay_core::ports::{RetryQueue, StoreError};
+
+/// SQS's longest message delay.
+pub const MAX_DELAY: Duration = Duration::from_secs(900);
+
+pub struct SqsRetries {
+    client: Client,
+    retry_queue_url: String,
+    dead_letter_url: String,
+}
+
+impl SqsRetries {
+    pub fn new(config: &aws_config::SdkConfig, retry_queue_url: String, dead_letter_url: String) -> Self {
+        Self { client: Client::new(config), retry_queue_url, dead_letter_url }
+    }
+}
+
+#[async_trait]
+impl RetryQueue for SqsRetries {
+    async fn schedule(&self, message: &RetryMessage, delay: Duration) -> Result<(), StoreError> {
+        let body = serde_json::to_string(message).map_err(|e| StoreError::new("encode retry", e))?;
+        // Round up so a chained retry never wakes a hair early and re-queues for nothing.
+        let seconds = delay.min(MAX_DELAY).as_secs_f64().ceil() as i32;
+        self.client
+            .send_message()
+            .queue_url(&self.retry_queue_url)
+            .message_body(body)
+            .delay_seconds(seconds)
+            .send()
+            .await
+            .map_err(|e| StoreError::new("sqs:SendMessage", aws_sdk_sqs::error::DisplayErrorContext(e)))?;
+        Ok(())
+    }
+
+    async fn dead_letter(&self, body: &str) -> Result<(), StoreError> {
+        self.client
+            .send_message()
+            .queue_url(&self.dead_letter_url)
+            .message_body(body)
+            .send()
+            .await
+            .map_err(|e| StoreError::new("sqs:SendMessage", aws_sdk_sqs::error::DisplayErrorContext(e)))?;
+        Ok(())
+    }
+}

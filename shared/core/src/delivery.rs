@@ -1,0 +1,385 @@
+//! Delivering events to subscriptions: for each (event, subscription) pair, claim the attempt,
+//! sign the Standard Webhooks request, send it, record the attempt, then either finish, retry
+//! on the schedule, disable the endpoint (`410 Gone`) or give up into the dead-letter queue.
+//!
+//! Exactly-once effects: every pair is claimed with a conditional write before it is sent, so a
+//! redelivered SQS message or a duplicate event never sends a delivered pair again; a crash
+//! mid-send leaves a lease that lapses, and the redelivered message sends again (at least once).
+//! Retries carry the envelope, so events put on the bus directly are retried too.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use rand::Rng;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use uuid::Uuid;
+
+use crate::envelope::{EventEnvelope, RELAY_SOURCE};
+use crate::ports::{DeliveryStore, EventPublisher, RetryQueue, StoreError, SubscriptionStore, WebhookSender};
+use crate::secrets::SecretBox;
+use crate::signing::signature_header;
+use crate::subscriptions::Subscription;
+
+/// How much of a response body an attempt keeps.
+pub const EXCERPT_BYTES: usize = 1024;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum State {
+    Sending,
+    Retrying,
+    Delivered,
+    Failed,
+}
+
+/// One attempt, as shown in the attempt log.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Attempt {
+    pub number: u32,
+    pub at: DateTime<Utc>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status_code: Option<u16>,
+    pub duration_ms: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub response_excerpt: Option<String>,
+    /// `timeout`, `connect`, `refused` (SSRF guard), `http` (non-2xx), ...
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_kind: Option<String>,
+}
+
+/// A pair's state and attempts, for `GET /v1/events/{id}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DeliveryRecord {
+    pub subscription_id: String,
+    pub organization_id: String,
+    pub state: State,
+    pub attempts: Vec<Attempt>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// A scheduled retry of one pair (the body of a retry-queue message).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RetryMessage {
+    pub kind: String,
+    pub envelope: EventEnvelope,
+    pub subscription_id: String,
+    pub attempt: u32,
+    pub not_before: DateTime<Utc>,
+}
+
+/// One outgoing request.
+#[derive(Debug, Clone)]
+pub struct Outgoing {
+    pub url: String,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+/// What happened to it.
+#[derive(Debug, Clone, Default)]
+pub struct SendResult {
+    pub status: Option<u16>,
+    pub retry_after: Option<Duration>,
+    pub duration: Duration,
+    pub excerpt: Option<String>,
+    pub error_kind: Option<String>,
+}
+
+/// The retry schedule: delay before attempt 1, 2, ... (attempt 1 is immediate).
+#[derive(Debug, Clone)]
+pub struct RetryPolicy {
+    pub delays: Vec<Duration>,
+    /// ± this fraction of each delay, so retries of many pairs do not arrive in lockstep.
+    pub jitter: f64,
+    /// The longest wait a `Retry-After` may impose.
+    pub max_retry_after: Duration,
+}
+
+impl Default for RetryPolicy {
+    /// Immediately, 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h: about 27.5 hours in all.
+    fn default() -> Self {
+        let secs = [0, 5, 300, 1800, 7200, 18000, 36000, 36000];
+        Self {
+            delays: secs.iter().map(|s| Duration::from_secs(*s)).collect(),
+            jitter: 0.1,
+            max_retry_after: Duration::from_secs(24 * 3600),
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// From `RELAY_RETRY_SCHEDULE` ("0,5,300,..." seconds; fractions allowed for tests).
+    pub fn parse(spec: &str) -> Option<Self> {
+        let delays: Option<Vec<Duration>> =
+            spec.split(',').map(|s| s.trim().parse::<f64>().ok().filter(|v| *v >= 0.0).map(Duration::from_secs_f64)).collect();
+        delays.filter(|d| !d.is_empty()).map(|delays| Self { delays, ..Self::default() })
+    }
+
+    pub fn attempts(&self) -> u32 {
+        self.delays.len() as u32
+    }
+
+    /// The wait before attempt `next` (1-based), honouring `Retry-After`.
+    pub fn delay_before(&self, next: u32, retry_after: Option<Duration>) -> Duration {
+        let base = self.delays.get(next as usize - 1).copied().unwrap_or_default();
+        let jittered = if self.jitter > 0.0 && !base.is_zero() {
+            base.mul_f64(1.0 + rand::rng().random_range(-self.jitter..=self.jitter))
+        } else {
+            base
+        };
+        match retry_after {
+            Some(ra) => jittered.max(ra.min(self.max_retry_after)),
+            None => jittered,
+        }
+    }
+}
+
+/// The Standard Webhooks body: `{"type", "timestamp", "data"}`; `data` is the envelope.
+pub fn body(envelope: &EventEnvelope) -> Vec<u8> {
+    serde_json::to_vec(&json!({"type": envelope.event_type, "timestamp": envelope.timestamp, "data": envelope})).unwrap_or_default()
+}
+
+pub struct Deliverer<S, D, Q, H, P> {
+    pub subscriptions: S,
+    pub deliveries: D,
+    pub retries: Q,
+    pub sender: H,
+    pub publisher: P,
+    pub secrets: SecretBox,
+    pub policy: RetryPolicy,
+    /// How long a claimed attempt holds (longer than the send timeout).
+    pub lease: Duration,
+    pub cache_ttl: Duration,
+    cache: Mutex<HashMap<String, (Vec<Subscription>, Instant)>>,
+}
+
+impl<S, D, Q, H, P> Deliverer<S, D, Q, H, P>
+where
+    S: SubscriptionStore,
+    D: DeliveryStore,
+    Q: RetryQueue,
+    H: WebhookSender,
+    P: EventPublisher,
+{
+    pub fn new(
+        subscriptions: S,
+        deliveries: D,
+        retries: Q,
+        sender: H,
+        publisher: P,
+        secrets: SecretBox,
+        policy: RetryPolicy,
+        cache_ttl: Duration,
+    ) -> Self {
+        Self {
+            subscriptions,
+            deliveries,
+            retries,
+            sender,
+            publisher,
+            secrets,
+            policy,
+            lease: Duration::from_secs(60),
+            cache_ttl,
+            cache: Mutex::default(),
+        }
+    }
+
+    /// A new event from the bus: every matching subscription and integration gets attempt 1.
+    /// An `Err` means "retry this message"; pairs already handled are skipped on the retry.
+    pub async fn on_event(&self, envelope: &EventEnvelope, now: DateTime<Utc>) -> Result<usize, StoreError> {
+        let mut targets = self.cached(&envelope.organization_id).await?;
+        targets.extend(self.cached("*").await?);
+        targets.retain(|s| s.wants(&envelope.event_type, &envelope.source_product, &envelope.organization_id));
+        // relay.test events go only to the subscription they were sent for.
+        if envelope.event_type == "relay.test" {
+            let target = envelope.payload.as_ref().and_then(|p| p.get("subscriptionId")).and_then(|v| v.as_str()).map(str::to_string);
+            targets = self
+                .subscriptions
+                .get_subscription(target.as_deref().unwrap_or(""))
+                .await?
+                .into_iter()
+                .filter(|s| s.organization_id == envelope.organization_id)
+                .collect();
+        }
+        let mut first_error = None;
+        for sub in &targets {
+            if let Err(e) = self.attempt(envelope, sub, 1, now).await {
+                first_error.get_or_insert(e);
+            }
+        }
+        first_error.map_or(Ok(targets.len()), Err)
+    }
+
+    /// A retry from the retry queue; re-queued while its time has not come (SQS delays stop at
+    /// 15 minutes, so a 10-hour wait is a chain of delays).
+    pub async fn on_retry(&self, message: &RetryMessage, now: DateTime<Utc>) -> Result<(), StoreError> {
+        if message.not_before > now {
+            let wait = (message.not_before - now).to_std().unwrap_or_default();
+            return self.retries.schedule(message, wait).await;
+        }
+        match self.subscriptions.get_subscription(&message.subscription_id).await? {
+            Some(sub) if sub.enabled => self.attempt(&message.envelope, &sub, message.attempt, now).await,
+            Some(sub) => {
+                tracing::info!(subscription_id = %sub.id, "subscription disabled; retry dropped");
+                let attempt = Attempt {
+                    number: message.attempt,
+                    at: now,
+                    status_code: None,
+                    duration_ms: 0,
+                    response_excerpt: None,
+                    error_kind: Some("disabled".into()),
+                };
+                self.deliveries.record(message.envelope.event_id, &sub.id, &attempt, State::Failed, message.attempt).await
+            }
+            None => Ok(()),
+        }
+    }
+
+    async fn cached(&self, organization_id: &str) -> Result<Vec<Subscription>, StoreError> {
+        if let Some((subs, at)) = self.cache.lock().ok().and_then(|c| c.get(organization_id).cloned()) {
+            if at.elapsed() < self.cache_ttl {
+                return Ok(subs);
+            }
+        }
+        let subs = self.subscriptions.list_subscriptions(organization_id).await?;
+        if let Ok(mut c) = self.cache.lock() {
+            c.insert(organization_id.to_string(), (subs.clone(), Instant::now()));
+        }
+        Ok(subs)
+    }
+
+    /// Attempt `n` of one pair.
+    async fn attempt(&self, envelope: &EventEnvelope, sub: &Subscription, n: u32, now: DateTime<Utc>) -> Result<(), StoreError> {
+        let now_ms = now.timestamp_millis();
+        let owner = if sub.integration.is_some() { envelope.organization_id.as_str() } else { sub.organization_id.as_str() };
+        if !self.deliveries.claim(envelope, &sub.id, owner, n, now_ms + self.lease.as_millis() as i64, now_ms).await? {
+            return Ok(());
+        }
+        let body = body(envelope);
+        let secrets = sub.signing_secrets(now, &self.secrets);
+        let secret_refs: Vec<&str> = secrets.iter().map(String::as_str).collect();
+        let msg_id = format!("msg_{}", envelope.event_id.simple());
+        let mut headers: Vec<(String, String)> = sub.headers.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+        headers.extend([
+            ("content-type".to_string(), "application/json".to_string()),
+            ("user-agent".to_string(), "Relay-Webhooks/1.0".to_string()),
+            ("webhook-id".to_string(), msg_id.clone()),
+            ("webhook-timestamp".to_string(), now.timestamp().to_string()),
+            ("webhook-signature".to_string(), signature_header(&msg_id, now.timestamp(), &body, &secret_refs)),
+        ]);
+        let result = self.sender.send(Outgoing { url: sub.url.clone(), headers, body }).await;
+        let status = result.status;
+        let success = status.is_some_and(|s| (200..300).contains(&s));
+        let attempt = Attempt {
+            number: n,
+            at: now,
+            status_code: status,
+            duration_ms: result.duration.as_millis() as u64,
+            response_excerpt: result.excerpt.clone(),
+            error_kind: if success { None } else { result.error_kind.clone().or_else(|| Some("http".into())) },
+        };
+        tracing::info!(event_id = %envelope.event_id, subscription_id = %sub.id, attempt = n, status = ?status, "delivery attempt");
+
+        if success {
+            return self.deliveries.record(envelope.event_id, &sub.id, &attempt, State::Delivered, n).await;
+        }
+        if status == Some(410) {
+            self.deliveries.record(envelope.event_id, &sub.id, &attempt, State::Failed, n).await?;
+            return self.disable(sub, "the endpoint answered 410 Gone", now).await;
+        }
+        if n < self.policy.attempts() {
+            let delay = self.policy.delay_before(n + 1, result.retry_after);
+            self.deliveries.record(envelope.event_id, &sub.id, &attempt, State::Retrying, n + 1).await?;
+            let message = RetryMessage {
+                kind: "retry".into(),
+                envelope: envelope.clone(),
+                subscription_id: sub.id.clone(),
+                attempt: n + 1,
+                not_before: now + chrono::Duration::from_std(delay).unwrap_or_default(),
+            };
+            return self.retries.schedule(&message, delay).await;
+        }
+        // Exhausted: failed, kept in the DLQ for inspection and replay, and announced.
+        self.deliveries.record(envelope.event_id, &sub.id, &attempt, State::Failed, n).await?;
+        let message = RetryMessage {
+            kind: "exhausted".into(),
+            envelope: envelope.clone(),
+            subscription_id: sub.id.clone(),
+            attempt: n,
+            not_before: now,
+        };
+        self.retries.dead_letter(&serde_json::to_string(&message).unwrap_or_default()).await?;
+        self.announce(
+            "delivery.exhausted",
+            owner,
+            json!({"eventId": envelope.event_id, "subscriptionId": sub.id, "attempts": n, "lastStatusCode": status}),
+            now,
+        )
+        .await;
+        Ok(())
+    }
+
+    async fn disable(&self, sub: &Subscription, reason: &str, now: DateTime<Utc>) -> Result<(), StoreError> {
+        let mut updated = sub.clone();
+        updated.enabled = false;
+        updated.disabled_reason = Some(reason.to_string());
+        updated.updated_at = now;
+        self.subscriptions.put_subscription(&updated).await?;
+        if let Ok(mut c) = self.cache.lock() {
+            c.clear();
+        }
+        tracing::warn!(subscription_id = %sub.id, reason, "subscription disabled");
+        self.announce(
+            "subscription.disabled",
+            &sub.organization_id,
+            json!({"subscriptionId": sub.id, "url": sub.url, "reason": reason}),
+            now,
+        )
+        .await;
+        Ok(())
+    }
+
+    /// Publishes one of Relay's own operational events (best effort: logged if it fails).
+    async fn announce(&self, event_type: &str, organization_id: &str, payload: serde_json::Value, now: DateTime<Utc>) {
+        let envelope = EventEnvelope {
+            event_id: Uuid::new_v4(),
+            event_type: event_type.into(),
+            event_version: "1.0".into(),
+            source_product: RELAY_SOURCE.into(),
+            organization_id: organization_id.into(),
+            timestamp: now,
+            correlation_id: None,
+            payload: payload.as_object().cloned(),
+            payload_ref: None,
+        };
+        if let Some(Err(e)) = self.publisher.publish(std::slice::from_ref(&envelope)).await.into_iter().next() {
+            tracing::error!(event_type, error = %e, "could not publish an operational event");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_default_schedule_spans_more_than_a_day_and_honours_retry_after() {
+        let p = RetryPolicy::default();
+        let total: Duration = p.delays.iter().sum();
+        assert!(total > Duration::from_secs(24 * 3600), "{total:?}");
+        assert_eq!(p.delay_before(1, None), Duration::ZERO);
+        let d = p.delay_before(2, None);
+        assert!(d >= Duration::from_secs_f64(4.5) && d <= Duration::from_secs_f64(5.5), "{d:?}");
+        assert!(p.delay_before(2, Some(Duration::from_secs(120))) >= Duration::from_secs(120));
+        assert!(p.delay_before(2, Some(Duration::from_secs(10 * 24 * 3600))) <= Duration::from_secs(24 * 3600));
+        assert_eq!(RetryPolicy::parse("0,0.5,1").map(|p| p.attempts()), Some(3));
+        assert!(RetryPolicy::parse("0,x").is_none());
+    }
+}

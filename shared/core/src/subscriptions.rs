@@ -1,0 +1,308 @@
+//! Webhook subscriptions: an organisation's endpoint, the event types it wants, its signing
+//! secrets (sealed at rest), and the platform's product-to-product integrations, which are
+//! subscriptions owned by the platform and delivered by the same machinery.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Duration, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+use crate::problem::{Problem, ProblemField, ProblemKind};
+use crate::secrets::SecretBox;
+use crate::signing::new_secret;
+use crate::ssrf;
+use crate::validation::is_event_type;
+
+/// Headers a subscription may not set: Relay owns them.
+const RESERVED_HEADERS: &[&str] = &[
+    "content-type",
+    "content-length",
+    "host",
+    "user-agent",
+    "webhook-id",
+    "webhook-timestamp",
+    "webhook-signature",
+    "transfer-encoding",
+    "connection",
+];
+
+/// A signing secret as stored: sealed, and when it stops being used (after a rotation).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StoredSecret {
+    pub sealed: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+/// The platform integration a subscription stands for (`recruitiq` → `nexus`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Integration {
+    pub source: String,
+    pub target: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Subscription {
+    pub id: String,
+    /// The owning organisation; `*` for platform integrations (they serve every organisation).
+    pub organization_id: String,
+    pub url: String,
+    pub event_types: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    pub enabled: bool,
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+    /// Deliveries per second across all instances.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_limit: Option<u32>,
+    /// Newest first.
+    pub secrets: Vec<StoredSecret>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disabled_reason: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub integration: Option<Integration>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl Subscription {
+    /// Does this subscription want this event?
+    pub fn wants(&self, event_type: &str, source_product: &str, organization_id: &str) -> bool {
+        let scope = match &self.integration {
+            Some(i) => i.source == source_product,
+            None => self.organization_id == organization_id,
+        };
+        self.enabled && scope && self.event_types.iter().any(|p| pattern_matches(p, event_type))
+    }
+
+    /// The secrets to sign with at `now`, opened (newest first).
+    pub fn signing_secrets(&self, now: DateTime<Utc>, secrets: &SecretBox) -> Vec<String> {
+        self.secrets
+            .iter()
+            .filter(|s| s.expires_at.is_none_or(|e| e > now))
+            .filter_map(|s| secrets.open(&s.sealed, &self.id).ok())
+            .collect()
+    }
+
+    /// Rotates the secret: the new one signs from now on, the old ones keep signing beside it
+    /// until `overlap` has passed. Returns the new secret (shown once).
+    pub fn rotate(&mut self, now: DateTime<Utc>, overlap: Duration, secrets: &SecretBox) -> String {
+        let fresh = new_secret();
+        self.secrets.retain(|s| s.expires_at.is_none_or(|e| e > now));
+        for s in &mut self.secrets {
+            s.expires_at = Some(s.expires_at.map_or(now + overlap, |e| e.min(now + overlap)));
+        }
+        self.secrets.insert(0, StoredSecret { sealed: secrets.seal(&fresh, &self.id), expires_at: None });
+        self.updated_at = now;
+        fresh
+    }
+
+    /// What the API shows: never a secret.
+    pub fn view(&self) -> Value {
+        json!({
+            "id": self.id,
+            "url": self.url,
+            "eventTypes": self.event_types,
+            "description": self.description,
+            "enabled": self.enabled,
+            "headers": self.headers,
+            "rateLimit": self.rate_limit,
+            "disabledReason": self.disabled_reason,
+            "secretsActive": self.secrets.len(),
+            "createdAt": self.created_at,
+            "updatedAt": self.updated_at,
+        })
+    }
+}
+
+/// `payroll.completed` (exact), `payroll.*` (the `payroll` family, any depth) or `*` (all).
+pub fn pattern_matches(pattern: &str, event_type: &str) -> bool {
+    match pattern.strip_suffix(".*") {
+        _ if pattern == "*" => true,
+        Some(prefix) => event_type.strip_prefix(prefix).is_some_and(|rest| rest.starts_with('.')),
+        None => pattern == event_type,
+    }
+}
+
+fn is_pattern(p: &str) -> bool {
+    p == "*"
+        || is_event_type(p)
+        || p.strip_suffix(".*").is_some_and(|prefix| {
+            prefix.split('.').all(|w| !w.is_empty() && w.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_'))
+        })
+}
+
+fn invalid(field: &str, message: impl Into<String>) -> Problem {
+    let message = message.into();
+    let mut p = Problem::new(ProblemKind::InvalidRequest, format!("{field} {message}"));
+    p.errors = vec![ProblemField { field: field.into(), message }];
+    p
+}
+
+/// The fields a create or update may carry.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Changes {
+    pub url: Option<String>,
+    pub event_types: Option<Vec<String>>,
+    pub description: Option<String>,
+    pub enabled: Option<bool>,
+    pub headers: Option<BTreeMap<String, String>>,
+    pub rate_limit: Option<u32>,
+}
+
+impl Changes {
+    pub fn parse(body: &Value) -> Result<Self, Problem> {
+        let c: Changes = serde_json::from_value(body.clone()).map_err(|e| invalid("body", format!("is not a subscription: {e}")))?;
+        if let Some(url) = &c.url {
+            ssrf::check_url(url, ssrf::loopback_allowed()).map_err(|e| invalid("url", format!("is refused: {e}")))?;
+        }
+        if let Some(types) = &c.event_types {
+            if types.is_empty() || types.len() > 100 {
+                return Err(invalid("eventTypes", "must list 1 to 100 event types or patterns"));
+            }
+            if let Some(bad) = types.iter().find(|t| !is_pattern(t)) {
+                return Err(invalid("eventTypes", format!("{bad:?} is not an event type, a family such as payroll.*, or *")));
+            }
+        }
+        if c.description.as_ref().is_some_and(|d| d.len() > 500) {
+            return Err(invalid("description", "must be at most 500 characters"));
+        }
+        if let Some(h) = &c.headers {
+            if h.len() > 10 {
+                return Err(invalid("headers", "may hold at most 10 headers"));
+            }
+            for (name, value) in h {
+                let lower = name.to_ascii_lowercase();
+                if name.is_empty()
+                    || !name.chars().all(|ch| ch.is_ascii_alphanumeric() || ch == '-')
+                    || RESERVED_HEADERS.contains(&lower.as_str())
+                {
+                    return Err(invalid("headers", format!("{name:?} is not a header a subscription may set")));
+                }
+                if value.len() > 1024 || value.chars().any(|ch| ch.is_control()) {
+                    return Err(invalid("headers", format!("the value of {name} is not a valid header value")));
+                }
+            }
+        }
+        if c.rate_limit.is_some_and(|r| !(1..=1000).contains(&r)) {
+            return Err(invalid("rateLimit", "must be 1 to 1000 deliveries per second"));
+        }
+        Ok(c)
+    }
+
+    /// A new subscription from a create request; returns it and its first secret.
+    pub fn create(
+        self,
+        organization_id: &str,
+        id: String,
+        now: DateTime<Utc>,
+        secrets: &SecretBox,
+    ) -> Result<(Subscription, String), Problem> {
+        let url = self.url.ok_or_else(|| invalid("url", "is required"))?;
+        let event_types = self.event_types.ok_or_else(|| invalid("eventTypes", "is required"))?;
+        let secret = new_secret();
+        let sub = Subscription {
+            secrets: vec![StoredSecret { sealed: secrets.seal(&secret, &id), expires_at: None }],
+            id,
+            organization_id: organization_id.to_string(),
+            url,
+            event_types,
+            description: self.description,
+            enabled: self.enabled.unwrap_or(true),
+            headers: self.headers.unwrap_or_default(),
+            rate_limit: self.rate_limit,
+            disabled_reason: None,
+            integration: None,
+            created_at: now,
+            updated_at: now,
+        };
+        Ok((sub, secret))
+    }
+
+    pub fn apply(self, sub: &mut Subscription, now: DateTime<Utc>) {
+        if let Some(u) = self.url {
+            sub.url = u;
+        }
+        if let Some(t) = self.event_types {
+            sub.event_types = t;
+        }
+        if let Some(d) = self.description {
+            sub.description = Some(d);
+        }
+        if let Some(e) = self.enabled {
+            sub.enabled = e;
+            if e {
+                sub.disabled_reason = None;
+            }
+        }
+        if let Some(h) = self.headers {
+            sub.headers = h;
+        }
+        if let Some(r) = self.rate_limit {
+            sub.rate_limit = Some(r);
+        }
+        sub.updated_at = now;
+    }
+}
+
+/// A new subscription id.
+pub fn new_id() -> String {
+    crate::webhooks::sources::new_id().replacen("src_", "sub_", 1)
+}
+
+/// The seed integrations (source → target: event types), from the platform documents.
+pub const SEED_INTEGRATIONS: &[(&str, &str, &[&str])] = &[
+    ("recruitiq", "nexus", &["candidate.hired"]),
+    ("nexus", "paylinq", &["employee.created", "employee.updated", "employee.terminated"]),
+    ("recruitiq", "paylinq", &["candidate.hired"]),
+];
+
+/// The subscription id an integration is stored under.
+pub fn integration_id(source: &str, target: &str) -> String {
+    format!("int_{source}_{target}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn patterns() {
+        assert!(pattern_matches("*", "anything.at_all"));
+        assert!(pattern_matches("payroll.*", "payroll.completed"));
+        assert!(pattern_matches("payroll.*", "payroll.run.requested"));
+        assert!(!pattern_matches("payroll.*", "payrolls.completed"));
+        assert!(!pattern_matches("payroll.*", "payroll"));
+        assert!(pattern_matches("candidate.hired", "candidate.hired"));
+        assert!(!pattern_matches("candidate.hired", "candidate.hired.late"));
+    }
+
+    #[test]
+    fn rotation_keeps_the_old_secret_for_the_overlap_only() {
+        let b = SecretBox::from_base64(&SecretBox::generate_key()).unwrap();
+        let now = Utc::now();
+        let body = json!({"url": "https://hooks.example.com/x", "eventTypes": ["payroll.*"]});
+        let (mut sub, first) = Changes::parse(&body).unwrap().create("org", new_id(), now, &b).unwrap();
+        assert_eq!(sub.signing_secrets(now, &b), vec![first.clone()]);
+        let second = sub.rotate(now, Duration::hours(24), &b);
+        assert_eq!(sub.signing_secrets(now + Duration::hours(1), &b), vec![second.clone(), first]);
+        assert_eq!(sub.signing_secrets(now + Duration::hours(25), &b), vec![second]);
+        assert!(!sub.view().to_string().contains("whsec_"));
+    }
+
+    #[test]
+    fn bad_subscriptions_name_the_field() {
+        let field = |body: Value| Changes::parse(&body).err().map(|p| p.errors[0].field.clone());
+        assert_eq!(field(json!({"url": "http://10.0.0.1/x"})).as_deref(), Some("url"));
+        assert_eq!(field(json!({"url": "http://169.254.169.254/"})).as_deref(), Some("url"));
+        assert_eq!(field(json!({"eventTypes": ["Payroll"]})).as_deref(), Some("eventTypes"));
+        assert_eq!(field(json!({"headers": {"webhook-signature": "x"}})).as_deref(), Some("headers"));
+        assert_eq!(field(json!({"rateLimit": 0})).as_deref(), Some("rateLimit"));
+        assert_eq!(field(json!({"bogus": 1})).as_deref(), Some("body"));
+    }
+}
