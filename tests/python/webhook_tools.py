@@ -3,6 +3,7 @@ libraries sign and verify, so Relay's code is never checked only against itself.
 
   sign-standard <whsec_secret> <msg_id> <unix_ts>       body on stdin -> webhook-signature value
   verify-stripe <secret> <stripe_signature_header>      body on stdin -> exit 0 if Stripe accepts
+  verify-standard <whsec_secret> <headers_json>         body on stdin -> exit 0 if the official library accepts
   hmac-hex <key>                                        message on stdin -> hex HMAC-SHA256 (stdlib)
 """
 import sys
@@ -20,6 +21,12 @@ def main() -> int:
         import stripe
         secret, header = sys.argv[2], sys.argv[3]
         stripe.WebhookSignature.verify_header(body, header, secret, tolerance=300)
+        print("ok")
+        return 0
+    if cmd == "verify-standard":
+        import json
+        from standardwebhooks.webhooks import Webhook
+        Webhook(sys.argv[2]).verify(body, json.loads(sys.argv[3]))
         print("ok")
         return 0
     if cmd == "hmac-hex":

@@ -226,7 +226,7 @@ impl<S: KeyStore + SourceStore + SubscriptionStore + DeliveryStore + EventStore,
             (&Method::GET, []) => Reply::json(200, &json!({"event": envelope, "deliveries": deliveries})),
             (&Method::POST, ["replay"]) => {
                 let only = match req.body().as_ref() {
-                    b if b.is_empty() => None,
+                    [] => None,
                     _ => match json_body(req) {
                         Ok(v) => v.get("subscriptionId").and_then(Value::as_str).map(str::to_string),
                         Err(p) => return p.into(),

@@ -167,6 +167,7 @@ where
     H: WebhookSender,
     P: EventPublisher,
 {
+    #[allow(clippy::too_many_arguments)] // one argument per port, as main wires them
     pub fn new(
         subscriptions: S,
         deliveries: D,

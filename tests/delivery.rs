@@ -1,0 +1,400 @@
+//! Outgoing webhooks, end to end: subscriptions through the manage API, events through ingest,
+//! the real deliver binary polling its queues in the local stack, and local HTTP receivers
+//! whose every request is checked with the official Standard Webhooks library.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::io::Write;
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use relay_e2e::stack::ADMIN_KEY;
+use relay_e2e::{repo_root, Stack, StackOptions};
+use serde_json::{json, Value};
+use sha2::Digest;
+
+/// One request a receiver got.
+#[derive(Clone, Debug)]
+struct Received {
+    headers: BTreeMap<String, String>,
+    body: String,
+    at: Instant,
+}
+
+/// How a receiver answers its next requests: (status, Retry-After, delay before answering).
+type Script = VecDeque<(u16, Option<u64>, Duration)>;
+
+#[derive(Clone, Default)]
+struct Receiver {
+    url: String,
+    got: Arc<Mutex<Vec<Received>>>,
+    script: Arc<Mutex<Script>>,
+    in_flight: Arc<AtomicUsize>,
+}
+
+impl Receiver {
+    async fn start() -> Self {
+        let r = Receiver::default();
+        let shared = r.clone();
+        let app = axum::Router::new().route(
+            "/hook",
+            axum::routing::post(move |headers: http::HeaderMap, body: bytes::Bytes| {
+                let r = shared.clone();
+                async move {
+                    r.in_flight.fetch_add(1, Ordering::SeqCst);
+                    let headers = headers.iter().map(|(k, v)| (k.to_string(), v.to_str().unwrap_or_default().to_string())).collect();
+                    r.got.lock().expect("lock").push(Received {
+                        headers,
+                        body: String::from_utf8_lossy(&body).into_owned(),
+                        at: Instant::now(),
+                    });
+                    let (status, retry_after, delay) = r.script.lock().expect("lock").pop_front().unwrap_or((200, None, Duration::ZERO));
+                    tokio::time::sleep(delay).await;
+                    r.in_flight.fetch_sub(1, Ordering::SeqCst);
+                    let mut resp = http::Response::builder().status(status);
+                    if let Some(s) = retry_after {
+                        resp = resp.header("retry-after", s.to_string());
+                    }
+                    resp.body(axum::body::Body::from("ok")).expect("response")
+                }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let url = format!("http://{}/hook", listener.local_addr().expect("addr"));
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        Receiver { url, ..r }
+    }
+
+    fn answer(&self, status: u16, retry_after: Option<u64>, delay: Duration, times: usize) {
+        let mut s = self.script.lock().expect("lock");
+        for _ in 0..times {
+            s.push_back((status, retry_after, delay));
+        }
+    }
+
+    fn count(&self) -> usize {
+        self.got.lock().expect("lock").len()
+    }
+
+    fn requests(&self) -> Vec<Received> {
+        self.got.lock().expect("lock").clone()
+    }
+
+    /// Waits until `n` requests arrived (or panics after `limit`).
+    async fn wait_for(&self, n: usize, limit: Duration) -> Vec<Received> {
+        let started = Instant::now();
+        while self.count() < n {
+            assert!(started.elapsed() < limit, "expected {n} requests at {}, got {}", self.url, self.count());
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        self.requests()
+    }
+}
+
+/// The deliver function with a compressed retry schedule and no subscription cache.
+async fn stack(schedule: &str, extra: &[(&str, &str)]) -> Stack {
+    let mut env =
+        vec![("RELAY_RETRY_SCHEDULE".to_string(), schedule.to_string()), ("RELAY_SUBSCRIPTION_CACHE_SECONDS".to_string(), "0".to_string())];
+    env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+    Stack::start(StackOptions { function_env: env, ..StackOptions::default() }).await
+}
+
+async fn subscribe(stack: &Stack, key: &str, url: &str, types: &[&str]) -> Value {
+    let resp = reqwest::Client::new()
+        .post(format!("{}/v1/subscriptions", stack.url))
+        .bearer_auth(key)
+        .json(&json!({"url": url, "eventTypes": types, "description": "test"}))
+        .send()
+        .await
+        .expect("subscribe");
+    assert_eq!(resp.status(), 201);
+    resp.json().await.expect("json")
+}
+
+async fn publish(stack: &Stack, org: &str, candidate: &str) -> String {
+    let body = json!({"eventType": "candidate.hired", "organizationId": org, "payload": {"candidateId": candidate, "jobId": "job-1", "startDate": "2026-12-01"}}).to_string();
+    let resp = stack.post("/v1/events", &body, Some(&format!("{org}-{candidate}"))).await;
+    assert_eq!(resp.status(), 202);
+    let v: Value = resp.json().await.expect("json");
+    v["eventId"].as_str().expect("eventId").to_string()
+}
+
+/// The official Standard Webhooks library's verdict on one received request.
+fn official_verify(secret: &str, r: &Received) -> Result<(), String> {
+    let headers = json!({"webhook-id": r.headers["webhook-id"], "webhook-timestamp": r.headers["webhook-timestamp"], "webhook-signature": r.headers["webhook-signature"]}).to_string();
+    let mut child = Command::new(repo_root().join(".venv/bin/python"))
+        .arg(repo_root().join("tests/python/webhook_tools.py"))
+        .args(["verify-standard", secret, &headers])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("python");
+    child.stdin.take().expect("stdin").write_all(r.body.as_bytes()).expect("write");
+    let out = child.wait_with_output().expect("wait");
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(String::from_utf8_lossy(&out.stderr).into_owned())
+    }
+}
+
+async fn get(stack: &Stack, key: &str, path: &str) -> (u16, Value) {
+    let resp = reqwest::Client::new().get(format!("{}{path}", stack.url)).bearer_auth(key).send().await.expect("get");
+    (resp.status().as_u16(), resp.json().await.unwrap_or(Value::Null))
+}
+
+async fn event_deliveries(stack: &Stack, event_id: &str, until_state: &str) -> Value {
+    let started = Instant::now();
+    loop {
+        let (status, v) = get(stack, &stack.org_key, &format!("/v1/events/{event_id}")).await;
+        if status == 200 && v["deliveries"][0]["state"] == until_state {
+            return v;
+        }
+        assert!(started.elapsed() < Duration::from_secs(30), "delivery never reached {until_state}: {v}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+const LIMIT: Duration = Duration::from_secs(30);
+
+#[tokio::test]
+async fn a_delivered_webhook_passes_the_official_verifier_and_its_attempt_is_logged() {
+    let stack = stack("0,1,1", &[]).await;
+    let receiver = Receiver::start().await;
+    let sub = subscribe(&stack, &stack.org_key, &receiver.url, &["candidate.*"]).await;
+    let secret = sub["secret"].as_str().expect("secret shown once at creation");
+    assert!(secret.starts_with("whsec_"));
+    let event_id = publish(&stack, "org-acme", "cand-1").await;
+
+    let got = receiver.wait_for(1, LIMIT).await;
+    official_verify(secret, &got[0]).expect("the official standardwebhooks library accepts it");
+    let body: Value = serde_json::from_str(&got[0].body).expect("json");
+    assert_eq!(body["type"], "candidate.hired");
+    assert_eq!(body["data"]["eventId"], event_id.as_str());
+    assert_eq!(body["data"]["payload"]["candidateId"], "cand-1");
+    assert!(body["timestamp"].is_string());
+
+    let v = event_deliveries(&stack, &event_id, "delivered").await;
+    let attempt = &v["deliveries"][0]["attempts"][0];
+    assert_eq!((attempt["number"].as_u64(), attempt["statusCode"].as_u64()), (Some(1), Some(200)));
+    assert!(attempt["durationMs"].is_u64() && attempt["responseExcerpt"] == "ok");
+    let (_, listed) = get(&stack, &stack.org_key, &format!("/v1/subscriptions/{}", sub["id"].as_str().expect("id"))).await;
+    assert!(!listed.to_string().contains("whsec_"), "the secret is never shown again");
+}
+
+#[tokio::test]
+async fn failures_are_retried_with_the_same_webhook_id_honouring_retry_after() {
+    let stack = stack("0,1,1,1,1", &[]).await;
+    let receiver = Receiver::start().await;
+    receiver.answer(500, None, Duration::ZERO, 1);
+    receiver.answer(503, Some(3), Duration::ZERO, 1);
+    subscribe(&stack, &stack.org_key, &receiver.url, &["candidate.hired"]).await;
+    let event_id = publish(&stack, "org-acme", "cand-2").await;
+
+    let got = receiver.wait_for(3, LIMIT).await;
+    let ids: Vec<&str> = got.iter().map(|r| r.headers["webhook-id"].as_str()).collect();
+    assert!(ids.iter().all(|id| *id == ids[0]), "webhook-id is stable across retries: {ids:?}");
+    assert!(got[2].at.duration_since(got[1].at) >= Duration::from_millis(2500), "Retry-After: 3 was honoured");
+    let v = event_deliveries(&stack, &event_id, "delivered").await;
+    let codes: Vec<u64> =
+        v["deliveries"][0]["attempts"].as_array().expect("attempts").iter().filter_map(|a| a["statusCode"].as_u64()).collect();
+    assert_eq!(codes, vec![500, 503, 200]);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(receiver.count(), 3, "nothing after the success");
+}
+
+#[tokio::test]
+async fn gone_disables_the_endpoint_and_later_events_are_not_sent() {
+    let stack = stack("0,1,1", &[]).await;
+    let receiver = Receiver::start().await;
+    receiver.answer(410, None, Duration::ZERO, 1);
+    let sub = subscribe(&stack, &stack.org_key, &receiver.url, &["candidate.hired"]).await;
+    let first = publish(&stack, "org-acme", "cand-3").await;
+    receiver.wait_for(1, LIMIT).await;
+    event_deliveries(&stack, &first, "failed").await;
+    let (_, view) = get(&stack, &stack.org_key, &format!("/v1/subscriptions/{}", sub["id"].as_str().expect("id"))).await;
+    assert_eq!(view["enabled"], false);
+    assert!(view["disabledReason"].as_str().is_some_and(|r| r.contains("410")));
+    publish(&stack, "org-acme", "cand-4").await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(receiver.count(), 1, "a disabled endpoint gets nothing");
+}
+
+#[tokio::test]
+async fn an_endpoint_down_for_the_whole_schedule_ends_in_the_dlq_and_a_replay_delivers_once() {
+    let stack = stack("0,1,1", &[]).await;
+    let receiver = Receiver::start().await;
+    receiver.answer(500, None, Duration::ZERO, 3);
+    subscribe(&stack, &stack.org_key, &receiver.url, &["candidate.hired"]).await;
+    let event_id = publish(&stack, "org-acme", "cand-5").await;
+    receiver.wait_for(3, LIMIT).await;
+    let v = event_deliveries(&stack, &event_id, "failed").await;
+    assert_eq!(v["deliveries"][0]["attempts"].as_array().map(Vec::len), Some(3));
+
+    let sqs = aws_sdk_sqs::Client::new(&stack.aws().await);
+    let dlq = sqs
+        .receive_message()
+        .queue_url(stack.queue_url("relay-local-delivery-dlq"))
+        .max_number_of_messages(10)
+        .wait_time_seconds(2)
+        .send()
+        .await
+        .expect("dlq");
+    let bodies: Vec<Value> =
+        dlq.messages.unwrap_or_default().iter().filter_map(|m| serde_json::from_str(m.body.as_deref().unwrap_or("")).ok()).collect();
+    assert!(bodies.iter().any(|b| b["kind"] == "exhausted" && b["envelope"]["eventId"] == event_id.as_str()), "{bodies:?}");
+
+    // The receiver recovers (its script is spent: it answers 200); a replay delivers once.
+    let resp = reqwest::Client::new()
+        .post(format!("{}/v1/events/{event_id}/replay", stack.url))
+        .bearer_auth(&stack.org_key)
+        .send()
+        .await
+        .expect("replay");
+    assert_eq!(resp.status(), 202);
+    receiver.wait_for(4, LIMIT).await;
+    event_deliveries(&stack, &event_id, "delivered").await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(receiver.count(), 4);
+}
+
+#[tokio::test]
+async fn during_a_rotation_both_secrets_sign_and_each_verifies() {
+    let stack = stack("0,1", &[]).await;
+    let receiver = Receiver::start().await;
+    let sub = subscribe(&stack, &stack.org_key, &receiver.url, &["*"]).await;
+    let old = sub["secret"].as_str().expect("secret").to_string();
+    let rotated: Value = reqwest::Client::new()
+        .post(format!("{}/v1/subscriptions/{}/secret/rotate", stack.url, sub["id"].as_str().expect("id")))
+        .bearer_auth(&stack.org_key)
+        .send()
+        .await
+        .expect("rotate")
+        .json()
+        .await
+        .expect("json");
+    let new = rotated["secret"].as_str().expect("new secret").to_string();
+    assert_ne!(old, new);
+    publish(&stack, "org-acme", "cand-6").await;
+    let got = receiver.wait_for(1, LIMIT).await;
+    assert_eq!(got[0].headers["webhook-signature"].split(' ').count(), 2, "two signatures during the overlap");
+    official_verify(&old, &got[0]).expect("the old secret verifies");
+    official_verify(&new, &got[0]).expect("the new secret verifies");
+}
+
+#[tokio::test]
+async fn an_organisation_sees_only_its_own_subscriptions_and_events_and_urls_are_ssrf_checked() {
+    let stack = stack("0", &[]).await;
+    let other_key = "rk_org_test_beta";
+    let ddb = aws_sdk_dynamodb::Client::new(&stack.aws().await);
+    use aws_sdk_dynamodb::types::AttributeValue::{Bool, S};
+    ddb.put_item()
+        .table_name("relay-local-config")
+        .item("pk", S(format!("KEY#{}", hex::encode(sha2::Sha256::digest(other_key.as_bytes())))))
+        .item("sk", S("KEY".into()))
+        .item("kind", S("organization".into()))
+        .item("organizationId", S("org-beta".into()))
+        .item("name", S("beta".into()))
+        .item("createdAt", S("2026-01-01T00:00:00Z".into()))
+        .item("disabled", Bool(false))
+        .send()
+        .await
+        .expect("key");
+    let receiver = Receiver::start().await;
+    let sub = subscribe(&stack, &stack.org_key, &receiver.url, &["candidate.hired"]).await;
+    let event_id = publish(&stack, "org-acme", "cand-7").await;
+    receiver.wait_for(1, LIMIT).await;
+    let id = sub["id"].as_str().expect("id");
+    assert_eq!(get(&stack, other_key, &format!("/v1/subscriptions/{id}")).await.0, 404);
+    assert_eq!(get(&stack, other_key, &format!("/v1/events/{event_id}")).await.0, 404);
+    assert_eq!(get(&stack, &stack.org_key, &format!("/v1/events/{event_id}")).await.0, 200);
+    let (_, theirs) = get(&stack, other_key, "/v1/subscriptions").await;
+    assert_eq!(theirs["subscriptions"].as_array().map(Vec::len), Some(0));
+
+    for url in
+        ["http://10.0.0.1/hook", "http://169.254.169.254/latest", "http://[::ffff:10.0.0.1]/", "http://[fd00::1]/", "ftp://example.com/"]
+    {
+        let resp = reqwest::Client::new()
+            .post(format!("{}/v1/subscriptions", stack.url))
+            .bearer_auth(&stack.org_key)
+            .json(&json!({"url": url, "eventTypes": ["*"]}))
+            .send()
+            .await
+            .expect("post");
+        assert_eq!(resp.status(), 400, "{url}");
+    }
+}
+
+#[tokio::test]
+async fn a_slow_receiver_delays_no_other_organisations_deliveries() {
+    let stack = stack("0,1", &[("RELAY_SEND_TIMEOUT_MS", "4000")]).await;
+    let slow = Receiver::start().await;
+    slow.answer(200, None, Duration::from_secs(10), 1);
+    let fast = Receiver::start().await;
+    subscribe(&stack, &stack.org_key, &slow.url, &["candidate.hired"]).await;
+    let beta_key = "rk_org_test_gamma";
+    let ddb = aws_sdk_dynamodb::Client::new(&stack.aws().await);
+    use aws_sdk_dynamodb::types::AttributeValue::{Bool, S};
+    ddb.put_item()
+        .table_name("relay-local-config")
+        .item("pk", S(format!("KEY#{}", hex::encode(sha2::Sha256::digest(beta_key.as_bytes())))))
+        .item("sk", S("KEY".into()))
+        .item("kind", S("organization".into()))
+        .item("organizationId", S("org-gamma".into()))
+        .item("name", S("gamma".into()))
+        .item("createdAt", S("2026-01-01T00:00:00Z".into()))
+        .item("disabled", Bool(false))
+        .send()
+        .await
+        .expect("key");
+    subscribe(&stack, beta_key, &fast.url, &["candidate.hired"]).await;
+
+    publish(&stack, "org-acme", "cand-slow").await;
+    slow.wait_for(1, LIMIT).await;
+    publish(&stack, "org-gamma", "cand-fast").await;
+    fast.wait_for(1, LIMIT).await;
+    assert_eq!(
+        slow.in_flight.load(Ordering::SeqCst),
+        1,
+        "the other organisation's event arrived while the slow receiver still held its request"
+    );
+}
+
+#[tokio::test]
+async fn disabling_the_recruitiq_to_nexus_integration_stops_delivery_and_enabling_resumes_it() {
+    let stack = stack("0", &[]).await;
+    let nexus = Receiver::start().await;
+    let client = reqwest::Client::new();
+    let put = |enabled: bool| {
+        client
+            .put(format!("{}/v1/integrations/recruitiq/nexus", stack.url))
+            .bearer_auth(ADMIN_KEY)
+            .json(&json!({"enabled": enabled, "url": nexus.url}))
+            .send()
+    };
+    let (status, list) = get(&stack, ADMIN_KEY, "/v1/integrations").await;
+    assert_eq!(status, 200);
+    assert_eq!(list["integrations"].as_array().map(Vec::len), Some(3));
+    assert_eq!(get(&stack, &stack.org_key, "/v1/integrations").await.0, 403, "operators only");
+
+    assert_eq!(put(true).await.expect("enable").status(), 200);
+    publish(&stack, "org-acme", "cand-i1").await;
+    let got = nexus.wait_for(1, LIMIT).await;
+    let body: Value = serde_json::from_str(&got[0].body).expect("json");
+    assert_eq!(body["data"]["payload"]["candidateId"], "cand-i1");
+
+    assert_eq!(put(false).await.expect("disable").status(), 200);
+    publish(&stack, "org-acme", "cand-i2").await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(nexus.count(), 1, "nothing reaches Nexus while the integration is off");
+
+    assert_eq!(put(true).await.expect("enable").status(), 200);
+    publish(&stack, "org-acme", "cand-i3").await;
+    let got = nexus.wait_for(2, LIMIT).await;
+    let body: Value = serde_json::from_str(&got[1].body).expect("json");
+    assert_eq!(body["data"]["payload"]["candidateId"], "cand-i3");
+}
