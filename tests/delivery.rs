@@ -398,3 +398,79 @@ async fn disabling_the_recruitiq_to_nexus_integration_stops_delivery_and_enablin
     let body: Value = serde_json::from_str(&got[1].body).expect("json");
     assert_eq!(body["data"]["payload"]["candidateId"], "cand-i3");
 }
+
+#[tokio::test]
+async fn events_are_listed_newest_first_by_type_and_time_with_a_cursor() {
+    let stack = stack("0", &[]).await;
+    let first = publish(&stack, "org-acme", "cand-l1").await;
+    let second = publish(&stack, "org-acme", "cand-l2").await;
+    let job = json!({"eventType": "job.published", "organizationId": "org-acme", "payload": {"jobId": "j", "title": "T"}}).to_string();
+    assert_eq!(stack.post("/v1/events", &job, Some("job-l1")).await.status(), 202);
+    publish(&stack, "org-other", "cand-l3").await;
+
+    let (status, page1) = get(&stack, &stack.org_key, "/v1/events?limit=2").await;
+    assert_eq!(status, 200, "{page1}");
+    assert_eq!(page1["events"].as_array().map(Vec::len), Some(2));
+    let cursor = page1["nextCursor"].as_str().expect("a next page");
+    let (_, page2) = get(&stack, &stack.org_key, &format!("/v1/events?limit=2&cursor={cursor}")).await;
+    let ids: Vec<&str> = page1["events"]
+        .as_array()
+        .into_iter()
+        .chain(page2["events"].as_array())
+        .flatten()
+        .filter_map(|e| e["event"]["eventId"].as_str())
+        .collect();
+    assert_eq!(ids.len(), 3, "three events of org-acme, none of another organisation: {ids:?}");
+    assert_eq!(ids[1], second.as_str(), "newest first");
+    assert_eq!(ids[2], first.as_str());
+    let (_, jobs) = get(&stack, &stack.org_key, "/v1/events?type=job.published").await;
+    assert_eq!(jobs["events"].as_array().map(Vec::len), Some(1));
+    let (_, none) = get(&stack, &stack.org_key, "/v1/events?from=2099-01-01T00:00:00Z").await;
+    assert_eq!(none["events"].as_array().map(Vec::len), Some(0));
+    assert_eq!(get(&stack, &stack.org_key, "/v1/events?from=yesterday").await.0, 400);
+    assert_eq!(get(&stack, &stack.org_key, "/v1/events?cursor=bm9wZQ").await.0, 400);
+}
+
+#[tokio::test]
+async fn recover_resends_what_failed_since_a_time() {
+    let stack = stack("0,1", &[]).await;
+    let receiver = Receiver::start().await;
+    receiver.answer(500, None, Duration::ZERO, 2);
+    let sub = subscribe(&stack, &stack.org_key, &receiver.url, &["candidate.hired"]).await;
+    let since = chrono::Utc::now() - chrono::Duration::seconds(5);
+    let event_id = publish(&stack, "org-acme", "cand-r1").await;
+    receiver.wait_for(2, LIMIT).await;
+    event_deliveries(&stack, &event_id, "failed").await;
+    let resp = reqwest::Client::new()
+        .post(format!("{}/v1/subscriptions/{}/recover", stack.url, sub["id"].as_str().expect("id")))
+        .bearer_auth(&stack.org_key)
+        .json(&json!({"since": since.to_rfc3339()}))
+        .send()
+        .await
+        .expect("recover");
+    assert_eq!(resp.status(), 202);
+    let body: Value = resp.json().await.expect("json");
+    assert_eq!(body["recovered"][0], event_id.as_str());
+    receiver.wait_for(3, LIMIT).await;
+    event_deliveries(&stack, &event_id, "delivered").await;
+}
+
+#[tokio::test]
+async fn a_rate_limit_holds_across_concurrent_deliveries() {
+    let stack = stack("0,1", &[]).await;
+    let receiver = Receiver::start().await;
+    let resp = reqwest::Client::new()
+        .post(format!("{}/v1/subscriptions", stack.url))
+        .bearer_auth(&stack.org_key)
+        .json(&json!({"url": receiver.url, "eventTypes": ["candidate.hired"], "rateLimit": 2}))
+        .send()
+        .await
+        .expect("subscribe");
+    assert_eq!(resp.status(), 201);
+    let body = json!({"events": (0..8).map(|i| json!({"eventType": "candidate.hired", "organizationId": "org-acme",
+        "payload": {"candidateId": format!("cand-rl{i}"), "jobId": "j", "startDate": "2026-12-01"}})).collect::<Vec<_>>()});
+    assert_eq!(stack.post("/v1/events/batch", &body.to_string(), Some("rate-1")).await.status(), 202);
+    let got = receiver.wait_for(8, Duration::from_secs(60)).await;
+    let span = got[7].at.duration_since(got[0].at);
+    assert!(span >= Duration::from_millis(2500), "8 deliveries at 2 per second take at least 3 seconds; took {span:?}");
+}

@@ -20,7 +20,7 @@ use relay_core::delivery::RetryMessage;
 use relay_core::envelope::EventEnvelope;
 use relay_core::ingest::Reply;
 use relay_core::keys::{ApiKey, KeyKind};
-use relay_core::ports::{DeliveryStore, EventStore, KeyStore, RetryQueue, SourceStore, SubscriptionStore};
+use relay_core::ports::{DeliveryStore, EventQuery, EventStore, KeyStore, RetryQueue, SourceStore, SubscriptionStore};
 use relay_core::problem::{Problem, ProblemKind};
 use relay_core::secrets::SecretBox;
 use relay_core::subscriptions::{self, Changes, Integration, Subscription};
@@ -69,6 +69,10 @@ impl<S: KeyStore + SourceStore + SubscriptionStore + DeliveryStore + EventStore,
             },
             (_, ["v1", "subscriptions", ..]) => match self.organisation(&req).await {
                 Ok(org) => self.subscriptions(&req, &org, &parts[2..]).await,
+                Err(p) => p.into(),
+            },
+            (&Method::GET, ["v1", "events"]) => match self.organisation(&req).await {
+                Ok(org) => self.list_events(&req, &org).await,
                 Err(p) => p.into(),
             },
             (_, ["v1", "events", id, rest @ ..]) => match self.organisation(&req).await {
@@ -170,6 +174,44 @@ impl<S: KeyStore + SourceStore + SubscriptionStore + DeliveryStore + EventStore,
                     Err(e) => unavailable(e),
                 }
             }
+            (&Method::POST, [id, "recover"]) => {
+                let sub = match self.own_subscription(org, id).await {
+                    Ok(s) => s,
+                    Err(r) => return r,
+                };
+                let since = match json_body(req)
+                    .map(|b| b.get("since").and_then(Value::as_str).and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok()))
+                {
+                    Ok(Some(t)) => t.with_timezone(&Utc),
+                    Ok(None) => return Problem::new(ProblemKind::InvalidRequest, "since (an RFC 3339 date-time) is required").into(),
+                    Err(p) => return p.into(),
+                };
+                let failed = match self.store.failed_since(&sub.id, since).await {
+                    Ok(f) => f,
+                    Err(e) => return unavailable(e),
+                };
+                let mut recovered = Vec::new();
+                for (envelope, attempts) in failed {
+                    let next = attempts + 1;
+                    match self.store.reopen(envelope.event_id, &sub.id, org, next, now.timestamp_millis()).await {
+                        Ok(true) => {}
+                        Ok(false) => continue,
+                        Err(e) => return unavailable(e),
+                    }
+                    let message = RetryMessage {
+                        kind: "retry".into(),
+                        envelope: envelope.clone(),
+                        subscription_id: sub.id.clone(),
+                        attempt: next,
+                        not_before: now,
+                    };
+                    if let Err(e) = self.retries.schedule(&message, std::time::Duration::ZERO).await {
+                        return unavailable(e);
+                    }
+                    recovered.push(envelope.event_id);
+                }
+                Reply::json(202, &json!({"recovered": recovered}))
+            }
             (&Method::POST, [id, "test"]) => {
                 let sub = match self.own_subscription(org, id).await {
                     Ok(s) => s,
@@ -198,6 +240,42 @@ impl<S: KeyStore + SourceStore + SubscriptionStore + DeliveryStore + EventStore,
             }
             (_, [] | [_]) => Problem::new(ProblemKind::MethodNotAllowed, format!("{} is not supported here", req.method())).into(),
             _ => Problem::new(ProblemKind::NotFound, "no such route").into(),
+        }
+    }
+
+    /// `GET /v1/events?type=&from=&to=&limit=&cursor=`: newest first, a page at a time.
+    async fn list_events(&self, req: &Request, org: &str) -> Reply {
+        let q = relay_edge::query_map(req);
+        let time = |name: &str| -> Result<Option<chrono::DateTime<Utc>>, Problem> {
+            q.get(name)
+                .map(|v| chrono::DateTime::parse_from_rfc3339(v).map(|t| t.with_timezone(&Utc)))
+                .transpose()
+                .map_err(|_| Problem::new(ProblemKind::InvalidRequest, format!("{name} must be an RFC 3339 date-time")))
+        };
+        let (from, to) = match (time("from"), time("to")) {
+            (Ok(f), Ok(t)) => (f, t),
+            (Err(p), _) | (_, Err(p)) => return p.into(),
+        };
+        let limit = match q.get("limit").map(|l| l.parse::<u32>()) {
+            None => 50,
+            Some(Ok(l)) if (1..=100).contains(&l) => l,
+            Some(_) => return Problem::new(ProblemKind::InvalidRequest, "limit must be 1 to 100").into(),
+        };
+        let query = EventQuery {
+            organization_id: org.to_string(),
+            event_type: q.get("type").cloned(),
+            from,
+            to,
+            cursor: q.get("cursor").cloned(),
+            limit,
+        };
+        match self.store.list_events(&query).await {
+            Ok((events, next)) => {
+                let items: Vec<Value> = events.iter().map(|e| json!({"event": e.envelope, "receivedAt": e.received_at})).collect();
+                Reply::json(200, &json!({"events": items, "nextCursor": next}))
+            }
+            Err(e) if e.operation == "cursor" => Problem::new(ProblemKind::InvalidRequest, e.message).into(),
+            Err(e) => unavailable(e),
         }
     }
 

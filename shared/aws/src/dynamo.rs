@@ -20,7 +20,7 @@ use relay_core::keys::{ApiKey, KeyKind};
 use relay_core::ports::{
     Claim, DedupeStore, EventStore, IdempotencyStore, KeyStore, SealedSource, SourceStore, StoreError, StoredEvent, WriteError,
 };
-use relay_core::ports::{DeliveryStore, SubscriptionStore};
+use relay_core::ports::{DeliveryStore, EventQuery, SubscriptionStore};
 use relay_core::subscriptions::Subscription;
 use uuid::Uuid;
 
@@ -337,6 +337,53 @@ impl IdempotencyStore for DynamoStore {
 
 #[async_trait]
 impl EventStore for DynamoStore {
+    async fn list_events(&self, q: &EventQuery) -> Result<(Vec<StoredEvent>, Option<String>), StoreError> {
+        let from = q.from.map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)).unwrap_or_else(|| "0".into());
+        let to = q.to.map(|t| format!("{}~", t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))).unwrap_or_else(|| "~".into());
+        let mut req = self
+            .client
+            .query()
+            .table_name(&self.tables.events)
+            .index_name("byOrganization")
+            .key_condition_expression("organizationId = :org AND orgReceived BETWEEN :from AND :to")
+            .expression_attribute_values(":org", s(&q.organization_id))
+            .expression_attribute_values(":from", s(&from))
+            .expression_attribute_values(":to", s(&to))
+            .scan_index_forward(false)
+            .limit(q.limit.clamp(1, 100) as i32);
+        if let Some(t) = &q.event_type {
+            req = req.filter_expression("eventType = :t").expression_attribute_values(":t", s(t));
+        }
+        if let Some(cursor) = &q.cursor {
+            // The cursor is the index position a page stopped at (eventId#receivedAt), base64url.
+            let bad = || StoreError::new("cursor", "not a cursor this API issued");
+            let text = String::from_utf8(base64_url_decode(cursor).ok_or_else(bad)?).map_err(|_| bad())?;
+            let (id, received) = text.split_once('#').ok_or_else(bad)?;
+            req = req
+                .exclusive_start_key("eventId", s(id))
+                .exclusive_start_key("organizationId", s(&q.organization_id))
+                .exclusive_start_key("orgReceived", s(&format!("{received}#{id}")));
+        }
+        let out = req.send().await.map_err(|e| StoreError::new("dynamodb:Query", DisplayErrorContext(e)))?;
+        let mut events = Vec::new();
+        for item in out.items() {
+            if let Some(e) = get_s(item, "envelope").and_then(|e| serde_json::from_str::<EventEnvelope>(e).ok()) {
+                events.push(StoredEvent {
+                    envelope: e,
+                    received_at: get_s(item, "receivedAt").and_then(|t| t.parse().ok()).unwrap_or(DateTime::<Utc>::UNIX_EPOCH),
+                    idempotency_key: None,
+                    expires_at: get_n(item, "expiresAt").unwrap_or(0),
+                });
+            }
+        }
+        let next = out.last_evaluated_key.as_ref().and_then(|k| {
+            let id = get_s(k, "eventId")?;
+            let received = get_s(k, "orgReceived")?.rsplit_once('#')?.0;
+            Some(base64_url_encode(format!("{id}#{received}").as_bytes()))
+        });
+        Ok((events, next))
+    }
+
     async fn put_events(&self, events: &[StoredEvent]) -> Result<(), WriteError> {
         self.transact(None, events).await
     }
@@ -588,6 +635,57 @@ impl SubscriptionStore for DynamoStore {
 /// envelope for replays) and `ATTEMPT#<subscription>#<nnnn>` per attempt, under the event id.
 #[async_trait]
 impl DeliveryStore for DynamoStore {
+    async fn failed_since(&self, subscription_id: &str, since: DateTime<Utc>) -> Result<Vec<(EventEnvelope, u32)>, StoreError> {
+        let mut out = Vec::new();
+        let mut start = None;
+        loop {
+            let page = self
+                .client
+                .query()
+                .table_name(&self.tables.deliveries)
+                .index_name("bySubscription")
+                .key_condition_expression("subscriptionId = :sub AND updatedAt >= :since")
+                .filter_expression("#st = :failed")
+                .expression_attribute_names("#st", "state")
+                .expression_attribute_values(":sub", s(subscription_id))
+                .expression_attribute_values(":since", s(&since.to_rfc3339()))
+                .expression_attribute_values(":failed", s("failed"))
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(|e| StoreError::new("dynamodb:Query", DisplayErrorContext(e)))?;
+            for item in page.items() {
+                if let Some(e) = get_s(item, "envelope").and_then(|e| serde_json::from_str(e).ok()) {
+                    out.push((e, get_n(item, "attemptNo").unwrap_or(1) as u32));
+                }
+            }
+            start = page.last_evaluated_key;
+            if start.is_none() {
+                return Ok(out);
+            }
+        }
+    }
+
+    async fn take_rate_slot(&self, key: &str, limit: u32, now: DateTime<Utc>) -> Result<bool, StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.tables.idempotency)
+            .key("id", s(&format!("rate:{key}#{}", now.timestamp())))
+            .update_expression("ADD used :one SET expiresAt = :exp")
+            .condition_expression("attribute_not_exists(used) OR used < :limit")
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":limit", n(i64::from(limit)))
+            .expression_attribute_values(":exp", n(now.timestamp() + 120))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e) if e.as_service_error().is_some_and(|x| x.is_conditional_check_failed_exception()) => Ok(false),
+            Err(e) => Err(StoreError::new("dynamodb:UpdateItem", DisplayErrorContext(e))),
+        }
+    }
+
     async fn claim(
         &self,
         event: &EventEnvelope,
@@ -830,4 +928,14 @@ fn get_s<'a>(item: &'a Item, name: &str) -> Option<&'a str> {
 
 fn get_n(item: &Item, name: &str) -> Option<i64> {
     item.get(name).and_then(|v| v.as_n().ok()).and_then(|v| v.parse().ok())
+}
+
+fn base64_url_encode(bytes: &[u8]) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+fn base64_url_decode(text: &str) -> Option<Vec<u8>> {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(text).ok()
 }

@@ -260,6 +260,20 @@ where
     async fn attempt(&self, envelope: &EventEnvelope, sub: &Subscription, n: u32, now: DateTime<Utc>) -> Result<(), StoreError> {
         let now_ms = now.timestamp_millis();
         let owner = if sub.integration.is_some() { envelope.organization_id.as_str() } else { sub.organization_id.as_str() };
+        if let Some(limit) = sub.rate_limit {
+            // The limit holds across every instance: one shared counter per subscription-second.
+            if !self.deliveries.take_rate_slot(&sub.id, limit, now).await? {
+                let wait = Duration::from_millis(1000 + rand::rng().random_range(0..500));
+                let message = RetryMessage {
+                    kind: "retry".into(),
+                    envelope: envelope.clone(),
+                    subscription_id: sub.id.clone(),
+                    attempt: n,
+                    not_before: now,
+                };
+                return self.retries.schedule(&message, wait).await;
+            }
+        }
         if !self.deliveries.claim(envelope, &sub.id, owner, n, now_ms + self.lease.as_millis() as i64, now_ms).await? {
             return Ok(());
         }

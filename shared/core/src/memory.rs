@@ -129,6 +129,18 @@ impl EventStore for MemoryStore {
     async fn get_event(&self, id: Uuid) -> Result<Option<StoredEvent>, StoreError> {
         Ok(self.events.lock().map_err(|_| Self::poisoned("get_event"))?.get(&id).cloned())
     }
+    async fn list_events(&self, query: &EventQuery) -> Result<(Vec<StoredEvent>, Option<String>), StoreError> {
+        let all = self.events.lock().map_err(|_| Self::poisoned("list_events"))?;
+        let mut page: Vec<StoredEvent> = all
+            .values()
+            .filter(|e| e.envelope.organization_id == query.organization_id)
+            .filter(|e| query.event_type.as_ref().is_none_or(|t| &e.envelope.event_type == t))
+            .cloned()
+            .collect();
+        page.sort_by(|a, b| b.received_at.cmp(&a.received_at));
+        page.truncate(query.limit as usize);
+        Ok((page, None))
+    }
 }
 
 /// A bus that remembers what was published; can be told to fail.

@@ -76,6 +76,20 @@ pub trait EventStore: Send + Sync {
     async fn put_events(&self, events: &[StoredEvent]) -> Result<(), WriteError>;
     async fn delete_events(&self, ids: &[Uuid]) -> Result<(), StoreError>;
     async fn get_event(&self, id: Uuid) -> Result<Option<StoredEvent>, StoreError>;
+    /// The organisation's events, newest first, received in `[from, to]`, optionally of one type;
+    /// `cursor` continues an earlier page. Returns the page and the next cursor.
+    async fn list_events(&self, query: &EventQuery) -> Result<(Vec<StoredEvent>, Option<String>), StoreError>;
+}
+
+/// A page request for [`EventStore::list_events`].
+#[derive(Debug, Clone, Default)]
+pub struct EventQuery {
+    pub organization_id: String,
+    pub event_type: Option<String>,
+    pub from: Option<DateTime<Utc>>,
+    pub to: Option<DateTime<Utc>>,
+    pub cursor: Option<String>,
+    pub limit: u32,
 }
 
 /// Why one event was not published.
@@ -179,6 +193,10 @@ pub trait DeliveryStore: Send + Sync {
     async fn deliveries(&self, event_id: Uuid) -> Result<Vec<crate::delivery::DeliveryRecord>, StoreError>;
     /// The envelope a delivery was made from (events put on the bus directly are only here).
     async fn delivered_envelope(&self, event_id: Uuid) -> Result<Option<EventEnvelope>, StoreError>;
+    /// Pairs of a subscription that ended `failed` since `since`: their envelopes and attempt counts.
+    async fn failed_since(&self, subscription_id: &str, since: DateTime<Utc>) -> Result<Vec<(EventEnvelope, u32)>, StoreError>;
+    /// Takes one of `limit` slots of the current second for `key`, across every instance.
+    async fn take_rate_slot(&self, key: &str, limit: u32, now: DateTime<Utc>) -> Result<bool, StoreError>;
     /// Reopens a pair for attempt `attempt` (replay): returns `false` if a send is in flight.
     async fn reopen(
         &self,
@@ -245,6 +263,9 @@ mod arc_impls {
         }
         async fn get_event(&self, id: Uuid) -> Result<Option<StoredEvent>, StoreError> {
             (**self).get_event(id).await
+        }
+        async fn list_events(&self, query: &EventQuery) -> Result<(Vec<StoredEvent>, Option<String>), StoreError> {
+            (**self).list_events(query).await
         }
     }
 
@@ -315,6 +336,12 @@ mod arc_impls {
         }
         async fn delivered_envelope(&self, event_id: Uuid) -> Result<Option<EventEnvelope>, StoreError> {
             (**self).delivered_envelope(event_id).await
+        }
+        async fn failed_since(&self, subscription_id: &str, since: DateTime<Utc>) -> Result<Vec<(EventEnvelope, u32)>, StoreError> {
+            (**self).failed_since(subscription_id, since).await
+        }
+        async fn take_rate_slot(&self, key: &str, limit: u32, now: DateTime<Utc>) -> Result<bool, StoreError> {
+            (**self).take_rate_slot(key, limit, now).await
         }
         async fn reopen(
             &self,
