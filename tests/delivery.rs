@@ -474,3 +474,56 @@ async fn a_rate_limit_holds_across_concurrent_deliveries() {
     let span = got[7].at.duration_since(got[0].at);
     assert!(span >= Duration::from_millis(2500), "8 deliveries at 2 per second take at least 3 seconds; took {span:?}");
 }
+
+#[tokio::test]
+async fn events_put_on_the_bus_directly_are_delivered_and_garbage_goes_to_the_dlq_alone() {
+    let stack = stack("0", &[]).await;
+    let receiver = Receiver::start().await;
+    subscribe(&stack, &stack.org_key, &receiver.url, &["employee.created"]).await;
+    let sdk = stack.aws().await;
+
+    // Garbage straight onto the delivery queue, next to a real event.
+    let sqs = aws_sdk_sqs::Client::new(&sdk);
+    sqs.send_message().queue_url(stack.queue_url("relay-local-delivery")).message_body("{not json").send().await.expect("send");
+    let invalid = json!({"detail-type": "employee.created", "source": "nexus", "detail": {"eventId": "7d444840-9dc0-41d2-a6c5-3c1a3e5f2b12", "eventType": "employee.created", "sourceProduct": "nexus", "organizationId": "org-acme", "timestamp": "2026-11-22T10:00:00Z", "payload": {"employeeId": "e-1"}}});
+    sqs.send_message().queue_url(stack.queue_url("relay-local-delivery")).message_body(invalid.to_string()).send().await.expect("send");
+
+    // A product (Nexus) puts a well-formed envelope on the bus itself.
+    let event_id = "2f0c4c56-6f4b-4f8e-9d55-0a7f1c6b9e01";
+    let envelope = json!({"eventId": event_id, "eventType": "employee.created", "eventVersion": "1.0", "sourceProduct": "nexus", "organizationId": "org-acme",
+        "timestamp": "2026-11-22T10:00:00Z", "payload": {"employeeId": "emp-9", "firstName": "Ada", "lastName": "L", "email": "ada@example.com", "startDate": "2026-12-01"}});
+    let bus = aws_sdk_eventbridge::Client::new(&sdk);
+    let entry = aws_sdk_eventbridge::types::PutEventsRequestEntry::builder()
+        .event_bus_name("relay-local")
+        .source("nexus")
+        .detail_type("employee.created")
+        .detail(envelope.to_string())
+        .build();
+    let out = bus.put_events().entries(entry).send().await.expect("put events");
+    assert_eq!(out.failed_entry_count, 0);
+
+    let got = receiver.wait_for(1, LIMIT).await;
+    let body: Value = serde_json::from_str(&got[0].body).expect("json");
+    assert_eq!(body["data"]["eventId"], event_id);
+    let dlq = sqs
+        .receive_message()
+        .queue_url(stack.queue_url("relay-local-delivery-dlq"))
+        .max_number_of_messages(10)
+        .wait_time_seconds(3)
+        .send()
+        .await
+        .expect("dlq");
+    let bodies: Vec<String> = dlq.messages.unwrap_or_default().into_iter().filter_map(|m| m.body).collect();
+    assert!(bodies.iter().any(|b| b == "{not json"), "{bodies:?}");
+    assert!(
+        bodies.iter().any(|b| b.contains("7d444840-9dc0-41d2-a6c5-3c1a3e5f2b12")),
+        "an envelope missing required fields is refused: {bodies:?}"
+    );
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(receiver.count(), 1, "the invalid envelope was not delivered");
+    assert_eq!(
+        get(&stack, &stack.org_key, &format!("/v1/events/{event_id}")).await.0,
+        200,
+        "a bus-direct event is inspectable through its deliveries"
+    );
+}

@@ -137,7 +137,7 @@ impl EventStore for MemoryStore {
             .filter(|e| query.event_type.as_ref().is_none_or(|t| &e.envelope.event_type == t))
             .cloned()
             .collect();
-        page.sort_by(|a, b| b.received_at.cmp(&a.received_at));
+        page.sort_by_key(|e| std::cmp::Reverse(e.received_at));
         page.truncate(query.limit as usize);
         Ok((page, None))
     }
