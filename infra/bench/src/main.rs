@@ -8,6 +8,8 @@
 //! - Release binary size of ingest against the bare `lambda_runtime` binary.
 //! - Incoming webhooks: AWS requests per accepted webhook (real webhook-receive binary), and
 //!   verifications per second of each signature scheme.
+//! - Outgoing webhooks: AWS requests per delivered webhook (real deliver binary) and
+//!   deliveries per second of one deliver process against a local receiver.
 //! - Start-up: process spawn to the first `GET /next` on a local Runtime API, ingest against the
 //!   bare binary, median of several runs, interleaved so machine noise hits both alike.
 
@@ -27,6 +29,7 @@ const SINGLE_BUDGET: f64 = 3.0;
 const BATCH_BUDGET: f64 = 0.5;
 const STARTUP_BUDGET: f64 = 1.3;
 const WEBHOOK_BUDGET: f64 = 3.0;
+const DELIVERY_BUDGET: f64 = 3.0;
 
 fn event(i: usize) -> Value {
     json!({"eventType": "candidate.hired", "organizationId": "org-bench", "correlationId": format!("c-{i}"),
@@ -36,6 +39,8 @@ fn event(i: usize) -> Value {
 #[tokio::main]
 async fn main() {
     let root = relay_e2e::repo_root();
+    // The stacks run the release builds of the functions, as deployed.
+    std::env::set_var("RELAY_LOCAL_BIN_DIR", root.join("target/release"));
     let mut failures = Vec::new();
     let mut check = |name: &str, value: f64, budget: f64| {
         let ok = value <= budget;
@@ -64,6 +69,12 @@ async fn main() {
     for (scheme, rate) in verifications_per_second() {
         println!("  {:<52} {:>8.0} /s", format!("verifications, {scheme} (1 KiB body)"), rate);
     }
+
+    println!("Outgoing webhooks (real deliver binary, events put on the bus directly)");
+    let (per_delivery, rate, detail) = deliveries().await;
+    check("AWS requests per delivered webhook (one subscription)", per_delivery, DELIVERY_BUDGET);
+    println!("    by operation: {detail}");
+    println!("  {:<52} {:>8.1} /s", "deliveries per second, one deliver process", rate);
 
     println!("Release binaries");
     let ingest = root.join("target/release/ingest");
@@ -150,6 +161,81 @@ async fn webhook_requests() -> (f64, String) {
         assert_eq!(send(i).await.expect("send").status(), 200);
     }
     (proxy.total() as f64 / n as f64, format!("x{n}: {:?}", proxy.counts()))
+}
+
+/// A receiver that answers 200 and counts.
+async fn counting_receiver() -> (String, Arc<std::sync::atomic::AtomicUsize>) {
+    let count = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let c = count.clone();
+    let app = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(move || {
+            let c = c.clone();
+            async move {
+                c.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                "ok"
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let url = format!("http://{}/hook", listener.local_addr().expect("addr"));
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    (url, count)
+}
+
+async fn deliveries() -> (f64, f64, String) {
+    let moto_port = relay_e2e::free_port();
+    let proxy = FaultProxy::start(format!("http://127.0.0.1:{moto_port}")).await;
+    let stack = Stack::start(StackOptions { function_aws_endpoint: Some(proxy.url.clone()), moto_port: Some(moto_port), ..StackOptions::default() }).await;
+    let (url, count) = counting_receiver().await;
+    let client = reqwest::Client::new();
+    let created = client.post(format!("{}/v1/subscriptions", stack.url)).bearer_auth(&stack.org_key).json(&json!({"url": url, "eventTypes": ["*"]})).send().await.expect("subscribe");
+    assert_eq!(created.status(), 201);
+    let bus = aws_sdk_eventbridge::Client::new(&stack.aws().await);
+    let put = |from: usize, n: usize| {
+        let entries: Vec<_> = (from..from + n)
+            .map(|i| {
+                let detail = json!({"eventId": uuid_for(i), "eventType": "employee.updated", "eventVersion": "1.0", "sourceProduct": "nexus", "organizationId": "org-acme",
+                    "timestamp": "2026-11-22T10:00:00Z", "payload": {"employeeId": format!("e{i}"), "changes": {}}});
+                aws_sdk_eventbridge::types::PutEventsRequestEntry::builder().event_bus_name("relay-local").source("nexus").detail_type("employee.updated").detail(detail.to_string()).build()
+            })
+            .collect();
+        bus.put_events().set_entries(Some(entries)).send()
+    };
+    let wait = |target: usize| {
+        let count = count.clone();
+        async move {
+            let started = Instant::now();
+            while count.load(std::sync::atomic::Ordering::SeqCst) < target {
+                assert!(started.elapsed() < Duration::from_secs(120), "deliveries stalled");
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+    };
+    put(0, 1).await.expect("warm");
+    wait(1).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    proxy.reset_counts();
+    for chunk in 0..2 {
+        put(1 + chunk * 10, 10).await.expect("put");
+    }
+    wait(21).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let per = proxy.total() as f64 / 20.0;
+    let detail = format!("x20: {:?}", proxy.counts());
+    let n = 200;
+    let started = Instant::now();
+    for chunk in 0..n / 10 {
+        put(100 + chunk * 10, 10).await.expect("put");
+    }
+    wait(21 + n).await;
+    (per, n as f64 / started.elapsed().as_secs_f64(), detail)
+}
+
+fn uuid_for(i: usize) -> String {
+    format!("00000000-0000-4000-8000-{:012}", i)
 }
 
 fn hex(bytes: &[u8]) -> String {
