@@ -527,3 +527,59 @@ async fn events_put_on_the_bus_directly_are_delivered_and_garbage_goes_to_the_dl
         "a bus-direct event is inspectable through its deliveries"
     );
 }
+
+#[tokio::test]
+async fn an_endpoint_failing_past_the_window_is_disabled_announced_and_its_contact_emailed() {
+    let stack = stack("0,1,1,1,1,1,1,1", &[("RELAY_DISABLE_AFTER_SECONDS", "2")]).await;
+    let receiver = Receiver::start().await;
+    receiver.answer(500, None, Duration::ZERO, 20);
+    let client = reqwest::Client::new();
+    let put = client
+        .put(format!("{}/v1/organization", stack.url))
+        .bearer_auth(&stack.org_key)
+        .json(&json!({"contactEmail": "ops@acme.test"}))
+        .send()
+        .await
+        .expect("put");
+    assert_eq!(put.status(), 200);
+    let bad = client
+        .put(format!("{}/v1/organization", stack.url))
+        .bearer_auth(&stack.org_key)
+        .json(&json!({"contactEmail": "not an address"}))
+        .send()
+        .await
+        .expect("put");
+    assert_eq!(bad.status(), 400);
+    let sub = subscribe(&stack, &stack.org_key, &receiver.url, &["candidate.hired"]).await;
+    let id = sub["id"].as_str().expect("id");
+    publish(&stack, "org-acme", "cand-w1").await;
+
+    let started = Instant::now();
+    let view = loop {
+        let (_, view) = get(&stack, &stack.org_key, &format!("/v1/subscriptions/{id}")).await;
+        if view["enabled"] == false {
+            break view;
+        }
+        assert!(started.elapsed() < LIMIT, "never disabled: {view}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert!(view["disabledReason"].as_str().is_some_and(|r| r.starts_with("no successful delivery since")), "{view}");
+    let attempts = receiver.count();
+    assert!(attempts >= 2, "it failed more than once before the window passed");
+
+    // The e-mail follows the disabling; moto lists what SES sent.
+    let mail = loop {
+        let data: Value =
+            reqwest::get(format!("{}/moto-api/data.json", stack.aws_endpoint)).await.expect("moto").json().await.expect("json");
+        let mails = data["ses"]["Message"].as_array().cloned().unwrap_or_default();
+        if let Some(m) = mails.into_iter().find(|m| m["destinations"]["ToAddresses"][0] == "ops@acme.test") {
+            break m;
+        }
+        assert!(started.elapsed() < LIMIT, "no e-mail to the contact");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert!(mail["subject"].as_str().is_some_and(|s| s.contains(&receiver.url)));
+    assert_eq!(mail["source"], "relay-notifications@example.com");
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(receiver.count(), attempts, "pending retries stop once the endpoint is disabled");
+}

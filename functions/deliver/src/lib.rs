@@ -15,21 +15,22 @@ use lambda_runtime::Error;
 use relay_aws::config::{self, ConfigError};
 use relay_aws::dynamo::{DynamoStore, Tables};
 use relay_aws::eventbridge::EventBridgePublisher;
+use relay_aws::ses::SesNotifier;
 use relay_aws::sqs::SqsRetries;
 use relay_core::delivery::{Deliverer, RetryMessage, RetryPolicy};
 use relay_core::envelope::EventEnvelope;
-use relay_core::ports::{DeliveryStore, EventPublisher, RetryQueue, StoreError, SubscriptionStore, WebhookSender};
+use relay_core::ports::{DeliveryStore, EventPublisher, Notifier, RetryQueue, StoreError, SubscriptionStore, WebhookSender};
 use relay_core::secrets::SecretBox;
 use relay_core::validation::{validate_event, Defaults};
 use serde_json::Value;
 
 pub use sender::HttpSender;
 
-pub struct App<S, D, Q, H, P> {
-    pub deliverer: Deliverer<S, D, Q, H, P>,
+pub struct App<S, D, Q, H, P, N> {
+    pub deliverer: Deliverer<S, D, Q, H, P, N>,
 }
 
-impl App<Arc<DynamoStore>, Arc<DynamoStore>, SqsRetries, HttpSender, EventBridgePublisher> {
+impl App<Arc<DynamoStore>, Arc<DynamoStore>, SqsRetries, HttpSender, EventBridgePublisher, SesNotifier<Arc<DynamoStore>>> {
     pub async fn from_env() -> Result<Self, ConfigError> {
         let sdk = config::load().await?;
         let store = Arc::new(DynamoStore::new(&sdk, Tables::from_env()?));
@@ -51,27 +52,31 @@ impl App<Arc<DynamoStore>, Arc<DynamoStore>, SqsRetries, HttpSender, EventBridge
         let timeout = Duration::from_secs_f64(config::number("RELAY_SEND_TIMEOUT_MS", 15_000)? as f64 / 1000.0);
         let retries = SqsRetries::new(&sdk, config::required("RELAY_RETRY_QUEUE_URL")?, config::required("RELAY_DEAD_LETTER_QUEUE_URL")?);
         let cache = Duration::from_secs(config::number("RELAY_SUBSCRIPTION_CACHE_SECONDS", 5)? as u64);
-        let deliverer = Deliverer::new(
+        let notifier = SesNotifier::new(&sdk, store.clone(), config::required("RELAY_MAIL_FROM")?);
+        let mut deliverer = Deliverer::new(
             store.clone(),
             store,
             retries,
             HttpSender::new(timeout, relay_core::ssrf::loopback_allowed()),
             EventBridgePublisher::new(&sdk, config::required("RELAY_EVENT_BUS_NAME")?),
+            notifier,
             secrets,
             policy,
             cache,
         );
+        deliverer.disable_after = chrono::Duration::seconds(config::number("RELAY_DISABLE_AFTER_SECONDS", 5 * 24 * 3600)?);
         Ok(Self { deliverer })
     }
 }
 
-impl<S, D, Q, H, P> App<S, D, Q, H, P>
+impl<S, D, Q, H, P, N> App<S, D, Q, H, P, N>
 where
     S: SubscriptionStore,
     D: DeliveryStore,
     Q: RetryQueue,
     H: WebhookSender,
     P: EventPublisher,
+    N: Notifier,
 {
     /// Handles one SQS batch; the messages run concurrently.
     pub async fn handle(&self, event: SqsEvent) -> Result<SqsBatchResponse, Error> {

@@ -20,7 +20,7 @@ use relay_core::delivery::RetryMessage;
 use relay_core::envelope::EventEnvelope;
 use relay_core::ingest::Reply;
 use relay_core::keys::{ApiKey, KeyKind};
-use relay_core::ports::{DeliveryStore, EventQuery, EventStore, KeyStore, RetryQueue, SourceStore, SubscriptionStore};
+use relay_core::ports::{DeliveryStore, EventQuery, EventStore, KeyStore, OrganizationStore, RetryQueue, SourceStore, SubscriptionStore};
 use relay_core::problem::{Problem, ProblemKind};
 use relay_core::secrets::SecretBox;
 use relay_core::subscriptions::{self, Changes, Integration, Subscription};
@@ -57,7 +57,7 @@ impl App<Arc<DynamoStore>, SqsRetries> {
     }
 }
 
-impl<S: KeyStore + SourceStore + SubscriptionStore + DeliveryStore + EventStore, Q: RetryQueue> App<S, Q> {
+impl<S: KeyStore + SourceStore + SubscriptionStore + DeliveryStore + EventStore + OrganizationStore, Q: RetryQueue> App<S, Q> {
     /// Handles one request. Never fails: every error is a problem document.
     pub async fn handle(&self, req: Request) -> Result<Response<Body>, Error> {
         let path = relay_edge::path(&req);
@@ -79,6 +79,10 @@ impl<S: KeyStore + SourceStore + SubscriptionStore + DeliveryStore + EventStore,
                 Ok(org) => self.events(&req, &org, id, rest).await,
                 Err(p) => p.into(),
             },
+            (_, ["v1", "organization"]) => match self.organisation(&req).await {
+                Ok(org) => self.organization(&req, &org).await,
+                Err(p) => p.into(),
+            },
             (_, ["v1", "integrations", rest @ ..]) => match self.operator(&req).await {
                 Ok(()) => self.integrations(&req, rest).await,
                 Err(p) => p.into(),
@@ -94,6 +98,34 @@ impl<S: KeyStore + SourceStore + SubscriptionStore + DeliveryStore + EventStore,
         match (key.kind, key.organization_id) {
             (KeyKind::Organization, Some(org)) => Ok(org),
             _ => Err(Problem::new(ProblemKind::Forbidden, "use an organisation key: sources belong to an organisation")),
+        }
+    }
+
+    /// `GET/PUT /v1/organization`: the contact address operational e-mails go to.
+    async fn organization(&self, req: &Request, org: &str) -> Reply {
+        match *req.method() {
+            Method::GET => match self.store.contact(org).await {
+                Ok(contact) => Reply::json(200, &json!({"organizationId": org, "contactEmail": contact})),
+                Err(e) => unavailable(e),
+            },
+            Method::PUT => {
+                let email = match json_body(req) {
+                    Ok(b) => b.get("contactEmail").and_then(Value::as_str).map(str::trim).map(str::to_string),
+                    Err(p) => return p.into(),
+                };
+                let valid = email.as_deref().is_some_and(|e| {
+                    e.len() <= 254
+                        && e.split_once('@').is_some_and(|(l, d)| !l.is_empty() && d.contains('.') && !e.contains(char::is_whitespace))
+                });
+                let Some(email) = email.filter(|_| valid) else {
+                    return Problem::new(ProblemKind::InvalidRequest, "contactEmail must be an e-mail address").into();
+                };
+                match self.store.set_contact(org, &email).await {
+                    Ok(()) => Reply::json(200, &json!({"organizationId": org, "contactEmail": email})),
+                    Err(e) => unavailable(e),
+                }
+            }
+            _ => Problem::new(ProblemKind::MethodNotAllowed, format!("{} is not supported here", req.method())).into(),
         }
     }
 

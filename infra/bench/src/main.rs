@@ -188,10 +188,21 @@ async fn counting_receiver() -> (String, Arc<std::sync::atomic::AtomicUsize>) {
 async fn deliveries() -> (f64, f64, String) {
     let moto_port = relay_e2e::free_port();
     let proxy = FaultProxy::start(format!("http://127.0.0.1:{moto_port}")).await;
-    let stack = Stack::start(StackOptions { function_aws_endpoint: Some(proxy.url.clone()), moto_port: Some(moto_port), ..StackOptions::default() }).await;
+    let stack = Stack::start(StackOptions {
+        function_aws_endpoint: Some(proxy.url.clone()),
+        moto_port: Some(moto_port),
+        ..StackOptions::default()
+    })
+    .await;
     let (url, count) = counting_receiver().await;
     let client = reqwest::Client::new();
-    let created = client.post(format!("{}/v1/subscriptions", stack.url)).bearer_auth(&stack.org_key).json(&json!({"url": url, "eventTypes": ["*"]})).send().await.expect("subscribe");
+    let created = client
+        .post(format!("{}/v1/subscriptions", stack.url))
+        .bearer_auth(&stack.org_key)
+        .json(&json!({"url": url, "eventTypes": ["*"]}))
+        .send()
+        .await
+        .expect("subscribe");
     assert_eq!(created.status(), 201);
     let bus = aws_sdk_eventbridge::Client::new(&stack.aws().await);
     let put = |from: usize, n: usize| {

@@ -20,8 +20,15 @@ pub struct ProvisionError {
 }
 
 /// Resource types the local stack creates; everything else is reported once as skipped.
-const CREATED: &[&str] =
-    &["AWS::DynamoDB::Table", "AWS::SQS::Queue", "AWS::Events::EventBus", "AWS::Events::Archive", "AWS::Events::Rule", "AWS::S3::Bucket"];
+const CREATED: &[&str] = &[
+    "AWS::DynamoDB::Table",
+    "AWS::SQS::Queue",
+    "AWS::Events::EventBus",
+    "AWS::Events::Archive",
+    "AWS::Events::Rule",
+    "AWS::S3::Bucket",
+    "AWS::SES::EmailIdentity",
+];
 /// Types that need no emulator resource locally (IAM is not enforced; functions and APIs run in
 /// this process; alarms have no local meaning).
 const NOT_NEEDED: &[&str] = &[
@@ -39,6 +46,7 @@ pub struct Clients {
     pub sqs: aws_sdk_sqs::Client,
     pub events: aws_sdk_eventbridge::Client,
     pub s3: aws_sdk_s3::Client,
+    pub ses: aws_sdk_sesv2::Client,
 }
 
 impl Clients {
@@ -49,6 +57,7 @@ impl Clients {
             sqs: aws_sdk_sqs::Client::new(config),
             events: aws_sdk_eventbridge::Client::new(config),
             s3: aws_sdk_s3::Client::from_conf(s3_config),
+            ses: aws_sdk_sesv2::Client::new(config),
         }
     }
 }
@@ -101,6 +110,14 @@ pub async fn provision(t: &mut Template, c: &Clients) -> Result<(), ProvisionErr
     }
     for id in ids(t, "AWS::Events::Rule") {
         rule(t, c, &id).await?;
+    }
+    for id in ids(t, "AWS::SES::EmailIdentity") {
+        let identity = str_of(&props(t, &id)?, "EmailIdentity");
+        if let Err(e) = c.ses.create_email_identity().email_identity(&identity).send().await {
+            if !e.as_service_error().is_some_and(|s| s.is_already_exists_exception()) {
+                return Err(fail(t, &id, aws_sdk_sesv2::error::DisplayErrorContext(e)));
+            }
+        }
     }
     Ok(())
 }

@@ -20,7 +20,7 @@ use relay_core::keys::{ApiKey, KeyKind};
 use relay_core::ports::{
     Claim, DedupeStore, EventStore, IdempotencyStore, KeyStore, SealedSource, SourceStore, StoreError, StoredEvent, WriteError,
 };
-use relay_core::ports::{DeliveryStore, EventQuery, SubscriptionStore};
+use relay_core::ports::{DeliveryStore, EventQuery, OrganizationStore, SubscriptionStore};
 use relay_core::subscriptions::Subscription;
 use uuid::Uuid;
 
@@ -666,6 +666,20 @@ impl DeliveryStore for DynamoStore {
         }
     }
 
+    async fn failing_since(&self, subscription_id: &str) -> Result<Option<DateTime<Utc>>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.tables.deliveries)
+            .key("eventId", s(&format!("health:{subscription_id}")))
+            .key("sk", s("HEALTH"))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| StoreError::new("dynamodb:GetItem", DisplayErrorContext(e)))?;
+        Ok(out.item.as_ref().and_then(|i| get_s(i, "failingSince")).and_then(|t| t.parse().ok()))
+    }
+
     async fn take_rate_slot(&self, key: &str, limit: u32, now: DateTime<Utc>) -> Result<bool, StoreError> {
         let result = self
             .client
@@ -751,10 +765,26 @@ impl DeliveryStore for DynamoStore {
             .expression_attribute_values(":now", s(&attempt.at.to_rfc3339()))
             .build()
             .map_err(|e| StoreError::new("build Update", e))?;
+        // The subscription's health rides in the same transaction: a success clears the
+        // failing-since mark, a failure sets it if it is not set yet.
+        let health = aws_sdk_dynamodb::types::Update::builder()
+            .table_name(&self.tables.deliveries)
+            .key("eventId", s(&format!("health:{subscription_id}")))
+            .key("sk", s("HEALTH"));
+        let health = if state == State::Delivered {
+            health.update_expression("REMOVE failingSince")
+        } else {
+            health
+                .update_expression("SET failingSince = if_not_exists(failingSince, :now)")
+                .expression_attribute_values(":now", s(&attempt.at.to_rfc3339()))
+        }
+        .build()
+        .map_err(|e| StoreError::new("build Update", e))?;
         self.client
             .transact_write_items()
             .transact_items(TransactWriteItem::builder().put(put).build())
             .transact_items(TransactWriteItem::builder().update(update).build())
+            .transact_items(TransactWriteItem::builder().update(health).build())
             .send()
             .await
             .map_err(|e| StoreError::new("dynamodb:TransactWriteItems", DisplayErrorContext(e)))?;
@@ -852,6 +882,36 @@ impl DeliveryStore for DynamoStore {
             Err(e) if e.as_service_error().is_some_and(|x| x.is_conditional_check_failed_exception()) => Ok(false),
             Err(e) => Err(StoreError::new("dynamodb:UpdateItem", DisplayErrorContext(e))),
         }
+    }
+}
+
+/// The organisation profile: `ORG#<org>` / `PROFILE` in the config table.
+#[async_trait]
+impl OrganizationStore for DynamoStore {
+    async fn contact(&self, organization_id: &str) -> Result<Option<String>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.tables.config)
+            .key("pk", s(&format!("ORG#{organization_id}")))
+            .key("sk", s("PROFILE"))
+            .send()
+            .await
+            .map_err(|e| StoreError::new("dynamodb:GetItem", DisplayErrorContext(e)))?;
+        Ok(out.item.as_ref().and_then(|i| get_s(i, "contactEmail")).map(str::to_string))
+    }
+
+    async fn set_contact(&self, organization_id: &str, email: &str) -> Result<(), StoreError> {
+        self.client
+            .put_item()
+            .table_name(&self.tables.config)
+            .item("pk", s(&format!("ORG#{organization_id}")))
+            .item("sk", s("PROFILE"))
+            .item("contactEmail", s(email))
+            .send()
+            .await
+            .map_err(|e| StoreError::new("dynamodb:PutItem", DisplayErrorContext(e)))?;
+        Ok(())
     }
 }
 

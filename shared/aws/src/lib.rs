@@ -10,4 +10,5 @@ pub mod config;
 pub mod dynamo;
 pub mod eventbridge;
 pub mod s3;
+pub mod ses;
 pub mod sqs;

@@ -18,7 +18,7 @@ use serde_json::json;
 use uuid::Uuid;
 
 use crate::envelope::{EventEnvelope, RELAY_SOURCE};
-use crate::ports::{DeliveryStore, EventPublisher, RetryQueue, StoreError, SubscriptionStore, WebhookSender};
+use crate::ports::{DeliveryStore, EventPublisher, Notifier, RetryQueue, StoreError, SubscriptionStore, WebhookSender};
 use crate::secrets::SecretBox;
 use crate::signing::signature_header;
 use crate::subscriptions::Subscription;
@@ -145,12 +145,15 @@ pub fn body(envelope: &EventEnvelope) -> Vec<u8> {
     serde_json::to_vec(&json!({"type": envelope.event_type, "timestamp": envelope.timestamp, "data": envelope})).unwrap_or_default()
 }
 
-pub struct Deliverer<S, D, Q, H, P> {
+pub struct Deliverer<S, D, Q, H, P, N> {
     pub subscriptions: S,
     pub deliveries: D,
     pub retries: Q,
     pub sender: H,
     pub publisher: P,
+    pub notifier: N,
+    /// An endpoint failing without a success for this long is disabled (5 days by default).
+    pub disable_after: chrono::Duration,
     pub secrets: SecretBox,
     pub policy: RetryPolicy,
     /// How long a claimed attempt holds (longer than the send timeout).
@@ -159,13 +162,14 @@ pub struct Deliverer<S, D, Q, H, P> {
     cache: Mutex<HashMap<String, (Vec<Subscription>, Instant)>>,
 }
 
-impl<S, D, Q, H, P> Deliverer<S, D, Q, H, P>
+impl<S, D, Q, H, P, N> Deliverer<S, D, Q, H, P, N>
 where
     S: SubscriptionStore,
     D: DeliveryStore,
     Q: RetryQueue,
     H: WebhookSender,
     P: EventPublisher,
+    N: Notifier,
 {
     #[allow(clippy::too_many_arguments)] // one argument per port, as main wires them
     pub fn new(
@@ -174,6 +178,7 @@ where
         retries: Q,
         sender: H,
         publisher: P,
+        notifier: N,
         secrets: SecretBox,
         policy: RetryPolicy,
         cache_ttl: Duration,
@@ -184,6 +189,8 @@ where
             retries,
             sender,
             publisher,
+            notifier,
+            disable_after: chrono::Duration::days(5),
             secrets,
             policy,
             lease: Duration::from_secs(60),
@@ -312,6 +319,9 @@ where
         if n < self.policy.attempts() {
             let delay = self.policy.delay_before(n + 1, result.retry_after);
             self.deliveries.record(envelope.event_id, &sub.id, &attempt, State::Retrying, n + 1).await?;
+            if self.failing_too_long(sub, now).await? {
+                return Ok(());
+            }
             let message = RetryMessage {
                 kind: "retry".into(),
                 envelope: envelope.clone(),
@@ -323,6 +333,7 @@ where
         }
         // Exhausted: failed, kept in the DLQ for inspection and replay, and announced.
         self.deliveries.record(envelope.event_id, &sub.id, &attempt, State::Failed, n).await?;
+        self.failing_too_long(sub, now).await?;
         let message = RetryMessage {
             kind: "exhausted".into(),
             envelope: envelope.clone(),
@@ -339,6 +350,19 @@ where
         )
         .await;
         Ok(())
+    }
+
+    /// Disables an endpoint that has failed without a success for longer than `disable_after`.
+    /// Its pending retries then find it disabled and stop.
+    async fn failing_too_long(&self, sub: &Subscription, now: DateTime<Utc>) -> Result<bool, StoreError> {
+        match self.deliveries.failing_since(&sub.id).await? {
+            Some(since) if now - since > self.disable_after => {
+                let reason = format!("no successful delivery since {}", since.to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
+                self.disable(sub, &reason, now).await?;
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
     }
 
     async fn disable(&self, sub: &Subscription, reason: &str, now: DateTime<Utc>) -> Result<(), StoreError> {
@@ -358,6 +382,17 @@ where
             now,
         )
         .await;
+        let subject = format!("Relay disabled your webhook endpoint {}", sub.url);
+        let body = format!(
+            "Relay stopped delivering to {url} (subscription {id}): {reason}.\n\nFix the endpoint, then re-enable it with PATCH /v1/subscriptions/{id} {{\"enabled\": true}} and re-send what it missed with POST /v1/subscriptions/{id}/recover.",
+            url = sub.url,
+            id = sub.id
+        );
+        match self.notifier.notify(&sub.organization_id, &subject, &body).await {
+            Ok(true) => {}
+            Ok(false) => tracing::warn!(organization_id = %sub.organization_id, "no contact address on record; nobody was e-mailed"),
+            Err(e) => tracing::error!(error = %e, "could not e-mail the organisation's contact"),
+        }
         Ok(())
     }
 

@@ -195,6 +195,8 @@ pub trait DeliveryStore: Send + Sync {
     async fn delivered_envelope(&self, event_id: Uuid) -> Result<Option<EventEnvelope>, StoreError>;
     /// Pairs of a subscription that ended `failed` since `since`: their envelopes and attempt counts.
     async fn failed_since(&self, subscription_id: &str, since: DateTime<Utc>) -> Result<Vec<(EventEnvelope, u32)>, StoreError>;
+    /// Since when the subscription has failed without a success (`None`: its last attempt succeeded).
+    async fn failing_since(&self, subscription_id: &str) -> Result<Option<DateTime<Utc>>, StoreError>;
     /// Takes one of `limit` slots of the current second for `key`, across every instance.
     async fn take_rate_slot(&self, key: &str, limit: u32, now: DateTime<Utc>) -> Result<bool, StoreError>;
     /// Reopens a pair for attempt `attempt` (replay): returns `false` if a send is in flight.
@@ -213,6 +215,20 @@ pub trait DeliveryStore: Send + Sync {
 pub trait RetryQueue: Send + Sync {
     async fn schedule(&self, message: &crate::delivery::RetryMessage, delay: std::time::Duration) -> Result<(), StoreError>;
     async fn dead_letter(&self, body: &str) -> Result<(), StoreError>;
+}
+
+/// Tells an organisation's contact about something it must act on (an e-mail, via SES).
+#[async_trait]
+pub trait Notifier: Send + Sync {
+    /// Sends to the organisation's contact; `Ok(false)` when it has none on record.
+    async fn notify(&self, organization_id: &str, subject: &str, body: &str) -> Result<bool, StoreError>;
+}
+
+/// Organisation profile: the contact address operational e-mails go to.
+#[async_trait]
+pub trait OrganizationStore: Send + Sync {
+    async fn contact(&self, organization_id: &str) -> Result<Option<String>, StoreError>;
+    async fn set_contact(&self, organization_id: &str, email: &str) -> Result<(), StoreError>;
 }
 
 /// Sends one webhook request (with the SSRF guard, a timeout and no redirects).
@@ -343,6 +359,9 @@ mod arc_impls {
         async fn take_rate_slot(&self, key: &str, limit: u32, now: DateTime<Utc>) -> Result<bool, StoreError> {
             (**self).take_rate_slot(key, limit, now).await
         }
+        async fn failing_since(&self, subscription_id: &str) -> Result<Option<DateTime<Utc>>, StoreError> {
+            (**self).failing_since(subscription_id).await
+        }
         async fn reopen(
             &self,
             event_id: Uuid,
@@ -362,6 +381,23 @@ mod arc_impls {
         }
         async fn dead_letter(&self, body: &str) -> Result<(), StoreError> {
             (**self).dead_letter(body).await
+        }
+    }
+
+    #[async_trait]
+    impl<T: Notifier + ?Sized> Notifier for Arc<T> {
+        async fn notify(&self, organization_id: &str, subject: &str, body: &str) -> Result<bool, StoreError> {
+            (**self).notify(organization_id, subject, body).await
+        }
+    }
+
+    #[async_trait]
+    impl<T: OrganizationStore + ?Sized> OrganizationStore for Arc<T> {
+        async fn contact(&self, organization_id: &str) -> Result<Option<String>, StoreError> {
+            (**self).contact(organization_id).await
+        }
+        async fn set_contact(&self, organization_id: &str, email: &str) -> Result<(), StoreError> {
+            (**self).set_contact(organization_id, email).await
         }
     }
 
