@@ -583,3 +583,33 @@ async fn an_endpoint_failing_past_the_window_is_disabled_announced_and_its_conta
     tokio::time::sleep(Duration::from_secs(3)).await;
     assert_eq!(receiver.count(), attempts, "pending retries stop once the endpoint is disabled");
 }
+
+#[tokio::test]
+async fn the_test_endpoint_sends_an_example_event_with_the_subscriptions_custom_headers() {
+    let stack = stack("0", &[]).await;
+    let receiver = Receiver::start().await;
+    let client = reqwest::Client::new();
+    let sub: Value = client
+        .post(format!("{}/v1/subscriptions", stack.url))
+        .bearer_auth(&stack.org_key)
+        .json(&json!({"url": receiver.url, "eventTypes": ["payroll.*"], "headers": {"X-Customer-Tenant": "acme-eu"}}))
+        .send()
+        .await
+        .expect("subscribe")
+        .json()
+        .await
+        .expect("json");
+    let secret = sub["secret"].as_str().expect("secret");
+    let resp = client
+        .post(format!("{}/v1/subscriptions/{}/test", stack.url, sub["id"].as_str().expect("id")))
+        .bearer_auth(&stack.org_key)
+        .send()
+        .await
+        .expect("test");
+    assert_eq!(resp.status(), 202);
+    let got = receiver.wait_for(1, LIMIT).await;
+    let body: Value = serde_json::from_str(&got[0].body).expect("json");
+    assert_eq!(body["type"], "relay.test", "sent even though the subscription does not list relay.test");
+    assert_eq!(got[0].headers.get("x-customer-tenant").map(String::as_str), Some("acme-eu"));
+    official_verify(secret, &got[0]).expect("signed like any delivery");
+}

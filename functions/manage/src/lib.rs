@@ -153,6 +153,9 @@ impl<S: KeyStore + SourceStore + SubscriptionStore + DeliveryStore + EventStore 
                     Ok(c) => c,
                     Err(p) => return p.into(),
                 };
+                if let Err(p) = resolves_publicly(changes.url.as_deref()).await {
+                    return p.into();
+                }
                 let (sub, secret) = match changes.create(org, subscriptions::new_id(), now, &self.secrets) {
                     Ok(x) => x,
                     Err(p) => return p.into(),
@@ -182,7 +185,12 @@ impl<S: KeyStore + SourceStore + SubscriptionStore + DeliveryStore + EventStore 
                     Err(r) => return r,
                 };
                 match json_body(req).and_then(|b| Changes::parse(&b)) {
-                    Ok(c) => c.apply(&mut sub, now),
+                    Ok(c) => {
+                        if let Err(p) = resolves_publicly(c.url.as_deref()).await {
+                            return p.into();
+                        }
+                        c.apply(&mut sub, now)
+                    }
                     Err(p) => return p.into(),
                 }
                 match self.store.put_subscription(&sub).await {
@@ -509,6 +517,27 @@ fn json_body(req: &Request) -> Result<Value, Problem> {
     serde_json::from_slice(body).map_err(|e| Problem::new(ProblemKind::MalformedJson, format!("the body is not valid JSON: {e}")))
 }
 
+/// The SSRF guard at registration for host names: every address the name resolves to must be
+/// public (IP literals were checked when the body was parsed; send time checks again, since
+/// DNS can change). A name that does not resolve is refused too: nothing could be delivered.
+async fn resolves_publicly(url: Option<&str>) -> Result<(), Problem> {
+    let Some(url) = url.and_then(|u| url::Url::parse(u).ok()) else { return Ok(()) };
+    let Some(url::Host::Domain(host)) = url.host() else { return Ok(()) };
+    let port = url.port_or_known_default().unwrap_or(443);
+    let refused = |detail: String| {
+        let mut p = Problem::new(ProblemKind::InvalidRequest, format!("url is refused: {detail}"));
+        p.errors = vec![relay_core::problem::ProblemField { field: "url".into(), message: detail }];
+        p
+    };
+    let addrs = tokio::net::lookup_host((host, port)).await.map_err(|_| refused(format!("{host} does not resolve")))?;
+    let allow = relay_core::ssrf::loopback_allowed();
+    for a in addrs {
+        relay_core::ssrf::check_ip(a.ip(), allow)
+            .map_err(|e| refused(format!("{host} resolves to an address that is not public ({e})")))?;
+    }
+    Ok(())
+}
+
 fn no_content() -> Reply {
     Reply { status: 204, body: String::new(), content_type: "application/json", replayed: false, retry_after: None }
 }
@@ -520,4 +549,19 @@ fn not_found(id: &str) -> Reply {
 fn unavailable(e: relay_core::ports::StoreError) -> Reply {
     tracing::error!(error = %e, "store failed");
     Problem::unavailable("Relay could not reach its store; retry", 2).into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::resolves_publicly;
+
+    #[tokio::test]
+    async fn a_host_name_that_resolves_inward_is_refused_at_registration() {
+        // Without the local stack's loopback opt-in, as in a deployment.
+        assert!(std::env::var("RELAY_ALLOW_LOOPBACK").is_err());
+        let p = resolves_publicly(Some("http://localhost:8080/hook")).await.expect_err("localhost resolves to loopback");
+        assert_eq!(p.errors[0].field, "url");
+        assert!(resolves_publicly(Some("http://127.0.0.1:8080/hook")).await.is_ok(), "IP literals are checked by Changes::parse instead");
+        assert!(resolves_publicly(None).await.is_ok());
+    }
 }
