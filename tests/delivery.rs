@@ -12,7 +12,6 @@ use std::time::{Duration, Instant};
 use relay_e2e::stack::ADMIN_KEY;
 use relay_e2e::{repo_root, Stack, StackOptions};
 use serde_json::{json, Value};
-use sha2::Digest;
 
 /// One request a receiver got.
 #[derive(Clone, Debug)]
@@ -290,20 +289,7 @@ async fn during_a_rotation_both_secrets_sign_and_each_verifies() {
 async fn an_organisation_sees_only_its_own_subscriptions_and_events_and_urls_are_ssrf_checked() {
     let stack = stack("0", &[]).await;
     let other_key = "rk_org_test_beta";
-    let ddb = aws_sdk_dynamodb::Client::new(&stack.aws().await);
-    use aws_sdk_dynamodb::types::AttributeValue::{Bool, S};
-    ddb.put_item()
-        .table_name("relay-local-config")
-        .item("pk", S(format!("KEY#{}", hex::encode(sha2::Sha256::digest(other_key.as_bytes())))))
-        .item("sk", S("KEY".into()))
-        .item("kind", S("organization".into()))
-        .item("organizationId", S("org-beta".into()))
-        .item("name", S("beta".into()))
-        .item("createdAt", S("2026-01-01T00:00:00Z".into()))
-        .item("disabled", Bool(false))
-        .send()
-        .await
-        .expect("key");
+    stack.add_org_key(other_key, "org-beta").await;
     let receiver = Receiver::start().await;
     let sub = subscribe(&stack, &stack.org_key, &receiver.url, &["candidate.hired"]).await;
     let event_id = publish(&stack, "org-acme", "cand-7").await;
@@ -337,20 +323,7 @@ async fn a_slow_receiver_delays_no_other_organisations_deliveries() {
     let fast = Receiver::start().await;
     subscribe(&stack, &stack.org_key, &slow.url, &["candidate.hired"]).await;
     let beta_key = "rk_org_test_gamma";
-    let ddb = aws_sdk_dynamodb::Client::new(&stack.aws().await);
-    use aws_sdk_dynamodb::types::AttributeValue::{Bool, S};
-    ddb.put_item()
-        .table_name("relay-local-config")
-        .item("pk", S(format!("KEY#{}", hex::encode(sha2::Sha256::digest(beta_key.as_bytes())))))
-        .item("sk", S("KEY".into()))
-        .item("kind", S("organization".into()))
-        .item("organizationId", S("org-gamma".into()))
-        .item("name", S("gamma".into()))
-        .item("createdAt", S("2026-01-01T00:00:00Z".into()))
-        .item("disabled", Bool(false))
-        .send()
-        .await
-        .expect("key");
+    stack.add_org_key(beta_key, "org-gamma").await;
     subscribe(&stack, beta_key, &fast.url, &["candidate.hired"]).await;
 
     publish(&stack, "org-acme", "cand-slow").await;

@@ -10,7 +10,6 @@ use std::time::Duration;
 
 use relay_e2e::{repo_root, Stack, StackOptions};
 use serde_json::{json, Value};
-use sha2::Digest;
 
 const DELIVERY_QUEUE: &str = "relay-local-delivery";
 const ARCHIVE_BUCKET: &str = "relay-local-webhook-archive-123456789012-us-east-1";
@@ -275,21 +274,7 @@ async fn sources_belong_to_their_organisation_and_never_show_their_secret() {
     let stack = Stack::start(StackOptions { no_pollers: true, ..StackOptions::default() }).await;
     // A second organisation's key, stored the way relay-admin stores keys: by hash.
     let other_key = "rk_org_test_other";
-    let ddb = aws_sdk_dynamodb::Client::new(&stack.aws().await);
-    let hash = hex::encode(sha2::Sha256::digest(other_key.as_bytes()));
-    use aws_sdk_dynamodb::types::AttributeValue::{Bool, S};
-    ddb.put_item()
-        .table_name("relay-local-config")
-        .item("pk", S(format!("KEY#{hash}")))
-        .item("sk", S("KEY".into()))
-        .item("kind", S("organization".into()))
-        .item("organizationId", S("org-other".into()))
-        .item("name", S("other".into()))
-        .item("createdAt", S("2026-01-01T00:00:00Z".into()))
-        .item("disabled", Bool(false))
-        .send()
-        .await
-        .expect("put key");
+    stack.add_org_key(other_key, "org-other").await;
 
     let source = create_source(&stack, &stack.org_key, json!({"provider": "stripe", "secret": "whsec_top_secret_value"})).await;
     let id = source["id"].as_str().expect("id");
@@ -316,6 +301,8 @@ async fn sources_belong_to_their_organisation_and_never_show_their_secret() {
     assert_eq!(bad.status(), 400);
 
     // The stored item holds the secret sealed, not in the clear.
+    use aws_sdk_dynamodb::types::AttributeValue::S;
+    let ddb = aws_sdk_dynamodb::Client::new(&stack.aws().await);
     let item = ddb
         .get_item()
         .table_name("relay-local-config")

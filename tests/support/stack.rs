@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use serde_json::Value;
+use sha2::Digest;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
 #[derive(Default)]
@@ -143,6 +144,25 @@ impl Stack {
             }
         }
         out
+    }
+
+    /// Stores another organisation's API key the way relay-admin does: by hash.
+    pub async fn add_org_key(&self, key: &str, organization_id: &str) {
+        use aws_sdk_dynamodb::types::AttributeValue::{Bool, S};
+        let hash: String = sha2::Sha256::digest(key.as_bytes()).iter().map(|b| format!("{b:02x}")).collect();
+        aws_sdk_dynamodb::Client::new(&self.aws().await)
+            .put_item()
+            .table_name("relay-local-config")
+            .item("pk", S(format!("KEY#{hash}")))
+            .item("sk", S("KEY".into()))
+            .item("kind", S("organization".into()))
+            .item("organizationId", S(organization_id.into()))
+            .item("name", S(organization_id.into()))
+            .item("createdAt", S("2026-01-01T00:00:00Z".into()))
+            .item("disabled", Bool(false))
+            .send()
+            .await
+            .expect("store key");
     }
 
     /// How many items a table holds.

@@ -101,6 +101,30 @@ impl<S: KeyStore + SourceStore + SubscriptionStore + DeliveryStore + EventStore 
         }
     }
 
+    /// Reopens one pair for attempt `attempt` and queues it now (replay and recover).
+    /// `Ok(false)`: a send of that pair is in flight, so it is left alone.
+    async fn resend(
+        &self,
+        envelope: &EventEnvelope,
+        subscription_id: &str,
+        org: &str,
+        attempt: u32,
+        now: chrono::DateTime<Utc>,
+    ) -> Result<bool, Reply> {
+        if !self.store.reopen(envelope.event_id, subscription_id, org, attempt, now.timestamp_millis()).await.map_err(unavailable)? {
+            return Ok(false);
+        }
+        let message = RetryMessage {
+            kind: "retry".into(),
+            envelope: envelope.clone(),
+            subscription_id: subscription_id.to_string(),
+            attempt,
+            not_before: now,
+        };
+        self.retries.schedule(&message, std::time::Duration::ZERO).await.map_err(unavailable)?;
+        Ok(true)
+    }
+
     /// `GET/PUT /v1/organization`: the contact address operational e-mails go to.
     async fn organization(&self, req: &Request, org: &str) -> Reply {
         match *req.method() {
@@ -233,20 +257,10 @@ impl<S: KeyStore + SourceStore + SubscriptionStore + DeliveryStore + EventStore 
                 let mut recovered = Vec::new();
                 for (envelope, attempts) in failed {
                     let next = attempts + 1;
-                    match self.store.reopen(envelope.event_id, &sub.id, org, next, now.timestamp_millis()).await {
+                    match self.resend(&envelope, &sub.id, org, next, now).await {
                         Ok(true) => {}
                         Ok(false) => continue,
-                        Err(e) => return unavailable(e),
-                    }
-                    let message = RetryMessage {
-                        kind: "retry".into(),
-                        envelope: envelope.clone(),
-                        subscription_id: sub.id.clone(),
-                        attempt: next,
-                        not_before: now,
-                    };
-                    if let Err(e) = self.retries.schedule(&message, std::time::Duration::ZERO).await {
-                        return unavailable(e);
+                        Err(r) => return r,
                     }
                     recovered.push(envelope.event_id);
                 }
@@ -371,20 +385,10 @@ impl<S: KeyStore + SourceStore + SubscriptionStore + DeliveryStore + EventStore 
                 let mut replayed = Vec::new();
                 for sub in targets {
                     let next = deliveries.iter().find(|d| d.subscription_id == sub.id).map_or(1, |d| d.attempts.len() as u32 + 1);
-                    match self.store.reopen(envelope.event_id, &sub.id, org, next, now.timestamp_millis()).await {
+                    match self.resend(&envelope, &sub.id, org, next, now).await {
                         Ok(true) => {}
                         Ok(false) => continue,
-                        Err(e) => return unavailable(e),
-                    }
-                    let message = RetryMessage {
-                        kind: "retry".into(),
-                        envelope: envelope.clone(),
-                        subscription_id: sub.id.clone(),
-                        attempt: next,
-                        not_before: now,
-                    };
-                    if let Err(e) = self.retries.schedule(&message, std::time::Duration::ZERO).await {
-                        return unavailable(e);
+                        Err(r) => return r,
                     }
                     replayed.push(sub.id.clone());
                 }

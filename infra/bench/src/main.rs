@@ -386,6 +386,7 @@ async fn startup(ingest: &Path, bare: &Path, runs: usize) -> (Duration, Duration
         ("RELAY_IDEMPOTENCY_TABLE", "t"),
         ("RELAY_EVENTS_TABLE", "t"),
         ("RELAY_CONFIG_TABLE", "t"),
+        ("RELAY_DELIVERIES_TABLE", "t"),
         ("RELAY_EVENT_BUS_NAME", "b"),
         ("RELAY_PAYLOAD_BUCKET", "p"),
         ("AWS_REGION", "us-east-1"),

@@ -8,7 +8,6 @@
 //! Retries carry the envelope, so events put on the bus directly are retried too.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
@@ -159,7 +158,7 @@ pub struct Deliverer<S, D, Q, H, P, N> {
     /// How long a claimed attempt holds (longer than the send timeout).
     pub lease: Duration,
     pub cache_ttl: Duration,
-    cache: Mutex<HashMap<String, (Vec<Subscription>, Instant)>>,
+    cache: tokio::sync::Mutex<HashMap<String, (Vec<Subscription>, Instant)>>,
 }
 
 impl<S, D, Q, H, P, N> Deliverer<S, D, Q, H, P, N>
@@ -195,7 +194,7 @@ where
             policy,
             lease: Duration::from_secs(60),
             cache_ttl,
-            cache: Mutex::default(),
+            cache: tokio::sync::Mutex::default(),
         }
     }
 
@@ -250,16 +249,18 @@ where
         }
     }
 
+    /// The organisation's subscriptions, cached per instance. The messages of a batch run
+    /// concurrently, so the fill happens under an async lock: one query per organisation, not
+    /// one per message.
     async fn cached(&self, organization_id: &str) -> Result<Vec<Subscription>, StoreError> {
-        if let Some((subs, at)) = self.cache.lock().ok().and_then(|c| c.get(organization_id).cloned()) {
+        let mut cache = self.cache.lock().await;
+        if let Some((subs, at)) = cache.get(organization_id) {
             if at.elapsed() < self.cache_ttl {
-                return Ok(subs);
+                return Ok(subs.clone());
             }
         }
         let subs = self.subscriptions.list_subscriptions(organization_id).await?;
-        if let Ok(mut c) = self.cache.lock() {
-            c.insert(organization_id.to_string(), (subs.clone(), Instant::now()));
-        }
+        cache.insert(organization_id.to_string(), (subs.clone(), Instant::now()));
         Ok(subs)
     }
 
@@ -371,9 +372,7 @@ where
         updated.disabled_reason = Some(reason.to_string());
         updated.updated_at = now;
         self.subscriptions.put_subscription(&updated).await?;
-        if let Ok(mut c) = self.cache.lock() {
-            c.clear();
-        }
+        self.cache.lock().await.clear();
         tracing::warn!(subscription_id = %sub.id, reason, "subscription disabled");
         self.announce(
             "subscription.disabled",
