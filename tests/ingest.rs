@@ -129,16 +129,7 @@ fn fast_timeouts() -> Vec<(String, String)> {
 }
 
 async fn stack_behind_proxy() -> (Stack, FaultProxy) {
-    let moto_port = relay_e2e::free_port();
-    let proxy = FaultProxy::start(format!("http://127.0.0.1:{moto_port}")).await;
-    let stack = Stack::start(StackOptions {
-        function_env: fast_timeouts(),
-        function_aws_endpoint: Some(proxy.url.clone()),
-        moto_port: Some(moto_port),
-        no_pollers: true,
-    })
-    .await;
-    (stack, proxy)
+    relay_e2e::stack_behind_proxy(StackOptions { function_env: fast_timeouts(), no_pollers: true, ..StackOptions::default() }).await
 }
 
 async fn assert_nothing_kept(stack: &Stack) {

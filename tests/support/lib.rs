@@ -5,7 +5,7 @@
 pub mod proxy;
 pub mod stack;
 
-pub use proxy::{Fault, FaultProxy};
+pub use proxy::{stack_behind_proxy, Fault, FaultProxy};
 pub use stack::{Stack, StackOptions};
 
 /// The repository root (the tests crate lives in `tests/`).

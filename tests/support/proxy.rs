@@ -154,3 +154,14 @@ async fn forward(State(shared): State<Arc<Shared>>, req: Request) -> Response {
         Err(_) => Response::builder().status(StatusCode::BAD_GATEWAY).body(Body::empty()).unwrap_or_default(),
     }
 }
+
+/// A local stack whose functions reach the emulator only through a fresh proxy: every AWS
+/// request they make is counted, and faults can be injected.
+pub async fn stack_behind_proxy(opts: crate::StackOptions) -> (crate::Stack, FaultProxy) {
+    let moto_port = crate::free_port();
+    let proxy = FaultProxy::start(format!("http://127.0.0.1:{moto_port}")).await;
+    let stack =
+        crate::Stack::start(crate::StackOptions { function_aws_endpoint: Some(proxy.url.clone()), moto_port: Some(moto_port), ..opts })
+            .await;
+    (stack, proxy)
+}

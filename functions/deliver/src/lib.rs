@@ -20,7 +20,6 @@ use relay_aws::sqs::SqsRetries;
 use relay_core::delivery::{Deliverer, RetryMessage, RetryPolicy};
 use relay_core::envelope::EventEnvelope;
 use relay_core::ports::{DeliveryStore, EventPublisher, Notifier, RetryQueue, StoreError, SubscriptionStore, WebhookSender};
-use relay_core::secrets::SecretBox;
 use relay_core::validation::{validate_event, Defaults};
 use serde_json::Value;
 
@@ -34,11 +33,7 @@ impl App<Arc<DynamoStore>, Arc<DynamoStore>, SqsRetries, HttpSender, EventBridge
     pub async fn from_env() -> Result<Self, ConfigError> {
         let sdk = config::load().await?;
         let store = Arc::new(DynamoStore::new(&sdk, Tables::from_env()?));
-        let secrets = SecretBox::from_base64(&config::required("RELAY_SECRETS_KEY")?).map_err(|_| ConfigError::Invalid {
-            name: "RELAY_SECRETS_KEY",
-            expected: "32 bytes, base64",
-            value: "(hidden)".into(),
-        })?;
+        let secrets = config::secret_box()?;
         let schedule = std::env::var("RELAY_RETRY_SCHEDULE").unwrap_or_default();
         let policy = if schedule.is_empty() {
             RetryPolicy::default()

@@ -44,12 +44,7 @@ impl App<Arc<DynamoStore>, SqsRetries> {
     pub async fn from_env() -> Result<Self, ConfigError> {
         let sdk = config::load().await?;
         let store = Arc::new(DynamoStore::new(&sdk, Tables::from_env()?));
-        let key = config::required("RELAY_SECRETS_KEY")?;
-        let secrets = SecretBox::from_base64(&key).map_err(|_| ConfigError::Invalid {
-            name: "RELAY_SECRETS_KEY",
-            expected: "32 bytes, base64",
-            value: "(hidden)".into(),
-        })?;
+        let secrets = config::secret_box()?;
         let ttl = Duration::from_secs(config::number("RELAY_KEY_CACHE_SECONDS", 60)? as u64);
         let retries = SqsRetries::new(&sdk, config::required("RELAY_RETRY_QUEUE_URL")?, String::new());
         let overlap = chrono::Duration::seconds(config::number("RELAY_SECRET_ROTATION_OVERLAP_SECONDS", 24 * 3600)?);

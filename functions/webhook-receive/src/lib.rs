@@ -15,7 +15,6 @@ use relay_aws::eventbridge::EventBridgePublisher;
 use relay_aws::s3::S3Blobs;
 use relay_core::ports::{BlobStore, DedupeStore, EventPublisher, SourceStore};
 use relay_core::problem::{Problem, ProblemKind};
-use relay_core::secrets::SecretBox;
 use relay_core::webhooks::receive::{PaymentLookup, Receiver, ReceiverConfig};
 use relay_core::webhooks::InboundRequest;
 use relay_edge::to_response;
@@ -33,12 +32,7 @@ impl App<Arc<DynamoStore>, Arc<DynamoStore>, EventBridgePublisher, S3Blobs, Moll
     pub async fn from_env() -> Result<Self, ConfigError> {
         let sdk = config::load().await?;
         let store = Arc::new(DynamoStore::new(&sdk, Tables::from_env()?));
-        let key = config::required("RELAY_SECRETS_KEY")?;
-        let secrets = SecretBox::from_base64(&key).map_err(|_| ConfigError::Invalid {
-            name: "RELAY_SECRETS_KEY",
-            expected: "32 bytes, base64",
-            value: "(hidden)".into(),
-        })?;
+        let secrets = config::secret_box()?;
         let receiver_config = ReceiverConfig {
             dedupe_secs: config::number("RELAY_WEBHOOK_DEDUPE_SECONDS", 7 * 24 * 3600)?,
             source_cache: Duration::from_secs(config::number("RELAY_SOURCE_CACHE_SECONDS", 60)? as u64),

@@ -22,7 +22,7 @@ use relay_core::ingest::{Ingest, IngestConfig, RequestContext};
 use relay_core::keys::{ApiKey, KeyKind};
 use relay_core::memory::{MemoryBlobs, MemoryBus, MemoryStore};
 use relay_core::webhooks::{verify, InboundRequest, Provider, Source, SourceOptions};
-use relay_e2e::{FaultProxy, Stack, StackOptions};
+use relay_e2e::{stack_behind_proxy, StackOptions};
 use serde_json::{json, Value};
 
 const SINGLE_BUDGET: f64 = 3.0;
@@ -96,15 +96,7 @@ async fn main() {
 }
 
 async fn aws_requests() -> (f64, f64, String) {
-    let moto_port = relay_e2e::free_port();
-    let proxy = FaultProxy::start(format!("http://127.0.0.1:{moto_port}")).await;
-    let stack = Stack::start(StackOptions {
-        function_aws_endpoint: Some(proxy.url.clone()),
-        moto_port: Some(moto_port),
-        no_pollers: true,
-        ..StackOptions::default()
-    })
-    .await;
+    let (stack, proxy) = stack_behind_proxy(StackOptions { no_pollers: true, ..StackOptions::default() }).await;
     // Warm one instance (its key cache) first: Lambda keeps instances warm under load.
     let warm = stack.post("/v1/events", &event(0).to_string(), Some("warm")).await;
     assert_eq!(warm.status(), 202);
@@ -126,15 +118,7 @@ async fn aws_requests() -> (f64, f64, String) {
 }
 
 async fn webhook_requests() -> (f64, String) {
-    let moto_port = relay_e2e::free_port();
-    let proxy = FaultProxy::start(format!("http://127.0.0.1:{moto_port}")).await;
-    let stack = Stack::start(StackOptions {
-        function_aws_endpoint: Some(proxy.url.clone()),
-        moto_port: Some(moto_port),
-        no_pollers: true,
-        ..StackOptions::default()
-    })
-    .await;
+    let (stack, proxy) = stack_behind_proxy(StackOptions { no_pollers: true, ..StackOptions::default() }).await;
     let client = reqwest::Client::new();
     let source: Value = client
         .post(format!("{}/v1/sources", stack.url))
@@ -186,14 +170,7 @@ async fn counting_receiver() -> (String, Arc<std::sync::atomic::AtomicUsize>) {
 }
 
 async fn deliveries() -> (f64, f64, String) {
-    let moto_port = relay_e2e::free_port();
-    let proxy = FaultProxy::start(format!("http://127.0.0.1:{moto_port}")).await;
-    let stack = Stack::start(StackOptions {
-        function_aws_endpoint: Some(proxy.url.clone()),
-        moto_port: Some(moto_port),
-        ..StackOptions::default()
-    })
-    .await;
+    let (stack, proxy) = stack_behind_proxy(StackOptions::default()).await;
     let (url, count) = counting_receiver().await;
     let client = reqwest::Client::new();
     let created = client

@@ -101,3 +101,12 @@ fn https_client() -> Result<aws_sdk_dynamodb::config::SharedHttpClient, ConfigEr
 pub fn custom_endpoint() -> bool {
     std::env::var("AWS_ENDPOINT_URL").is_ok_and(|v| !v.is_empty())
 }
+
+/// The key that seals stored secrets (`RELAY_SECRETS_KEY`, the template's `SecretsKey`).
+pub fn secret_box() -> Result<relay_core::secrets::SecretBox, ConfigError> {
+    relay_core::secrets::SecretBox::from_base64(&required("RELAY_SECRETS_KEY")?).map_err(|_| ConfigError::Invalid {
+        name: "RELAY_SECRETS_KEY",
+        expected: "32 bytes, base64",
+        value: "(hidden)".into(),
+    })
+}

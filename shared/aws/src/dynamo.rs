@@ -181,6 +181,22 @@ impl DynamoStore {
             })
     }
 
+    /// Writes a config item and its organisation index item (`ORG#<org>` / ...) in one
+    /// transaction, so a listing never shows what a lookup cannot find, or the reverse.
+    async fn put_config_pair(&self, item: Item, index: Item) -> Result<(), StoreError> {
+        let put = |i: Item| {
+            Put::builder().table_name(&self.tables.config).set_item(Some(i)).build().map(|p| TransactWriteItem::builder().put(p).build())
+        };
+        let puts = vec![put(item).map_err(|e| StoreError::new("build Put", e))?, put(index).map_err(|e| StoreError::new("build Put", e))?];
+        self.client
+            .transact_write_items()
+            .set_transact_items(Some(puts))
+            .send()
+            .await
+            .map_err(|e| StoreError::new("dynamodb:TransactWriteItems", DisplayErrorContext(e)))?;
+        Ok(())
+    }
+
     async fn batch_delete(&self, table: &str, keys: Vec<Item>) -> Result<(), StoreError> {
         for chunk in keys.chunks(MAX_BATCH_WRITE) {
             let mut requests: Vec<WriteRequest> = chunk
@@ -427,24 +443,7 @@ impl SourceStore for DynamoStore {
         let mut index = source_item(src);
         index.insert("pk".into(), s(&format!("ORG#{}", src.organization_id)));
         index.insert("sk".into(), s(&format!("SOURCE#{}", src.id)));
-        let puts = [item, index]
-            .into_iter()
-            .map(|i| {
-                Put::builder()
-                    .table_name(&self.tables.config)
-                    .set_item(Some(i))
-                    .build()
-                    .map(|p| TransactWriteItem::builder().put(p).build())
-            })
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| StoreError::new("build Put", e))?;
-        self.client
-            .transact_write_items()
-            .set_transact_items(Some(puts))
-            .send()
-            .await
-            .map_err(|e| StoreError::new("dynamodb:TransactWriteItems", DisplayErrorContext(e)))?;
-        Ok(())
+        self.put_config_pair(item, index).await
     }
 
     async fn get_source(&self, id: &str) -> Result<Option<SealedSource>, StoreError> {
@@ -548,24 +547,11 @@ impl SubscriptionStore for DynamoStore {
         let doc = serde_json::to_string(sub).map_err(|e| StoreError::new("encode subscription", e))?;
         let item =
             |pk: String, sk: String| Item::from([("pk".to_string(), s(&pk)), ("sk".to_string(), s(&sk)), ("doc".to_string(), s(&doc))]);
-        let puts = [item(format!("SUB#{}", sub.id), "SUB".into()), item(format!("ORG#{}", sub.organization_id), format!("SUB#{}", sub.id))]
-            .into_iter()
-            .map(|i| {
-                Put::builder()
-                    .table_name(&self.tables.config)
-                    .set_item(Some(i))
-                    .build()
-                    .map(|p| TransactWriteItem::builder().put(p).build())
-            })
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| StoreError::new("build Put", e))?;
-        self.client
-            .transact_write_items()
-            .set_transact_items(Some(puts))
-            .send()
-            .await
-            .map_err(|e| StoreError::new("dynamodb:TransactWriteItems", DisplayErrorContext(e)))?;
-        Ok(())
+        self.put_config_pair(
+            item(format!("SUB#{}", sub.id), "SUB".into()),
+            item(format!("ORG#{}", sub.organization_id), format!("SUB#{}", sub.id)),
+        )
+        .await
     }
 
     async fn get_subscription(&self, id: &str) -> Result<Option<Subscription>, StoreError> {
