@@ -259,6 +259,14 @@ async fn an_endpoint_down_for_the_whole_schedule_ends_in_the_dlq_and_a_replay_de
     event_deliveries(&stack, &event_id, "delivered").await;
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert_eq!(receiver.count(), 4);
+
+    // What CloudWatch would chart, from the EMF lines deliver wrote: three failed attempts, two
+    // retries, one exhausted delivery, then the replay's success.
+    let metric = |name: &'static str, n: f64| stack.metric_total("deliver", name, n, LIMIT);
+    assert_eq!(metric("DeliveryAttemptsFailed", 3.0).await, 3.0);
+    assert_eq!(metric("RetriesScheduled", 2.0).await, 2.0);
+    assert_eq!(metric("DeliveriesExhausted", 1.0).await, 1.0);
+    assert_eq!(metric("DeliveriesSucceeded", 1.0).await, 1.0);
 }
 
 #[tokio::test]

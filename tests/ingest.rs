@@ -152,6 +152,11 @@ async fn a_failing_put_events_is_a_503_that_keeps_nothing_and_the_retry_publishe
     let (status, _, _) = json_of(stack.post("/v1/events", &hired("cand-1"), Some("fault-1")).await).await;
     assert_eq!(status, 202);
     assert_eq!(stack.drain(DELIVERY_QUEUE, QUIET).await.len(), 1);
+
+    // The outage shows in ingest's EMF metrics (what the IngestUnavailableAlarm watches).
+    let limit = Duration::from_secs(10);
+    assert_eq!(stack.metric_total("ingest", "Unavailable", 1.0, limit).await, 1.0);
+    assert_eq!(stack.metric_total("ingest", "EventsAccepted", 1.0, limit).await, 1.0);
 }
 
 #[tokio::test]

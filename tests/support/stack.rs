@@ -165,6 +165,30 @@ impl Stack {
             .expect("store key");
     }
 
+    /// The sum of one CloudWatch metric over the Embedded Metric Format lines a function wrote to
+    /// its stdout (which the stack passes through to its own), waiting up to `limit` for it to
+    /// reach `at_least` (log lines travel through two pipes).
+    pub async fn metric_total(&self, service: &str, name: &str, at_least: f64, limit: Duration) -> f64 {
+        let deadline = Instant::now() + limit;
+        loop {
+            let log = std::fs::read_to_string(self.state_dir.join("stack.log")).unwrap_or_default();
+            let total: f64 = log
+                .lines()
+                .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+                .filter(|d| d["_aws"]["CloudWatchMetrics"].is_array() && d["Service"] == service)
+                .filter(|d| {
+                    // Counted only if the line also declares it as a metric, as CloudWatch requires.
+                    d["_aws"]["CloudWatchMetrics"][0]["Metrics"].as_array().is_some_and(|ms| ms.iter().any(|m| m["Name"] == name))
+                })
+                .filter_map(|d| d[name].as_f64())
+                .sum();
+            if total >= at_least || Instant::now() > deadline {
+                return total;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
     /// How many items a table holds.
     pub async fn count(&self, table: &str) -> usize {
         let ddb = aws_sdk_dynamodb::Client::new(&self.aws().await);

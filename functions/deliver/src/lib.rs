@@ -15,6 +15,7 @@ use lambda_runtime::Error;
 use relay_aws::config::{self, ConfigError};
 use relay_aws::dynamo::{DynamoStore, Tables};
 use relay_aws::eventbridge::EventBridgePublisher;
+use relay_aws::metrics::EmfMetrics;
 use relay_aws::ses::SesNotifier;
 use relay_aws::sqs::SqsRetries;
 use relay_core::delivery::{Deliverer, RetryMessage, RetryPolicy};
@@ -55,6 +56,7 @@ impl App<Arc<DynamoStore>, Arc<DynamoStore>, SqsRetries, HttpSender, EventBridge
             HttpSender::new(timeout, relay_core::ssrf::loopback_allowed()),
             EventBridgePublisher::new(&sdk, config::required("RELAY_EVENT_BUS_NAME")?),
             notifier,
+            Arc::new(EmfMetrics::from_env("deliver")),
             secrets,
             policy,
             cache,

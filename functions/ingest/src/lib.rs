@@ -11,6 +11,7 @@ use lambda_http::{Body, Error, Request, RequestExt, Response};
 use relay_aws::config::{self, ConfigError};
 use relay_aws::dynamo::{DynamoStore, Tables};
 use relay_aws::eventbridge::EventBridgePublisher;
+use relay_aws::metrics::EmfMetrics;
 use relay_aws::s3::S3Blobs;
 use relay_core::auth::Authenticator;
 use relay_core::ingest::{Ingest, IngestConfig, Reply, RequestContext};
@@ -47,6 +48,7 @@ impl App<Arc<DynamoStore>, EventBridgePublisher, S3Blobs> {
                 publisher: EventBridgePublisher::new(&sdk, config::required("RELAY_EVENT_BUS_NAME")?),
                 blobs: S3Blobs::new(&sdk, config::required("RELAY_PAYLOAD_BUCKET")?),
                 config: ingest_config,
+                metrics: Arc::new(EmfMetrics::from_env("ingest")),
             },
         })
     }
@@ -75,6 +77,12 @@ where
     }
 
     async fn post(&self, req: &Request, batch: bool) -> Reply {
+        let reply = self.checked_post(req, batch).await;
+        self.ingest.measure(&reply, batch);
+        reply
+    }
+
+    async fn checked_post(&self, req: &Request, batch: bool) -> Reply {
         let headers = req.headers();
         let caller = match self.auth.authenticate(header(headers, "authorization")).await {
             Ok(k) => k,

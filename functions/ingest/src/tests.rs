@@ -9,7 +9,8 @@ use lambda_http::{Body, Request};
 use relay_core::auth::Authenticator;
 use relay_core::ingest::{Ingest, IngestConfig};
 use relay_core::keys::{self, ApiKey, KeyKind};
-use relay_core::memory::{MemoryBlobs, MemoryBus, MemoryStore};
+use relay_core::memory::{MemoryBlobs, MemoryBus, MemoryStore, RecordedMetrics};
+use relay_core::metrics;
 use relay_core::ports::KeyStore;
 use serde_json::{json, Value};
 
@@ -25,6 +26,7 @@ struct World {
     store: Arc<MemoryStore>,
     bus: Arc<MemoryBus>,
     blobs: Arc<MemoryBlobs>,
+    metrics: Arc<RecordedMetrics>,
 }
 
 async fn world() -> World {
@@ -51,11 +53,12 @@ async fn world() -> World {
     store.put_key(&keys::hash(PRODUCT_KEY), &product).await.unwrap();
     store.put_key(&keys::hash(ORG_KEY), &org).await.unwrap();
     let config = IngestConfig { inline_payload_limit: 1024, ..IngestConfig::default() };
+    let metrics = Arc::new(RecordedMetrics::default());
     let app = App {
         auth: Authenticator::new(store.clone(), Duration::from_secs(60)),
-        ingest: Ingest { store: store.clone(), publisher: bus.clone(), blobs: blobs.clone(), config },
+        ingest: Ingest { store: store.clone(), publisher: bus.clone(), blobs: blobs.clone(), config, metrics: metrics.clone() },
     };
-    World { app, store, bus, blobs }
+    World { app, store, bus, blobs, metrics }
 }
 
 /// An API Gateway v2 request, built from JSON the way Lambda delivers it.
@@ -126,6 +129,11 @@ async fn a_repeat_replays_and_another_body_is_refused() {
     assert_eq!(status, 422);
     assert_eq!(problem["type"], "https://relay.dev/problems/idempotency-key-reused");
     assert_eq!(w.bus.count(), 1);
+
+    // One accepted, one replay, one refusal: counted as such, not as three events.
+    assert_eq!(w.metrics.total(metrics::EVENTS_ACCEPTED), 1.0);
+    assert_eq!(w.metrics.total(metrics::IDEMPOTENT_REPLAYS), 1.0);
+    assert_eq!(w.metrics.total(metrics::REQUESTS_REJECTED), 1.0);
 }
 
 #[tokio::test]
@@ -182,6 +190,10 @@ async fn bad_input_gets_its_problem_and_writes_nothing() {
     assert_eq!(w.bus.count(), 0);
     assert_eq!(w.store.event_count(), 0);
     assert!(w.store.record("product:recruitiq#k").is_none());
+    // Refusals at the edge (auth, size, media type) count as well as the workflow's own; the
+    // 404 and 405 are not requests to the ingest routes.
+    assert_eq!(w.metrics.total(metrics::REQUESTS_REJECTED), 9.0);
+    assert_eq!(w.metrics.total(metrics::EVENTS_ACCEPTED), 0.0);
 }
 
 #[tokio::test]
@@ -205,6 +217,7 @@ async fn a_publish_failure_releases_everything_and_the_retry_publishes_once() {
     let (status, _, _) = call(&w, post(&hired(), Some(PRODUCT_KEY), Some("k1"))).await;
     assert_eq!(status, 202);
     assert_eq!(w.bus.count(), 1);
+    assert_eq!((w.metrics.total(metrics::UNAVAILABLE), w.metrics.total(metrics::EVENTS_ACCEPTED)), (1.0, 1.0));
 }
 
 #[tokio::test]
@@ -262,6 +275,10 @@ async fn a_batch_reports_each_item() {
     assert_eq!(again, result);
     assert!(headers.contains_key("idempotent-replayed"));
     assert_eq!(w.bus.count(), 2);
+
+    assert_eq!(w.metrics.total(metrics::EVENTS_ACCEPTED), 2.0);
+    assert_eq!(w.metrics.total(metrics::EVENTS_REJECTED), 1.0);
+    assert_eq!(w.metrics.total(metrics::IDEMPOTENT_REPLAYS), 1.0);
 }
 
 #[tokio::test]

@@ -12,6 +12,7 @@ use lambda_http::{Body, Error, Request, Response};
 use relay_aws::config::{self, ConfigError};
 use relay_aws::dynamo::{DynamoStore, Tables};
 use relay_aws::eventbridge::EventBridgePublisher;
+use relay_aws::metrics::EmfMetrics;
 use relay_aws::s3::S3Blobs;
 use relay_core::ports::{BlobStore, DedupeStore, EventPublisher, SourceStore};
 use relay_core::problem::{Problem, ProblemKind};
@@ -49,6 +50,7 @@ impl App<Arc<DynamoStore>, Arc<DynamoStore>, EventBridgePublisher, S3Blobs, Moll
                 EventBridgePublisher::new(&sdk, config::required("RELAY_EVENT_BUS_NAME")?),
                 S3Blobs::new(&sdk, config::required("RELAY_ARCHIVE_BUCKET")?),
                 MollieApi::default(),
+                Arc::new(EmfMetrics::from_env("webhook-receive")),
                 secrets,
                 receiver_config,
             ),

@@ -6,7 +6,8 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use lambda_http::{Body, Request};
-use relay_core::memory::{MemoryBlobs, MemoryBus, MemorySources};
+use relay_core::memory::{MemoryBlobs, MemoryBus, MemorySources, RecordedMetrics};
+use relay_core::metrics;
 use relay_core::ports::SourceStore;
 use relay_core::secrets::SecretBox;
 use relay_core::webhooks::receive::{PaymentLookup, Receiver, ReceiverConfig};
@@ -35,6 +36,7 @@ struct World {
     bus: Arc<MemoryBus>,
     blobs: Arc<MemoryBlobs>,
     mollie: Arc<FakeMollie>,
+    metrics: Arc<RecordedMetrics>,
 }
 
 async fn world() -> World {
@@ -48,8 +50,18 @@ async fn world() -> World {
     let bus = Arc::new(MemoryBus::default());
     let blobs = Arc::new(MemoryBlobs::default());
     let mollie = Arc::new(FakeMollie::default());
-    let receiver = Receiver::new(store.clone(), store, bus.clone(), blobs.clone(), mollie.clone(), secrets, ReceiverConfig::default());
-    World { app: App { receiver }, bus, blobs, mollie }
+    let metrics = Arc::new(RecordedMetrics::default());
+    let receiver = Receiver::new(
+        store.clone(),
+        store,
+        bus.clone(),
+        blobs.clone(),
+        mollie.clone(),
+        metrics.clone(),
+        secrets,
+        ReceiverConfig::default(),
+    );
+    World { app: App { receiver }, bus, blobs, mollie, metrics }
 }
 
 fn request(method: &str, path: &str, headers: Value, body: &str) -> Request {
@@ -105,6 +117,8 @@ async fn a_signed_stripe_event_is_published_once_and_archived() {
     assert_eq!((status, &again["duplicate"]), (200, &json!(true)));
     assert_eq!(again["eventId"], body["eventId"]);
     assert_eq!(w.bus.count(), 1);
+    assert_eq!(w.metrics.total_where(metrics::WEBHOOKS_ACCEPTED, "Provider", "stripe"), 1.0);
+    assert_eq!(w.metrics.total_where(metrics::WEBHOOKS_DUPLICATE, "Provider", "stripe"), 1.0);
 }
 
 #[tokio::test]
@@ -129,6 +143,9 @@ async fn forged_stale_and_unknown_calls_change_nothing() {
     let tampered = Request::from_parts(parts, Body::Text(PAYMENT.replace("5000", "5")));
     assert_eq!(call(&w, tampered).await.0, 401);
     assert_eq!(w.bus.count(), 0);
+    // Unknown sources are not counted per provider: anyone can make up a provider name.
+    assert_eq!(w.metrics.total_where(metrics::WEBHOOKS_REJECTED, "Provider", "stripe"), 4.0);
+    assert_eq!(w.metrics.total(metrics::WEBHOOKS_ACCEPTED), 0.0);
     assert!(w.blobs.blobs.lock().unwrap().is_empty());
 }
 

@@ -5,10 +5,13 @@
 //! - [`dynamo`]: keys, idempotency records and the event store on DynamoDB.
 //! - [`eventbridge`]: the bus publisher.
 //! - [`s3`]: the blob store.
+//! - [`metrics`]: CloudWatch metrics as Embedded Metric Format log lines.
+//! - [`ses`], [`sqs`]: the organisation e-mail notifier and the delivery retry queue.
 
 pub mod config;
 pub mod dynamo;
 pub mod eventbridge;
+pub mod metrics;
 pub mod s3;
 pub mod ses;
 pub mod sqs;

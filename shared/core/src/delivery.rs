@@ -8,6 +8,7 @@
 //! Retries carry the envelope, so events put on the bus directly are retried too.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
@@ -17,6 +18,7 @@ use serde_json::json;
 use uuid::Uuid;
 
 use crate::envelope::{EventEnvelope, RELAY_SOURCE};
+use crate::metrics::{self, Metric, Metrics};
 use crate::ports::{DeliveryStore, EventPublisher, Notifier, RetryQueue, StoreError, SubscriptionStore, WebhookSender};
 use crate::secrets::SecretBox;
 use crate::signing::signature_header;
@@ -151,6 +153,7 @@ pub struct Deliverer<S, D, Q, H, P, N> {
     pub sender: H,
     pub publisher: P,
     pub notifier: N,
+    pub metrics: Arc<dyn Metrics>,
     /// An endpoint failing without a success for this long is disabled (5 days by default).
     pub disable_after: chrono::Duration,
     pub secrets: SecretBox,
@@ -178,6 +181,7 @@ where
         sender: H,
         publisher: P,
         notifier: N,
+        metrics: Arc<dyn Metrics>,
         secrets: SecretBox,
         policy: RetryPolicy,
         cache_ttl: Duration,
@@ -189,6 +193,7 @@ where
             sender,
             publisher,
             notifier,
+            metrics,
             disable_after: chrono::Duration::days(5),
             secrets,
             policy,
@@ -279,6 +284,7 @@ where
                     attempt: n,
                     not_before: now,
                 };
+                self.metrics.record(&[], &[Metric::count(metrics::RETRIES_SCHEDULED, 1)]);
                 return self.retries.schedule(&message, wait).await;
             }
         }
@@ -309,6 +315,8 @@ where
             error_kind: if success { None } else { result.error_kind.clone().or_else(|| Some("http".into())) },
         };
         tracing::info!(event_id = %envelope.event_id, subscription_id = %sub.id, attempt = n, status = ?status, "delivery attempt");
+        let outcome = if success { metrics::DELIVERIES_SUCCEEDED } else { metrics::DELIVERY_ATTEMPTS_FAILED };
+        self.metrics.record(&[], &[Metric::count(outcome, 1), Metric::millis(metrics::DELIVERY_DURATION, result.duration)]);
 
         if success {
             return self.deliveries.record(envelope.event_id, &sub.id, &attempt, State::Delivered, n).await;
@@ -330,6 +338,7 @@ where
                 attempt: n + 1,
                 not_before: now + chrono::Duration::from_std(delay).unwrap_or_default(),
             };
+            self.metrics.record(&[], &[Metric::count(metrics::RETRIES_SCHEDULED, 1)]);
             return self.retries.schedule(&message, delay).await;
         }
         // Exhausted: failed, kept in the DLQ for inspection and replay, and announced.
@@ -343,6 +352,7 @@ where
             not_before: now,
         };
         self.retries.dead_letter(&serde_json::to_string(&message).unwrap_or_default()).await?;
+        self.metrics.record(&[], &[Metric::count(metrics::DELIVERIES_EXHAUSTED, 1)]);
         self.announce(
             "delivery.exhausted",
             owner,
@@ -374,6 +384,7 @@ where
         self.subscriptions.put_subscription(&updated).await?;
         self.cache.lock().await.clear();
         tracing::warn!(subscription_id = %sub.id, reason, "subscription disabled");
+        self.metrics.record(&[], &[Metric::count(metrics::ENDPOINTS_DISABLED, 1)]);
         self.announce(
             "subscription.disabled",
             &sub.organization_id,

@@ -20,6 +20,7 @@ use uuid::Uuid;
 use crate::envelope::{EventEnvelope, PayloadRef};
 use crate::idempotency::{self, Decision, Record, Status, StoredResponse};
 use crate::keys::{ApiKey, KeyKind};
+use crate::metrics::{self, Metric, Metrics};
 use crate::ports::{BlobStore, EventPublisher, EventStore, IdempotencyStore, StoredEvent, WriteError};
 use crate::problem::{Problem, ProblemKind, CONTENT_TYPE as PROBLEM_CONTENT_TYPE};
 use crate::validation::{validate_event, Defaults};
@@ -131,6 +132,7 @@ pub struct Ingest<S, P, B> {
     pub publisher: P,
     pub blobs: B,
     pub config: IngestConfig,
+    pub metrics: std::sync::Arc<dyn Metrics>,
 }
 
 impl<S, P, B> Ingest<S, P, B>
@@ -139,6 +141,20 @@ where
     P: EventPublisher,
     B: BlobStore,
 {
+    /// Counts what a request to either route came to. The HTTP edge calls it once per request,
+    /// so refusals made before the workflow runs (auth, size, media type) count too. Accepted
+    /// batch items are counted where the batch result is made.
+    pub fn measure(&self, reply: &Reply, batch: bool) {
+        let metric = match reply.status {
+            _ if reply.replayed => metrics::IDEMPOTENT_REPLAYS,
+            202 if !batch => metrics::EVENTS_ACCEPTED,
+            503 => metrics::UNAVAILABLE,
+            400..=499 => metrics::REQUESTS_REJECTED,
+            _ => return,
+        };
+        self.metrics.record(&[], &[Metric::count(metric, 1)]);
+    }
+
     /// `POST /v1/events`: one event.
     pub async fn ingest_one(&self, caller: &ApiKey, body: &Value, ctx: RequestContext<'_>) -> Reply {
         let product = match publisher_product(caller) {
@@ -348,6 +364,10 @@ where
         let status = if accepted_count == results.len() { 202 } else { 207 };
         let batch = BatchAccepted { accepted: accepted_count, rejected: results.len() - accepted_count, received_at: ctx.now, results };
         tracing::info!(accepted = batch.accepted, rejected = batch.rejected, "batch ingested");
+        self.metrics.record(
+            &[],
+            &[Metric::count(metrics::EVENTS_ACCEPTED, batch.accepted), Metric::count(metrics::EVENTS_REJECTED, batch.rejected)],
+        );
         let reply = Reply::json(status, &batch);
         match (&lock, accepted_count) {
             // Nothing was written under the lock: remove it so the key is free again.

@@ -8,6 +8,7 @@
 //! - [`problem`]: RFC 9457 problem documents.
 //! - [`ports`]: the narrow traits the AWS adapters implement.
 //! - [`ingest`]: the exactly-once ingest workflow over those ports.
+//! - [`metrics`]: every metric Relay emits, and the port they are reported through.
 
 pub mod auth;
 pub mod catalogue;
@@ -16,6 +17,7 @@ pub mod envelope;
 pub mod idempotency;
 pub mod ingest;
 pub mod keys;
+pub mod metrics;
 pub mod ports;
 pub mod problem;
 pub mod secrets;

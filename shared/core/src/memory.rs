@@ -242,3 +242,41 @@ impl DedupeStore for MemorySources {
         Ok(())
     }
 }
+
+/// One reported metric with the dimensions it was reported under.
+type Recorded = (Vec<(String, String)>, crate::metrics::Metric);
+
+/// Keeps every reported metric, to assert what a workflow counted.
+#[derive(Default)]
+pub struct RecordedMetrics {
+    recorded: Mutex<Vec<Recorded>>,
+}
+
+impl RecordedMetrics {
+    /// The sum of a metric over every report, whatever its dimensions.
+    pub fn total(&self, name: &str) -> f64 {
+        self.recorded.lock().map(|r| r.iter().filter(|(_, m)| m.name == name).map(|(_, m)| m.value).sum()).unwrap_or(0.0)
+    }
+
+    /// The sum of a metric over the reports carrying this dimension value.
+    pub fn total_where(&self, name: &str, dimension: &str, value: &str) -> f64 {
+        self.recorded
+            .lock()
+            .map(|r| {
+                r.iter()
+                    .filter(|(dims, m)| m.name == name && dims.iter().any(|(k, v)| k == dimension && v == value))
+                    .map(|(_, m)| m.value)
+                    .sum()
+            })
+            .unwrap_or(0.0)
+    }
+}
+
+impl crate::metrics::Metrics for RecordedMetrics {
+    fn record(&self, dimensions: &[(&'static str, &str)], metrics: &[crate::metrics::Metric]) {
+        let dims: Vec<(String, String)> = dimensions.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        if let Ok(mut r) = self.recorded.lock() {
+            r.extend(metrics.iter().map(|m| (dims.clone(), *m)));
+        }
+    }
+}

@@ -7,7 +7,7 @@
 //! delivery whose first attempt died half-way is processed again instead of being lost.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
@@ -20,6 +20,7 @@ use super::verify::{self, Outcome, VerifyError};
 use super::{mapping, sources, InboundRequest, Provider, Source, Verified};
 use crate::envelope::EventEnvelope;
 use crate::ingest::Reply;
+use crate::metrics::{self, Metric, Metrics};
 use crate::ports::{BlobStore, Claim, DedupeStore, EventPublisher, SourceStore};
 use crate::problem::{Problem, ProblemKind};
 use crate::secrets::SecretBox;
@@ -70,6 +71,7 @@ pub struct Receiver<S, D, P, B, M> {
     pub publisher: P,
     pub blobs: B,
     pub payments: M,
+    pub metrics: Arc<dyn Metrics>,
     pub secrets: SecretBox,
     pub config: ReceiverConfig,
     cache: Mutex<HashMap<String, (Option<Source>, Instant)>>,
@@ -87,8 +89,22 @@ where
     B: BlobStore,
     M: PaymentLookup,
 {
-    pub fn new(sources: S, dedupe: D, publisher: P, blobs: B, payments: M, secrets: SecretBox, config: ReceiverConfig) -> Self {
-        Self { sources, dedupe, publisher, blobs, payments, secrets, config, cache: Mutex::default() }
+    #[allow(clippy::too_many_arguments)] // one argument per port, as main wires them
+    pub fn new(
+        sources: S,
+        dedupe: D,
+        publisher: P,
+        blobs: B,
+        payments: M,
+        metrics: Arc<dyn Metrics>,
+        secrets: SecretBox,
+        config: ReceiverConfig,
+    ) -> Self {
+        Self { sources, dedupe, publisher, blobs, payments, metrics, secrets, config, cache: Mutex::default() }
+    }
+
+    fn count(&self, provider: Provider, metric: &'static str) {
+        self.metrics.record(&[("Provider", provider.slug())], &[Metric::count(metric, 1)]);
     }
 
     /// Handles `{GET,POST} /webhooks/{provider}/{source_id}`.
@@ -121,6 +137,7 @@ where
             },
             Err(e) => {
                 tracing::warn!(source_id, provider = provider.slug(), reason = %e, "webhook refused");
+                self.count(provider, metrics::WEBHOOKS_REJECTED);
                 let kind = if matches!(e, VerifyError::Malformed(_)) { ProblemKind::InvalidRequest } else { ProblemKind::Unauthenticated };
                 let mut p = Problem::new(kind, format!("the webhook could not be verified: {e}"));
                 if kind == ProblemKind::Unauthenticated {
@@ -135,7 +152,10 @@ where
         let archive_key = format!("webhooks/{}/{}/{}.json", source.organization_id, source.id, event_id);
         let now_ms = now.timestamp_millis();
         let hold = deadline_ms.unwrap_or(now_ms + self.config.default_hold_ms);
-        let duplicate = || Reply::json(200, &json!({"received": true, "duplicate": true, "eventId": event_id}));
+        let duplicate = || {
+            self.count(provider, metrics::WEBHOOKS_DUPLICATE);
+            Reply::json(200, &json!({"received": true, "duplicate": true, "eventId": event_id}))
+        };
 
         let claim = match self.dedupe.claim(&dedupe_key, hold, now.timestamp() + self.config.dedupe_secs, now_ms).await {
             Ok(c) => c,
@@ -179,6 +199,7 @@ where
             return self.unavailable("archiving the request", &e.to_string());
         }
         tracing::info!(event_id = %event_id, event_type = %envelope.event_type, source_id, provider = provider.slug(), "webhook accepted");
+        self.count(provider, metrics::WEBHOOKS_ACCEPTED);
         Reply::json(200, &json!({"received": true, "eventId": event_id, "eventType": envelope.event_type}))
     }
 
@@ -223,6 +244,7 @@ where
 
     fn unavailable(&self, doing: &str, error: &str) -> Reply {
         tracing::error!(error, "{doing} failed");
+        self.metrics.record(&[], &[Metric::count(metrics::UNAVAILABLE, 1)]);
         Problem::unavailable(format!("Relay failed {doing}; nothing was kept, retry"), 5).into()
     }
 }

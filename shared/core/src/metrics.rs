@@ -1,0 +1,84 @@
+//! What the workflows count and time, for dashboards and alarms. The domain names the
+//! measurements; an adapter decides where they go (CloudWatch through the Embedded Metric Format
+//! in `relay-aws`, a recorder in tests). Every metric Relay emits is named here, in one list, so
+//! an alarm or a dashboard can be written against it without reading the workflows.
+
+use std::time::Duration;
+
+/// Newly accepted events (ingest: one per event, batch items included).
+pub const EVENTS_ACCEPTED: &str = "EventsAccepted";
+/// Batch items refused one by one (invalid, wrong product, id conflict, not published).
+pub const EVENTS_REJECTED: &str = "EventsRejected";
+/// Whole requests refused with a 4xx (auth, malformed JSON, invalid event, key reused, ...).
+pub const REQUESTS_REJECTED: &str = "RequestsRejected";
+/// Requests answered from a completed idempotency record.
+pub const IDEMPOTENT_REPLAYS: &str = "IdempotentReplays";
+/// Requests answered 503 because an AWS dependency failed (nothing was kept).
+pub const UNAVAILABLE: &str = "Unavailable";
+
+/// Third-party webhooks verified and published (dimension `Provider`).
+pub const WEBHOOKS_ACCEPTED: &str = "WebhooksAccepted";
+/// Third-party webhooks refused: bad or stale signature, malformed (dimension `Provider`).
+pub const WEBHOOKS_REJECTED: &str = "WebhooksRejected";
+/// Provider retries of a webhook already published (dimension `Provider`).
+pub const WEBHOOKS_DUPLICATE: &str = "WebhooksDuplicate";
+
+/// Webhook deliveries answered with a 2xx.
+pub const DELIVERIES_SUCCEEDED: &str = "DeliveriesSucceeded";
+/// Delivery attempts that failed (non-2xx, timeout, connection error, refused address).
+pub const DELIVERY_ATTEMPTS_FAILED: &str = "DeliveryAttemptsFailed";
+/// How long the receiving endpoint took to answer, per attempt.
+pub const DELIVERY_DURATION: &str = "DeliveryDuration";
+/// Retries put on the retry queue (failure or rate limit).
+pub const RETRIES_SCHEDULED: &str = "RetriesScheduled";
+/// Deliveries that used up every attempt and went to the dead-letter queue.
+pub const DELIVERIES_EXHAUSTED: &str = "DeliveriesExhausted";
+/// Subscriptions disabled (410 Gone, or failing for longer than the window).
+pub const ENDPOINTS_DISABLED: &str = "EndpointsDisabled";
+
+/// CloudWatch's unit for a value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unit {
+    Count,
+    Milliseconds,
+}
+
+impl Unit {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Unit::Count => "Count",
+            Unit::Milliseconds => "Milliseconds",
+        }
+    }
+}
+
+/// One measurement.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Metric {
+    pub name: &'static str,
+    pub value: f64,
+    pub unit: Unit,
+}
+
+impl Metric {
+    pub fn count(name: &'static str, n: usize) -> Self {
+        Self { name, value: n as f64, unit: Unit::Count }
+    }
+
+    pub fn millis(name: &'static str, d: Duration) -> Self {
+        Self { name, value: d.as_secs_f64() * 1000.0, unit: Unit::Milliseconds }
+    }
+}
+
+/// Where the workflows report measurements. One call is one set of metrics that share
+/// dimensions; dimension values must come from a small, fixed set (a provider's name, never an
+/// organisation or event id), because every distinct value is a separate paid metric.
+pub trait Metrics: Send + Sync {
+    fn record(&self, dimensions: &[(&'static str, &str)], metrics: &[Metric]);
+}
+
+impl<T: Metrics + ?Sized> Metrics for std::sync::Arc<T> {
+    fn record(&self, dimensions: &[(&'static str, &str)], metrics: &[Metric]) {
+        (**self).record(dimensions, metrics)
+    }
+}
