@@ -71,10 +71,23 @@ async fn main() {
     }
 
     println!("Outgoing webhooks (real deliver binary, events put on the bus directly)");
-    let (per_delivery, rate, detail) = deliveries().await;
+    let (per_delivery, rate, detail, cpu) = deliveries().await;
     check("AWS requests per delivered webhook (one subscription)", per_delivery, DELIVERY_BUDGET);
     println!("    by operation: {detail}");
     println!("  {:<52} {:>8.1} /s", "deliveries per second, one deliver process", rate);
+    println!("  {:<52} {:>8.2} ms", "wall time per delivery at that rate", cpu.wall_ms);
+    println!(
+        "  {:<52} {:>8.2} ms ({:.0}% of wall time)",
+        "deliver's own CPU per delivery (Relay + SDK + TLS)",
+        cpu.deliver_ms,
+        100.0 * cpu.deliver_ms / cpu.wall_ms
+    );
+    println!(
+        "  {:<52} {:>8.2} ms ({:.0}% of wall time)",
+        "emulator CPU per delivery (stands in for AWS)",
+        cpu.emulator_ms,
+        100.0 * cpu.emulator_ms / cpu.wall_ms
+    );
 
     println!("Release binaries");
     let ingest = root.join("target/release/ingest");
@@ -83,11 +96,27 @@ async fn main() {
     println!("  {:<52} {:>8.2} MiB", "ingest", si as f64 / 1048576.0);
     println!("  {:<52} {:>8.2} MiB ({:.2}x)", "bare lambda_runtime", sb as f64 / 1048576.0, si as f64 / sb.max(1) as f64);
 
-    println!("Start-up to first /next (median of 31, interleaved)");
-    let (ti, tb) = startup(&ingest, &bare, 31).await;
+    // Fresh copies side by side, as Lambda unpacks a deployment package: a binary the linker
+    // has just written in place under target/ starts measurably slower than a copy of it.
+    let fresh = std::env::temp_dir().join(format!("relay-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&fresh).expect("temp dir");
+    let (ingest, bare) = (fresh.join("ingest"), fresh.join("bare-lambda"));
+    std::fs::copy(root.join("target/release/ingest"), &ingest).expect("copy ingest");
+    std::fs::copy(root.join("target/release/bare-lambda"), &bare).expect("copy bare");
+
+    println!("Start-up to first /next (median of 101, interleaved)");
+    let (ti, tb) = startup(&ingest, &bare, 101).await;
     println!("  {:<52} {:>8.2} ms", "ingest", ti.as_secs_f64() * 1000.0);
     println!("  {:<52} {:>8.2} ms", "bare lambda_runtime", tb.as_secs_f64() * 1000.0);
     check("start-up ratio ingest / bare", ti.as_secs_f64() / tb.as_secs_f64(), STARTUP_BUDGET);
+    match (instructions_to_next(&ingest).await, instructions_to_next(&bare).await) {
+        (Some(i), Some(b)) => {
+            println!("  {:<52} {:>8.2} M", "instructions to first /next, ingest (callgrind)", i as f64 / 1e6);
+            println!("  {:<52} {:>8.2} M ({:.2}x)", "instructions to first /next, bare", b as f64 / 1e6, i as f64 / b as f64);
+        }
+        _ => println!("  (valgrind not found: instruction counts skipped)"),
+    }
+    let _ = std::fs::remove_dir_all(&fresh);
 
     if !failures.is_empty() {
         eprintln!("over budget: {}", failures.join(", "));
@@ -169,7 +198,49 @@ async fn counting_receiver() -> (String, Arc<std::sync::atomic::AtomicUsize>) {
     (url, count)
 }
 
-async fn deliveries() -> (f64, f64, String) {
+/// Where a delivery's wall-clock time goes, from the processes' own CPU accounting.
+struct DeliveryCpu {
+    /// CPU time of the deliver process(es) per delivery: Relay's code with its SDK, TLS and HTTP.
+    deliver_ms: f64,
+    /// CPU time of the AWS emulator per delivery (what AWS itself would spend).
+    emulator_ms: f64,
+    /// Wall-clock time per delivery at the measured throughput.
+    wall_ms: f64,
+}
+
+/// Clock ticks (user + system) used so far by the processes whose command name or command line
+/// matches, read from /proc.
+fn cpu_ticks(matches: impl Fn(&str, &str) -> bool) -> u64 {
+    let mut total = 0;
+    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let dir = entry.path();
+        let (Ok(stat), Ok(cmdline)) = (std::fs::read_to_string(dir.join("stat")), std::fs::read(dir.join("cmdline"))) else { continue };
+        let Some((head, rest)) = stat.rsplit_once(") ") else { continue };
+        let comm = head.split_once(" (").map_or("", |(_, c)| c);
+        let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+        if !matches(comm, &cmdline) {
+            continue;
+        }
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        // After the command name: state is field 3 of stat, utime 14 and stime 15.
+        total += fields.get(11).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+        total += fields.get(12).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+    }
+    total
+}
+
+fn deliver_ticks() -> u64 {
+    cpu_ticks(|comm, _| comm == "deliver")
+}
+
+fn emulator_ticks() -> u64 {
+    cpu_ticks(|_, cmdline| cmdline.contains("moto_server"))
+}
+
+/// Linux reports CPU time in ticks of 10 ms (USER_HZ is 100 on every mainstream kernel).
+const TICK_MS: f64 = 10.0;
+
+async fn deliveries() -> (f64, f64, String, DeliveryCpu) {
     let (stack, proxy) = stack_behind_proxy(StackOptions::default()).await;
     let (url, count) = counting_receiver().await;
     let client = reqwest::Client::new();
@@ -214,12 +285,19 @@ async fn deliveries() -> (f64, f64, String) {
     let per = proxy.total() as f64 / 20.0;
     let detail = format!("x20: {:?}", proxy.counts());
     let n = 200;
+    let (deliver_before, emulator_before) = (deliver_ticks(), emulator_ticks());
     let started = Instant::now();
     for chunk in 0..n / 10 {
         put(100 + chunk * 10, 10).await.expect("put");
     }
     wait(21 + n).await;
-    (per, n as f64 / started.elapsed().as_secs_f64(), detail)
+    let elapsed = started.elapsed();
+    let cpu = DeliveryCpu {
+        deliver_ms: (deliver_ticks() - deliver_before) as f64 * TICK_MS / n as f64,
+        emulator_ms: (emulator_ticks() - emulator_before) as f64 * TICK_MS / n as f64,
+        wall_ms: elapsed.as_secs_f64() * 1000.0 / n as f64,
+    };
+    (per, n as f64 / elapsed.as_secs_f64(), detail, cpu)
 }
 
 fn uuid_for(i: usize) -> String {
@@ -338,6 +416,7 @@ async fn cpu_per_event() -> (f64, f64, f64) {
     for (body, key) in bodies.iter().zip(&keys) {
         let ctx = RequestContext { idempotency_key: Some(key), now: chrono::Utc::now(), deadline_ms: None };
         let reply = ingest.ingest_one(&caller, body, ctx).await;
+        ingest.measure(&reply, false);
         assert_eq!(reply.status, 202);
     }
     let per_event = started.elapsed().as_secs_f64() * 1e6 / bodies.len() as f64;
@@ -367,20 +446,7 @@ fn size(p: &Path) -> u64 {
 
 /// Median spawn-to-first-`/next` for each binary, alternating runs.
 async fn startup(ingest: &Path, bare: &Path, runs: usize) -> (Duration, Duration) {
-    let env = [
-        ("RELAY_IDEMPOTENCY_TABLE", "t"),
-        ("RELAY_EVENTS_TABLE", "t"),
-        ("RELAY_CONFIG_TABLE", "t"),
-        ("RELAY_DELIVERIES_TABLE", "t"),
-        ("RELAY_EVENT_BUS_NAME", "b"),
-        ("RELAY_PAYLOAD_BUCKET", "p"),
-        ("AWS_REGION", "us-east-1"),
-        ("AWS_ACCESS_KEY_ID", "x"),
-        ("AWS_SECRET_ACCESS_KEY", "x"),
-        ("AWS_LAMBDA_FUNCTION_NAME", "bench"),
-        ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256"),
-        ("AWS_LAMBDA_FUNCTION_VERSION", "1"),
-    ];
+    let env = STARTUP_ENV;
     let (mut a, mut b) = (Vec::new(), Vec::new());
     for _ in 0..runs {
         a.push(time_to_next(ingest, &env).await);
@@ -389,6 +455,52 @@ async fn startup(ingest: &Path, bare: &Path, runs: usize) -> (Duration, Duration
     a.sort();
     b.sort();
     (a[runs / 2], b[runs / 2])
+}
+
+/// What template.yaml and Lambda hand the function (values that need no AWS to start).
+const STARTUP_ENV: [(&str, &str); 12] = [
+    ("RELAY_IDEMPOTENCY_TABLE", "t"),
+    ("RELAY_EVENTS_TABLE", "t"),
+    ("RELAY_CONFIG_TABLE", "t"),
+    ("RELAY_DELIVERIES_TABLE", "t"),
+    ("RELAY_EVENT_BUS_NAME", "b"),
+    ("RELAY_PAYLOAD_BUCKET", "p"),
+    ("AWS_REGION", "us-east-1"),
+    ("AWS_ACCESS_KEY_ID", "x"),
+    ("AWS_SECRET_ACCESS_KEY", "x"),
+    ("AWS_LAMBDA_FUNCTION_NAME", "bench"),
+    ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256"),
+    ("AWS_LAMBDA_FUNCTION_VERSION", "1"),
+];
+
+/// Instructions `bin` executes up to its first `GET /next`, counted by callgrind: the same on
+/// every run whatever else the machine is doing. The Runtime API hangs up on `/next`, so the
+/// function exits (and callgrind writes its totals) right there.
+async fn instructions_to_next(bin: &Path) -> Option<u64> {
+    use tokio::io::AsyncReadExt;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.ok()?;
+    let addr = listener.local_addr().ok()?;
+    let out = std::env::temp_dir().join(format!("relay-bench-callgrind-{}.out", std::process::id()));
+    let mut child = tokio::process::Command::new("valgrind")
+        .arg("--tool=callgrind")
+        .arg(format!("--callgrind-out-file={}", out.display()))
+        .arg(bin)
+        .envs(STARTUP_ENV.iter().copied())
+        .env("AWS_LAMBDA_RUNTIME_API", addr.to_string())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .ok()?;
+    let (mut sock, _) = tokio::time::timeout(Duration::from_secs(60), listener.accept()).await.ok()?.ok()?;
+    let mut buf = [0u8; 1024];
+    let _ = sock.read(&mut buf).await;
+    drop(sock);
+    drop(listener);
+    let _ = tokio::time::timeout(Duration::from_secs(60), child.wait()).await;
+    let text = std::fs::read_to_string(&out).ok()?;
+    let _ = std::fs::remove_file(&out);
+    text.lines().find_map(|l| l.strip_prefix("totals:")).and_then(|v| v.trim().parse().ok())
 }
 
 /// Spawns `bin` against a one-shot Runtime API and times its first `GET /next`.
