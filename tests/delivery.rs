@@ -21,6 +21,15 @@ struct Received {
     at: Instant,
 }
 
+/// Counts a request out of `in_flight` when its handler ends or is dropped.
+struct InFlight(Arc<AtomicUsize>);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
 /// How a receiver answers its next requests: (status, Retry-After, delay before answering).
 type Script = VecDeque<(u16, Option<u64>, Duration)>;
 
@@ -42,6 +51,8 @@ impl Receiver {
                 let r = shared.clone();
                 async move {
                     r.in_flight.fetch_add(1, Ordering::SeqCst);
+                    // Counted down however the request ends, a sender that gave up included.
+                    let _in_flight = InFlight(r.in_flight.clone());
                     let headers = headers.iter().map(|(k, v)| (k.to_string(), v.to_str().unwrap_or_default().to_string())).collect();
                     r.got.lock().expect("lock").push(Received {
                         headers,
@@ -50,7 +61,6 @@ impl Receiver {
                     });
                     let (status, retry_after, delay) = r.script.lock().expect("lock").pop_front().unwrap_or((200, None, Duration::ZERO));
                     tokio::time::sleep(delay).await;
-                    r.in_flight.fetch_sub(1, Ordering::SeqCst);
                     let mut resp = http::Response::builder().status(status);
                     if let Some(s) = retry_after {
                         resp = resp.header("retry-after", s.to_string());
@@ -343,6 +353,23 @@ async fn a_slow_receiver_delays_no_other_organisations_deliveries() {
         1,
         "the other organisation's event arrived while the slow receiver still held its request"
     );
+}
+
+#[tokio::test]
+async fn the_endpoints_of_one_organisation_are_sent_an_event_at_the_same_time() {
+    let stack = stack("0,1", &[("RELAY_SEND_TIMEOUT_MS", "6000")]).await;
+    // Both take 2 s to answer: sent one after the other, their requests would arrive at least
+    // 2 s apart whichever went first.
+    let (a, b) = (Receiver::start().await, Receiver::start().await);
+    a.answer(200, None, Duration::from_secs(2), 1);
+    b.answer(200, None, Duration::from_secs(2), 1);
+    subscribe(&stack, &stack.org_key, &a.url, &["candidate.hired"]).await;
+    subscribe(&stack, &stack.org_key, &b.url, &["candidate.hired"]).await;
+
+    publish(&stack, "org-acme", "cand-both").await;
+    let (at_a, at_b) = (a.wait_for(1, LIMIT).await[0].at, b.wait_for(1, LIMIT).await[0].at);
+    let apart = if at_a > at_b { at_a - at_b } else { at_b - at_a };
+    assert!(apart < Duration::from_secs(1), "the second endpoint waited for the first: {apart:?} apart");
 }
 
 #[tokio::test]

@@ -220,13 +220,13 @@ where
                 .filter(|s| s.organization_id == envelope.organization_id)
                 .collect();
         }
-        let mut first_error = None;
-        for sub in &targets {
-            if let Err(e) = self.attempt(envelope, sub, 1, now).await {
-                first_error.get_or_insert(e);
-            }
+        // The endpoints are sent to at the same time, so one slow endpoint holds up no other
+        // (claims are per pair, so concurrent attempts cannot double-send).
+        let outcomes = futures::future::join_all(targets.iter().map(|sub| self.attempt(envelope, sub, 1, now))).await;
+        match outcomes.into_iter().find_map(Result::err) {
+            Some(e) => Err(e),
+            None => Ok(targets.len()),
         }
-        first_error.map_or(Ok(targets.len()), Err)
     }
 
     /// A retry from the retry queue; re-queued while its time has not come (SQS delays stop at
