@@ -74,7 +74,10 @@ fn json_str(s: &str) -> String {
 
 /// A JSON number; CloudWatch cannot take NaN or infinities, so those become 0.
 fn number(v: f64) -> String {
-    if v.is_finite() {
+    if v.is_finite() && v.fract() == 0.0 && v.abs() < 9_007_199_254_740_992.0 {
+        // Counts read as counts: `1`, not `1.0`.
+        format!("{}", v as i64)
+    } else if v.is_finite() {
         serde_json::Number::from_f64(v).map_or_else(|| "0".into(), |n| n.to_string())
     } else {
         "0".into()
@@ -148,6 +151,7 @@ mod tests {
         let first = assert_valid_emf(&lines[0]);
         assert_eq!(first["Service"], "deliver");
         assert_eq!(first["DeliveriesSucceeded"], 1.0);
+        assert!(lines[0].contains("\"DeliveriesSucceeded\":1") && !lines[0].contains("\"DeliveriesSucceeded\":1.0"), "{}", lines[0]);
         assert_eq!(first["DeliveryDuration"], 42.0);
         assert_eq!(first["_aws"]["CloudWatchMetrics"][0]["Namespace"], "Relay/test");
         assert_eq!(first["_aws"]["CloudWatchMetrics"][0]["Dimensions"], json!([["Service"]]));
