@@ -284,7 +284,7 @@ where
                     attempt: n,
                     not_before: now,
                 };
-                self.metrics.record(&[], &[Metric::count(metrics::RETRIES_SCHEDULED, 1)]);
+                self.metrics.increment(&[], metrics::RETRIES_SCHEDULED);
                 return self.retries.schedule(&message, wait).await;
             }
         }
@@ -338,7 +338,7 @@ where
                 attempt: n + 1,
                 not_before: now + chrono::Duration::from_std(delay).unwrap_or_default(),
             };
-            self.metrics.record(&[], &[Metric::count(metrics::RETRIES_SCHEDULED, 1)]);
+            self.metrics.increment(&[], metrics::RETRIES_SCHEDULED);
             return self.retries.schedule(&message, delay).await;
         }
         // Exhausted: failed, kept in the DLQ for inspection and replay, and announced.
@@ -352,7 +352,7 @@ where
             not_before: now,
         };
         self.retries.dead_letter(&serde_json::to_string(&message).unwrap_or_default()).await?;
-        self.metrics.record(&[], &[Metric::count(metrics::DELIVERIES_EXHAUSTED, 1)]);
+        self.metrics.increment(&[], metrics::DELIVERIES_EXHAUSTED);
         self.announce(
             "delivery.exhausted",
             owner,
@@ -384,7 +384,7 @@ where
         self.subscriptions.put_subscription(&updated).await?;
         self.cache.lock().await.clear();
         tracing::warn!(subscription_id = %sub.id, reason, "subscription disabled");
-        self.metrics.record(&[], &[Metric::count(metrics::ENDPOINTS_DISABLED, 1)]);
+        self.metrics.increment(&[], metrics::ENDPOINTS_DISABLED);
         self.announce(
             "subscription.disabled",
             &sub.organization_id,

@@ -152,7 +152,7 @@ where
             400..=499 => metrics::REQUESTS_REJECTED,
             _ => return,
         };
-        self.metrics.record(&[], &[Metric::count(metric, 1)]);
+        self.metrics.increment(&[], metric);
     }
 
     /// `POST /v1/events`: one event.

@@ -255,19 +255,18 @@ pub struct RecordedMetrics {
 impl RecordedMetrics {
     /// The sum of a metric over every report, whatever its dimensions.
     pub fn total(&self, name: &str) -> f64 {
-        self.recorded.lock().map(|r| r.iter().filter(|(_, m)| m.name == name).map(|(_, m)| m.value).sum()).unwrap_or(0.0)
+        self.sum(name, |_| true)
     }
 
     /// The sum of a metric over the reports carrying this dimension value.
     pub fn total_where(&self, name: &str, dimension: &str, value: &str) -> f64 {
+        self.sum(name, |dims| dims.iter().any(|(k, v)| k == dimension && v == value))
+    }
+
+    fn sum(&self, name: &str, dimensions_match: impl Fn(&[(String, String)]) -> bool) -> f64 {
         self.recorded
             .lock()
-            .map(|r| {
-                r.iter()
-                    .filter(|(dims, m)| m.name == name && dims.iter().any(|(k, v)| k == dimension && v == value))
-                    .map(|(_, m)| m.value)
-                    .sum()
-            })
+            .map(|r| r.iter().filter(|(dims, m)| m.name == name && dimensions_match(dims)).map(|(_, m)| m.value).sum())
             .unwrap_or(0.0)
     }
 }

@@ -75,6 +75,11 @@ impl Metric {
 /// organisation or event id), because every distinct value is a separate paid metric.
 pub trait Metrics: Send + Sync {
     fn record(&self, dimensions: &[(&'static str, &str)], metrics: &[Metric]);
+
+    /// One more of `name`: the common case, a single count.
+    fn increment(&self, dimensions: &[(&'static str, &str)], name: &'static str) {
+        self.record(dimensions, &[Metric::count(name, 1)]);
+    }
 }
 
 impl<T: Metrics + ?Sized> Metrics for std::sync::Arc<T> {

@@ -20,7 +20,7 @@ use super::verify::{self, Outcome, VerifyError};
 use super::{mapping, sources, InboundRequest, Provider, Source, Verified};
 use crate::envelope::EventEnvelope;
 use crate::ingest::Reply;
-use crate::metrics::{self, Metric, Metrics};
+use crate::metrics::{self, Metrics};
 use crate::ports::{BlobStore, Claim, DedupeStore, EventPublisher, SourceStore};
 use crate::problem::{Problem, ProblemKind};
 use crate::secrets::SecretBox;
@@ -104,7 +104,7 @@ where
     }
 
     fn count(&self, provider: Provider, metric: &'static str) {
-        self.metrics.record(&[("Provider", provider.slug())], &[Metric::count(metric, 1)]);
+        self.metrics.increment(&[("Provider", provider.slug())], metric);
     }
 
     /// Handles `{GET,POST} /webhooks/{provider}/{source_id}`.
@@ -244,7 +244,7 @@ where
 
     fn unavailable(&self, doing: &str, error: &str) -> Reply {
         tracing::error!(error, "{doing} failed");
-        self.metrics.record(&[], &[Metric::count(metrics::UNAVAILABLE, 1)]);
+        self.metrics.increment(&[], metrics::UNAVAILABLE);
         Problem::unavailable(format!("Relay failed {doing}; nothing was kept, retry"), 5).into()
     }
 }
