@@ -16,12 +16,12 @@ use relay_aws::config::{self, ConfigError};
 use relay_aws::dynamo::{DynamoStore, Tables};
 use relay_aws::eventbridge::EventBridgePublisher;
 use relay_aws::metrics::EmfMetrics;
+use relay_aws::s3::S3Blobs;
 use relay_aws::ses::SesNotifier;
 use relay_aws::sqs::SqsRetries;
 use relay_core::delivery::{Deliverer, RetryMessage, RetryPolicy};
-use relay_core::envelope::EventEnvelope;
 use relay_core::ports::{DeliveryStore, EventPublisher, Notifier, RetryQueue, StoreError, SubscriptionStore, WebhookSender};
-use relay_core::validation::{validate_event, Defaults};
+use relay_core::validation::validate_bus_event;
 use serde_json::Value;
 
 pub use sender::HttpSender;
@@ -47,19 +47,23 @@ impl App<Arc<DynamoStore>, Arc<DynamoStore>, SqsRetries, HttpSender, EventBridge
         };
         let timeout = Duration::from_secs_f64(config::number("RELAY_SEND_TIMEOUT_MS", 15_000)? as f64 / 1000.0);
         let retries = SqsRetries::new(&sdk, config::required("RELAY_RETRY_QUEUE_URL")?, config::required("RELAY_DEAD_LETTER_QUEUE_URL")?);
-        let cache = Duration::from_secs(config::number("RELAY_SUBSCRIPTION_CACHE_SECONDS", 5)? as u64);
         let notifier = SesNotifier::new(&sdk, store.clone(), config::required("RELAY_MAIL_FROM")?);
+        let sender = HttpSender::new(timeout, relay_core::ssrf::loopback_allowed()).map_err(|e| ConfigError::Invalid {
+            name: "HTTP client",
+            expected: "a client with the SSRF guard",
+            value: e.to_string(),
+        })?;
         let mut deliverer = Deliverer::new(
             store.clone(),
             store,
             retries,
-            HttpSender::new(timeout, relay_core::ssrf::loopback_allowed()),
+            sender,
             EventBridgePublisher::new(&sdk, config::required("RELAY_EVENT_BUS_NAME")?),
             notifier,
+            Arc::new(S3Blobs::new(&sdk, config::required("RELAY_PAYLOAD_BUCKET")?)),
             Arc::new(EmfMetrics::from_env("deliver")),
             secrets,
             policy,
-            cache,
         );
         deliverer.disable_after = chrono::Duration::seconds(config::number("RELAY_DISABLE_AFTER_SECONDS", 5 * 24 * 3600)?);
         Ok(Self { deliverer })
@@ -77,6 +81,7 @@ where
 {
     /// Handles one SQS batch; the messages run concurrently.
     pub async fn handle(&self, event: SqsEvent) -> Result<SqsBatchResponse, Error> {
+        self.deliverer.begin_batch().await;
         let outcomes = futures::future::join_all(event.records.iter().map(|m| self.message(m))).await;
         let mut response = SqsBatchResponse::default();
         for (record, outcome) in event.records.iter().zip(outcomes) {
@@ -95,9 +100,13 @@ where
         let now = Utc::now();
         let parsed: Option<Value> = serde_json::from_str(body).ok();
         match parsed {
-            Some(v) if v.get("detail").is_some() => match envelope(&v["detail"]) {
-                Some(e) => self.deliverer.on_event(&e, now).await.map(|_| ()),
-                None => self.dead_letter(body, "the event is not a valid envelope").await,
+            Some(v) if v.get("detail").is_some() => match validate_bus_event(&v["detail"]) {
+                Ok(e) => self.deliverer.on_event(&e, now).await.map(|_| ()),
+                Err(errors) => {
+                    let fields: Vec<String> = errors.iter().map(|e| format!("{} {}", e.field, e.message)).collect();
+                    tracing::warn!(problems = %fields.join("; "), "an event on the bus is not a valid envelope");
+                    self.dead_letter(body, "the event is not a valid envelope").await
+                }
             },
             Some(v) if v.get("kind").and_then(Value::as_str) == Some("retry") => match serde_json::from_value::<RetryMessage>(v) {
                 Ok(m) => self.deliverer.on_retry(&m, now).await,
@@ -111,37 +120,4 @@ where
         tracing::warn!(reason = why, "sending a message to the DLQ");
         self.deliverer.retries.dead_letter(body).await
     }
-}
-
-/// An envelope from the bus (products may put events there directly): it must carry its own
-/// `eventId` and pass the same validation ingest applies.
-fn envelope(detail: &Value) -> Option<EventEnvelope> {
-    detail.get("eventId")?.as_str()?;
-    let product = detail.get("sourceProduct")?.as_str()?.to_string();
-    let mut detail = detail.clone();
-    let payload_ref = detail.as_object_mut().and_then(|o| o.remove("payloadRef"));
-    if payload_ref.is_some() {
-        if let Some(o) = detail.as_object_mut() {
-            o.entry("payload").or_insert(Value::Object(Default::default()));
-        }
-    }
-    let defaults = Defaults { event_id: uuid::Uuid::nil(), source_product: &product, now: Utc::now() };
-    // Relay's own operational events carry sourceProduct "relay", which validation keeps for
-    // Relay alone: they are checked as Relay's.
-    let mut e = match validate_event(&detail, &defaults) {
-        Ok(e) => e,
-        Err(errors) if product == relay_core::envelope::RELAY_SOURCE && errors.iter().all(|e| e.field == "sourceProduct") => {
-            let mut d = detail.clone();
-            d["sourceProduct"] = Value::String("relay-ops".into());
-            let mut e = validate_event(&d, &defaults).ok()?;
-            e.source_product = product;
-            e
-        }
-        Err(_) => return None,
-    };
-    if let Some(r) = payload_ref {
-        e.payload = None;
-        e.payload_ref = serde_json::from_value(r).ok();
-    }
-    Some(e)
 }

@@ -37,16 +37,17 @@ pub struct HttpSender {
 }
 
 impl HttpSender {
-    pub fn new(timeout: Duration, allow_loopback: bool) -> Self {
+    /// Fails closed: if the guarded client cannot be built, there is no sender at all (the
+    /// function does not start) rather than a default client without the guard.
+    pub fn new(timeout: Duration, allow_loopback: bool) -> Result<Self, reqwest::Error> {
         let client = reqwest::Client::builder()
             .timeout(timeout)
             .connect_timeout(timeout.min(Duration::from_secs(5)))
             .redirect(reqwest::redirect::Policy::none())
             .no_proxy()
             .dns_resolver(Arc::new(GuardedResolver { allow_loopback }))
-            .build()
-            .unwrap_or_default();
-        Self { client, allow_loopback }
+            .build()?;
+        Ok(Self { client, allow_loopback })
     }
 }
 
@@ -100,9 +101,11 @@ impl WebhookSender for HttpSender {
                 } else {
                     "request"
                 };
+                // The error's text names the URL; the attempt log shows it to the organisation and
+                // an integration's URL may carry a token, so the URL is left out.
                 SendResult {
                     error_kind: Some(kind.into()),
-                    excerpt: Some(e.to_string()),
+                    excerpt: Some(e.without_url().to_string()),
                     duration: started.elapsed(),
                     ..SendResult::default()
                 }
@@ -117,7 +120,7 @@ mod tests {
 
     #[tokio::test]
     async fn loopback_and_names_resolving_inward_are_refused_at_send_time() {
-        let sender = HttpSender::new(Duration::from_secs(2), false);
+        let sender = HttpSender::new(Duration::from_secs(2), false).unwrap();
         for url in [
             "http://127.0.0.1:9/x",
             "http://[::1]:9/",
@@ -146,10 +149,30 @@ mod tests {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-        let sender = HttpSender::new(Duration::from_secs(2), true);
+        let sender = HttpSender::new(Duration::from_secs(2), true).unwrap();
         let r = sender.send(Outgoing { url: format!("http://{addr}/redirect"), headers: vec![], body: vec![] }).await;
         assert_eq!(r.status, Some(302));
         let r = sender.send(Outgoing { url: format!("http://{addr}/busy"), headers: vec![], body: vec![] }).await;
         assert_eq!((r.status, r.retry_after, r.excerpt.as_deref()), (Some(429), Some(Duration::from_secs(120)), Some("slow down")));
+    }
+
+    #[tokio::test]
+    async fn an_error_excerpt_never_repeats_the_url_its_query_or_credentials() {
+        let sender = HttpSender::new(Duration::from_millis(500), true).unwrap();
+        // Nothing listens on port 9; the URL carries a token in its query.
+        let r = sender.send(Outgoing { url: "http://127.0.0.1:9/hook?token=s3cr3t".into(), headers: vec![], body: vec![] }).await;
+        let excerpt = r.excerpt.unwrap_or_default();
+        assert_eq!(r.error_kind.as_deref(), Some("connect"), "{excerpt}");
+        for secret in ["s3cr3t", "pa55", "token="] {
+            assert!(!excerpt.contains(secret), "{excerpt}");
+        }
+        let refused = HttpSender::new(Duration::from_millis(500), false).unwrap();
+        let r =
+            refused.send(Outgoing { url: "http://user:pa55@127.0.0.1:9/hook?token=s3cr3t".into(), headers: vec![], body: vec![] }).await;
+        let excerpt = r.excerpt.unwrap_or_default();
+        assert_eq!(r.error_kind.as_deref(), Some("refused"));
+        for secret in ["s3cr3t", "pa55", "token="] {
+            assert!(!excerpt.contains(secret), "{excerpt}");
+        }
     }
 }

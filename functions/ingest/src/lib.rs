@@ -39,6 +39,8 @@ impl App<Arc<DynamoStore>, EventBridgePublisher, S3Blobs> {
             idempotency_ttl_secs: config::number("RELAY_IDEMPOTENCY_TTL_SECONDS", 3 * 24 * 3600)?,
             retention_secs: config::number("RELAY_EVENT_RETENTION_DAYS", 30)? * 24 * 3600,
             inline_payload_limit: config::number("RELAY_INLINE_PAYLOAD_LIMIT_BYTES", 200 * 1024)? as usize,
+            event_id_key: relay_core::secrets::SecretBox::derive_key(&config::required("RELAY_SECRETS_KEY")?, "relay:event-ids")
+                .map_err(|_| ConfigError::Invalid { name: "RELAY_SECRETS_KEY", expected: "32 bytes, base64", value: "(hidden)".into() })?,
             ..IngestConfig::default()
         };
         Ok(Self {

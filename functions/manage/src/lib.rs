@@ -16,7 +16,7 @@ use relay_aws::config::{self, ConfigError};
 use relay_aws::dynamo::{DynamoStore, Tables};
 use relay_aws::sqs::SqsRetries;
 use relay_core::auth::Authenticator;
-use relay_core::delivery::RetryMessage;
+use relay_core::delivery::{RetryKind, RetryMessage, MAX_SUBSCRIPTIONS_PER_ORGANIZATION};
 use relay_core::envelope::EventEnvelope;
 use relay_core::ingest::Reply;
 use relay_core::keys::{ApiKey, KeyKind};
@@ -109,13 +109,7 @@ impl<S: KeyStore + SourceStore + SubscriptionStore + DeliveryStore + EventStore 
         if !self.store.reopen(envelope.event_id, subscription_id, org, attempt, now.timestamp_millis()).await.map_err(unavailable)? {
             return Ok(false);
         }
-        let message = RetryMessage {
-            kind: "retry".into(),
-            envelope: envelope.clone(),
-            subscription_id: subscription_id.to_string(),
-            attempt,
-            not_before: now,
-        };
+        let message = RetryMessage::new(RetryKind::Retry, envelope, subscription_id, attempt, now);
         self.retries.schedule(&message, std::time::Duration::ZERO).await.map_err(unavailable)?;
         Ok(true)
     }
@@ -175,12 +169,27 @@ impl<S: KeyStore + SourceStore + SubscriptionStore + DeliveryStore + EventStore 
                 if let Err(p) = resolves_publicly(changes.url.as_deref()).await {
                     return p.into();
                 }
+                match self.store.list_subscriptions(org).await {
+                    Ok(existing) if existing.len() >= MAX_SUBSCRIPTIONS_PER_ORGANIZATION => {
+                        return Problem::new(
+                            ProblemKind::LimitReached,
+                            format!(
+                                "an organisation may have at most {MAX_SUBSCRIPTIONS_PER_ORGANIZATION} subscriptions; delete one first"
+                            ),
+                        )
+                        .into();
+                    }
+                    Ok(_) => {}
+                    Err(e) => return unavailable(e),
+                }
                 let (sub, secret) = match changes.create(org, subscriptions::new_id(), now, &self.secrets) {
                     Ok(x) => x,
                     Err(p) => return p.into(),
                 };
-                if let Err(e) = self.store.put_subscription(&sub).await {
-                    return unavailable(e);
+                match self.store.put_subscription(&sub, None).await {
+                    Ok(true) => {}
+                    Ok(false) => return Problem::new(ProblemKind::Conflict, "a subscription with this id already exists; retry").into(),
+                    Err(e) => return unavailable(e),
                 }
                 tracing::info!(subscription_id = %sub.id, organization_id = org, "subscription created");
                 let mut view = sub.view();
@@ -199,21 +208,27 @@ impl<S: KeyStore + SourceStore + SubscriptionStore + DeliveryStore + EventStore 
                 Err(r) => r,
             },
             (&Method::PATCH, [id]) => {
-                let mut sub = match self.own_subscription(org, id).await {
-                    Ok(s) => s,
-                    Err(r) => return r,
-                };
-                match json_body(req).and_then(|b| Changes::parse(&b)) {
-                    Ok(c) => {
-                        if let Err(p) = resolves_publicly(c.url.as_deref()).await {
-                            return p.into();
-                        }
-                        c.apply(&mut sub, now)
-                    }
-                    Err(p) => return p.into(),
+                if let Err(r) = self.own_subscription(org, id).await {
+                    return r;
                 }
-                match self.store.put_subscription(&sub).await {
-                    Ok(()) => Reply::json(200, &sub.view()),
+                let changes = match json_body(req).and_then(|b| Changes::parse(&b)) {
+                    Ok(c) => c,
+                    Err(p) => return p.into(),
+                };
+                if let Err(p) = resolves_publicly(changes.url.as_deref()).await {
+                    return p.into();
+                }
+                // Field-level: only the fields sent change, applied to the newest stored copy.
+                let written = subscriptions::modify(&self.store, id, |s| {
+                    s.organization_id == org && {
+                        changes.apply_to(s, now);
+                        true
+                    }
+                })
+                .await;
+                match written {
+                    Ok(Some(sub)) => Reply::json(200, &sub.view()),
+                    Ok(None) => Problem::new(ProblemKind::NotFound, format!("no subscription {id} in your organisation")).into(),
                     Err(e) => unavailable(e),
                 }
             }
@@ -223,13 +238,19 @@ impl<S: KeyStore + SourceStore + SubscriptionStore + DeliveryStore + EventStore 
                 Err(e) => unavailable(e),
             },
             (&Method::POST, [id, "secret", "rotate"]) => {
-                let mut sub = match self.own_subscription(org, id).await {
-                    Ok(s) => s,
-                    Err(r) => return r,
-                };
-                let secret = sub.rotate(now, self.rotation_overlap, &self.secrets);
-                match self.store.put_subscription(&sub).await {
-                    Ok(()) => Reply::json(200, &json!({"secret": secret, "previousSecretsValidUntil": now + self.rotation_overlap})),
+                // The secret handed back is the one that was stored: a rotation that lost a race
+                // is made again on the newer copy, with a new secret.
+                let mut secret = String::new();
+                let written = subscriptions::modify(&self.store, id, |s| {
+                    s.organization_id == org && {
+                        secret = s.rotate(now, self.rotation_overlap, &self.secrets);
+                        true
+                    }
+                })
+                .await;
+                match written {
+                    Ok(Some(_)) => Reply::json(200, &json!({"secret": secret, "previousSecretsValidUntil": now + self.rotation_overlap})),
+                    Ok(None) => Problem::new(ProblemKind::NotFound, format!("no subscription {id} in your organisation")).into(),
                     Err(e) => unavailable(e),
                 }
             }
@@ -280,8 +301,7 @@ impl<S: KeyStore + SourceStore + SubscriptionStore + DeliveryStore + EventStore 
                     payload: Some(payload),
                     payload_ref: None,
                 };
-                let message =
-                    RetryMessage { kind: "retry".into(), envelope: envelope.clone(), subscription_id: sub.id, attempt: 1, not_before: now };
+                let message = RetryMessage::new(RetryKind::Retry, &envelope, &sub.id, 1, now);
                 match self.retries.schedule(&message, std::time::Duration::ZERO).await {
                     Ok(()) => Reply::json(202, &json!({"eventId": envelope.event_id, "eventType": "relay.test"})),
                     Err(e) => unavailable(e),
@@ -345,8 +365,13 @@ impl<S: KeyStore + SourceStore + SubscriptionStore + DeliveryStore + EventStore 
             Ok(e) => e,
             Err(r) => return r,
         };
-        let deliveries = match self.store.deliveries(envelope.event_id).await {
-            Ok(d) => d,
+        // Only the organisation's own endpoints: the platform's integrations (and their URLs and
+        // answers) are the operators' business, not the organisation's.
+        let deliveries: Vec<_> = match self.store.deliveries(envelope.event_id).await {
+            Ok(d) => d
+                .into_iter()
+                .filter(|d| d.organization_id == org && !d.subscription_id.starts_with(subscriptions::INTEGRATION_PREFIX))
+                .collect(),
             Err(e) => return unavailable(e),
         };
         match (req.method(), rest) {
@@ -425,29 +450,32 @@ impl<S: KeyStore + SourceStore + SubscriptionStore + DeliveryStore + EventStore 
                 };
                 let id = subscriptions::integration_id(source, target);
                 let now = Utc::now();
-                let existing = match self.store.get_subscription(&id).await {
+                let updated = match subscriptions::modify(&self.store, &id, |s| {
+                    changes.apply_to(s, now);
+                    true
+                })
+                .await
+                {
                     Ok(s) => s,
                     Err(e) => return unavailable(e),
                 };
-                let (sub, secret) = match existing {
-                    Some(mut s) => {
-                        changes.apply(&mut s, now);
-                        (s, None)
-                    }
+                let (sub, secret) = match updated {
+                    Some(s) => (s, None),
                     None => {
                         let create = Changes { event_types: Some(types.iter().map(|t| t.to_string()).collect()), ..changes };
-                        match create.create("*", id, now, &self.secrets) {
-                            Ok((mut s, secret)) => {
-                                s.integration = Some(Integration { source: source.to_string(), target: target.to_string() });
-                                (s, Some(secret))
-                            }
+                        let (mut s, secret) = match create.create("*", id, now, &self.secrets) {
+                            Ok(x) => x,
                             Err(p) => return p.into(),
+                        };
+                        s.integration = Some(Integration { source: source.to_string(), target: target.to_string() });
+                        match self.store.put_subscription(&s, None).await {
+                            Ok(true) => {}
+                            Ok(false) => return Problem::new(ProblemKind::Conflict, "the integration was created meanwhile; retry").into(),
+                            Err(e) => return unavailable(e),
                         }
+                        (s, Some(secret))
                     }
                 };
-                if let Err(e) = self.store.put_subscription(&sub).await {
-                    return unavailable(e);
-                }
                 tracing::info!(source, target, enabled = sub.enabled, "integration updated");
                 let mut view =
                     json!({"source": source, "target": target, "eventTypes": sub.event_types, "enabled": sub.enabled, "url": sub.url});

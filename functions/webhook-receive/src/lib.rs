@@ -46,10 +46,12 @@ impl App<Arc<DynamoStore>, Arc<DynamoStore>, EventBridgePublisher, S3Blobs, Moll
         Ok(Self {
             receiver: Receiver::new(
                 store.clone(),
-                store,
+                store.clone(),
                 EventBridgePublisher::new(&sdk, config::required("RELAY_EVENT_BUS_NAME")?),
                 S3Blobs::new(&sdk, config::required("RELAY_ARCHIVE_BUCKET")?),
                 MollieApi::default(),
+                Arc::new(S3Blobs::new(&sdk, config::required("RELAY_PAYLOAD_BUCKET")?)),
+                store.clone(),
                 Arc::new(EmfMetrics::from_env("webhook-receive")),
                 secrets,
                 receiver_config,

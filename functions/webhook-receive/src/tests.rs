@@ -57,6 +57,8 @@ async fn world() -> World {
         bus.clone(),
         blobs.clone(),
         mollie.clone(),
+        blobs.clone(),
+        Arc::new(relay_core::memory::MemoryRates::default()),
         metrics.clone(),
         secrets,
         ReceiverConfig::default(),

@@ -10,17 +10,18 @@ use std::collections::HashMap;
 use async_trait::async_trait;
 use aws_sdk_dynamodb::error::DisplayErrorContext;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{AttributeValue, DeleteRequest, Put, TransactWriteItem, WriteRequest};
 use aws_sdk_dynamodb::Client;
 use chrono::{DateTime, Utc};
-use relay_core::delivery::{Attempt, DeliveryRecord, State};
+use relay_core::delivery::{Attempt, ClaimResult, DeliveryRecord, FollowUp, PairStatus, State};
 use relay_core::envelope::EventEnvelope;
 use relay_core::idempotency::{Record, Status, StoredResponse};
 use relay_core::keys::{ApiKey, KeyKind};
 use relay_core::ports::{
     Claim, DedupeStore, EventStore, IdempotencyStore, KeyStore, SealedSource, SourceStore, StoreError, StoredEvent, WriteError,
 };
-use relay_core::ports::{DeliveryStore, EventQuery, OrganizationStore, SubscriptionStore};
+use relay_core::ports::{DeliveryStore, EventQuery, OrganizationStore, RateLimiter, SubscriptionStore};
 use relay_core::subscriptions::Subscription;
 use uuid::Uuid;
 
@@ -513,6 +514,13 @@ impl SourceStore for DynamoStore {
     }
 }
 
+/// A subscription document; its version is the item's (older items have none: version 0).
+fn read_subscription(item: &Item) -> Option<Subscription> {
+    let mut sub: Subscription = serde_json::from_str(get_s(item, "doc")?).ok()?;
+    sub.version = get_n(item, "version").unwrap_or(0) as u64;
+    Some(sub)
+}
+
 fn source_item(src: &SealedSource) -> Item {
     let mut item = Item::new();
     item.insert("id".into(), s(&src.id));
@@ -543,15 +551,43 @@ fn read_source(item: &Item) -> Option<SealedSource> {
 /// and `ORG#<org>` / `SUB#<id>` for listing, written together. Integrations are organisation `*`.
 #[async_trait]
 impl SubscriptionStore for DynamoStore {
-    async fn put_subscription(&self, sub: &Subscription) -> Result<(), StoreError> {
+    async fn put_subscription(&self, sub: &Subscription, expected: Option<u64>) -> Result<bool, StoreError> {
         let doc = serde_json::to_string(sub).map_err(|e| StoreError::new("encode subscription", e))?;
-        let item =
-            |pk: String, sk: String| Item::from([("pk".to_string(), s(&pk)), ("sk".to_string(), s(&sk)), ("doc".to_string(), s(&doc))]);
-        self.put_config_pair(
-            item(format!("SUB#{}", sub.id), "SUB".into()),
-            item(format!("ORG#{}", sub.organization_id), format!("SUB#{}", sub.id)),
-        )
-        .await
+        let item = |pk: String, sk: String| {
+            Item::from([
+                ("pk".to_string(), s(&pk)),
+                ("sk".to_string(), s(&sk)),
+                ("doc".to_string(), s(&doc)),
+                ("version".to_string(), n(sub.version as i64)),
+            ])
+        };
+        // The lookup item carries the version; the write goes through only over the version the
+        // caller read (or, for a new one, only if none exists), so no change is lost and a deleted
+        // subscription is never written back. The listing item moves with it.
+        let main = Put::builder().table_name(&self.tables.config).set_item(Some(item(format!("SUB#{}", sub.id), "SUB".into())));
+        let main = match expected {
+            None => main.condition_expression("attribute_not_exists(pk)"),
+            Some(v) => main.condition_expression("version = :v").expression_attribute_values(":v", n(v as i64)),
+        }
+        .build()
+        .map_err(|e| StoreError::new("build Put", e))?;
+        let index = Put::builder()
+            .table_name(&self.tables.config)
+            .set_item(Some(item(format!("ORG#{}", sub.organization_id), format!("SUB#{}", sub.id))))
+            .build()
+            .map_err(|e| StoreError::new("build Put", e))?;
+        let result = self
+            .client
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().put(main).build())
+            .transact_items(TransactWriteItem::builder().put(index).build())
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e) if matches!(e.as_service_error(), Some(TransactWriteItemsError::TransactionCanceledException(_))) => Ok(false),
+            Err(e) => Err(StoreError::new("dynamodb:TransactWriteItems", DisplayErrorContext(e))),
+        }
     }
 
     async fn get_subscription(&self, id: &str) -> Result<Option<Subscription>, StoreError> {
@@ -561,10 +597,11 @@ impl SubscriptionStore for DynamoStore {
             .table_name(&self.tables.config)
             .key("pk", s(&format!("SUB#{id}")))
             .key("sk", s("SUB"))
+            .consistent_read(true)
             .send()
             .await
             .map_err(|e| StoreError::new("dynamodb:GetItem", DisplayErrorContext(e)))?;
-        Ok(out.item.as_ref().and_then(|i| get_s(i, "doc")).and_then(|d| serde_json::from_str(d).ok()))
+        Ok(out.item.as_ref().and_then(read_subscription))
     }
 
     async fn list_subscriptions(&self, organization_id: &str) -> Result<Vec<Subscription>, StoreError> {
@@ -578,11 +615,12 @@ impl SubscriptionStore for DynamoStore {
                 .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
                 .expression_attribute_values(":pk", s(&format!("ORG#{organization_id}")))
                 .expression_attribute_values(":prefix", s("SUB#"))
+                .consistent_read(true)
                 .set_exclusive_start_key(start)
                 .send()
                 .await
                 .map_err(|e| StoreError::new("dynamodb:Query", DisplayErrorContext(e)))?;
-            out.extend(page.items().iter().filter_map(|i| get_s(i, "doc")).filter_map(|d| serde_json::from_str::<Subscription>(d).ok()));
+            out.extend(page.items().iter().filter_map(read_subscription));
             start = page.last_evaluated_key;
             if start.is_none() {
                 return Ok(out);
@@ -667,23 +705,7 @@ impl DeliveryStore for DynamoStore {
     }
 
     async fn take_rate_slot(&self, key: &str, limit: u32, now: DateTime<Utc>) -> Result<bool, StoreError> {
-        let result = self
-            .client
-            .update_item()
-            .table_name(&self.tables.idempotency)
-            .key("id", s(&format!("rate:{key}#{}", now.timestamp())))
-            .update_expression("ADD used :one SET expiresAt = :exp")
-            .condition_expression("attribute_not_exists(used) OR used < :limit")
-            .expression_attribute_values(":one", n(1))
-            .expression_attribute_values(":limit", n(i64::from(limit)))
-            .expression_attribute_values(":exp", n(now.timestamp() + 120))
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(e) if e.as_service_error().is_some_and(|x| x.is_conditional_check_failed_exception()) => Ok(false),
-            Err(e) => Err(StoreError::new("dynamodb:UpdateItem", DisplayErrorContext(e))),
-        }
+        RateLimiter::take_rate_slot(self, key, limit, now).await
     }
 
     async fn claim(
@@ -694,7 +716,7 @@ impl DeliveryStore for DynamoStore {
         attempt: u32,
         lease_until_ms: i64,
         now_ms: i64,
-    ) -> Result<bool, StoreError> {
+    ) -> Result<ClaimResult, StoreError> {
         let result = self
             .client
             .update_item()
@@ -713,13 +735,29 @@ impl DeliveryStore for DynamoStore {
             .expression_attribute_values(":now", s(&Utc::now().to_rfc3339()))
             .expression_attribute_values(":nowms", n(now_ms))
             .expression_attribute_values(":env", s(&event.to_json()))
+            .return_values_on_condition_check_failure(aws_sdk_dynamodb::types::ReturnValuesOnConditionCheckFailure::AllOld)
             .send()
             .await;
         match result {
-            Ok(_) => Ok(true),
-            Err(e) if e.as_service_error().is_some_and(|x| x.is_conditional_check_failed_exception()) => Ok(false),
-            Err(e) => Err(StoreError::new("dynamodb:UpdateItem", DisplayErrorContext(e))),
+            Ok(_) => Ok(ClaimResult::Claimed),
+            Err(e) => match e.into_service_error() {
+                UpdateItemError::ConditionalCheckFailedException(c) => Ok(ClaimResult::Refused(c.item.as_ref().and_then(pair_status))),
+                other => Err(StoreError::new("dynamodb:UpdateItem", DisplayErrorContext(other))),
+            },
         }
+    }
+
+    async fn dead_lettered(&self, event_id: Uuid, subscription_id: &str) -> Result<(), StoreError> {
+        self.client
+            .update_item()
+            .table_name(&self.tables.deliveries)
+            .key("eventId", s(&event_id.to_string()))
+            .key("sk", s(&format!("SUB#{subscription_id}")))
+            .update_expression("REMOVE deadLetter")
+            .send()
+            .await
+            .map_err(|e| StoreError::new("dynamodb:UpdateItem", DisplayErrorContext(e)))?;
+        Ok(())
     }
 
     async fn record(
@@ -729,6 +767,7 @@ impl DeliveryStore for DynamoStore {
         attempt: &Attempt,
         state: State,
         next_attempt: u32,
+        follow_up: FollowUp,
     ) -> Result<(), StoreError> {
         let doc = serde_json::to_string(attempt).map_err(|e| StoreError::new("encode attempt", e))?;
         let put = Put::builder()
@@ -743,14 +782,28 @@ impl DeliveryStore for DynamoStore {
             .table_name(&self.tables.deliveries)
             .key("eventId", s(&event_id.to_string()))
             .key("sk", s(&format!("SUB#{subscription_id}")))
-            .update_expression("SET #st = :state, attemptNo = :next, leaseUntil = :zero, updatedAt = :now")
             .expression_attribute_names("#st", "state")
             .expression_attribute_values(":state", s(&state_text))
             .expression_attribute_values(":next", n(i64::from(next_attempt)))
             .expression_attribute_values(":zero", n(0))
-            .expression_attribute_values(":now", s(&attempt.at.to_rfc3339()))
-            .build()
-            .map_err(|e| StoreError::new("build Update", e))?;
+            .expression_attribute_values(":now", s(&attempt.at.to_rfc3339()));
+        // The follow-up rides with the state (see DeliveryStore::record).
+        let update = match follow_up {
+            FollowUp::None => update
+                .update_expression("SET #st = :state, attemptNo = :next, leaseUntil = :zero, updatedAt = :now REMOVE retryAt, deadLetter"),
+            FollowUp::RetryAt(at) => update
+                .update_expression(
+                    "SET #st = :state, attemptNo = :next, leaseUntil = :zero, updatedAt = :now, retryAt = :at REMOVE deadLetter",
+                )
+                .expression_attribute_values(":at", n(at)),
+            FollowUp::DeadLetter => update
+                .update_expression(
+                    "SET #st = :state, attemptNo = :next, leaseUntil = :zero, updatedAt = :now, deadLetter = :pending REMOVE retryAt",
+                )
+                .expression_attribute_values(":pending", s("pending")),
+        }
+        .build()
+        .map_err(|e| StoreError::new("build Update", e))?;
         // The subscription's health rides in the same transaction: a success clears the
         // failing-since mark, a failure sets it if it is not set yet.
         let health = aws_sdk_dynamodb::types::Update::builder()
@@ -849,7 +902,7 @@ impl DeliveryStore for DynamoStore {
             .key("eventId", s(&event_id.to_string()))
             .key("sk", s(&format!("SUB#{subscription_id}")))
             .update_expression(
-                "SET #st = :retrying, attemptNo = :n, leaseUntil = :zero, organizationId = :org, subscriptionId = :sub, updatedAt = :now",
+                "SET #st = :retrying, attemptNo = :n, leaseUntil = :zero, organizationId = :org, subscriptionId = :sub, updatedAt = :now, retryAt = :nowms REMOVE deadLetter",
             )
             .condition_expression("attribute_not_exists(sk) OR NOT (#st = :sending AND leaseUntil > :nowms)")
             .expression_attribute_names("#st", "state")
@@ -861,6 +914,30 @@ impl DeliveryStore for DynamoStore {
             .expression_attribute_values(":sub", s(subscription_id))
             .expression_attribute_values(":now", s(&Utc::now().to_rfc3339()))
             .expression_attribute_values(":nowms", n(now_ms))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e) if e.as_service_error().is_some_and(|x| x.is_conditional_check_failed_exception()) => Ok(false),
+            Err(e) => Err(StoreError::new("dynamodb:UpdateItem", DisplayErrorContext(e))),
+        }
+    }
+}
+
+/// Rate slots: `rate:<key>#<second>` counters in the idempotency table (they expire in minutes).
+#[async_trait]
+impl RateLimiter for DynamoStore {
+    async fn take_rate_slot(&self, key: &str, limit: u32, now: DateTime<Utc>) -> Result<bool, StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.tables.idempotency)
+            .key("id", s(&format!("rate:{key}#{}", now.timestamp())))
+            .update_expression("ADD used :one SET expiresAt = :exp")
+            .condition_expression("attribute_not_exists(used) OR used < :limit")
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":limit", n(i64::from(limit)))
+            .expression_attribute_values(":exp", n(now.timestamp() + 120))
             .send()
             .await;
         match result {
@@ -939,6 +1016,16 @@ impl DedupeStore for DynamoStore {
             .map_err(|e| StoreError::new("dynamodb:DeleteItem", DisplayErrorContext(e)))?;
         Ok(())
     }
+}
+
+/// A pair item's state, as a refused claim returns it.
+fn pair_status(item: &Item) -> Option<PairStatus> {
+    Some(PairStatus {
+        state: serde_json::from_value(serde_json::Value::String(get_s(item, "state")?.to_string())).ok()?,
+        attempt_no: get_n(item, "attemptNo").unwrap_or(1) as u32,
+        retry_at_ms: get_n(item, "retryAt"),
+        dead_letter_pending: get_s(item, "deadLetter") == Some("pending"),
+    })
 }
 
 /// The events-table item: the envelope verbatim plus the attributes its indexes use.

@@ -9,7 +9,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use rand::Rng;
@@ -19,7 +19,7 @@ use uuid::Uuid;
 
 use crate::envelope::{EventEnvelope, RELAY_SOURCE};
 use crate::metrics::{self, Metric, Metrics};
-use crate::ports::{DeliveryStore, EventPublisher, Notifier, RetryQueue, StoreError, SubscriptionStore, WebhookSender};
+use crate::ports::{BlobStore, DeliveryStore, EventPublisher, Notifier, RetryQueue, StoreError, SubscriptionStore, WebhookSender};
 use crate::secrets::SecretBox;
 use crate::signing::signature_header;
 use crate::subscriptions::Subscription;
@@ -67,7 +67,7 @@ pub struct DeliveryRecord {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RetryMessage {
-    pub kind: String,
+    pub kind: RetryKind,
     pub envelope: EventEnvelope,
     pub subscription_id: String,
     pub attempt: u32,
@@ -90,6 +90,54 @@ pub struct SendResult {
     pub duration: Duration,
     pub excerpt: Option<String>,
     pub error_kind: Option<String>,
+}
+
+/// What a claim found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClaimResult {
+    /// This attempt is ours to send.
+    Claimed,
+    /// Not ours; the pair as found (`None` if it could not be read back).
+    Refused(Option<PairStatus>),
+}
+
+/// A pair's state as stored, beyond its attempt log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PairStatus {
+    pub state: State,
+    /// The attempt the pair waits for (retrying) or ended with.
+    pub attempt_no: u32,
+    /// When the pending retry is due (epoch ms), for a pair that is retrying.
+    pub retry_at_ms: Option<i64>,
+    /// An exhausted pair whose dead letter may not have been sent yet.
+    pub dead_letter_pending: bool,
+}
+
+/// The message that carries a recorded state on, written with the state so a lost one is
+/// found and sent again (see [`DeliveryStore::record`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FollowUp {
+    None,
+    /// A retry message due at this time (epoch ms).
+    RetryAt(i64),
+    /// A dead letter for the delivery DLQ.
+    DeadLetter,
+}
+
+/// Why a retry-queue message was written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RetryKind {
+    /// Send attempt `attempt` when it is due.
+    Retry,
+    /// In the dead-letter queue: every attempt failed.
+    Exhausted,
+}
+
+impl RetryMessage {
+    pub fn new(kind: RetryKind, envelope: &EventEnvelope, subscription_id: &str, attempt: u32, not_before: DateTime<Utc>) -> Self {
+        Self { kind, envelope: envelope.clone(), subscription_id: subscription_id.to_string(), attempt, not_before }
+    }
 }
 
 /// The retry schedule: delay before attempt 1, 2, ... (attempt 1 is immediate).
@@ -141,10 +189,15 @@ impl RetryPolicy {
     }
 }
 
-/// The Standard Webhooks body: `{"type", "timestamp", "data"}`; `data` is the envelope.
+/// The Standard Webhooks body: `{"type", "timestamp", "data"}`; `data` is the envelope, with
+/// its payload inline (never an internal storage reference).
 pub fn body(envelope: &EventEnvelope) -> Vec<u8> {
     serde_json::to_vec(&json!({"type": envelope.event_type, "timestamp": envelope.timestamp, "data": envelope})).unwrap_or_default()
 }
+
+/// The most subscriptions an organisation may have: one event fans out to at most this many
+/// endpoints in one invocation.
+pub const MAX_SUBSCRIPTIONS_PER_ORGANIZATION: usize = 50;
 
 pub struct Deliverer<S, D, Q, H, P, N> {
     pub subscriptions: S,
@@ -153,6 +206,8 @@ pub struct Deliverer<S, D, Q, H, P, N> {
     pub sender: H,
     pub publisher: P,
     pub notifier: N,
+    /// Where payloads too large for the bus wait; fetched to send them inline.
+    pub blobs: Arc<dyn BlobStore>,
     pub metrics: Arc<dyn Metrics>,
     /// An endpoint failing without a success for this long is disabled (5 days by default).
     pub disable_after: chrono::Duration,
@@ -160,8 +215,10 @@ pub struct Deliverer<S, D, Q, H, P, N> {
     pub policy: RetryPolicy,
     /// How long a claimed attempt holds (longer than the send timeout).
     pub lease: Duration,
-    pub cache_ttl: Duration,
-    cache: tokio::sync::Mutex<HashMap<String, (Vec<Subscription>, Instant)>>,
+    /// Subscriptions read during the current batch. Emptied at every batch, so every event
+    /// is matched against subscriptions read after it was accepted (a subscription created
+    /// before an event is never missed); within a batch, one query per organisation.
+    batch_cache: tokio::sync::Mutex<HashMap<String, Vec<Subscription>>>,
 }
 
 impl<S, D, Q, H, P, N> Deliverer<S, D, Q, H, P, N>
@@ -181,10 +238,10 @@ where
         sender: H,
         publisher: P,
         notifier: N,
+        blobs: Arc<dyn BlobStore>,
         metrics: Arc<dyn Metrics>,
         secrets: SecretBox,
         policy: RetryPolicy,
-        cache_ttl: Duration,
     ) -> Self {
         Self {
             subscriptions,
@@ -193,21 +250,26 @@ where
             sender,
             publisher,
             notifier,
+            blobs,
             metrics,
             disable_after: chrono::Duration::days(5),
             secrets,
             policy,
             lease: Duration::from_secs(60),
-            cache_ttl,
-            cache: tokio::sync::Mutex::default(),
+            batch_cache: tokio::sync::Mutex::default(),
         }
+    }
+
+    /// Starts a new batch: subscriptions are read afresh.
+    pub async fn begin_batch(&self) {
+        self.batch_cache.lock().await.clear();
     }
 
     /// A new event from the bus: every matching subscription and integration gets attempt 1.
     /// An `Err` means "retry this message"; pairs already handled are skipped on the retry.
     pub async fn on_event(&self, envelope: &EventEnvelope, now: DateTime<Utc>) -> Result<usize, StoreError> {
-        let mut targets = self.cached(&envelope.organization_id).await?;
-        targets.extend(self.cached("*").await?);
+        let mut targets = self.subscriptions_of(&envelope.organization_id).await?;
+        targets.extend(self.subscriptions_of("*").await?);
         targets.retain(|s| s.wants(&envelope.event_type, &envelope.source_product, &envelope.organization_id));
         // relay.test events go only to the subscription they were sent for.
         if envelope.event_type == "relay.test" {
@@ -220,9 +282,13 @@ where
                 .filter(|s| s.organization_id == envelope.organization_id)
                 .collect();
         }
+        if targets.is_empty() {
+            return Ok(0);
+        }
+        let body = self.body_of(envelope).await?;
         // The endpoints are sent to at the same time, so one slow endpoint holds up no other
         // (claims are per pair, so concurrent attempts cannot double-send).
-        let outcomes = futures::future::join_all(targets.iter().map(|sub| self.attempt(envelope, sub, 1, now))).await;
+        let outcomes = futures::future::join_all(targets.iter().map(|sub| self.attempt(envelope, &body, sub, 1, now))).await;
         match outcomes.into_iter().find_map(Result::err) {
             Some(e) => Err(e),
             None => Ok(targets.len()),
@@ -237,7 +303,10 @@ where
             return self.retries.schedule(message, wait).await;
         }
         match self.subscriptions.get_subscription(&message.subscription_id).await? {
-            Some(sub) if sub.enabled => self.attempt(&message.envelope, &sub, message.attempt, now).await,
+            Some(sub) if sub.enabled => {
+                let body = self.body_of(&message.envelope).await?;
+                self.attempt(&message.envelope, &body, &sub, message.attempt, now).await
+            }
             Some(sub) => {
                 tracing::info!(subscription_id = %sub.id, "subscription disabled; retry dropped");
                 let attempt = Attempt {
@@ -248,62 +317,87 @@ where
                     response_excerpt: None,
                     error_kind: Some("disabled".into()),
                 };
-                self.deliveries.record(message.envelope.event_id, &sub.id, &attempt, State::Failed, message.attempt).await
+                self.deliveries.record(message.envelope.event_id, &sub.id, &attempt, State::Failed, message.attempt, FollowUp::None).await
             }
             None => Ok(()),
         }
     }
 
-    /// The organisation's subscriptions, cached per instance. The messages of a batch run
-    /// concurrently, so the fill happens under an async lock: one query per organisation, not
-    /// one per message.
-    async fn cached(&self, organization_id: &str) -> Result<Vec<Subscription>, StoreError> {
-        let mut cache = self.cache.lock().await;
-        if let Some((subs, at)) = cache.get(organization_id) {
-            if at.elapsed() < self.cache_ttl {
-                return Ok(subs.clone());
-            }
+    /// The organisation's subscriptions, read once per batch (see `batch_cache`). The messages
+    /// of a batch run concurrently, so the fill happens under an async lock.
+    async fn subscriptions_of(&self, organization_id: &str) -> Result<Vec<Subscription>, StoreError> {
+        let mut cache = self.batch_cache.lock().await;
+        if let Some(subs) = cache.get(organization_id) {
+            return Ok(subs.clone());
         }
         let subs = self.subscriptions.list_subscriptions(organization_id).await?;
-        cache.insert(organization_id.to_string(), (subs.clone(), Instant::now()));
+        cache.insert(organization_id.to_string(), subs.clone());
         Ok(subs)
     }
 
+    /// The request body for an event, with a payload that travelled by reference fetched and
+    /// checked against its digest: subscribers get the event itself, never a pointer into
+    /// Relay's storage. A fetch that fails is retried with the message.
+    async fn body_of(&self, envelope: &EventEnvelope) -> Result<Vec<u8>, StoreError> {
+        let Some(r) = &envelope.payload_ref else { return Ok(body(envelope)) };
+        let bytes = self
+            .blobs
+            .get_blob(&r.key)
+            .await?
+            .ok_or_else(|| StoreError::new("payload", format!("the payload of event {} is missing from storage", envelope.event_id)))?;
+        let digest = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&bytes));
+        if digest != r.sha256 {
+            return Err(StoreError::new("payload", format!("the stored payload of event {} does not match its digest", envelope.event_id)));
+        }
+        let payload = serde_json::from_slice(&bytes).map_err(|e| StoreError::new("payload", e))?;
+        let mut inline = envelope.clone();
+        inline.payload = Some(payload);
+        inline.payload_ref = None;
+        Ok(body(&inline))
+    }
+
     /// Attempt `n` of one pair.
-    async fn attempt(&self, envelope: &EventEnvelope, sub: &Subscription, n: u32, now: DateTime<Utc>) -> Result<(), StoreError> {
+    async fn attempt(
+        &self,
+        envelope: &EventEnvelope,
+        body: &[u8],
+        sub: &Subscription,
+        n: u32,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
         let now_ms = now.timestamp_millis();
         let owner = if sub.integration.is_some() { envelope.organization_id.as_str() } else { sub.organization_id.as_str() };
         if let Some(limit) = sub.rate_limit {
             // The limit holds across every instance: one shared counter per subscription-second.
             if !self.deliveries.take_rate_slot(&sub.id, limit, now).await? {
                 let wait = Duration::from_millis(1000 + rand::rng().random_range(0..500));
-                let message = RetryMessage {
-                    kind: "retry".into(),
-                    envelope: envelope.clone(),
-                    subscription_id: sub.id.clone(),
-                    attempt: n,
-                    not_before: now,
-                };
                 self.metrics.increment(&[], metrics::RETRIES_SCHEDULED);
-                return self.retries.schedule(&message, wait).await;
+                return self.retries.schedule(&RetryMessage::new(RetryKind::Retry, envelope, &sub.id, n, now), wait).await;
             }
         }
-        if !self.deliveries.claim(envelope, &sub.id, owner, n, now_ms + self.lease.as_millis() as i64, now_ms).await? {
-            return Ok(());
+        match self.deliveries.claim(envelope, &sub.id, owner, n, now_ms + self.lease.as_millis() as i64, now_ms).await? {
+            ClaimResult::Claimed => {}
+            ClaimResult::Refused(found) => return self.repair(envelope, sub, n, found, now).await,
         }
-        let body = body(envelope);
         let secrets = sub.signing_secrets(now, &self.secrets);
-        let secret_refs: Vec<&str> = secrets.iter().map(String::as_str).collect();
-        let msg_id = format!("msg_{}", envelope.event_id.simple());
-        let mut headers: Vec<(String, String)> = sub.headers.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
-        headers.extend([
-            ("content-type".to_string(), "application/json".to_string()),
-            ("user-agent".to_string(), "Relay-Webhooks/1.0".to_string()),
-            ("webhook-id".to_string(), msg_id.clone()),
-            ("webhook-timestamp".to_string(), now.timestamp().to_string()),
-            ("webhook-signature".to_string(), signature_header(&msg_id, now.timestamp(), &body, &secret_refs)),
-        ]);
-        let result = self.sender.send(Outgoing { url: sub.url.clone(), headers, body }).await;
+        let result = if secrets.is_empty() {
+            // Fail closed: an unsigned webhook is never sent. Counted as a failed attempt, so it
+            // is retried (and recovers once the key is fixed) and shows in the attempt log.
+            tracing::error!(subscription_id = %sub.id, "no signing secret could be opened; not sending");
+            SendResult { error_kind: Some("signing".into()), ..SendResult::default() }
+        } else {
+            let secret_refs: Vec<&str> = secrets.iter().map(String::as_str).collect();
+            let msg_id = format!("msg_{}", envelope.event_id.simple());
+            let mut headers: Vec<(String, String)> = sub.headers.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+            headers.extend([
+                ("content-type".to_string(), "application/json".to_string()),
+                ("user-agent".to_string(), "Relay-Webhooks/1.0".to_string()),
+                ("webhook-id".to_string(), msg_id.clone()),
+                ("webhook-timestamp".to_string(), now.timestamp().to_string()),
+                ("webhook-signature".to_string(), signature_header(&msg_id, now.timestamp(), body, &secret_refs)),
+            ]);
+            self.sender.send(Outgoing { url: sub.url.clone(), headers, body: body.to_vec() }).await
+        };
         let status = result.status;
         let success = status.is_some_and(|s| (200..300).contains(&s));
         let attempt = Attempt {
@@ -319,39 +413,31 @@ where
         self.metrics.record(&[], &[Metric::count(outcome, 1), Metric::millis(metrics::DELIVERY_DURATION, result.duration)]);
 
         if success {
-            return self.deliveries.record(envelope.event_id, &sub.id, &attempt, State::Delivered, n).await;
+            return self.deliveries.record(envelope.event_id, &sub.id, &attempt, State::Delivered, n, FollowUp::None).await;
         }
         if status == Some(410) {
-            self.deliveries.record(envelope.event_id, &sub.id, &attempt, State::Failed, n).await?;
-            return self.disable(sub, "the endpoint answered 410 Gone", now).await;
+            self.deliveries.record(envelope.event_id, &sub.id, &attempt, State::Failed, n, FollowUp::None).await?;
+            return self.disable(&sub.id, "the endpoint answered 410 Gone", now).await;
         }
         if n < self.policy.attempts() {
             let delay = self.policy.delay_before(n + 1, result.retry_after);
-            self.deliveries.record(envelope.event_id, &sub.id, &attempt, State::Retrying, n + 1).await?;
+            let due = now + chrono::Duration::from_std(delay).unwrap_or_default();
+            // The state and its retry are one outcome: the state is written with the retry's due
+            // time first; if the send below fails, this message fails, and its redelivery finds
+            // the pair retrying and sends the retry again (see `repair`).
+            self.deliveries
+                .record(envelope.event_id, &sub.id, &attempt, State::Retrying, n + 1, FollowUp::RetryAt(due.timestamp_millis()))
+                .await?;
             if self.failing_too_long(sub, now).await? {
                 return Ok(());
             }
-            let message = RetryMessage {
-                kind: "retry".into(),
-                envelope: envelope.clone(),
-                subscription_id: sub.id.clone(),
-                attempt: n + 1,
-                not_before: now + chrono::Duration::from_std(delay).unwrap_or_default(),
-            };
             self.metrics.increment(&[], metrics::RETRIES_SCHEDULED);
-            return self.retries.schedule(&message, delay).await;
+            return self.retries.schedule(&RetryMessage::new(RetryKind::Retry, envelope, &sub.id, n + 1, due), delay).await;
         }
         // Exhausted: failed, kept in the DLQ for inspection and replay, and announced.
-        self.deliveries.record(envelope.event_id, &sub.id, &attempt, State::Failed, n).await?;
+        self.deliveries.record(envelope.event_id, &sub.id, &attempt, State::Failed, n, FollowUp::DeadLetter).await?;
         self.failing_too_long(sub, now).await?;
-        let message = RetryMessage {
-            kind: "exhausted".into(),
-            envelope: envelope.clone(),
-            subscription_id: sub.id.clone(),
-            attempt: n,
-            not_before: now,
-        };
-        self.retries.dead_letter(&serde_json::to_string(&message).unwrap_or_default()).await?;
+        self.dead_letter(envelope, &sub.id, n, now).await?;
         self.metrics.increment(&[], metrics::DELIVERIES_EXHAUSTED);
         self.announce(
             "delivery.exhausted",
@@ -363,26 +449,68 @@ where
         Ok(())
     }
 
+    async fn dead_letter(&self, envelope: &EventEnvelope, subscription_id: &str, n: u32, now: DateTime<Utc>) -> Result<(), StoreError> {
+        let message = RetryMessage::new(RetryKind::Exhausted, envelope, subscription_id, n, now);
+        self.retries.dead_letter(&serde_json::to_string(&message).unwrap_or_default()).await?;
+        self.deliveries.dead_lettered(envelope.event_id, subscription_id).await
+    }
+
+    /// A refused claim of attempt `n`: usually a duplicate, but it may also be the redelivery of
+    /// a message whose follow-up was never sent (the state was written, then the send failed or
+    /// the instance died). Send that follow-up again; a second copy is harmless, since every
+    /// attempt is claimed conditionally.
+    async fn repair(
+        &self,
+        envelope: &EventEnvelope,
+        sub: &Subscription,
+        n: u32,
+        found: Option<PairStatus>,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let Some(found) = found else { return Ok(()) };
+        match found.state {
+            State::Retrying if found.attempt_no > n => {
+                let due = found.retry_at_ms.and_then(DateTime::from_timestamp_millis).unwrap_or(now);
+                let wait = (due - now).to_std().unwrap_or_default();
+                tracing::info!(event_id = %envelope.event_id, subscription_id = %sub.id, attempt = found.attempt_no, "re-sending a retry that may have been lost");
+                self.retries.schedule(&RetryMessage::new(RetryKind::Retry, envelope, &sub.id, found.attempt_no, due), wait).await
+            }
+            State::Failed if found.dead_letter_pending => {
+                tracing::info!(event_id = %envelope.event_id, subscription_id = %sub.id, "sending a dead letter that may have been lost");
+                self.dead_letter(envelope, &sub.id, found.attempt_no, now).await
+            }
+            _ => Ok(()),
+        }
+    }
+
     /// Disables an endpoint that has failed without a success for longer than `disable_after`.
     /// Its pending retries then find it disabled and stop.
     async fn failing_too_long(&self, sub: &Subscription, now: DateTime<Utc>) -> Result<bool, StoreError> {
         match self.deliveries.failing_since(&sub.id).await? {
             Some(since) if now - since > self.disable_after => {
                 let reason = format!("no successful delivery since {}", since.to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
-                self.disable(sub, &reason, now).await?;
+                self.disable(&sub.id, &reason, now).await?;
                 Ok(true)
             }
             _ => Ok(false),
         }
     }
 
-    async fn disable(&self, sub: &Subscription, reason: &str, now: DateTime<Utc>) -> Result<(), StoreError> {
-        let mut updated = sub.clone();
-        updated.enabled = false;
-        updated.disabled_reason = Some(reason.to_string());
-        updated.updated_at = now;
-        self.subscriptions.put_subscription(&updated).await?;
-        self.cache.lock().await.clear();
+    /// Disables a subscription: a field-level change of the stored copy (re-read, conditional
+    /// on its version), so a rotation or an edit made meanwhile is kept, never undone.
+    async fn disable(&self, subscription_id: &str, reason: &str, now: DateTime<Utc>) -> Result<(), StoreError> {
+        let changed = crate::subscriptions::modify(&self.subscriptions, subscription_id, |s| {
+            if !s.enabled {
+                return false;
+            }
+            s.enabled = false;
+            s.disabled_reason = Some(reason.to_string());
+            s.updated_at = now;
+            true
+        })
+        .await?;
+        let Some(sub) = changed else { return Ok(()) };
+        self.batch_cache.lock().await.clear();
         tracing::warn!(subscription_id = %sub.id, reason, "subscription disabled");
         self.metrics.increment(&[], metrics::ENDPOINTS_DISABLED);
         self.announce(
@@ -392,15 +520,18 @@ where
             now,
         )
         .await;
-        let subject = format!("Relay disabled your webhook endpoint {}", sub.url);
+        // The mail quotes nothing the organisation chose (no URL, no description): only Relay's
+        // own words and ids, so it cannot carry someone else's text through Relay's sender.
+        let subject = format!("Relay disabled your webhook endpoint {}", sub.id);
         let body = format!(
-            "Relay stopped delivering to {url} (subscription {id}): {reason}.\n\nFix the endpoint, then re-enable it with PATCH /v1/subscriptions/{id} {{\"enabled\": true}} and re-send what it missed with POST /v1/subscriptions/{id}/recover.",
-            url = sub.url,
+            "Relay stopped delivering to your webhook endpoint {id}: {reason}.\n\nFix the endpoint, then re-enable it with PATCH /v1/subscriptions/{id} {{\"enabled\": true}} and re-send what it missed with POST /v1/subscriptions/{id}/recover.",
             id = sub.id
         );
         match self.notifier.notify(&sub.organization_id, &subject, &body).await {
             Ok(true) => {}
-            Ok(false) => tracing::warn!(organization_id = %sub.organization_id, "no contact address on record; nobody was e-mailed"),
+            Ok(false) => {
+                tracing::warn!(organization_id = %sub.organization_id, "no verified contact address on record; nobody was e-mailed")
+            }
             Err(e) => tracing::error!(error = %e, "could not e-mail the organisation's contact"),
         }
         Ok(())

@@ -2,7 +2,12 @@
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 use uuid::Uuid;
+
+/// Payloads larger than this (serialised) travel by reference: an EventBridge entry holds at
+/// most 256 KB in all, envelope and headers included.
+pub const DEFAULT_INLINE_PAYLOAD_LIMIT: usize = 200 * 1024;
 
 /// The `Source` Relay uses for its own operational events on the bus; products may not use it.
 pub const RELAY_SOURCE: &str = "relay";
@@ -43,5 +48,25 @@ impl EventEnvelope {
     /// fail, so this never panics.
     pub fn to_json(&self) -> String {
         serde_json::to_string(self).unwrap_or_default()
+    }
+
+    /// Moves a payload over `limit` bytes out of the envelope, leaving a reference to
+    /// `bucket`/`payloads/<org>/<eventId>.json`; returns the key and bytes to store there
+    /// (before the envelope is published).
+    pub fn offload_if_large(mut self, limit: usize, bucket: &str) -> (Self, Option<(String, Vec<u8>)>) {
+        let Some(payload) = &self.payload else { return (self, None) };
+        let bytes = serde_json::to_vec(payload).unwrap_or_default();
+        if bytes.len() <= limit {
+            return (self, None);
+        }
+        let key = format!("payloads/{}/{}.json", self.organization_id, self.event_id);
+        self.payload_ref = Some(PayloadRef {
+            bucket: bucket.to_string(),
+            key: key.clone(),
+            size: bytes.len(),
+            sha256: hex::encode(Sha256::digest(&bytes)),
+        });
+        self.payload = None;
+        (self, Some((key, bytes)))
     }
 }

@@ -97,9 +97,14 @@ pub fn request_hash(route: &str, body: &Value) -> String {
 /// The `eventId` Relay assigns when the caller sends none: derived from the scoped key (and the
 /// item's index in a batch), so every retry of one request yields the same id and any copy that
 /// reaches the bus twice is recognisable downstream.
-pub fn derived_event_id(scoped_key: &str, index: usize) -> Uuid {
-    const NAMESPACE: Uuid = Uuid::from_u128(0x6f1d_1c2e_52a4_4b7a_9f0e_8d3c_2b1a_0e9f);
-    Uuid::new_v5(&NAMESPACE, format!("{scoped_key}#{index}").as_bytes())
+///
+/// Keyed with a secret only Relay holds, so nobody can compute the id another caller's request
+/// will get and take it first (which would make that request answer 409 for good).
+pub fn derived_event_id(id_key: &[u8], scoped_key: &str, index: usize) -> Uuid {
+    let mac = crate::webhooks::verify::sign(id_key, &[scoped_key.as_bytes(), b"#", index.to_string().as_bytes()]);
+    let mut bytes = [0u8; 16];
+    bytes.copy_from_slice(&mac[..16]);
+    uuid::Builder::from_random_bytes(bytes).into_uuid()
 }
 
 #[cfg(test)]
@@ -144,8 +149,10 @@ mod tests {
         assert!(scoped_key("p", "").is_err());
         assert!(scoped_key("p", "has space").is_err());
         assert!(scoped_key("p", &"x".repeat(256)).is_err());
-        assert_eq!(derived_event_id("a#k", 0), derived_event_id("a#k", 0));
-        assert_ne!(derived_event_id("a#k", 0), derived_event_id("a#k", 1));
-        assert_ne!(derived_event_id("a#k", 0), derived_event_id("b#k", 0));
+        assert_eq!(derived_event_id(b"key", "a#k", 0), derived_event_id(b"key", "a#k", 0));
+        assert_ne!(derived_event_id(b"key", "a#k", 0), derived_event_id(b"key", "a#k", 1));
+        assert_ne!(derived_event_id(b"key", "a#k", 0), derived_event_id(b"key", "b#k", 0));
+        // Unpredictable without Relay's key: another product cannot compute it and take it first.
+        assert_ne!(derived_event_id(b"key", "a#k", 0), derived_event_id(b"other", "a#k", 0));
     }
 }

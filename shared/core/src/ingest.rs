@@ -14,10 +14,9 @@
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::Value;
-use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
-use crate::envelope::{EventEnvelope, PayloadRef};
+use crate::envelope::EventEnvelope;
 use crate::idempotency::{self, Decision, Record, Status, StoredResponse};
 use crate::keys::{ApiKey, KeyKind};
 use crate::metrics::{self, Metric, Metrics};
@@ -44,6 +43,8 @@ pub struct IngestConfig {
     pub max_batch: usize,
     /// How long an in-progress lock holds when the runtime gives no deadline.
     pub default_lock_ms: i64,
+    /// Keys the event ids derived from idempotency keys (see [`idempotency::derived_event_id`]).
+    pub event_id_key: Vec<u8>,
 }
 
 impl Default for IngestConfig {
@@ -51,9 +52,10 @@ impl Default for IngestConfig {
         Self {
             idempotency_ttl_secs: 3 * 24 * 3600,
             retention_secs: 30 * 24 * 3600,
-            inline_payload_limit: 200 * 1024,
+            inline_payload_limit: crate::envelope::DEFAULT_INLINE_PAYLOAD_LIMIT,
             max_batch: 100,
             default_lock_ms: 30_000,
+            event_id_key: Vec::new(),
         }
     }
 }
@@ -165,7 +167,7 @@ where
             Ok(s) => s,
             Err(p) => return p.into(),
         };
-        let event_id = scoped.as_deref().map_or_else(Uuid::new_v4, |k| idempotency::derived_event_id(k, 0));
+        let event_id = scoped.as_deref().map_or_else(Uuid::new_v4, |k| idempotency::derived_event_id(&self.config.event_id_key, k, 0));
         let defaults = Defaults { event_id, source_product: product, now: ctx.now };
         let envelope = match validate_event(body, &defaults) {
             Ok(e) => e,
@@ -173,6 +175,9 @@ where
         };
         if envelope.source_product != product {
             return wrong_product(product, &envelope.source_product).into();
+        }
+        if let Some(p) = not_owned(product, &envelope.event_type) {
+            return p.into();
         }
 
         // The conditional lock write is the idempotency check: no read on the happy path.
@@ -255,15 +260,19 @@ where
         let mut results: Vec<ItemResult> = Vec::with_capacity(items.len());
         let mut accepted: Vec<(usize, EventEnvelope)> = Vec::new();
         for (index, item) in items.iter().enumerate() {
-            let event_id = scoped.as_deref().map_or_else(Uuid::new_v4, |k| idempotency::derived_event_id(k, index));
+            let event_id =
+                scoped.as_deref().map_or_else(Uuid::new_v4, |k| idempotency::derived_event_id(&self.config.event_id_key, k, index));
             let defaults = Defaults { event_id, source_product: product, now: ctx.now };
             let outcome = match validate_event(item, &defaults) {
                 Err(errors) => Err(Problem::invalid_event(errors)),
                 Ok(e) if e.source_product != product => Err(wrong_product(product, &e.source_product)),
-                Ok(e) if accepted.iter().any(|(_, a)| a.event_id == e.event_id) => {
-                    Err(Problem::new(ProblemKind::EventIdConflict, "this eventId appears twice in the batch"))
-                }
-                Ok(e) => Ok(e),
+                Ok(e) => match not_owned(product, &e.event_type) {
+                    Some(p) => Err(p),
+                    None if accepted.iter().any(|(_, a)| a.event_id == e.event_id) => {
+                        Err(Problem::new(ProblemKind::EventIdConflict, "this eventId appears twice in the batch"))
+                    }
+                    None => Ok(e),
+                },
             };
             match outcome {
                 Ok(e) => {
@@ -428,23 +437,8 @@ where
     }
 
     /// Moves a payload over the inline limit to the blob store, leaving a reference behind.
-    fn offload_if_large(&self, mut e: EventEnvelope) -> (EventEnvelope, Option<(String, Vec<u8>)>) {
-        let Some(payload) = &e.payload else {
-            return (e, None);
-        };
-        let bytes = serde_json::to_vec(payload).unwrap_or_default();
-        if bytes.len() <= self.config.inline_payload_limit {
-            return (e, None);
-        }
-        let key = format!("payloads/{}/{}.json", e.organization_id, e.event_id);
-        e.payload_ref = Some(PayloadRef {
-            bucket: self.blobs.bucket().to_string(),
-            key: key.clone(),
-            size: bytes.len(),
-            sha256: hex::encode(Sha256::digest(&bytes)),
-        });
-        e.payload = None;
-        (e, Some((key, bytes)))
+    fn offload_if_large(&self, e: EventEnvelope) -> (EventEnvelope, Option<(String, Vec<u8>)>) {
+        e.offload_if_large(self.config.inline_payload_limit, self.blobs.bucket())
     }
 
     async fn write(&self, lock: Option<&Record>, events: &[StoredEvent], ctx: RequestContext<'_>) -> Result<(), WriteError> {
@@ -492,6 +486,17 @@ fn scope(caller: &ApiKey, key: Option<&str>) -> Result<Option<String>, Problem> 
         let mut p = Problem::new(ProblemKind::InvalidRequest, msg.clone());
         p.errors = vec![crate::problem::ProblemField { field: "Idempotency-Key".into(), message: msg }];
         p
+    })
+}
+
+/// A catalogued event type is published by the product that owns it and by no other, so no
+/// product can speak for another (nexus cannot announce a hire).
+fn not_owned(product: &str, event_type: &str) -> Option<Problem> {
+    crate::catalogue::lookup(event_type).filter(|entry| entry.product != product).map(|entry| {
+        Problem::new(
+            ProblemKind::Forbidden,
+            format!("{event_type} is published by {} alone; this key publishes as {product:?}", entry.product),
+        )
     })
 }
 

@@ -194,6 +194,25 @@ impl BlobStore for MemoryBlobs {
     }
 }
 
+/// Rate slots in a map (a shared limit, as one process sees it).
+#[derive(Default)]
+pub struct MemoryRates {
+    used: Mutex<HashMap<String, u32>>,
+}
+
+#[async_trait]
+impl crate::ports::RateLimiter for MemoryRates {
+    async fn take_rate_slot(&self, key: &str, limit: u32, now: chrono::DateTime<chrono::Utc>) -> Result<bool, StoreError> {
+        let mut used = self.used.lock().map_err(|_| StoreError::new("take_rate_slot", "poisoned"))?;
+        let n = used.entry(format!("{key}#{}", now.timestamp())).or_default();
+        if *n >= limit {
+            return Ok(false);
+        }
+        *n += 1;
+        Ok(true)
+    }
+}
+
 /// Sources and delivery claims in maps.
 #[derive(Default)]
 pub struct MemorySources {

@@ -160,7 +160,11 @@ pub trait DedupeStore: Send + Sync {
 /// Subscriptions (and platform integrations, stored as subscriptions of organisation `*`).
 #[async_trait]
 pub trait SubscriptionStore: Send + Sync {
-    async fn put_subscription(&self, sub: &crate::subscriptions::Subscription) -> Result<(), StoreError>;
+    /// Writes `sub` (whose `version` is already the new one) only if the stored copy is still
+    /// at `expected` (`None`: only if there is none yet). `Ok(false)`: someone else wrote or
+    /// deleted it in between; nothing was written. Reads are strongly consistent, so a write
+    /// that returned is seen by every later read.
+    async fn put_subscription(&self, sub: &crate::subscriptions::Subscription, expected: Option<u64>) -> Result<bool, StoreError>;
     async fn get_subscription(&self, id: &str) -> Result<Option<crate::subscriptions::Subscription>, StoreError>;
     async fn list_subscriptions(&self, organization_id: &str) -> Result<Vec<crate::subscriptions::Subscription>, StoreError>;
     async fn delete_subscription(&self, organization_id: &str, id: &str) -> Result<bool, StoreError>;
@@ -169,8 +173,9 @@ pub trait SubscriptionStore: Send + Sync {
 /// Delivery state per (event, subscription) pair, and its attempt log.
 #[async_trait]
 pub trait DeliveryStore: Send + Sync {
-    /// Claims attempt `attempt` of the pair until `lease_until_ms`. `false`: not ours to send
-    /// (already delivered or failed, another attempt holds it, or a stale retry).
+    /// Claims attempt `attempt` of the pair until `lease_until_ms`. Refused: not ours to send
+    /// (already delivered or failed, another attempt holds it, or a stale retry), with the
+    /// pair's state as found, so a follow-up that was lost can be sent again.
     async fn claim(
         &self,
         event: &EventEnvelope,
@@ -179,8 +184,10 @@ pub trait DeliveryStore: Send + Sync {
         attempt: u32,
         lease_until_ms: i64,
         now_ms: i64,
-    ) -> Result<bool, StoreError>;
-    /// Records one attempt and the pair's new state.
+    ) -> Result<crate::delivery::ClaimResult, StoreError>;
+    /// Records one attempt and the pair's new state, with the follow-up the caller sends next
+    /// (a retry due at a time, or a dead letter): written before it is sent, so a crash or a
+    /// failed send in between is found and repaired by the next claim of the pair.
     async fn record(
         &self,
         event_id: Uuid,
@@ -188,7 +195,10 @@ pub trait DeliveryStore: Send + Sync {
         attempt: &crate::delivery::Attempt,
         state: crate::delivery::State,
         next_attempt: u32,
+        follow_up: crate::delivery::FollowUp,
     ) -> Result<(), StoreError>;
+    /// The dead letter of an exhausted pair was sent.
+    async fn dead_lettered(&self, event_id: Uuid, subscription_id: &str) -> Result<(), StoreError>;
     /// Every pair of an event, with its attempts.
     async fn deliveries(&self, event_id: Uuid) -> Result<Vec<crate::delivery::DeliveryRecord>, StoreError>;
     /// The envelope a delivery was made from (events put on the bus directly are only here).
@@ -208,6 +218,13 @@ pub trait DeliveryStore: Send + Sync {
         attempt: u32,
         now_ms: i64,
     ) -> Result<bool, StoreError>;
+}
+
+/// A limit shared by every instance: at most `limit` uses of `key` per second.
+#[async_trait]
+pub trait RateLimiter: Send + Sync {
+    /// Takes one of `limit` slots of the current second for `key`; `false` when none is left.
+    async fn take_rate_slot(&self, key: &str, limit: u32, now: DateTime<Utc>) -> Result<bool, StoreError>;
 }
 
 /// Delayed retries beyond SQS's 15-minute cap, and the dead-letter queue.
@@ -310,8 +327,8 @@ mod arc_impls {
 
     #[async_trait]
     impl<T: SubscriptionStore + ?Sized> SubscriptionStore for Arc<T> {
-        async fn put_subscription(&self, sub: &crate::subscriptions::Subscription) -> Result<(), StoreError> {
-            (**self).put_subscription(sub).await
+        async fn put_subscription(&self, sub: &crate::subscriptions::Subscription, expected: Option<u64>) -> Result<bool, StoreError> {
+            (**self).put_subscription(sub, expected).await
         }
         async fn get_subscription(&self, id: &str) -> Result<Option<crate::subscriptions::Subscription>, StoreError> {
             (**self).get_subscription(id).await
@@ -334,7 +351,7 @@ mod arc_impls {
             attempt: u32,
             lease_until_ms: i64,
             now_ms: i64,
-        ) -> Result<bool, StoreError> {
+        ) -> Result<crate::delivery::ClaimResult, StoreError> {
             (**self).claim(event, subscription_id, organization_id, attempt, lease_until_ms, now_ms).await
         }
         async fn record(
@@ -344,8 +361,12 @@ mod arc_impls {
             attempt: &crate::delivery::Attempt,
             state: crate::delivery::State,
             next_attempt: u32,
+            follow_up: crate::delivery::FollowUp,
         ) -> Result<(), StoreError> {
-            (**self).record(event_id, subscription_id, attempt, state, next_attempt).await
+            (**self).record(event_id, subscription_id, attempt, state, next_attempt, follow_up).await
+        }
+        async fn dead_lettered(&self, event_id: Uuid, subscription_id: &str) -> Result<(), StoreError> {
+            (**self).dead_lettered(event_id, subscription_id).await
         }
         async fn deliveries(&self, event_id: Uuid) -> Result<Vec<crate::delivery::DeliveryRecord>, StoreError> {
             (**self).deliveries(event_id).await

@@ -24,6 +24,11 @@ pub enum ProblemKind {
     IdempotencyKeyReused,
     RequestInProgress,
     EventIdConflict,
+    /// A resource changed or appeared meanwhile; retry.
+    Conflict,
+    /// A per-organisation limit is reached.
+    LimitReached,
+    TooManyRequests,
     ServiceUnavailable,
     Internal,
 }
@@ -43,6 +48,9 @@ impl ProblemKind {
             Self::IdempotencyKeyReused => "idempotency-key-reused",
             Self::RequestInProgress => "request-in-progress",
             Self::EventIdConflict => "event-id-conflict",
+            Self::Conflict => "conflict",
+            Self::LimitReached => "limit-reached",
+            Self::TooManyRequests => "too-many-requests",
             Self::ServiceUnavailable => "service-unavailable",
             Self::Internal => "internal",
         }
@@ -55,7 +63,8 @@ impl ProblemKind {
             Self::Forbidden => 403,
             Self::NotFound => 404,
             Self::MethodNotAllowed => 405,
-            Self::RequestInProgress | Self::EventIdConflict => 409,
+            Self::RequestInProgress | Self::EventIdConflict | Self::Conflict | Self::LimitReached => 409,
+            Self::TooManyRequests => 429,
             Self::PayloadTooLarge => 413,
             Self::UnsupportedMediaType => 415,
             Self::InvalidEvent | Self::IdempotencyKeyReused => 422,
@@ -78,6 +87,9 @@ impl ProblemKind {
             Self::IdempotencyKeyReused => "Idempotency key reused with a different request",
             Self::RequestInProgress => "A request with this idempotency key is still in progress",
             Self::EventIdConflict => "An event with this eventId already exists",
+            Self::Conflict => "The resource changed meanwhile",
+            Self::LimitReached => "A limit is reached",
+            Self::TooManyRequests => "Too many requests",
             Self::ServiceUnavailable => "Temporarily unavailable",
             Self::Internal => "Internal error",
         }

@@ -38,6 +38,16 @@ impl SecretBox {
         Ok(Self { cipher: Aes256Gcm::new(&key) })
     }
 
+    /// A key for `purpose` derived from the base64 key (HMAC-SHA256), so one configured
+    /// secret serves several uses without one revealing another.
+    pub fn derive_key(key: &str, purpose: &str) -> Result<Vec<u8>, SecretError> {
+        let bytes = base64::engine::general_purpose::STANDARD.decode(key.trim()).map_err(|_| SecretError::BadKey)?;
+        if bytes.len() != 32 {
+            return Err(SecretError::BadKey);
+        }
+        Ok(crate::webhooks::verify::sign(&bytes, &[purpose.as_bytes()]))
+    }
+
     /// A new random key, base64 (for set-up and the local stack).
     pub fn generate_key() -> String {
         let key = Key::<Aes256Gcm>::generate();

@@ -48,6 +48,7 @@ fn blocked_v4(ip: Ipv4Addr, allow_loopback: bool) -> bool {
         || (o[0] == 100 && (64..128).contains(&o[1])) // carrier-grade NAT
         || (o[0] == 192 && o[1] == 0 && o[2] == 0) // IETF protocol assignments
         || (o[0] == 198 && (o[1] == 18 || o[1] == 19)) // benchmarking
+        || (o[0] == 192 && o[1] == 88 && o[2] == 99) // 6to4 relay anycast
         || o[0] >= 240 // reserved
 }
 
@@ -60,6 +61,11 @@ fn blocked_v6(ip: Ipv6Addr, allow_loopback: bool) -> bool {
         || (s[0] & 0xffc0) == 0xfe80 // link-local
         || (s[0] == 0x64 && s[1] == 0xff9b) // NAT64 (could reach IPv4 internals)
         || (s[0] == 0x2001 && s[1] == 0x0db8) // documentation
+        || (s[0] & 0xffc0) == 0xfec0 // site-local (deprecated, still routed inward by some stacks)
+        || s[0] == 0x2002 // 6to4: embeds any IPv4 address, 169.254.169.254 included
+        || (s[0] == 0x2001 && s[1] == 0) // Teredo: embeds an IPv4 address
+        || (s[0] == 0x0100 && s[1] == 0 && s[2] == 0 && s[3] == 0) // discard-only
+        || (s[0..4] == [0, 0, 0, 0] && s[4] == 0xffff && s[5] == 0) // IPv4-translated (::ffff:0:a.b.c.d)
         || (s[0] == 0 && s[1] == 0 && s[2] == 0 && s[3] == 0 && s[4] == 0 && s[5] == 0)
     // IPv4-compatible
 }
@@ -120,5 +126,21 @@ mod tests {
         assert!(check_url("https://93.184.216.34/", false).is_ok());
         assert!(check_url("http://127.0.0.1:9000/", true).is_ok(), "the local opt-in");
         assert!(check_url("http://10.0.0.1/", true).is_err(), "the opt-in is for loopback only");
+    }
+
+    #[test]
+    fn ranges_that_embed_or_reach_internal_ipv4_are_refused() {
+        for url in [
+            "http://[::ffff:0:a9fe:a9fe]/",  // IPv4-translated 169.254.169.254
+            "http://[::ffff:0:7f00:1]/",     // IPv4-translated 127.0.0.1
+            "http://[2002:a9fe:a9fe::1]/",   // 6to4 around 169.254.169.254
+            "http://[fec0::1]/",             // site-local
+            "http://[2001:0:4136:e378::1]/", // Teredo
+            "http://[100::1]/",              // discard-only
+            "http://192.88.99.1/",           // 6to4 relay anycast
+        ] {
+            assert!(check_url(url, false).is_err(), "{url}");
+        }
+        assert!(check_url("http://[2001:4860:4860::8888]/", false).is_ok(), "a public IPv6 address");
     }
 }

@@ -8,6 +8,7 @@ use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
+use crate::ports::{StoreError, SubscriptionStore};
 use crate::problem::{Problem, ProblemField, ProblemKind};
 use crate::secrets::SecretBox;
 use crate::signing::new_secret;
@@ -67,7 +68,36 @@ pub struct Subscription {
     pub integration: Option<Integration>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// Bumped by every write; a write succeeds only over the version it read (see [`modify`]).
+    #[serde(default)]
+    pub version: u64,
 }
+
+/// Read-modify-write of one subscription that loses no concurrent change: `change` is applied to
+/// the stored copy and written only if nobody wrote in between; otherwise it is applied again to
+/// the newer copy. `change` returns `false` to write nothing. `Ok(None)`: no such subscription
+/// (or nothing to change). A deleted subscription is never written back.
+pub async fn modify<S: SubscriptionStore + ?Sized>(
+    store: &S,
+    id: &str,
+    mut change: impl FnMut(&mut Subscription) -> bool,
+) -> Result<Option<Subscription>, StoreError> {
+    for _ in 0..MAX_WRITE_TRIES {
+        let Some(mut sub) = store.get_subscription(id).await? else { return Ok(None) };
+        let read = sub.version;
+        if !change(&mut sub) {
+            return Ok(None);
+        }
+        sub.version = read + 1;
+        if store.put_subscription(&sub, Some(read)).await? {
+            return Ok(Some(sub));
+        }
+    }
+    Err(StoreError::new("subscription write", format!("{id} changed {MAX_WRITE_TRIES} times while being written; retry")))
+}
+
+/// How often [`modify`] tries before giving up under contention.
+const MAX_WRITE_TRIES: usize = 10;
 
 impl Subscription {
     /// Does this subscription want this event?
@@ -220,19 +250,21 @@ impl Changes {
             integration: None,
             created_at: now,
             updated_at: now,
+            version: 1,
         };
         Ok((sub, secret))
     }
 
-    pub fn apply(self, sub: &mut Subscription, now: DateTime<Utc>) {
-        if let Some(u) = self.url {
-            sub.url = u;
+    /// Applies the fields this change carries; the others stay as stored.
+    pub fn apply_to(&self, sub: &mut Subscription, now: DateTime<Utc>) {
+        if let Some(u) = &self.url {
+            sub.url = u.clone();
         }
-        if let Some(t) = self.event_types {
-            sub.event_types = t;
+        if let Some(t) = &self.event_types {
+            sub.event_types = t.clone();
         }
-        if let Some(d) = self.description {
-            sub.description = Some(d);
+        if let Some(d) = &self.description {
+            sub.description = Some(d.clone());
         }
         if let Some(e) = self.enabled {
             sub.enabled = e;
@@ -240,8 +272,8 @@ impl Changes {
                 sub.disabled_reason = None;
             }
         }
-        if let Some(h) = self.headers {
-            sub.headers = h;
+        if let Some(h) = &self.headers {
+            sub.headers = h.clone();
         }
         if let Some(r) = self.rate_limit {
             sub.rate_limit = Some(r);
@@ -262,9 +294,12 @@ pub const SEED_INTEGRATIONS: &[(&str, &str, &[&str])] = &[
     ("recruitiq", "paylinq", &["candidate.hired"]),
 ];
 
+/// Integration ids begin with this; organisations' subscription ids never do.
+pub const INTEGRATION_PREFIX: &str = "int_";
+
 /// The subscription id an integration is stored under.
 pub fn integration_id(source: &str, target: &str) -> String {
-    format!("int_{source}_{target}")
+    format!("{INTEGRATION_PREFIX}{source}_{target}")
 }
 
 #[cfg(test)]

@@ -39,14 +39,54 @@ const MAX_TYPE_LEN: usize = 128;
 const MAX_ID_LEN: usize = 128;
 const MAX_CORRELATION_LEN: usize = 256;
 
-/// Validates one event. Known types are held to the catalogue; well-formed unknown types pass.
+/// Where an event is being checked, which decides how much of the contract applies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Door {
+    /// A product publishing through the API: the whole contract, catalogue included.
+    Ingest,
+    /// An envelope read off the bus by a consumer (deliver). It may come from ingest (which
+    /// checked it and may have moved its payload to S3), from webhook-receive (a provider's
+    /// event, never held to a product's catalogue), from Relay itself, or from a product that
+    /// put it on the bus directly. The shape is always checked; the catalogue only for a
+    /// platform product's inline payload, so nothing Relay acknowledged is dropped by its own
+    /// rules (a payload by reference was checked at the door, before it moved).
+    Bus,
+}
+
+/// Validates one event from a product. Known types are held to the catalogue (fields, major
+/// version and owning product); well-formed unknown types pass.
 pub fn validate_event(value: &Value, defaults: &Defaults<'_>) -> Result<EventEnvelope, Vec<FieldError>> {
+    check(value, defaults, Door::Ingest)
+}
+
+/// Validates an envelope read off the bus (see [`Door::Bus`]); it must carry its own `eventId`.
+pub fn validate_bus_event(value: &Value) -> Result<EventEnvelope, Vec<FieldError>> {
+    if !value.get("eventId").is_some_and(Value::is_string) {
+        return Err(vec![FieldError::new("eventId", "is required on the bus")]);
+    }
+    let Some(product) = value.get("sourceProduct").and_then(Value::as_str) else {
+        return Err(vec![FieldError::new("sourceProduct", "is required on the bus")]);
+    };
+    check(value, &Defaults { event_id: Uuid::nil(), source_product: product, now: Utc::now() }, Door::Bus)
+}
+
+fn check(value: &Value, defaults: &Defaults<'_>, door: Door) -> Result<EventEnvelope, Vec<FieldError>> {
     let Some(obj) = value.as_object() else {
         return Err(vec![FieldError::new("", "an event must be a JSON object")]);
     };
     let mut errors = Vec::new();
+    let payload_ref = match (door, obj.get("payloadRef")) {
+        (Door::Bus, Some(r)) => match serde_json::from_value::<crate::envelope::PayloadRef>(r.clone()) {
+            Ok(r) => Some(r),
+            Err(_) => {
+                errors.push(FieldError::new("payloadRef", "must be {bucket, key, size, sha256}"));
+                None
+            }
+        },
+        _ => None,
+    };
 
-    for key in obj.keys().filter(|k| !FIELDS.contains(&k.as_str())) {
+    for key in obj.keys().filter(|k| !FIELDS.contains(&k.as_str()) && !(door == Door::Bus && k.as_str() == "payloadRef")) {
         let hint = match key.as_str() {
             "sourceOrganizationId" | "orgId" | "organization_id" => "; did you mean organizationId?",
             "type" | "event_type" => "; did you mean eventType?",
@@ -98,6 +138,7 @@ pub fn validate_event(value: &Value, defaults: &Defaults<'_>) -> Result<EventEnv
 
     let source_product = match obj.get("sourceProduct") {
         None | Some(Value::Null) => Some(defaults.source_product.to_string()),
+        Some(Value::String(s)) if s == RELAY_SOURCE && door == Door::Bus => Some(s.clone()),
         Some(Value::String(s)) if s == RELAY_SOURCE => {
             errors.push(FieldError::new("sourceProduct", "\"relay\" is reserved for Relay's own events"));
             None
@@ -147,6 +188,7 @@ pub fn validate_event(value: &Value, defaults: &Defaults<'_>) -> Result<EventEnv
 
     let payload = match obj.get("payload") {
         Some(Value::Object(p)) => Some(p.clone()),
+        None | Some(Value::Null) if payload_ref.is_some() => None,
         None | Some(Value::Null) => {
             errors.push(FieldError::new("payload", "is required (an object)"));
             None
@@ -157,7 +199,11 @@ pub fn validate_event(value: &Value, defaults: &Defaults<'_>) -> Result<EventEnv
         }
     };
 
-    if let (Some(t), Some(v)) = (&event_type, &event_version) {
+    let held_to_catalogue = match door {
+        Door::Ingest => true,
+        Door::Bus => payload.is_some() && source_product.as_deref().is_some_and(|p| catalogue::PRODUCTS.contains(&p)),
+    };
+    if let (Some(t), Some(v), true) = (&event_type, &event_version, held_to_catalogue) {
         if let Some(entry) = catalogue::lookup(t) {
             let major = parse_major(v).unwrap_or(0);
             if !entry.major_versions.contains(&major) {
@@ -180,25 +226,21 @@ pub fn validate_event(value: &Value, defaults: &Defaults<'_>) -> Result<EventEnv
         return Err(errors);
     }
     match (event_id, event_type, event_version, source_product, organization_id, timestamp, payload) {
-        (
-            Some(event_id),
-            Some(event_type),
-            Some(event_version),
-            Some(source_product),
-            Some(organization_id),
-            Some(timestamp),
-            Some(payload),
-        ) => Ok(EventEnvelope {
-            event_id,
-            event_type,
-            event_version,
-            source_product,
-            organization_id,
-            timestamp,
-            correlation_id,
-            payload: Some(payload),
-            payload_ref: None,
-        }),
+        (Some(event_id), Some(event_type), Some(event_version), Some(source_product), Some(organization_id), Some(timestamp), payload)
+            if payload.is_some() != payload_ref.is_some() =>
+        {
+            Ok(EventEnvelope {
+                event_id,
+                event_type,
+                event_version,
+                source_product,
+                organization_id,
+                timestamp,
+                correlation_id,
+                payload,
+                payload_ref,
+            })
+        }
         // Unreachable: every `None` above pushed an error. Kept total rather than unwrapped.
         _ => Err(vec![FieldError::new("", "invalid event")]),
     }

@@ -115,4 +115,11 @@ pub struct Verified {
     pub provider_type: String,
     /// The event's data, as the internal payload.
     pub data: serde_json::Value,
+    /// What duplicates are recognised by: always taken from what the signature covers (a signed
+    /// id, or a digest of the signed content), never from an unsigned header, so a captured
+    /// request replayed with new headers is still the same delivery.
+    pub dedupe_id: String,
+    /// A time inside the signed content (Unix seconds), where the scheme has one: a request
+    /// older than the duplicate window is refused, since it could no longer be told from a replay.
+    pub signed_at: Option<i64>,
 }

@@ -21,7 +21,7 @@ use super::{mapping, sources, InboundRequest, Provider, Source, Verified};
 use crate::envelope::EventEnvelope;
 use crate::ingest::Reply;
 use crate::metrics::{self, Metrics};
-use crate::ports::{BlobStore, Claim, DedupeStore, EventPublisher, SourceStore};
+use crate::ports::{BlobStore, Claim, DedupeStore, EventPublisher, RateLimiter, SourceStore};
 use crate::problem::{Problem, ProblemKind};
 use crate::secrets::SecretBox;
 
@@ -52,6 +52,14 @@ pub struct ReceiverConfig {
     pub source_cache: Duration,
     /// Mollie's API (`RELAY_MOLLIE_API_BASE`; a local stand-in in tests).
     pub mollie_base_url: String,
+    /// Payment look-ups per second per source, across every instance: an unsigned callback
+    /// costs Relay a call to Mollie with the organisation's key, so a flood cannot turn Relay
+    /// into someone's Mollie client or burn the organisation's API quota.
+    pub mollie_lookups_per_second: u32,
+    /// How long a look-up's answer is reused for the same payment (per instance).
+    pub mollie_cache: Duration,
+    /// Payloads larger than this travel by reference, as ingest's do.
+    pub inline_payload_limit: usize,
 }
 
 impl Default for ReceiverConfig {
@@ -61,6 +69,9 @@ impl Default for ReceiverConfig {
             default_hold_ms: 30_000,
             source_cache: Duration::from_secs(60),
             mollie_base_url: "https://api.mollie.com".into(),
+            mollie_lookups_per_second: 5,
+            mollie_cache: Duration::from_secs(30),
+            inline_payload_limit: crate::envelope::DEFAULT_INLINE_PAYLOAD_LIMIT,
         }
     }
 }
@@ -71,10 +82,15 @@ pub struct Receiver<S, D, P, B, M> {
     pub publisher: P,
     pub blobs: B,
     pub payments: M,
+    /// Where payloads too large for the bus go (the payload bucket deliver reads from).
+    pub payloads: Arc<dyn BlobStore>,
+    pub limiter: Arc<dyn RateLimiter>,
     pub metrics: Arc<dyn Metrics>,
     pub secrets: SecretBox,
     pub config: ReceiverConfig,
     cache: Mutex<HashMap<String, (Option<Source>, Instant)>>,
+    /// Mollie look-ups by payment id: the answer and when it was fetched.
+    lookups: Mutex<HashMap<String, (Option<Value>, Instant)>>,
 }
 
 fn problem(kind: ProblemKind, detail: impl Into<String>) -> Reply {
@@ -96,11 +112,26 @@ where
         publisher: P,
         blobs: B,
         payments: M,
+        payloads: Arc<dyn BlobStore>,
+        limiter: Arc<dyn RateLimiter>,
         metrics: Arc<dyn Metrics>,
         secrets: SecretBox,
         config: ReceiverConfig,
     ) -> Self {
-        Self { sources, dedupe, publisher, blobs, payments, metrics, secrets, config, cache: Mutex::default() }
+        Self {
+            sources,
+            dedupe,
+            publisher,
+            blobs,
+            payments,
+            payloads,
+            limiter,
+            metrics,
+            secrets,
+            config,
+            cache: Mutex::default(),
+            lookups: Mutex::default(),
+        }
     }
 
     fn count(&self, provider: Provider, metric: &'static str) {
@@ -130,7 +161,7 @@ where
         let verified = match verify::verify(&source, req, now.timestamp()) {
             Ok(Outcome::Verified(v)) => v,
             Ok(Outcome::Challenge(answer)) => return Reply::json(200, &answer),
-            Ok(Outcome::Confirm { payment_id }) => match self.confirm_mollie(&source, &payment_id).await {
+            Ok(Outcome::Confirm { payment_id }) => match self.confirm_mollie(&source, &payment_id, now).await {
                 Ok(Some(v)) => v,
                 Ok(None) => return Reply::json(200, &json!({"received": true, "published": false})),
                 Err(reply) => return reply,
@@ -147,8 +178,17 @@ where
             }
         };
 
-        let event_id = Uuid::new_v5(&Uuid::NAMESPACE_URL, format!("relay:webhook:{}:{}", source.id, verified.provider_event_id).as_bytes());
-        let dedupe_key = format!("webhook:{}#{}", source.id, verified.provider_event_id);
+        if let Some(at) = verified.signed_at {
+            if now.timestamp() - at > self.config.dedupe_secs {
+                self.count(provider, metrics::WEBHOOKS_REJECTED);
+                return problem(
+                    ProblemKind::InvalidRequest,
+                    "the webhook is older than the duplicate window, so it cannot be told from a replay; it was not published",
+                );
+            }
+        }
+        let event_id = Uuid::new_v5(&Uuid::NAMESPACE_URL, format!("relay:webhook:{}:{}", source.id, verified.dedupe_id).as_bytes());
+        let dedupe_key = format!("webhook:{}#{}", source.id, verified.dedupe_id);
         let archive_key = format!("webhooks/{}/{}/{}.json", source.organization_id, source.id, event_id);
         let now_ms = now.timestamp_millis();
         let hold = deadline_ms.unwrap_or(now_ms + self.config.default_hold_ms);
@@ -187,6 +227,15 @@ where
             payload: Some(payload(&source, &verified)),
             payload_ref: None,
         };
+        // A bus entry holds 256 KB: a larger payload goes to the payload bucket first, by
+        // reference, exactly as ingest does; deliver sends it inline.
+        let (envelope, large) = envelope.offload_if_large(self.config.inline_payload_limit, self.payloads.bucket());
+        if let Some((key, bytes)) = large {
+            if let Err(e) = self.payloads.put_blob(&key, bytes, "application/json").await {
+                let _ = self.dedupe.forget(&dedupe_key).await;
+                return self.unavailable("storing the payload", &e.to_string());
+            }
+        }
         if let Some(Err(e)) = self.publisher.publish(std::slice::from_ref(&envelope)).await.into_iter().next() {
             let _ = self.dedupe.forget(&dedupe_key).await;
             return self.unavailable("publishing the event", &e.to_string());
@@ -223,13 +272,36 @@ where
         Ok(source)
     }
 
-    async fn confirm_mollie(&self, source: &Source, payment_id: &str) -> Result<Option<Verified>, Reply> {
-        // The API base is the operator's setting, never a source's: Relay fetches from it.
-        let payment = self
-            .payments
-            .payment(&self.config.mollie_base_url, &source.secret, payment_id)
-            .await
-            .map_err(|e| self.unavailable("confirming the payment with Mollie", &e))?;
+    async fn confirm_mollie(&self, source: &Source, payment_id: &str, now: DateTime<Utc>) -> Result<Option<Verified>, Reply> {
+        let cache_key = format!("{}#{payment_id}", source.id);
+        let cached = self.lookups.lock().ok().and_then(|c| c.get(&cache_key).cloned());
+        let payment = match cached {
+            Some((payment, at)) if at.elapsed() < self.config.mollie_cache => payment,
+            _ => {
+                let slot = self
+                    .limiter
+                    .take_rate_slot(&format!("mollie:{}", source.id), self.config.mollie_lookups_per_second, now)
+                    .await
+                    .map_err(|e| self.unavailable("limiting Mollie look-ups", &e.to_string()))?;
+                if !slot {
+                    let mut p =
+                        Problem::new(ProblemKind::TooManyRequests, "too many unsigned Mollie callbacks for this source; retry later");
+                    p.retry_after = Some(2);
+                    return Err(p.into());
+                }
+                // The API base is the operator's setting, never a source's: Relay fetches from it.
+                let payment = self
+                    .payments
+                    .payment(&self.config.mollie_base_url, &source.secret, payment_id)
+                    .await
+                    .map_err(|e| self.unavailable("confirming the payment with Mollie", &e))?;
+                if let Ok(mut c) = self.lookups.lock() {
+                    c.retain(|_, (_, at)| at.elapsed() < self.config.mollie_cache);
+                    c.insert(cache_key, (payment.clone(), Instant::now()));
+                }
+                payment
+            }
+        };
         let Some(payment) = payment else {
             tracing::warn!(source_id = %source.id, payment_id, "Mollie does not know this payment; nothing published");
             return Ok(None);
@@ -239,7 +311,14 @@ where
             tracing::info!(source_id = %source.id, payment_id, status, "Mollie payment not paid; nothing published");
             return Ok(None);
         }
-        Ok(Some(Verified { provider_event_id: format!("{payment_id}:paid"), provider_type: "payment.paid".into(), data: payment }))
+        let id = format!("{payment_id}:paid");
+        Ok(Some(Verified {
+            dedupe_id: id.clone(),
+            provider_event_id: id,
+            provider_type: "payment.paid".into(),
+            data: payment,
+            signed_at: None,
+        }))
     }
 
     fn unavailable(&self, doing: &str, error: &str) -> Reply {

@@ -94,6 +94,22 @@ fn body_digest(req: &InboundRequest) -> String {
     hex::encode(Sha256::digest(&req.body))
 }
 
+/// The duplicate id of a scheme without a signed id: the digest of the signed content.
+fn body_dedupe_id(req: &InboundRequest, signed_timestamp: Option<&str>) -> String {
+    let mut h = Sha256::new();
+    if let Some(ts) = signed_timestamp {
+        h.update(ts.as_bytes());
+        h.update(b".");
+    }
+    h.update(&req.body);
+    format!("sha256:{}", hex::encode(h.finalize()))
+}
+
+/// An RFC 3339 time field of a signed body, as Unix seconds.
+fn time_field(v: &Value, name: &str) -> Option<i64> {
+    v.get(name).and_then(Value::as_str).and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok()).map(|t| t.timestamp())
+}
+
 /// Stripe: `Stripe-Signature: t=<unix>,v1=<hex>[,v1=<hex>...]` over `"{t}.{body}"`, keyed with
 /// the endpoint secret as bytes. Any `v1` may match (secret rolling sends several).
 pub fn stripe(secret: &[u8], req: &InboundRequest, now: i64, tolerance: i64) -> Result<Verified, VerifyError> {
@@ -117,10 +133,13 @@ pub fn stripe(secret: &[u8], req: &InboundRequest, now: i64, tolerance: i64) -> 
     }
     fresh(t, now, tolerance)?;
     let body = json_body(req)?;
+    let id = str_field(&body, "id").ok_or_else(|| VerifyError::Malformed("the event has no id".into()))?;
     Ok(Verified {
-        provider_event_id: str_field(&body, "id").ok_or_else(|| VerifyError::Malformed("the event has no id".into()))?,
+        dedupe_id: id.clone(),
+        provider_event_id: id,
         provider_type: str_field(&body, "type").unwrap_or_else(|| "event".into()),
         data: body.pointer("/data/object").cloned().unwrap_or(body),
+        signed_at: Some(t),
     })
 }
 
@@ -146,8 +165,10 @@ pub fn standard_webhooks(secret: &str, req: &InboundRequest, now: i64, tolerance
     let body = json_body(req)?;
     Ok(Verified {
         provider_event_id: id.to_string(),
+        dedupe_id: id.to_string(),
         provider_type: str_field(&body, "type").unwrap_or_else(|| "event".into()),
         data: body.get("data").cloned().unwrap_or(body),
+        signed_at: Some(ts),
     })
 }
 
@@ -156,8 +177,10 @@ pub fn standard_webhooks_key(secret: &str) -> Option<Vec<u8>> {
     base64::engine::general_purpose::STANDARD.decode(secret.strip_prefix("whsec_").unwrap_or(secret)).ok()
 }
 
-/// GitHub: `X-Hub-Signature-256: sha256=<hex>` over the body; `X-GitHub-Delivery` is the id and
-/// `X-GitHub-Event` (with the payload's `action`) the type.
+/// GitHub: `X-Hub-Signature-256: sha256=<hex>` over the body; `X-GitHub-Event` (with the
+/// payload's `action`) is the type. GitHub signs only the body, so duplicates are recognised by
+/// the body's digest: `X-GitHub-Delivery` is kept for correlation only. A captured request
+/// replayed with a new delivery id or event name is the same body, so it is a duplicate.
 pub fn github(secret: &[u8], req: &InboundRequest) -> Result<Verified, VerifyError> {
     let value = header(req, "x-hub-signature-256")?;
     let sig = value.strip_prefix("sha256=").and_then(|h| hex::decode(h).ok()).ok_or(VerifyError::BadSignature)?;
@@ -171,7 +194,7 @@ pub fn github(secret: &[u8], req: &InboundRequest) -> Result<Verified, VerifyErr
         Some(action) => format!("{event}.{action}"),
         None => event,
     };
-    Ok(Verified { provider_event_id: delivery, provider_type, data: body })
+    Ok(Verified { provider_event_id: delivery, provider_type, data: body, dedupe_id: body_dedupe_id(req, None), signed_at: None })
 }
 
 /// Checkr: `X-Checkr-Signature`, the hex HMAC-SHA256 of the body keyed with the API key.
@@ -181,15 +204,23 @@ pub fn checkr(secret: &[u8], req: &InboundRequest) -> Result<Verified, VerifyErr
         return Err(VerifyError::BadSignature);
     }
     let body = json_body(req)?;
+    let id = str_field(&body, "id").unwrap_or_else(|| body_digest(req));
     Ok(Verified {
-        provider_event_id: str_field(&body, "id").unwrap_or_else(|| body_digest(req)),
+        dedupe_id: id.clone(),
+        provider_event_id: id,
         provider_type: str_field(&body, "type").unwrap_or_else(|| "event".into()),
+        signed_at: time_field(&body, "created_at"),
         data: body.pointer("/data/object").cloned().unwrap_or(body),
     })
 }
 
 /// LinkedIn: `GET ?challengeCode=...` is answered with the code and its HMAC (the endpoint
 /// validation handshake); `POST` carries `X-LI-Signature: [hmacsha256=]<hex>` over the body.
+///
+/// The handshake signs a caller-chosen string with the same key and scheme a POST is checked
+/// with, so it must never sign anything a POST would accept: LinkedIn documents the code as a
+/// type-4 UUID, so only a canonical UUID v4 is answered, and a POST body must be a JSON object
+/// (which starts with `{`, never with a hex digit). Either rule alone closes the oracle.
 pub fn linkedin(secret: &[u8], req: &InboundRequest) -> Result<Outcome, VerifyError> {
     if req.method.eq_ignore_ascii_case("GET") {
         let code = req
@@ -197,6 +228,9 @@ pub fn linkedin(secret: &[u8], req: &InboundRequest) -> Result<Outcome, VerifyEr
             .get("challengeCode")
             .filter(|c| !c.is_empty())
             .ok_or_else(|| VerifyError::Malformed("challengeCode is missing".into()))?;
+        if !is_uuid_v4(code) {
+            return Err(VerifyError::Malformed("challengeCode must be a UUID v4, as LinkedIn sends".into()));
+        }
         let response = hex::encode(sign(secret, &[code.as_bytes()]));
         return Ok(Outcome::Challenge(json!({"challengeCode": code, "challengeResponse": response})));
     }
@@ -206,11 +240,22 @@ pub fn linkedin(secret: &[u8], req: &InboundRequest) -> Result<Outcome, VerifyEr
         return Err(VerifyError::BadSignature);
     }
     let body = json_body(req)?;
+    if !body.is_object() {
+        return Err(VerifyError::Malformed("a LinkedIn notification is a JSON object".into()));
+    }
+    let id = str_field(&body, "notificationId").or_else(|| str_field(&body, "id")).unwrap_or_else(|| body_digest(req));
     Ok(Outcome::Verified(Verified {
-        provider_event_id: str_field(&body, "notificationId").or_else(|| str_field(&body, "id")).unwrap_or_else(|| body_digest(req)),
+        dedupe_id: id.clone(),
+        provider_event_id: id,
         provider_type: str_field(&body, "type").unwrap_or_else(|| "notification".into()),
         data: body,
+        signed_at: None,
     }))
+}
+
+/// A canonical (lower-case, hyphenated) UUID of version 4, variant RFC 4122.
+fn is_uuid_v4(text: &str) -> bool {
+    text.len() == 36 && uuid::Uuid::parse_str(text).is_ok_and(|u| u.get_version_num() == 4 && u.hyphenated().to_string() == text)
 }
 
 /// Mollie: a classic callback is an unsigned form body `id=tr_...`, trusted only after the
@@ -224,9 +269,12 @@ pub fn mollie(source: &Source, req: &InboundRequest) -> Result<Outcome, VerifyEr
                 return Err(VerifyError::BadSignature);
             }
             let body = json_body(req)?;
+            let id = str_field(&body, "id").unwrap_or_else(|| body_digest(req));
             return Ok(Outcome::Verified(Verified {
-                provider_event_id: str_field(&body, "id").unwrap_or_else(|| body_digest(req)),
+                dedupe_id: id.clone(),
+                provider_event_id: id,
                 provider_type: str_field(&body, "type").unwrap_or_else(|| "event".into()),
+                signed_at: time_field(&body, "createdAt"),
                 data: body.pointer("/_embedded/entity").cloned().unwrap_or(body),
             }));
         }
@@ -260,7 +308,7 @@ pub fn custom_hmac(source: &Source, req: &InboundRequest, now: i64, tolerance: i
         Some("base64") => base64::engine::general_purpose::STANDARD.decode(value).map_err(|_| VerifyError::BadSignature)?,
         _ => hex::decode(value).map_err(|_| VerifyError::BadSignature)?,
     };
-    let ok = match &o.timestamp_header {
+    let (ok, signed) = match &o.timestamp_header {
         Some(ts_name) => {
             let ts_text = header(req, &ts_name.to_ascii_lowercase())?.trim().to_string();
             let ts: i64 = ts_text.parse().map_err(|_| VerifyError::Malformed(format!("{ts_name} is not a Unix timestamp")))?;
@@ -268,19 +316,24 @@ pub fn custom_hmac(source: &Source, req: &InboundRequest, now: i64, tolerance: i
             if ok {
                 fresh(ts, now, tolerance)?;
             }
-            ok
+            (ok, Some((ts, ts_text)))
         }
-        None => matches(source.secret.as_bytes(), &[&req.body], &sig),
+        None => (matches(source.secret.as_bytes(), &[&req.body], &sig), None),
     };
     if !ok {
         return Err(VerifyError::BadSignature);
     }
     let body: Value = serde_json::from_slice(&req.body).unwrap_or_else(|_| json!({"raw": String::from_utf8_lossy(&req.body)}));
-    let id = o.id_header.as_deref().and_then(|h| req.header(h)).map(str::to_string).unwrap_or_else(|| body_digest(req));
+    // The id header is not signed: it names the delivery for correlation, but duplicates are
+    // recognised by the signed content (timestamp and body), which a replay cannot change.
+    let dedupe_id = body_dedupe_id(req, signed.as_ref().map(|(_, t)| t.as_str()));
+    let id = o.id_header.as_deref().and_then(|h| req.header(h)).map(str::to_string).unwrap_or_else(|| dedupe_id.clone());
     Ok(Verified {
         provider_event_id: id,
         provider_type: str_field(&body, "type").or_else(|| str_field(&body, "event")).unwrap_or_else(|| "event".into()),
         data: body,
+        dedupe_id,
+        signed_at: signed.map(|(ts, _)| ts),
     })
 }
 
@@ -378,11 +431,12 @@ mod tests {
         ));
         let mut challenge = request(&[], "");
         challenge.method = "GET".into();
-        challenge.query.insert("challengeCode".into(), "abc".into());
-        let expected = hex::encode(sign(b"s3cret", &[b"abc"]));
+        let code = "890e4665-4dfe-4ab1-b689-ed553bceeed0";
+        challenge.query.insert("challengeCode".into(), code.into());
+        let expected = hex::encode(sign(b"s3cret", &[code.as_bytes()]));
         assert_eq!(
             verify(&source(Provider::Linkedin, "s3cret"), &challenge, NOW),
-            Ok(Outcome::Challenge(json!({"challengeCode": "abc", "challengeResponse": expected})))
+            Ok(Outcome::Challenge(json!({"challengeCode": code, "challengeResponse": expected})))
         );
 
         let mut s = source(Provider::Hmac, "s3cret");
@@ -414,5 +468,51 @@ mod tests {
             matches!(verify(&signed, &request(&[("X-Mollie-Signature", &sig)], body), NOW), Ok(Outcome::Verified(ref v)) if v.data["id"] == "pl_1")
         );
         assert_eq!(verify(&signed, &request(&[("X-Mollie-Signature", "sha256=00")], body), NOW), Err(VerifyError::BadSignature));
+    }
+
+    #[test]
+    fn the_linkedin_handshake_signs_nothing_a_post_would_accept() {
+        let s = source(Provider::Linkedin, "s3cret");
+        let forged = r#"{"type":"JOB_APPLICATION","notificationId":"forged"}"#;
+        // The attack: ask the handshake to sign the body, then POST it with that signature.
+        let mut get = request(&[], "");
+        get.method = "GET".into();
+        for code in [forged, "abc", "890E4665-4DFE-4AB1-B689-ED553BCEEED0", "890e4665-4dfe-1ab1-b689-ed553bceeed0", "12345"] {
+            get.query.insert("challengeCode".into(), code.into());
+            assert!(matches!(verify(&s, &get, NOW), Err(VerifyError::Malformed(_))), "{code} was signed");
+        }
+        // Even a signed body that is not an object (a UUID is no JSON object) is refused.
+        for body in ["890e4665-4dfe-4ab1-b689-ed553bceeed0", "12345", "\"x\""] {
+            let sig = hex::encode(sign(b"s3cret", &[body.as_bytes()]));
+            assert!(verify(&s, &request(&[("X-LI-Signature", &sig)], body), NOW).is_err(), "{body} was accepted");
+        }
+    }
+
+    #[test]
+    fn duplicates_are_recognised_by_what_the_signature_covers() {
+        let body = r#"{"action":"opened","id":"x"}"#;
+        let gh = format!("sha256={}", hex::encode(sign(b"s3cret", &[body.as_bytes()])));
+        let s = source(Provider::Github, "s3cret");
+        let first = request(&[("X-Hub-Signature-256", &gh), ("X-GitHub-Delivery", "d-1"), ("X-GitHub-Event", "pull_request")], body);
+        let replay = request(&[("X-Hub-Signature-256", &gh), ("X-GitHub-Delivery", "d-2"), ("X-GitHub-Event", "issues")], body);
+        let id = |r: &InboundRequest, s: &Source| match verify(s, r, NOW) {
+            Ok(Outcome::Verified(v)) => v.dedupe_id,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(id(&first, &s), id(&replay, &s), "new unsigned headers make no new delivery");
+
+        let mut h = source(Provider::Hmac, "s3cret");
+        h.options.id_header = Some("X-Delivery".into());
+        let sig = hex::encode(sign(b"s3cret", &[body.as_bytes()]));
+        let a = request(&[("X-Webhook-Signature", &sig), ("X-Delivery", "1")], body);
+        let b = request(&[("X-Webhook-Signature", &sig), ("X-Delivery", "2")], body);
+        assert_eq!(id(&a, &h), id(&b, &h));
+
+        let checkr = r#"{"id":"e_1","type":"report.completed","created_at":"2023-11-14T22:13:20Z"}"#;
+        let sig = hex::encode(sign(b"s3cret", &[checkr.as_bytes()]));
+        match verify(&source(Provider::Checkr, "s3cret"), &request(&[("X-Checkr-Signature", &sig)], checkr), NOW) {
+            Ok(Outcome::Verified(v)) => assert_eq!(v.signed_at, Some(NOW)),
+            other => panic!("{other:?}"),
+        }
     }
 }
