@@ -3,6 +3,7 @@
 //! functions and the emulator.
 
 pub mod proxy;
+pub mod receiver;
 pub mod stack;
 
 pub use proxy::{stack_behind_proxy, Fault, FaultProxy};

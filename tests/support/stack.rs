@@ -20,6 +20,8 @@ pub struct StackOptions {
     pub moto_port: Option<u16>,
     /// Leave the queues unpolled, to read what the bus delivered to them directly.
     pub no_pollers: bool,
+    /// Every queue's visibility timeout, to see failed messages come back quickly.
+    pub visibility_timeout_secs: Option<u32>,
 }
 
 pub struct Stack {
@@ -63,6 +65,10 @@ impl Stack {
         if let Some(e) = &opts.function_aws_endpoint {
             cmd.env("RELAY_LOCAL_FUNCTION_AWS_ENDPOINT", e);
         }
+        match opts.visibility_timeout_secs {
+            Some(v) => cmd.env("RELAY_LOCAL_VISIBILITY_TIMEOUT_SECONDS", v.to_string()),
+            None => cmd.env_remove("RELAY_LOCAL_VISIBILITY_TIMEOUT_SECONDS"),
+        };
         let mut child = cmd.spawn().expect("start relay-local");
         let stdout = child.stdout.take().expect("stdout");
         let stderr = child.stderr.take().expect("stderr");
@@ -209,8 +215,35 @@ impl Stack {
     }
 }
 
+impl Stack {
+    /// The calls the stack's IAM gate refused (lines `RELAY_LOCAL_IAM_DENIED {json}`).
+    pub fn iam_denials(&self) -> Vec<Value> {
+        std::fs::read_to_string(self.state_dir.join("stack.log"))
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| l.strip_prefix("RELAY_LOCAL_IAM_DENIED "))
+            .filter_map(|j| serde_json::from_str(j).ok())
+            .collect()
+    }
+
+    /// Every distinct AWS call the functions made, as the IAM gate named it.
+    pub fn iam_calls(&self) -> Vec<Value> {
+        std::fs::read_to_string(self.state_dir.join("iam-calls.jsonl"))
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect()
+    }
+}
+
 impl Drop for Stack {
     fn drop(&mut self) {
+        // Every end-to-end test also checks IAM: a call that template.yaml does not grant would
+        // fail in AWS, so it fails the test that made it (unless that test already failed).
+        if !std::thread::panicking() {
+            let denied = self.iam_denials();
+            assert!(denied.is_empty(), "template.yaml does not grant calls the functions made: {denied:#?}");
+        }
         // SIGTERM lets the stack stop its functions; the emulator exits with its parent.
         if let Some(pid) = self.child.id() {
             let _ = std::process::Command::new("kill").args(["-TERM", &pid.to_string()]).status();

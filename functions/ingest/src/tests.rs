@@ -332,3 +332,21 @@ async fn a_batch_item_reusing_another_requests_event_id_is_refused_alone() {
     assert_eq!(result["results"][1]["status"], 202);
     assert_eq!(w.bus.count(), 2, "the first request's event and the fresh one");
 }
+
+#[tokio::test]
+async fn a_product_may_not_publish_another_products_catalogued_event() {
+    let w = world().await;
+    let nexus = ApiKey {
+        kind: KeyKind::Product,
+        product: Some("nexus".into()),
+        organization_id: None,
+        name: "nexus".into(),
+        created_at: chrono::Utc::now(),
+        disabled: false,
+    };
+    w.store.put_key(&keys::hash("rk_prod_nexus"), &nexus).await.unwrap();
+    let (status, body, _) = call(&w, post(&hired(), Some("rk_prod_nexus"), Some("hire-by-nexus"))).await;
+    assert_eq!(status, 403, "{body}");
+    assert!(body["detail"].as_str().is_some_and(|d| d.contains("published by recruitiq")), "{body}");
+    assert_eq!(w.bus.count(), 0);
+}

@@ -126,10 +126,7 @@ impl<S: KeyStore + SourceStore + SubscriptionStore + DeliveryStore + EventStore 
                     Ok(b) => b.get("contactEmail").and_then(Value::as_str).map(str::trim).map(str::to_string),
                     Err(p) => return p.into(),
                 };
-                let valid = email.as_deref().is_some_and(|e| {
-                    e.len() <= 254
-                        && e.split_once('@').is_some_and(|(l, d)| !l.is_empty() && d.contains('.') && !e.contains(char::is_whitespace))
-                });
+                let valid = email.as_deref().is_some_and(is_one_address);
                 let Some(email) = email.filter(|_| valid) else {
                     return Problem::new(ProblemKind::InvalidRequest, "contactEmail must be an e-mail address").into();
                 };
@@ -565,6 +562,16 @@ async fn resolves_publicly(url: Option<&str>) -> Result<(), Problem> {
     Ok(())
 }
 
+/// Exactly one plain address (`local@domain.tld`): no list (`a@b.c,victim@evil.com`), no
+/// display name, no quoting, nothing a mail header would read as a second recipient.
+fn is_one_address(e: &str) -> bool {
+    let Some((local, domain)) = e.split_once('@') else { return false };
+    let local_ok = !local.is_empty() && local.len() <= 64 && local.chars().all(|c| c.is_ascii_alphanumeric() || "._%+-".contains(c));
+    let domain_ok = domain.contains('.')
+        && domain.split('.').all(|l| !l.is_empty() && l.len() <= 63 && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'));
+    e.len() <= 254 && local_ok && domain_ok
+}
+
 fn no_content() -> Reply {
     Reply { status: 204, body: String::new(), content_type: "application/json", replayed: false, retry_after: None }
 }
@@ -580,7 +587,18 @@ fn unavailable(e: relay_core::ports::StoreError) -> Reply {
 
 #[cfg(test)]
 mod tests {
-    use super::resolves_publicly;
+    use super::{is_one_address, resolves_publicly};
+
+    #[test]
+    fn a_contact_is_one_plain_address() {
+        assert!(is_one_address("ops@acme.test"));
+        assert!(is_one_address("first.last+relay@mail.example.com"));
+        for bad in
+            ["a@b.c,victim@evil.com", "a@b.c;v@e.com", "A <a@b.c>", "\"a b\"@c.d", "a@b@c.d", "a@localhost", "a@b..c", "a b@c.d", "@b.c"]
+        {
+            assert!(!is_one_address(bad), "{bad}");
+        }
+    }
 
     #[tokio::test]
     async fn a_host_name_that_resolves_inward_is_refused_at_registration() {

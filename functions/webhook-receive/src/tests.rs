@@ -19,12 +19,14 @@ use super::App;
 #[derive(Default)]
 struct FakeMollie {
     payments: Mutex<Vec<Value>>,
+    lookups: std::sync::atomic::AtomicUsize,
 }
 
 #[async_trait]
 impl PaymentLookup for FakeMollie {
     async fn payment(&self, _base: &str, api_key: &str, id: &str) -> Result<Option<Value>, String> {
         assert_eq!(api_key, "test_mollie_key");
+        self.lookups.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         Ok(self.payments.lock().unwrap().iter().find(|p| p["id"] == id).cloned())
     }
 }
@@ -181,4 +183,31 @@ async fn mollie_callbacks_publish_only_what_mollie_confirms_as_paid() {
     assert_eq!((status, body["eventType"].as_str()), (200, Some("payment.received")));
     assert_eq!(w.bus.count(), 1);
     assert_eq!(call(&w, form("../etc")).await.0, 400);
+}
+
+#[tokio::test]
+async fn unsigned_mollie_callbacks_are_cached_and_rate_limited_per_source() {
+    let w = world().await;
+    w.mollie.payments.lock().unwrap().push(json!({"id": "tr_open2", "status": "open"}));
+    let form = |id: &str| {
+        request("POST", "/webhooks/mollie/src_mollie", json!({"content-type": "application/x-www-form-urlencoded"}), &format!("id={id}"))
+    };
+    let lookups = || w.mollie.lookups.load(std::sync::atomic::Ordering::SeqCst);
+    // The same payment again and again: one look-up, the answer reused.
+    for _ in 0..10 {
+        assert_eq!(call(&w, form("tr_open2")).await.0, 200);
+    }
+    assert_eq!(lookups(), 1);
+    // A flood of made-up ids: at most the per-second limit reaches Mollie, the rest wait.
+    let mut refused = 0;
+    for i in 0..20 {
+        let (status, body) = call(&w, form(&format!("tr_flood{i}"))).await;
+        if status == 429 {
+            assert_eq!(body["type"], "https://relay.dev/problems/too-many-requests");
+            refused += 1;
+        }
+    }
+    let limit = ReceiverConfig::default().mollie_lookups_per_second as usize;
+    assert!(lookups() <= 1 + 2 * limit, "{} look-ups for 20 callbacks", lookups());
+    assert!(refused >= 20 - 2 * limit, "{refused} refused");
 }

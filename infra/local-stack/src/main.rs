@@ -17,6 +17,7 @@
 mod emulator;
 mod functions;
 mod gateway;
+mod iam;
 mod poller;
 mod provision;
 mod runtime;
@@ -71,7 +72,7 @@ async fn run() -> Result<(), String> {
         Ok(e) if !e.is_empty() => emulator::Emulator::external(e),
         _ => emulator::Emulator::start(&root, moto_port, &state_dir.join("moto.log")).await?,
     };
-    let result = serve(&root, port, &emulator.endpoint, &bin_dir, max_instances).await;
+    let result = serve(&root, port, &emulator.endpoint, &bin_dir, max_instances, &state_dir).await;
     emulator.stop().await;
     result
 }
@@ -82,6 +83,7 @@ async fn serve(
     aws_endpoint: &str,
     bin_dir: &std::path::Path,
     max_instances: usize,
+    state_dir: &std::path::Path,
 ) -> Result<(), String> {
     let mut params: HashMap<String, String> = pairs(&env_or("RELAY_LOCAL_PARAMS", ""), ',').into_iter().collect();
     params.entry("Stage".into()).or_insert_with(|| "local".into());
@@ -92,9 +94,13 @@ async fn serve(
     let clients = provision::Clients::new(&sdk);
     provision::provision(&mut template, &clients).await.map_err(|e| e.to_string())?;
 
+    // Every function reaches AWS through the IAM gate, which holds each call to the function's
+    // policies in template.yaml (moto enforces none).
     let function_endpoint = env_or("RELAY_LOCAL_FUNCTION_AWS_ENDPOINT", aws_endpoint);
+    let policies = iam::Policies::from_template(&template).map_err(|e| e.to_string())?;
+    let gate = iam::start(function_endpoint, policies, state_dir).await?;
     let mut extra_env = vec![
-        ("AWS_ENDPOINT_URL".to_string(), function_endpoint),
+        ("AWS_ENDPOINT_URL".to_string(), gate),
         ("AWS_ACCESS_KEY_ID".to_string(), "testing".to_string()),
         ("AWS_SECRET_ACCESS_KEY".to_string(), "testing".to_string()),
         ("AWS_REGION".to_string(), REGION.to_string()),
@@ -106,7 +112,12 @@ async fn serve(
         extra_env.push(("RUST_LOG".into(), level));
     }
     extra_env.extend(pairs(&env_or("RELAY_LOCAL_ENV", ""), ';'));
-    let fns = functions::read(&template, bin_dir, &extra_env, max_instances).map_err(|e| e.to_string())?;
+    let mut fns = functions::read(&template, bin_dir, &extra_env, max_instances).map_err(|e| e.to_string())?;
+    // Each function signs with its own access key id, its name: how the gate tells them apart.
+    for spec in &mut fns.specs {
+        spec.env.retain(|(k, _)| k != "AWS_ACCESS_KEY_ID");
+        spec.env.push(("AWS_ACCESS_KEY_ID".into(), spec.name.clone()));
+    }
     let pools: HashMap<String, Arc<runtime::FunctionPool>> =
         fns.specs.iter().map(|s| (s.name.clone(), runtime::FunctionPool::new(s.clone()))).collect();
 

@@ -230,9 +230,14 @@ async fn queue(t: &mut Template, c: &Clients, id: &str) -> Result<(), ProvisionE
         ("FifoQueue", QueueAttributeName::FifoQueue),
         ("ContentBasedDeduplication", QueueAttributeName::ContentBasedDeduplication),
     ];
+    // RELAY_LOCAL_VISIBILITY_TIMEOUT_SECONDS shortens every queue's visibility timeout, so a
+    // test can watch a failed message come back in seconds rather than the template's minutes.
+    let visibility = std::env::var("RELAY_LOCAL_VISIBILITY_TIMEOUT_SECONDS").ok().filter(|v| v.parse::<u32>().is_ok());
     for (prop, attr) in simple {
-        if let Some(v) = p.get(prop) {
-            req = req.attributes(attr, json_scalar(v));
+        match (prop, &visibility, p.get(prop)) {
+            ("VisibilityTimeout", Some(v), _) => req = req.attributes(attr, v.clone()),
+            (_, _, Some(v)) => req = req.attributes(attr, json_scalar(v)),
+            _ => {}
         }
     }
     if let Some(redrive) = p.get("RedrivePolicy") {
