@@ -349,8 +349,10 @@ impl Gate {
         if !allowed {
             println!("RELAY_LOCAL_IAM_DENIED {entry}");
         }
-        // Leading keys vary per request; one line per key prefix (up to '#' or ':') is enough.
-        let shape = call.leading_keys.iter().map(|k| k.split(['#', ':']).next().unwrap_or("")).collect::<Vec<_>>().join(",");
+        // Leading keys vary per request; one line per key prefix (up to '#' or ':', or `*` for a
+        // bare id) is enough, so the file stays small under load.
+        let shape =
+            call.leading_keys.iter().map(|k| k.split_once(['#', ':']).map_or("*", |(prefix, _)| prefix)).collect::<Vec<_>>().join(",");
         let fresh = self
             .seen
             .lock()
