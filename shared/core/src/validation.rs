@@ -86,7 +86,8 @@ fn check(value: &Value, defaults: &Defaults<'_>, door: Door) -> Result<EventEnve
         _ => None,
     };
 
-    for key in obj.keys().filter(|k| !FIELDS.contains(&k.as_str()) && !(door == Door::Bus && k.as_str() == "payloadRef")) {
+    let known = |k: &str| FIELDS.contains(&k) || (door == Door::Bus && k == "payloadRef");
+    for key in obj.keys().filter(|k| !known(k.as_str())) {
         let hint = match key.as_str() {
             "sourceOrganizationId" | "orgId" | "organization_id" => "; did you mean organizationId?",
             "type" | "event_type" => "; did you mean eventType?",
