@@ -277,6 +277,11 @@ struct Gate {
     log: PathBuf,
     seen: Mutex<BTreeSet<(String, String, String, bool)>>,
     client: reqwest::Client,
+    /// moto backs a transaction up by copying its tables and restores the copy when the
+    /// transaction fails; a write that lands in between is lost (a second idempotency lock
+    /// could then be granted). DynamoDB's transactions are atomic, so the gate makes moto's so:
+    /// a transaction runs alone, other DynamoDB writes run beside each other.
+    transactions: tokio::sync::RwLock<()>,
 }
 
 /// Starts the gate in front of `upstream`; returns its URL.
@@ -285,7 +290,14 @@ pub async fn start(upstream: String, policies: Policies, state_dir: &std::path::
     let url = format!("http://{}", listener.local_addr().map_err(|e| e.to_string())?);
     let log = state_dir.join("iam-calls.jsonl");
     let _ = std::fs::remove_file(&log);
-    let gate = Arc::new(Gate { upstream, policies, log, seen: Mutex::default(), client: reqwest::Client::new() });
+    let gate = Arc::new(Gate {
+        upstream,
+        policies,
+        log,
+        seen: Mutex::default(),
+        client: reqwest::Client::new(),
+        transactions: tokio::sync::RwLock::new(()),
+    });
     let app = axum::Router::new().fallback(handle).with_state(gate);
     tokio::spawn(async move {
         let _ = axum::serve(listener, app).await;
@@ -321,6 +333,13 @@ async fn handle(State(gate): State<Arc<Gate>>, req: Request) -> Response {
             return json_error(StatusCode::BAD_REQUEST, "ValidationException", &message);
         }
     }
+    let transaction =
+        calls.first().is_some_and(|_| parts.headers.get("x-amz-target").is_some_and(|t| t == "DynamoDB_20120810.TransactWriteItems"));
+    let writes = calls.iter().any(|c| {
+        ["dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem"].contains(&c.action.as_str())
+    });
+    let _exclusive = if transaction { Some(gate.transactions.write().await) } else { None };
+    let _shared = if writes && !transaction { Some(gate.transactions.read().await) } else { None };
     let url = format!("{}{}", gate.upstream, parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/"));
     let mut out = gate.client.request(parts.method.clone(), url).body(bytes);
     for (k, v) in &parts.headers {
