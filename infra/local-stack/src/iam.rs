@@ -333,8 +333,7 @@ async fn handle(State(gate): State<Arc<Gate>>, req: Request) -> Response {
             return json_error(StatusCode::BAD_REQUEST, "ValidationException", &message);
         }
     }
-    let transaction =
-        calls.first().is_some_and(|_| parts.headers.get("x-amz-target").is_some_and(|t| t == "DynamoDB_20120810.TransactWriteItems"));
+    let transaction = parts.headers.get("x-amz-target").is_some_and(|t| t == "DynamoDB_20120810.TransactWriteItems");
     let writes = calls.iter().any(|c| {
         ["dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem"].contains(&c.action.as_str())
     });
