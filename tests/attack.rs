@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use relay_e2e::receiver::Receiver;
 use relay_e2e::stack::ADMIN_KEY;
-use relay_e2e::{stack_behind_proxy, Fault, Stack, StackOptions};
+use relay_e2e::{post_raw, stack_behind_proxy, Fault, Stack, StackOptions};
 use serde_json::{json, Value};
 
 const LIMIT: Duration = Duration::from_secs(30);
@@ -37,6 +37,19 @@ async fn call(stack: &Stack, method: reqwest::Method, key: &str, path: &str, bod
     (resp.status().as_u16(), resp.json().await.unwrap_or(Value::Null))
 }
 
+/// `GET path` with the organisation key until `done` holds for the body (or panics after LIMIT).
+async fn get_until(stack: &Stack, path: &str, done: impl Fn(&Value) -> bool) -> Value {
+    let started = Instant::now();
+    loop {
+        let (_, v) = call(stack, reqwest::Method::GET, &stack.org_key, path, None).await;
+        if done(&v) {
+            return v;
+        }
+        assert!(started.elapsed() < LIMIT, "{path} never got there: {v}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
 async fn subscribe(stack: &Stack, url: &str, types: &[&str]) -> String {
     let (status, sub) =
         call(stack, reqwest::Method::POST, &stack.org_key, "/v1/subscriptions", Some(json!({"url": url, "eventTypes": types}))).await;
@@ -61,15 +74,6 @@ async fn hire(stack: &Stack, candidate: &str, extra: Value) -> String {
     assert_eq!(resp.status(), 202);
     let v: Value = resp.json().await.expect("json");
     v["eventId"].as_str().expect("eventId").to_string()
-}
-
-async fn post_raw(url: &str, headers: &[(&str, String)], body: &str) -> (u16, Value) {
-    let mut req = reqwest::Client::new().post(url).body(body.to_string());
-    for (k, v) in headers {
-        req = req.header(*k, v);
-    }
-    let resp = req.send().await.expect("post");
-    (resp.status().as_u16(), resp.json().await.unwrap_or(Value::Null))
 }
 
 fn stripe(secret: &str, body: &str) -> Vec<(&'static str, String)> {
@@ -143,16 +147,8 @@ async fn a_retry_whose_message_could_not_be_sent_is_not_stranded() {
     tokio::time::sleep(Duration::from_secs(2)).await;
     proxy.clear();
     receiver.wait_for(2, LIMIT).await;
-    let started = Instant::now();
-    loop {
-        let (_, v) = call(&stack, reqwest::Method::GET, &stack.org_key, &format!("/v1/events/{event_id}"), None).await;
-        if v["deliveries"][0]["state"] == "delivered" {
-            assert_eq!(v["deliveries"][0]["attempts"].as_array().map(Vec::len), Some(2), "{v}");
-            break;
-        }
-        assert!(started.elapsed() < LIMIT, "never delivered: {v}");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    let v = get_until(&stack, &format!("/v1/events/{event_id}"), |v| v["deliveries"][0]["state"] == "delivered").await;
+    assert_eq!(v["deliveries"][0]["attempts"].as_array().map(Vec::len), Some(2), "{v}");
 }
 
 /// Rotations next to edits, an edit after a delete, and an automatic disable after a rotation:
@@ -196,16 +192,8 @@ async fn concurrent_writes_to_a_subscription_lose_nothing() {
     assert_eq!(call(&stack, reqwest::Method::POST, &stack.org_key, &format!("/v1/subscriptions/{id}/secret/rotate"), None).await.0, 200);
     other.answer(410, None, Duration::ZERO, 1);
     hire(&stack, "cand-after-rotation", json!({})).await;
-    let started = Instant::now();
-    loop {
-        let (_, v) = call(&stack, reqwest::Method::GET, &stack.org_key, &format!("/v1/subscriptions/{id}"), None).await;
-        if v["enabled"] == false {
-            assert_eq!(v["secretsActive"], 2, "the disable undid the rotation: {v}");
-            break;
-        }
-        assert!(started.elapsed() < LIMIT, "never disabled: {v}");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    let v = get_until(&stack, &format!("/v1/subscriptions/{id}"), |v| v["enabled"] == false).await;
+    assert_eq!(v["secretsActive"], 2, "the disable undid the rotation: {v}");
 }
 
 /// Deliver had a per-instance subscription cache: an event accepted right after a new
@@ -261,19 +249,14 @@ async fn an_organisation_sees_only_its_own_deliveries() {
     let event_id = hire(&stack, "cand-int", json!({})).await;
     nexus.wait_for(1, LIMIT).await;
     mine.wait_for(1, LIMIT).await;
-    let started = Instant::now();
-    loop {
-        let (_, v) = call(&stack, reqwest::Method::GET, &stack.org_key, &format!("/v1/events/{event_id}"), None).await;
-        let deliveries = v["deliveries"].as_array().cloned().unwrap_or_default();
-        if deliveries.iter().any(|d| d["state"] == "delivered") {
-            assert_eq!(deliveries.len(), 1, "{v}");
-            assert_eq!(deliveries[0]["subscriptionId"], sub.as_str());
-            assert!(!v.to_string().contains("s3cr3t"));
-            break;
-        }
-        assert!(started.elapsed() < LIMIT, "{v}");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    let v = get_until(&stack, &format!("/v1/events/{event_id}"), |v| {
+        v["deliveries"].as_array().is_some_and(|ds| ds.iter().any(|d| d["state"] == "delivered"))
+    })
+    .await;
+    let deliveries = v["deliveries"].as_array().cloned().unwrap_or_default();
+    assert_eq!(deliveries.len(), 1, "{v}");
+    assert_eq!(deliveries[0]["subscriptionId"], sub.as_str());
+    assert!(!v.to_string().contains("s3cr3t"));
 }
 
 #[tokio::test]

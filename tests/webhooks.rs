@@ -8,7 +8,7 @@ use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use relay_e2e::{repo_root, Stack, StackOptions};
+use relay_e2e::{post_raw as post, repo_root, Stack, StackOptions};
 use serde_json::{json, Value};
 
 const DELIVERY_QUEUE: &str = "relay-local-delivery";
@@ -47,15 +47,6 @@ async fn create_source(stack: &Stack, key: &str, body: Value) -> Value {
         reqwest::Client::new().post(format!("{}/v1/sources", stack.url)).bearer_auth(key).json(&body).send().await.expect("create source");
     assert_eq!(resp.status(), 201);
     resp.json().await.expect("json")
-}
-
-async fn post(url: &str, headers: &[(&str, String)], body: &str) -> (u16, Value) {
-    let mut req = reqwest::Client::new().post(url).body(body.to_string());
-    for (k, v) in headers {
-        req = req.header(*k, v);
-    }
-    let resp = req.send().await.expect("post");
-    (resp.status().as_u16(), resp.json().await.unwrap_or(Value::Null))
 }
 
 async fn archived(stack: &Stack) -> usize {

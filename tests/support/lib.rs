@@ -18,3 +18,14 @@ pub fn repo_root() -> std::path::PathBuf {
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).unwrap_or(0)
 }
+
+/// `POST url` with `headers` and a raw body (a provider calling a webhook URL); the status and
+/// the JSON answer (null if none).
+pub async fn post_raw(url: &str, headers: &[(&str, String)], body: &str) -> (u16, serde_json::Value) {
+    let mut req = reqwest::Client::new().post(url).body(body.to_string());
+    for (k, v) in headers {
+        req = req.header(*k, v);
+    }
+    let resp = req.send().await.expect("post");
+    (resp.status().as_u16(), resp.json().await.unwrap_or(serde_json::Value::Null))
+}

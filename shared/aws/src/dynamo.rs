@@ -198,6 +198,23 @@ impl DynamoStore {
         Ok(())
     }
 
+    /// Runs `items` as one transaction. `Ok(false)`: a condition failed and nothing was written.
+    /// A transaction cancelled for another reason (a conflict with a concurrent one, throttling)
+    /// is an error the caller retries, not a failed condition.
+    async fn conditional_transaction(&self, items: Vec<TransactWriteItem>) -> Result<bool, StoreError> {
+        match self.client.transact_write_items().set_transact_items(Some(items)).send().await {
+            Ok(_) => Ok(true),
+            Err(e) => match e.as_service_error() {
+                Some(TransactWriteItemsError::TransactionCanceledException(c))
+                    if c.cancellation_reasons().iter().any(|r| r.code() == Some("ConditionalCheckFailed")) =>
+                {
+                    Ok(false)
+                }
+                _ => Err(StoreError::new("dynamodb:TransactWriteItems", DisplayErrorContext(e))),
+            },
+        }
+    }
+
     async fn batch_delete(&self, table: &str, keys: Vec<Item>) -> Result<(), StoreError> {
         for chunk in keys.chunks(MAX_BATCH_WRITE) {
             let mut requests: Vec<WriteRequest> = chunk
@@ -498,19 +515,12 @@ impl SourceStore for DynamoStore {
             .key("sk", s(&format!("SOURCE#{id}")))
             .build()
             .map_err(|e| StoreError::new("build Delete", e))?;
-        let result = self
-            .client
-            .transact_write_items()
-            .transact_items(TransactWriteItem::builder().delete(main).build())
-            .transact_items(TransactWriteItem::builder().delete(index).build())
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(true),
-            // The condition failed: no such source in this organisation. Nothing was deleted.
-            Err(e) if matches!(e.as_service_error(), Some(TransactWriteItemsError::TransactionCanceledException(_))) => Ok(false),
-            Err(e) => Err(StoreError::new("dynamodb:TransactWriteItems", DisplayErrorContext(e))),
-        }
+        // `false`: the condition failed, no such source in this organisation; nothing was deleted.
+        self.conditional_transaction(vec![
+            TransactWriteItem::builder().delete(main).build(),
+            TransactWriteItem::builder().delete(index).build(),
+        ])
+        .await
     }
 }
 
@@ -576,18 +586,8 @@ impl SubscriptionStore for DynamoStore {
             .set_item(Some(item(format!("ORG#{}", sub.organization_id), format!("SUB#{}", sub.id))))
             .build()
             .map_err(|e| StoreError::new("build Put", e))?;
-        let result = self
-            .client
-            .transact_write_items()
-            .transact_items(TransactWriteItem::builder().put(main).build())
-            .transact_items(TransactWriteItem::builder().put(index).build())
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(e) if matches!(e.as_service_error(), Some(TransactWriteItemsError::TransactionCanceledException(_))) => Ok(false),
-            Err(e) => Err(StoreError::new("dynamodb:TransactWriteItems", DisplayErrorContext(e))),
-        }
+        self.conditional_transaction(vec![TransactWriteItem::builder().put(main).build(), TransactWriteItem::builder().put(index).build()])
+            .await
     }
 
     async fn get_subscription(&self, id: &str) -> Result<Option<Subscription>, StoreError> {
