@@ -275,3 +275,34 @@ async fn an_organisation_has_at_most_fifty_subscriptions() {
     .await;
     assert_eq!((status, problem["type"].as_str()), (409, Some("https://relay.dev/problems/limit-reached")), "{problem}");
 }
+
+/// A contact address is mailed nothing but its verification code until it is confirmed, and
+/// that mail carries nothing the organisation chose.
+#[tokio::test]
+async fn an_unverified_contact_gets_only_its_verification_code() {
+    let stack = stack_with(&[("RELAY_RETRY_SCHEDULE", "0"), ("RELAY_DISABLE_AFTER_SECONDS", "60")]).await;
+    let (status, problem) =
+        call(&stack, reqwest::Method::PUT, &stack.org_key, "/v1/organization", Some(json!({"contactEmail": "a@b.test,victim@evil.test"})))
+            .await;
+    assert_eq!(status, 400, "{problem}");
+    let (status, view) =
+        call(&stack, reqwest::Method::PUT, &stack.org_key, "/v1/organization", Some(json!({"contactEmail": "victim@evil.test"}))).await;
+    assert_eq!((status, &view["contactEmail"], &view["pendingContactEmail"]), (202, &Value::Null, &json!("victim@evil.test")));
+    let (status, _) =
+        call(&stack, reqwest::Method::PUT, &stack.org_key, "/v1/organization", Some(json!({"contactEmail": "victim@evil.test"}))).await;
+    assert_eq!(status, 429, "one verification mail a minute");
+    let wrong = call(&stack, reqwest::Method::POST, &stack.org_key, "/v1/organization/contact/verify", Some(json!({"code": "NOPE"}))).await;
+    assert_eq!(wrong.0, 400);
+
+    // An endpoint answering 410 is disabled; the pending address is not told.
+    let receiver = Receiver::start().await;
+    receiver.answer(410, None, Duration::ZERO, 1);
+    let id = subscribe(&stack, &format!("{}?phish=click-here", receiver.url), &["candidate.hired"]).await;
+    hire(&stack, "cand-phish", json!({})).await;
+    get_until(&stack, &format!("/v1/subscriptions/{id}"), |v| v["enabled"] == false).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let mails = relay_e2e::sent_mails(&stack).await;
+    assert_eq!(mails.len(), 1, "{mails:#?}");
+    assert!(mails[0]["subject"].as_str().is_some_and(|s| s.starts_with("Confirm this address")));
+    assert!(!mails[0].to_string().contains("phish"));
+}

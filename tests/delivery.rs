@@ -453,7 +453,17 @@ async fn an_endpoint_failing_past_the_window_is_disabled_announced_and_its_conta
         .send()
         .await
         .expect("put");
-    assert_eq!(put.status(), 200);
+    // The address is pending until the code mailed to it comes back.
+    assert_eq!(put.status(), 202);
+    let code = relay_e2e::verification_code(&stack, "ops@acme.test").await;
+    let verified = client
+        .post(format!("{}/v1/organization/contact/verify", stack.url))
+        .bearer_auth(&stack.org_key)
+        .json(&json!({"code": code}))
+        .send()
+        .await
+        .expect("verify");
+    assert_eq!(verified.status(), 200);
     let bad = client
         .put(format!("{}/v1/organization", stack.url))
         .bearer_auth(&stack.org_key)
@@ -484,7 +494,9 @@ async fn an_endpoint_failing_past_the_window_is_disabled_announced_and_its_conta
         let data: Value =
             reqwest::get(format!("{}/moto-api/data.json", stack.aws_endpoint)).await.expect("moto").json().await.expect("json");
         let mails = data["ses"]["Message"].as_array().cloned().unwrap_or_default();
-        if let Some(m) = mails.into_iter().find(|m| m["destinations"]["ToAddresses"][0] == "ops@acme.test") {
+        if let Some(m) = mails.into_iter().find(|m| {
+            m["destinations"]["ToAddresses"][0] == "ops@acme.test" && m["subject"].as_str().is_some_and(|s| s.contains("disabled"))
+        }) {
             break m;
         }
         assert!(started.elapsed() < LIMIT, "no e-mail to the contact");

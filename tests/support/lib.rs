@@ -29,3 +29,27 @@ pub async fn post_raw(url: &str, headers: &[(&str, String)], body: &str) -> (u16
     let resp = req.send().await.expect("post");
     (resp.status().as_u16(), resp.json().await.unwrap_or(serde_json::Value::Null))
 }
+
+/// The e-mails SES sent (moto lists them), newest last.
+pub async fn sent_mails(stack: &Stack) -> Vec<serde_json::Value> {
+    let url = format!("{}/moto-api/data.json", stack.aws_endpoint);
+    let data: serde_json::Value = reqwest::get(url).await.expect("moto").json().await.expect("json");
+    data["ses"]["Message"].as_array().cloned().unwrap_or_default()
+}
+
+/// The contact-verification code mailed to `to` (waits for the mail).
+pub async fn verification_code(stack: &Stack, to: &str) -> String {
+    let started = std::time::Instant::now();
+    loop {
+        let mail = sent_mails(stack).await.into_iter().rev().find(|m| {
+            m["destinations"]["ToAddresses"][0] == to && m["subject"].as_str().is_some_and(|s| s.starts_with("Confirm this address"))
+        });
+        if let Some(m) = mail {
+            let body = m["body"].as_str().unwrap_or_default();
+            let code = body.split("hours: ").nth(1).and_then(|rest| rest.split_whitespace().next()).unwrap_or_default();
+            return code.to_string();
+        }
+        assert!(started.elapsed() < std::time::Duration::from_secs(30), "no verification mail to {to}");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}

@@ -14,13 +14,17 @@ use lambda_http::http::Method;
 use lambda_http::{Body, Error, Request, Response};
 use relay_aws::config::{self, ConfigError};
 use relay_aws::dynamo::{DynamoStore, Tables};
+use relay_aws::ses::SesMailer;
 use relay_aws::sqs::SqsRetries;
 use relay_core::auth::Authenticator;
 use relay_core::delivery::{RetryKind, RetryMessage, MAX_SUBSCRIPTIONS_PER_ORGANIZATION};
 use relay_core::envelope::EventEnvelope;
 use relay_core::ingest::Reply;
 use relay_core::keys::{ApiKey, KeyKind};
-use relay_core::ports::{DeliveryStore, EventQuery, EventStore, KeyStore, OrganizationStore, RetryQueue, SourceStore, SubscriptionStore};
+use relay_core::organization::{self, Profile};
+use relay_core::ports::{
+    DeliveryStore, EventQuery, EventStore, KeyStore, Mailer, OrganizationStore, RetryQueue, SourceStore, SubscriptionStore,
+};
 use relay_core::problem::{Problem, ProblemKind};
 use relay_core::secrets::SecretBox;
 use relay_core::subscriptions::{self, Changes, Integration, Subscription};
@@ -35,6 +39,8 @@ pub struct App<S, Q> {
     pub auth: Authenticator<S>,
     pub store: S,
     pub retries: Q,
+    /// Sends the contact address's verification code.
+    pub mailer: Arc<dyn Mailer>,
     pub secrets: SecretBox,
     /// How long a rotated-out secret keeps signing.
     pub rotation_overlap: chrono::Duration,
@@ -48,7 +54,8 @@ impl App<Arc<DynamoStore>, SqsRetries> {
         let ttl = Duration::from_secs(config::number("RELAY_KEY_CACHE_SECONDS", 60)? as u64);
         let retries = SqsRetries::new(&sdk, config::required("RELAY_RETRY_QUEUE_URL")?, String::new());
         let overlap = chrono::Duration::seconds(config::number("RELAY_SECRET_ROTATION_OVERLAP_SECONDS", 24 * 3600)?);
-        Ok(Self { auth: Authenticator::new(store.clone(), ttl), store, retries, secrets, rotation_overlap: overlap })
+        let mailer = Arc::new(SesMailer::new(&sdk, config::required("RELAY_MAIL_FROM")?));
+        Ok(Self { auth: Authenticator::new(store.clone(), ttl), store, retries, mailer, secrets, rotation_overlap: overlap })
     }
 }
 
@@ -74,8 +81,8 @@ impl<S: KeyStore + SourceStore + SubscriptionStore + DeliveryStore + EventStore 
                 Ok(org) => self.events(&req, &org, id, rest).await,
                 Err(p) => p.into(),
             },
-            (_, ["v1", "organization"]) => match self.organisation(&req).await {
-                Ok(org) => self.organization(&req, &org).await,
+            (_, ["v1", "organization", rest @ ..]) => match self.organisation(&req).await {
+                Ok(org) => self.organization(&req, &org, rest).await,
                 Err(p) => p.into(),
             },
             (_, ["v1", "integrations", rest @ ..]) => match self.operator(&req).await {
@@ -114,28 +121,55 @@ impl<S: KeyStore + SourceStore + SubscriptionStore + DeliveryStore + EventStore 
         Ok(true)
     }
 
-    /// `GET/PUT /v1/organization`: the contact address operational e-mails go to.
-    async fn organization(&self, req: &Request, org: &str) -> Reply {
-        match *req.method() {
-            Method::GET => match self.store.contact(org).await {
-                Ok(contact) => Reply::json(200, &json!({"organizationId": org, "contactEmail": contact})),
-                Err(e) => unavailable(e),
-            },
-            Method::PUT => {
+    /// `GET/PUT /v1/organization` and `POST /v1/organization/contact/verify`: the contact address
+    /// operational e-mails go to, used only once the code mailed to it comes back.
+    async fn organization(&self, req: &Request, org: &str, rest: &[&str]) -> Reply {
+        let now = Utc::now();
+        let mut profile = match self.store.profile(org).await {
+            Ok(p) => p,
+            Err(e) => return unavailable(e),
+        };
+        let view = |p: &Profile| json!({"organizationId": org, "contactEmail": p.contact_email, "pendingContactEmail": p.pending.as_ref().map(|p| &p.email)});
+        match (req.method(), rest) {
+            (&Method::GET, []) => Reply::json(200, &view(&profile)),
+            (&Method::PUT, []) => {
                 let email = match json_body(req) {
-                    Ok(b) => b.get("contactEmail").and_then(Value::as_str).map(str::trim).map(str::to_string),
+                    Ok(b) => b.get("contactEmail").and_then(Value::as_str).map(str::trim).unwrap_or_default().to_string(),
                     Err(p) => return p.into(),
                 };
-                let valid = email.as_deref().is_some_and(is_one_address);
-                let Some(email) = email.filter(|_| valid) else {
-                    return Problem::new(ProblemKind::InvalidRequest, "contactEmail must be an e-mail address").into();
+                let before = profile.clone();
+                let code = match profile.request(&email, now) {
+                    Ok(c) => c,
+                    Err(p) => return p.into(),
                 };
-                match self.store.set_contact(org, &email).await {
-                    Ok(()) => Reply::json(200, &json!({"organizationId": org, "contactEmail": email})),
-                    Err(e) => unavailable(e),
+                if let Err(e) = self.store.put_profile(org, &profile).await {
+                    return unavailable(e);
+                }
+                let (subject, body) = organization::verification_mail(&code);
+                if let Err(e) = self.mailer.send(&email, &subject, &body).await {
+                    tracing::error!(error = %e, "could not send the verification mail");
+                    let _ = self.store.put_profile(org, &before).await;
+                    return Problem::unavailable("Relay could not send the verification mail; retry", 5).into();
+                }
+                Reply::json(202, &view(&profile))
+            }
+            (&Method::POST, ["contact", "verify"]) => {
+                let code = match json_body(req) {
+                    Ok(b) => b.get("code").and_then(Value::as_str).unwrap_or_default().to_string(),
+                    Err(p) => return p.into(),
+                };
+                let outcome = profile.verify(&code, now);
+                // A wrong code counts a try, so the profile is stored either way.
+                if let Err(e) = self.store.put_profile(org, &profile).await {
+                    return unavailable(e);
+                }
+                match outcome {
+                    Ok(_) => Reply::json(200, &view(&profile)),
+                    Err(p) => p.into(),
                 }
             }
-            _ => Problem::new(ProblemKind::MethodNotAllowed, format!("{} is not supported here", req.method())).into(),
+            (_, []) => Problem::new(ProblemKind::MethodNotAllowed, format!("{} is not supported here", req.method())).into(),
+            _ => Problem::new(ProblemKind::NotFound, "no such route").into(),
         }
     }
 
@@ -562,16 +596,6 @@ async fn resolves_publicly(url: Option<&str>) -> Result<(), Problem> {
     Ok(())
 }
 
-/// Exactly one plain address (`local@domain.tld`): no list (`a@b.c,victim@evil.com`), no
-/// display name, no quoting, nothing a mail header would read as a second recipient.
-fn is_one_address(e: &str) -> bool {
-    let Some((local, domain)) = e.split_once('@') else { return false };
-    let local_ok = !local.is_empty() && local.len() <= 64 && local.chars().all(|c| c.is_ascii_alphanumeric() || "._%+-".contains(c));
-    let domain_ok = domain.contains('.')
-        && domain.split('.').all(|l| !l.is_empty() && l.len() <= 63 && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'));
-    e.len() <= 254 && local_ok && domain_ok
-}
-
 fn no_content() -> Reply {
     Reply { status: 204, body: String::new(), content_type: "application/json", replayed: false, retry_after: None }
 }
@@ -587,18 +611,7 @@ fn unavailable(e: relay_core::ports::StoreError) -> Reply {
 
 #[cfg(test)]
 mod tests {
-    use super::{is_one_address, resolves_publicly};
-
-    #[test]
-    fn a_contact_is_one_plain_address() {
-        assert!(is_one_address("ops@acme.test"));
-        assert!(is_one_address("first.last+relay@mail.example.com"));
-        for bad in
-            ["a@b.c,victim@evil.com", "a@b.c;v@e.com", "A <a@b.c>", "\"a b\"@c.d", "a@b@c.d", "a@localhost", "a@b..c", "a b@c.d", "@b.c"]
-        {
-            assert!(!is_one_address(bad), "{bad}");
-        }
-    }
+    use super::resolves_publicly;
 
     #[tokio::test]
     async fn a_host_name_that_resolves_inward_is_refused_at_registration() {

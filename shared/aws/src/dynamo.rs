@@ -18,6 +18,7 @@ use relay_core::delivery::{Attempt, ClaimResult, DeliveryRecord, FollowUp, PairS
 use relay_core::envelope::EventEnvelope;
 use relay_core::idempotency::{Record, Status, StoredResponse};
 use relay_core::keys::{ApiKey, KeyKind};
+use relay_core::organization::Profile;
 use relay_core::ports::{
     Claim, DedupeStore, EventStore, IdempotencyStore, KeyStore, SealedSource, SourceStore, StoreError, StoredEvent, WriteError,
 };
@@ -948,29 +949,40 @@ impl RateLimiter for DynamoStore {
     }
 }
 
-/// The organisation profile: `ORG#<org>` / `PROFILE` in the config table.
+/// The organisation profile: `ORG#<org>` / `PROFILE` in the config table; the verified
+/// `contactEmail` as an attribute, a pending address (with its code's digest) as JSON.
 #[async_trait]
 impl OrganizationStore for DynamoStore {
-    async fn contact(&self, organization_id: &str) -> Result<Option<String>, StoreError> {
+    async fn profile(&self, organization_id: &str) -> Result<Profile, StoreError> {
         let out = self
             .client
             .get_item()
             .table_name(&self.tables.config)
             .key("pk", s(&format!("ORG#{organization_id}")))
             .key("sk", s("PROFILE"))
+            .consistent_read(true)
             .send()
             .await
             .map_err(|e| StoreError::new("dynamodb:GetItem", DisplayErrorContext(e)))?;
-        Ok(out.item.as_ref().and_then(|i| get_s(i, "contactEmail")).map(str::to_string))
+        let Some(item) = out.item else { return Ok(Profile::default()) };
+        Ok(Profile {
+            contact_email: get_s(&item, "contactEmail").map(str::to_string),
+            pending: get_s(&item, "pending").and_then(|p| serde_json::from_str(p).ok()),
+        })
     }
 
-    async fn set_contact(&self, organization_id: &str, email: &str) -> Result<(), StoreError> {
+    async fn put_profile(&self, organization_id: &str, profile: &Profile) -> Result<(), StoreError> {
+        let mut item = Item::from([("pk".to_string(), s(&format!("ORG#{organization_id}"))), ("sk".to_string(), s("PROFILE"))]);
+        if let Some(c) = &profile.contact_email {
+            item.insert("contactEmail".into(), s(c));
+        }
+        if let Some(p) = &profile.pending {
+            item.insert("pending".into(), s(&serde_json::to_string(p).map_err(|e| StoreError::new("encode profile", e))?));
+        }
         self.client
             .put_item()
             .table_name(&self.tables.config)
-            .item("pk", s(&format!("ORG#{organization_id}")))
-            .item("sk", s("PROFILE"))
-            .item("contactEmail", s(email))
+            .set_item(Some(item))
             .send()
             .await
             .map_err(|e| StoreError::new("dynamodb:PutItem", DisplayErrorContext(e)))?;

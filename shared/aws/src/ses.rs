@@ -1,26 +1,25 @@
-//! E-mail to an organisation's contact through SES (v2), from the template's verified sender.
+//! E-mail through SES (v2), from the template's verified sender: the [`Mailer`] port, and the
+//! [`Notifier`] that mails an organisation's verified contact.
 
 use async_trait::async_trait;
 use aws_sdk_sesv2::types::{Body, Content, Destination, EmailContent, Message};
 use aws_sdk_sesv2::Client;
-use relay_core::ports::{Notifier, OrganizationStore, StoreError};
+use relay_core::ports::{Mailer, Notifier, OrganizationStore, StoreError};
 
-pub struct SesNotifier<O> {
+pub struct SesMailer {
     client: Client,
-    organizations: O,
     from: String,
 }
 
-impl<O> SesNotifier<O> {
-    pub fn new(config: &aws_config::SdkConfig, organizations: O, from: String) -> Self {
-        Self { client: Client::new(config), organizations, from }
+impl SesMailer {
+    pub fn new(config: &aws_config::SdkConfig, from: String) -> Self {
+        Self { client: Client::new(config), from }
     }
 }
 
 #[async_trait]
-impl<O: OrganizationStore> Notifier for SesNotifier<O> {
-    async fn notify(&self, organization_id: &str, subject: &str, body: &str) -> Result<bool, StoreError> {
-        let Some(to) = self.organizations.contact(organization_id).await? else { return Ok(false) };
+impl Mailer for SesMailer {
+    async fn send(&self, to: &str, subject: &str, body: &str) -> Result<(), StoreError> {
         let text = |t: &str| Content::builder().data(t).charset("UTF-8").build().map_err(|e| StoreError::new("build Content", e));
         let message = Message::builder().subject(text(subject)?).body(Body::builder().text(text(body)?).build()).build();
         self.client
@@ -31,6 +30,27 @@ impl<O: OrganizationStore> Notifier for SesNotifier<O> {
             .send()
             .await
             .map_err(|e| StoreError::new("ses:SendEmail", aws_sdk_sesv2::error::DisplayErrorContext(e)))?;
+        Ok(())
+    }
+}
+
+pub struct SesNotifier<O> {
+    mailer: SesMailer,
+    organizations: O,
+}
+
+impl<O> SesNotifier<O> {
+    pub fn new(config: &aws_config::SdkConfig, organizations: O, from: String) -> Self {
+        Self { mailer: SesMailer::new(config, from), organizations }
+    }
+}
+
+#[async_trait]
+impl<O: OrganizationStore> Notifier for SesNotifier<O> {
+    /// Only a verified contact is mailed; a pending address never is.
+    async fn notify(&self, organization_id: &str, subject: &str, body: &str) -> Result<bool, StoreError> {
+        let Some(to) = self.organizations.contact(organization_id).await? else { return Ok(false) };
+        self.mailer.send(&to, subject, body).await?;
         Ok(true)
     }
 }

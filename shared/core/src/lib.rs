@@ -9,6 +9,7 @@
 //! - [`ports`]: the narrow traits the AWS adapters implement.
 //! - [`ingest`]: the exactly-once ingest workflow over those ports.
 //! - [`metrics`]: every metric Relay emits, and the port they are reported through.
+//! - [`organization`]: an organisation's contact address, used only once verified.
 
 pub mod auth;
 pub mod catalogue;
@@ -18,6 +19,7 @@ pub mod idempotency;
 pub mod ingest;
 pub mod keys;
 pub mod metrics;
+pub mod organization;
 pub mod ports;
 pub mod problem;
 pub mod secrets;

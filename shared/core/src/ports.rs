@@ -241,11 +241,22 @@ pub trait Notifier: Send + Sync {
     async fn notify(&self, organization_id: &str, subject: &str, body: &str) -> Result<bool, StoreError>;
 }
 
-/// Organisation profile: the contact address operational e-mails go to.
+/// Organisation profile: the contact address operational e-mails go to (see
+/// [`crate::organization`]).
 #[async_trait]
 pub trait OrganizationStore: Send + Sync {
-    async fn contact(&self, organization_id: &str) -> Result<Option<String>, StoreError>;
-    async fn set_contact(&self, organization_id: &str, email: &str) -> Result<(), StoreError>;
+    async fn profile(&self, organization_id: &str) -> Result<crate::organization::Profile, StoreError>;
+    async fn put_profile(&self, organization_id: &str, profile: &crate::organization::Profile) -> Result<(), StoreError>;
+    /// The verified contact address; a pending one is never used.
+    async fn contact(&self, organization_id: &str) -> Result<Option<String>, StoreError> {
+        Ok(self.profile(organization_id).await?.contact_email)
+    }
+}
+
+/// Sends one plain-text e-mail from Relay's notification sender.
+#[async_trait]
+pub trait Mailer: Send + Sync {
+    async fn send(&self, to: &str, subject: &str, body: &str) -> Result<(), StoreError>;
 }
 
 /// Sends one webhook request (with the SSRF guard, a timeout and no redirects).
@@ -414,11 +425,11 @@ mod arc_impls {
 
     #[async_trait]
     impl<T: OrganizationStore + ?Sized> OrganizationStore for Arc<T> {
-        async fn contact(&self, organization_id: &str) -> Result<Option<String>, StoreError> {
-            (**self).contact(organization_id).await
+        async fn profile(&self, organization_id: &str) -> Result<crate::organization::Profile, StoreError> {
+            (**self).profile(organization_id).await
         }
-        async fn set_contact(&self, organization_id: &str, email: &str) -> Result<(), StoreError> {
-            (**self).set_contact(organization_id, email).await
+        async fn put_profile(&self, organization_id: &str, profile: &crate::organization::Profile) -> Result<(), StoreError> {
+            (**self).put_profile(organization_id, profile).await
         }
     }
 
