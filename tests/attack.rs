@@ -107,7 +107,7 @@ async fn everything_acknowledged_is_delivered_with_its_payload_inline() {
     let receiver = Receiver::start().await;
     subscribe(&stack, &receiver.url, &["candidate.hired", "payment.failed", "stripe.*"]).await;
     let notes = "n".repeat(210 * 1024);
-    hire(&stack, "cand-large", json!({"notes": notes})).await;
+    let large_id = hire(&stack, "cand-large", json!({"notes": notes})).await;
 
     let url = source(&stack, "stripe", "whsec_attack").await;
     let failed = json!({"id": "evt_failed_1", "type": "payment_intent.payment_failed", "data": {"object": {"id": "pi_1", "amount": 500}}})
@@ -129,6 +129,14 @@ async fn everything_acknowledged_is_delivered_with_its_payload_inline() {
     assert_eq!(find("candidate.hired")["data"]["payload"]["notes"].as_str().map(str::len), Some(210 * 1024));
     assert_eq!(find("payment.failed")["data"]["payload"]["data"]["id"], "pi_1");
     assert_eq!(find("stripe.customer.updated")["data"]["payload"]["data"]["metadata"]["blob"].as_str().map(str::len), Some(300_000));
+
+    // The API shows the event whole, and never Relay's storage reference (bucket, account).
+    let (_, one) = call(&stack, reqwest::Method::GET, &stack.org_key, &format!("/v1/events/{large_id}"), None).await;
+    assert_eq!(one["event"]["payload"]["notes"].as_str().map(str::len), Some(210 * 1024));
+    let (_, list) = call(&stack, reqwest::Method::GET, &stack.org_key, "/v1/events", None).await;
+    for text in [one.to_string(), list.to_string()] {
+        assert!(!text.contains("payloadRef") && !text.contains("123456789012"), "a storage reference was shown");
+    }
 }
 
 /// The retry message cannot be sent (SQS fails) after the pair was marked retrying: the event's
@@ -305,4 +313,28 @@ async fn an_unverified_contact_gets_only_its_verification_code() {
     assert_eq!(mails.len(), 1, "{mails:#?}");
     assert!(mails[0]["subject"].as_str().is_some_and(|s| s.starts_with("Confirm this address")));
     assert!(!mails[0].to_string().contains("phish"));
+}
+
+/// Subscriptions stored before writes were versioned (no `version` attribute) can still be
+/// edited, rotated and disabled.
+#[tokio::test]
+async fn subscriptions_stored_before_versions_can_still_be_changed() {
+    let stack = stack_with(&[]).await;
+    let id = subscribe(&stack, "http://127.0.0.1:9/legacy", &["candidate.hired"]).await;
+    let ddb = aws_sdk_dynamodb::Client::new(&stack.aws().await);
+    for (pk, sk) in [(format!("SUB#{id}"), "SUB".to_string()), ("ORG#org-acme".to_string(), format!("SUB#{id}"))] {
+        use aws_sdk_dynamodb::types::AttributeValue::S;
+        ddb.update_item()
+            .table_name("relay-local-config")
+            .key("pk", S(pk))
+            .key("sk", S(sk))
+            .update_expression("REMOVE version")
+            .send()
+            .await
+            .expect("strip");
+    }
+    let path = format!("/v1/subscriptions/{id}");
+    let (status, v) = call(&stack, reqwest::Method::PATCH, &stack.org_key, &path, Some(json!({"description": "edited"}))).await;
+    assert_eq!((status, v["description"].as_str()), (200, Some("edited")), "{v}");
+    assert_eq!(call(&stack, reqwest::Method::POST, &stack.org_key, &format!("{path}/secret/rotate"), None).await.0, 200);
 }

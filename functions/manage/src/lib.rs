@@ -14,6 +14,7 @@ use lambda_http::http::Method;
 use lambda_http::{Body, Error, Request, Response};
 use relay_aws::config::{self, ConfigError};
 use relay_aws::dynamo::{DynamoStore, Tables};
+use relay_aws::s3::S3Blobs;
 use relay_aws::ses::SesMailer;
 use relay_aws::sqs::SqsRetries;
 use relay_core::auth::Authenticator;
@@ -23,7 +24,7 @@ use relay_core::ingest::Reply;
 use relay_core::keys::{ApiKey, KeyKind};
 use relay_core::organization::{self, Profile};
 use relay_core::ports::{
-    DeliveryStore, EventQuery, EventStore, KeyStore, Mailer, OrganizationStore, RetryQueue, SourceStore, SubscriptionStore,
+    BlobStore, DeliveryStore, EventQuery, EventStore, KeyStore, Mailer, OrganizationStore, RetryQueue, SourceStore, SubscriptionStore,
 };
 use relay_core::problem::{Problem, ProblemKind};
 use relay_core::secrets::SecretBox;
@@ -41,6 +42,8 @@ pub struct App<S, Q> {
     pub retries: Q,
     /// Sends the contact address's verification code.
     pub mailer: Arc<dyn Mailer>,
+    /// Large payloads, to show an event whole.
+    pub blobs: Arc<dyn BlobStore>,
     pub secrets: SecretBox,
     /// How long a rotated-out secret keeps signing.
     pub rotation_overlap: chrono::Duration,
@@ -55,7 +58,8 @@ impl App<Arc<DynamoStore>, SqsRetries> {
         let retries = SqsRetries::new(&sdk, config::required("RELAY_RETRY_QUEUE_URL")?, String::new());
         let overlap = chrono::Duration::seconds(config::number("RELAY_SECRET_ROTATION_OVERLAP_SECONDS", 24 * 3600)?);
         let mailer = Arc::new(SesMailer::new(&sdk, config::required("RELAY_MAIL_FROM")?));
-        Ok(Self { auth: Authenticator::new(store.clone(), ttl), store, retries, mailer, secrets, rotation_overlap: overlap })
+        let blobs = Arc::new(S3Blobs::new(&sdk, config::required("RELAY_PAYLOAD_BUCKET")?));
+        Ok(Self { auth: Authenticator::new(store.clone(), ttl), store, retries, mailer, blobs, secrets, rotation_overlap: overlap })
     }
 }
 
@@ -371,7 +375,7 @@ impl<S: KeyStore + SourceStore + SubscriptionStore + DeliveryStore + EventStore 
         };
         match self.store.list_events(&query).await {
             Ok((events, next)) => {
-                let items: Vec<Value> = events.iter().map(|e| json!({"event": e.envelope, "receivedAt": e.received_at})).collect();
+                let items: Vec<Value> = events.iter().map(|e| json!({"event": listed(&e.envelope), "receivedAt": e.received_at})).collect();
                 Reply::json(200, &json!({"events": items, "nextCursor": next}))
             }
             Err(e) if e.operation == "cursor" => Problem::new(ProblemKind::InvalidRequest, e.message).into(),
@@ -391,6 +395,16 @@ impl<S: KeyStore + SourceStore + SubscriptionStore + DeliveryStore + EventStore 
         envelope.filter(|e| e.organization_id == org).ok_or_else(not_found)
     }
 
+    /// The event with a payload stored by reference fetched and put back in place: the API never
+    /// shows Relay's storage (bucket, key) to an organisation.
+    async fn inline(&self, mut envelope: EventEnvelope) -> Result<EventEnvelope, relay_core::ports::StoreError> {
+        if let Some(r) = envelope.payload_ref.take() {
+            let bytes = self.blobs.get_blob(&r.key).await?.unwrap_or_default();
+            envelope.payload = serde_json::from_slice(&bytes).ok();
+        }
+        Ok(envelope)
+    }
+
     async fn events(&self, req: &Request, org: &str, id: &str, rest: &[&str]) -> Reply {
         let envelope = match self.own_event(org, id).await {
             Ok(e) => e,
@@ -406,7 +420,10 @@ impl<S: KeyStore + SourceStore + SubscriptionStore + DeliveryStore + EventStore 
             Err(e) => return unavailable(e),
         };
         match (req.method(), rest) {
-            (&Method::GET, []) => Reply::json(200, &json!({"event": envelope, "deliveries": deliveries})),
+            (&Method::GET, []) => match self.inline(envelope).await {
+                Ok(event) => Reply::json(200, &json!({"event": event, "deliveries": deliveries})),
+                Err(e) => unavailable(e),
+            },
             (&Method::POST, ["replay"]) => {
                 let only = match req.body().as_ref() {
                     [] => None,
@@ -594,6 +611,17 @@ async fn resolves_publicly(url: Option<&str>) -> Result<(), Problem> {
             .map_err(|e| refused(format!("{host} resolves to an address that is not public ({e})")))?;
     }
     Ok(())
+}
+
+/// An event in a listing: a payload stored by reference is left out (its size is shown), never
+/// the storage reference itself; `GET /v1/events/{id}` shows it whole.
+fn listed(e: &EventEnvelope) -> Value {
+    let mut v = serde_json::to_value(e).unwrap_or_default();
+    if let (Some(r), Some(o)) = (&e.payload_ref, v.as_object_mut()) {
+        o.remove("payloadRef");
+        o.insert("payloadSize".into(), json!(r.size));
+    }
+    v
 }
 
 fn no_content() -> Reply {

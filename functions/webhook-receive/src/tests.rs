@@ -188,16 +188,17 @@ async fn mollie_callbacks_publish_only_what_mollie_confirms_as_paid() {
 #[tokio::test]
 async fn unsigned_mollie_callbacks_are_cached_and_rate_limited_per_source() {
     let w = world().await;
-    w.mollie.payments.lock().unwrap().push(json!({"id": "tr_open2", "status": "open"}));
+    w.mollie.payments.lock().unwrap().push(json!({"id": "tr_paid2", "status": "paid"}));
     let form = |id: &str| {
         request("POST", "/webhooks/mollie/src_mollie", json!({"content-type": "application/x-www-form-urlencoded"}), &format!("id={id}"))
     };
     let lookups = || w.mollie.lookups.load(std::sync::atomic::Ordering::SeqCst);
-    // The same payment again and again: one look-up, the answer reused.
+    // The same paid payment again and again: one look-up, the answer reused (and one event).
     for _ in 0..10 {
-        assert_eq!(call(&w, form("tr_open2")).await.0, 200);
+        assert_eq!(call(&w, form("tr_paid2")).await.0, 200);
     }
-    assert_eq!(lookups(), 1);
+    assert_eq!((lookups(), w.bus.count()), (1, 1));
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
     // A flood of made-up ids: at most the per-second limit reaches Mollie, the rest wait.
     let mut refused = 0;
     for i in 0..20 {
@@ -209,5 +210,12 @@ async fn unsigned_mollie_callbacks_are_cached_and_rate_limited_per_source() {
     }
     let limit = ReceiverConfig::default().mollie_lookups_per_second as usize;
     assert!(lookups() <= 1 + 2 * limit, "{} look-ups for 20 callbacks", lookups());
+    // An open payment is not cached: its paid callback a moment later is looked up and published.
+    w.mollie.payments.lock().unwrap().push(json!({"id": "tr_later", "status": "open"}));
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    assert_eq!(call(&w, form("tr_later")).await.1["published"], json!(false));
+    w.mollie.payments.lock().unwrap().iter_mut().filter(|p| p["id"] == "tr_later").for_each(|p| p["status"] = json!("paid"));
+    let (status, body) = call(&w, form("tr_later")).await;
+    assert_eq!((status, body["eventType"].as_str()), (200, Some("payment.received")), "{body}");
     assert!(refused >= 20 - 2 * limit, "{refused} refused");
 }

@@ -22,7 +22,7 @@ use serde_json::{json, Value as Json};
 
 use crate::template::{Template, TemplateError, ACCOUNT_ID};
 
-/// EventBridge's limit on one PutEvents entry (and on the whole request).
+/// EventBridge's limit on one PutEvents request, all its entries together.
 pub const MAX_EVENT_ENTRY_BYTES: usize = 256 * 1024;
 
 /// One call as IAM sees it.
@@ -121,7 +121,7 @@ impl Policies {
                     .as_array()
                     .into_iter()
                     .flatten()
-                    .filter_map(|i| {
+                    .map(|i| {
                         [
                             ("Put", "PutItem", "Item"),
                             ("Update", "UpdateItem", "Key"),
@@ -130,6 +130,8 @@ impl Policies {
                         ]
                         .into_iter()
                         .find_map(|(k, action, key)| i.get(k).map(|x| keyed(action, x["TableName"].as_str().unwrap_or(""), &x[key], None)))
+                        // An item of a kind the gate does not know is named so no policy grants it.
+                        .unwrap_or_else(|| call("dynamodb:UnknownTransactItem".into(), table_arn("unknown")))
                     })
                     .collect(),
                 "BatchWriteItem" => json["RequestItems"]
@@ -259,16 +261,21 @@ fn query_key(q: &Json, hash_key: &str) -> Option<String> {
     })
 }
 
-/// The PutEvents entry over EventBridge's limit, if any: `(index, size)`. Sized as AWS sizes
-/// an entry: Source, DetailType, Detail and Resources bytes, plus 14 for the time.
-pub fn oversized_entry(body: &[u8]) -> Option<(usize, usize)> {
+/// A PutEvents request's size when it is over EventBridge's limit (which counts all entries of
+/// the request together). Sized as AWS sizes an entry: Source, DetailType, Detail and Resources
+/// bytes, plus 14 for the time.
+pub fn oversized_request(body: &[u8]) -> Option<usize> {
     let json: Json = serde_json::from_slice(body).ok()?;
-    json["Entries"].as_array()?.iter().enumerate().find_map(|(i, e)| {
-        let text = |k: &str| e[k].as_str().map_or(0, str::len);
-        let resources: usize = e["Resources"].as_array().into_iter().flatten().filter_map(Json::as_str).map(str::len).sum();
-        let size = 14 + text("Source") + text("DetailType") + text("Detail") + resources;
-        (size > MAX_EVENT_ENTRY_BYTES).then_some((i, size))
-    })
+    let total: usize = json["Entries"]
+        .as_array()?
+        .iter()
+        .map(|e| {
+            let text = |k: &str| e[k].as_str().map_or(0, str::len);
+            let resources: usize = e["Resources"].as_array().into_iter().flatten().filter_map(Json::as_str).map(str::len).sum();
+            14 + text("Source") + text("DetailType") + text("Detail") + resources
+        })
+        .sum();
+    (total > MAX_EVENT_ENTRY_BYTES).then_some(total)
 }
 
 struct Gate {
@@ -320,6 +327,17 @@ async fn handle(State(gate): State<Arc<Gate>>, req: Request) -> Response {
     };
     let function = caller(&parts.headers, parts.uri.query().unwrap_or(""));
     let calls = gate.policies.calls(parts.method.as_str(), parts.uri.path(), &parts.headers, &bytes);
+    if calls.is_empty() {
+        // A request the gate cannot name is refused: it could be a call no policy grants.
+        let unknown = Call {
+            action: parts.headers.get("x-amz-target").and_then(|v| v.to_str().ok()).unwrap_or("unknown").to_string(),
+            resource: parts.uri.path().to_string(),
+            leading_keys: Vec::new(),
+            from_address: None,
+        };
+        gate.note(&function, &unknown, false);
+        return denied(&parts.headers, &function, &unknown);
+    }
     for call in &calls {
         let allowed = gate.policies.allows(&function, call);
         gate.note(&function, call, allowed);
@@ -328,8 +346,9 @@ async fn handle(State(gate): State<Arc<Gate>>, req: Request) -> Response {
         }
     }
     if calls.iter().any(|c| c.action == "events:PutEvents") {
-        if let Some((index, size)) = oversized_entry(&bytes) {
-            let message = format!("Total size of the entries in the request is over the limit: entry {index} is {size} bytes; the limit is {MAX_EVENT_ENTRY_BYTES}");
+        if let Some(size) = oversized_request(&bytes) {
+            let message =
+                format!("Total size of the entries in the request is over the limit: {size} bytes; the limit is {MAX_EVENT_ENTRY_BYTES}");
             return json_error(StatusCode::BAD_REQUEST, "ValidationException", &message);
         }
     }
@@ -477,12 +496,17 @@ mod tests {
     }
 
     #[test]
-    fn an_oversized_bus_entry_is_found() {
+    fn an_oversized_bus_request_is_found() {
         let big = "x".repeat(MAX_EVENT_ENTRY_BYTES);
         let body =
             json!({"Entries": [{"Source": "a", "DetailType": "b", "Detail": "{}"}, {"Source": "a", "DetailType": "b", "Detail": big}]});
-        assert_eq!(oversized_entry(body.to_string().as_bytes()).map(|(i, _)| i), Some(1));
+        assert!(oversized_request(body.to_string().as_bytes()).is_some());
+        // Two entries each under the limit, over it together.
+        let half = "x".repeat(150 * 1024);
+        let two =
+            json!({"Entries": [{"Source": "a", "DetailType": "b", "Detail": half}, {"Source": "a", "DetailType": "b", "Detail": half}]});
+        assert!(oversized_request(two.to_string().as_bytes()).is_some());
         let small = json!({"Entries": [{"Source": "a", "DetailType": "b", "Detail": "{}"}]});
-        assert_eq!(oversized_entry(small.to_string().as_bytes()), None);
+        assert_eq!(oversized_request(small.to_string().as_bytes()), None);
     }
 }

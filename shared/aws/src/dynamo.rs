@@ -578,6 +578,8 @@ impl SubscriptionStore for DynamoStore {
         let main = Put::builder().table_name(&self.tables.config).set_item(Some(item(format!("SUB#{}", sub.id), "SUB".into())));
         let main = match expected {
             None => main.condition_expression("attribute_not_exists(pk)"),
+            // Items written before versions existed have none: version 0 means "still without one".
+            Some(0) => main.condition_expression("attribute_exists(pk) AND attribute_not_exists(version)"),
             Some(v) => main.condition_expression("version = :v").expression_attribute_values(":v", n(v as i64)),
         }
         .build()
@@ -748,13 +750,13 @@ impl DeliveryStore for DynamoStore {
         }
     }
 
-    async fn dead_lettered(&self, event_id: Uuid, subscription_id: &str) -> Result<(), StoreError> {
+    async fn follow_up_sent(&self, event_id: Uuid, subscription_id: &str) -> Result<(), StoreError> {
         self.client
             .update_item()
             .table_name(&self.tables.deliveries)
             .key("eventId", s(&event_id.to_string()))
             .key("sk", s(&format!("SUB#{subscription_id}")))
-            .update_expression("REMOVE deadLetter")
+            .update_expression("REMOVE deadLetter, disablePending")
             .send()
             .await
             .map_err(|e| StoreError::new("dynamodb:UpdateItem", DisplayErrorContext(e)))?;
@@ -791,16 +793,19 @@ impl DeliveryStore for DynamoStore {
         // The follow-up rides with the state (see DeliveryStore::record).
         let update = match follow_up {
             FollowUp::None => update
-                .update_expression("SET #st = :state, attemptNo = :next, leaseUntil = :zero, updatedAt = :now REMOVE retryAt, deadLetter"),
+                .update_expression("SET #st = :state, attemptNo = :next, leaseUntil = :zero, updatedAt = :now REMOVE retryAt, deadLetter, disablePending"),
             FollowUp::RetryAt(at) => update
                 .update_expression(
-                    "SET #st = :state, attemptNo = :next, leaseUntil = :zero, updatedAt = :now, retryAt = :at REMOVE deadLetter",
+                    "SET #st = :state, attemptNo = :next, leaseUntil = :zero, updatedAt = :now, retryAt = :at REMOVE deadLetter, disablePending",
                 )
                 .expression_attribute_values(":at", n(at)),
             FollowUp::DeadLetter => update
                 .update_expression(
-                    "SET #st = :state, attemptNo = :next, leaseUntil = :zero, updatedAt = :now, deadLetter = :pending REMOVE retryAt",
+                    "SET #st = :state, attemptNo = :next, leaseUntil = :zero, updatedAt = :now, deadLetter = :pending REMOVE retryAt, disablePending",
                 )
+                .expression_attribute_values(":pending", s("pending")),
+            FollowUp::Disable => update
+                .update_expression("SET #st = :state, attemptNo = :next, leaseUntil = :zero, updatedAt = :now, disablePending = :pending REMOVE retryAt, deadLetter")
                 .expression_attribute_values(":pending", s("pending")),
         }
         .build()
@@ -903,7 +908,7 @@ impl DeliveryStore for DynamoStore {
             .key("eventId", s(&event_id.to_string()))
             .key("sk", s(&format!("SUB#{subscription_id}")))
             .update_expression(
-                "SET #st = :retrying, attemptNo = :n, leaseUntil = :zero, organizationId = :org, subscriptionId = :sub, updatedAt = :now, retryAt = :nowms REMOVE deadLetter",
+                "SET #st = :retrying, attemptNo = :n, leaseUntil = :zero, organizationId = :org, subscriptionId = :sub, updatedAt = :now, retryAt = :nowms REMOVE deadLetter, disablePending",
             )
             .condition_expression("attribute_not_exists(sk) OR NOT (#st = :sending AND leaseUntil > :nowms)")
             .expression_attribute_names("#st", "state")
@@ -1037,6 +1042,7 @@ fn pair_status(item: &Item) -> Option<PairStatus> {
         attempt_no: get_n(item, "attemptNo").unwrap_or(1) as u32,
         retry_at_ms: get_n(item, "retryAt"),
         dead_letter_pending: get_s(item, "deadLetter") == Some("pending"),
+        disable_pending: get_s(item, "disablePending") == Some("pending"),
     })
 }
 

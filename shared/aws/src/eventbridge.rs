@@ -1,6 +1,7 @@
 //! The bus publisher on EventBridge: `Source` = product, `DetailType` = event type, `Detail` =
-//! the envelope (DESIGN.md §3). Entries are packed ten to a call (the service limit) and only
-//! the entries a call reports as failed are sent again.
+//! the envelope (DESIGN.md §3). Entries are packed up to ten and 256 KB to a call (the service
+//! limits, the size counted over the whole request) and only the entries a call reports as
+//! failed are sent again.
 
 use std::time::Duration;
 
@@ -12,6 +13,32 @@ use relay_core::ports::{EventPublisher, PublishError};
 
 /// Entries per PutEvents call (service limit).
 const MAX_ENTRIES: usize = 10;
+/// Bytes per PutEvents call, all entries together (service limit: 256 KB).
+const MAX_REQUEST_BYTES: usize = 256 * 1024;
+
+/// An entry's size as EventBridge counts it: Source, DetailType and Detail bytes, plus 14 for
+/// the time.
+fn entry_size(e: &EventEnvelope) -> usize {
+    14 + e.source_product.len() + e.event_type.len() + e.to_json().len()
+}
+
+/// Splits `events` into calls of at most ten entries and 256 KB.
+fn calls(events: &[EventEnvelope]) -> Vec<&[EventEnvelope]> {
+    let mut out = Vec::new();
+    let (mut start, mut bytes) = (0, 0);
+    for (i, e) in events.iter().enumerate() {
+        let size = entry_size(e);
+        if i > start && (i - start == MAX_ENTRIES || bytes + size > MAX_REQUEST_BYTES) {
+            out.push(&events[start..i]);
+            (start, bytes) = (i, 0);
+        }
+        bytes += size;
+    }
+    if start < events.len() {
+        out.push(&events[start..]);
+    }
+    out
+}
 /// Attempts for entries a call reports as failed (throttling, internal errors). Whole-call
 /// errors are already retried by the SDK's standard retry policy.
 const ATTEMPTS: usize = 3;
@@ -84,9 +111,42 @@ impl EventBridgePublisher {
 impl EventPublisher for EventBridgePublisher {
     async fn publish(&self, events: &[EventEnvelope]) -> Vec<Result<(), PublishError>> {
         let mut outcomes = Vec::with_capacity(events.len());
-        for chunk in events.chunks(MAX_ENTRIES) {
+        for chunk in calls(events) {
             outcomes.extend(self.send_chunk(chunk).await);
         }
         outcomes
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(payload_bytes: usize) -> EventEnvelope {
+        let payload = serde_json::json!({"notes": "n".repeat(payload_bytes)});
+        EventEnvelope {
+            event_id: uuid::Uuid::new_v4(),
+            event_type: "candidate.hired".into(),
+            event_version: "1.0".into(),
+            source_product: "recruitiq".into(),
+            organization_id: "org".into(),
+            timestamp: chrono::Utc::now(),
+            correlation_id: None,
+            payload: payload.as_object().cloned(),
+            payload_ref: None,
+        }
+    }
+
+    #[test]
+    fn calls_hold_at_most_ten_entries_and_256_kb() {
+        let small: Vec<EventEnvelope> = (0..25).map(|_| event(10)).collect();
+        assert_eq!(calls(&small).iter().map(|c| c.len()).collect::<Vec<_>>(), [10, 10, 5]);
+        // Two events of 150 KiB each fit the entry limit but not one request together.
+        let large = vec![event(150 * 1024), event(150 * 1024), event(10)];
+        let split = calls(&large);
+        assert_eq!(split.iter().map(|c| c.len()).collect::<Vec<_>>(), [1, 2]);
+        for c in split {
+            assert!(c.iter().map(entry_size).sum::<usize>() <= MAX_REQUEST_BYTES);
+        }
     }
 }

@@ -111,6 +111,8 @@ pub struct PairStatus {
     pub retry_at_ms: Option<i64>,
     /// An exhausted pair whose dead letter may not have been sent yet.
     pub dead_letter_pending: bool,
+    /// A pair whose endpoint answered 410 and whose subscription may not be disabled yet.
+    pub disable_pending: bool,
 }
 
 /// The message that carries a recorded state on, written with the state so a lost one is
@@ -122,7 +124,12 @@ pub enum FollowUp {
     RetryAt(i64),
     /// A dead letter for the delivery DLQ.
     DeadLetter,
+    /// Disabling the subscription (its endpoint answered 410 Gone).
+    Disable,
 }
+
+/// Why a subscription is disabled when its endpoint answers 410.
+const GONE: &str = "the endpoint answered 410 Gone";
 
 /// Why a retry-queue message was written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -308,6 +315,14 @@ where
                 self.attempt(&message.envelope, &body, &sub, message.attempt, now).await
             }
             Some(sub) => {
+                // Claimed first, so a stale copy of this retry never marks a pair that has moved on
+                // (delivered, or retrying later) as failed.
+                let now_ms = now.timestamp_millis();
+                let owner = if sub.integration.is_some() { &message.envelope.organization_id } else { &sub.organization_id };
+                let lease = now_ms + self.lease.as_millis() as i64;
+                if self.deliveries.claim(&message.envelope, &sub.id, owner, message.attempt, lease, now_ms).await? != ClaimResult::Claimed {
+                    return Ok(());
+                }
                 tracing::info!(subscription_id = %sub.id, "subscription disabled; retry dropped");
                 let attempt = Attempt {
                     number: message.attempt,
@@ -416,8 +431,11 @@ where
             return self.deliveries.record(envelope.event_id, &sub.id, &attempt, State::Delivered, n, FollowUp::None).await;
         }
         if status == Some(410) {
-            self.deliveries.record(envelope.event_id, &sub.id, &attempt, State::Failed, n, FollowUp::None).await?;
-            return self.disable(&sub.id, "the endpoint answered 410 Gone", now).await;
+            // The disable is a follow-up recorded with the state: if it fails, the redelivered
+            // message finds it pending and disables again (see `repair`).
+            self.deliveries.record(envelope.event_id, &sub.id, &attempt, State::Failed, n, FollowUp::Disable).await?;
+            self.disable(&sub.id, GONE, now).await?;
+            return self.deliveries.follow_up_sent(envelope.event_id, &sub.id).await;
         }
         if n < self.policy.attempts() {
             let delay = self.policy.delay_before(n + 1, result.retry_after);
@@ -428,9 +446,9 @@ where
             self.deliveries
                 .record(envelope.event_id, &sub.id, &attempt, State::Retrying, n + 1, FollowUp::RetryAt(due.timestamp_millis()))
                 .await?;
-            if self.failing_too_long(sub, now).await? {
-                return Ok(());
-            }
+            // An endpoint failing too long is disabled, but its retry is still sent: it finds the
+            // subscription disabled and marks the pair failed, so recover can find it.
+            self.failing_too_long(sub, now).await?;
             self.metrics.increment(&[], metrics::RETRIES_SCHEDULED);
             return self.retries.schedule(&RetryMessage::new(RetryKind::Retry, envelope, &sub.id, n + 1, due), delay).await;
         }
@@ -452,13 +470,15 @@ where
     async fn dead_letter(&self, envelope: &EventEnvelope, subscription_id: &str, n: u32, now: DateTime<Utc>) -> Result<(), StoreError> {
         let message = RetryMessage::new(RetryKind::Exhausted, envelope, subscription_id, n, now);
         self.retries.dead_letter(&serde_json::to_string(&message).unwrap_or_default()).await?;
-        self.deliveries.dead_lettered(envelope.event_id, subscription_id).await
+        self.deliveries.follow_up_sent(envelope.event_id, subscription_id).await
     }
 
     /// A refused claim of attempt `n`: usually a duplicate, but it may also be the redelivery of
     /// a message whose follow-up was never sent (the state was written, then the send failed or
     /// the instance died). Send that follow-up again; a second copy is harmless, since every
-    /// attempt is claimed conditionally.
+    /// attempt is claimed conditionally. A retry is re-sent only for the attempt right after this
+    /// one and only once it is due: a retry sent in time has been claimed by then, so duplicates
+    /// of a message that did its work do not spawn copies of the next retry.
     async fn repair(
         &self,
         envelope: &EventEnvelope,
@@ -469,15 +489,20 @@ where
     ) -> Result<(), StoreError> {
         let Some(found) = found else { return Ok(()) };
         match found.state {
-            State::Retrying if found.attempt_no > n => {
+            State::Retrying if found.attempt_no == n + 1 && found.retry_at_ms.is_none_or(|at| at <= now.timestamp_millis()) => {
                 let due = found.retry_at_ms.and_then(DateTime::from_timestamp_millis).unwrap_or(now);
-                let wait = (due - now).to_std().unwrap_or_default();
+                let wait = Duration::ZERO;
                 tracing::info!(event_id = %envelope.event_id, subscription_id = %sub.id, attempt = found.attempt_no, "re-sending a retry that may have been lost");
                 self.retries.schedule(&RetryMessage::new(RetryKind::Retry, envelope, &sub.id, found.attempt_no, due), wait).await
             }
             State::Failed if found.dead_letter_pending => {
                 tracing::info!(event_id = %envelope.event_id, subscription_id = %sub.id, "sending a dead letter that may have been lost");
                 self.dead_letter(envelope, &sub.id, found.attempt_no, now).await
+            }
+            State::Failed if found.disable_pending => {
+                tracing::info!(event_id = %envelope.event_id, subscription_id = %sub.id, "disabling after a 410 that may not have been applied");
+                self.disable(&sub.id, GONE, now).await?;
+                self.deliveries.follow_up_sent(envelope.event_id, &sub.id).await
             }
             _ => Ok(()),
         }

@@ -197,8 +197,8 @@ pub trait DeliveryStore: Send + Sync {
         next_attempt: u32,
         follow_up: crate::delivery::FollowUp,
     ) -> Result<(), StoreError>;
-    /// The dead letter of an exhausted pair was sent.
-    async fn dead_lettered(&self, event_id: Uuid, subscription_id: &str) -> Result<(), StoreError>;
+    /// The follow-up recorded with the pair's state (a dead letter, a disable) is done.
+    async fn follow_up_sent(&self, event_id: Uuid, subscription_id: &str) -> Result<(), StoreError>;
     /// Every pair of an event, with its attempts.
     async fn deliveries(&self, event_id: Uuid) -> Result<Vec<crate::delivery::DeliveryRecord>, StoreError>;
     /// The envelope a delivery was made from (events put on the bus directly are only here).
@@ -376,8 +376,8 @@ mod arc_impls {
         ) -> Result<(), StoreError> {
             (**self).record(event_id, subscription_id, attempt, state, next_attempt, follow_up).await
         }
-        async fn dead_lettered(&self, event_id: Uuid, subscription_id: &str) -> Result<(), StoreError> {
-            (**self).dead_lettered(event_id, subscription_id).await
+        async fn follow_up_sent(&self, event_id: Uuid, subscription_id: &str) -> Result<(), StoreError> {
+            (**self).follow_up_sent(event_id, subscription_id).await
         }
         async fn deliveries(&self, event_id: Uuid) -> Result<Vec<crate::delivery::DeliveryRecord>, StoreError> {
             (**self).deliveries(event_id).await

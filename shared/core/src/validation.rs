@@ -70,6 +70,11 @@ pub fn validate_bus_event(value: &Value) -> Result<EventEnvelope, Vec<FieldError
     check(value, &Defaults { event_id: Uuid::nil(), source_product: product, now: Utc::now() }, Door::Bus)
 }
 
+/// The key a large payload of this event is stored under (see `EventEnvelope::offload_if_large`).
+fn payload_key(obj: &serde_json::Map<String, Value>) -> Option<String> {
+    Some(format!("payloads/{}/{}.json", obj.get("organizationId")?.as_str()?, obj.get("eventId")?.as_str()?))
+}
+
 fn check(value: &Value, defaults: &Defaults<'_>, door: Door) -> Result<EventEnvelope, Vec<FieldError>> {
     let Some(obj) = value.as_object() else {
         return Err(vec![FieldError::new("", "an event must be a JSON object")]);
@@ -77,7 +82,13 @@ fn check(value: &Value, defaults: &Defaults<'_>, door: Door) -> Result<EventEnve
     let mut errors = Vec::new();
     let payload_ref = match (door, obj.get("payloadRef")) {
         (Door::Bus, Some(r)) => match serde_json::from_value::<crate::envelope::PayloadRef>(r.clone()) {
-            Ok(r) => Some(r),
+            // A reference names the one key Relay writes for this event, so a bus event cannot
+            // point deliver at another event's (or organisation's) stored payload.
+            Ok(r) if Some(r.key.as_str()) == payload_key(obj).as_deref() => Some(r),
+            Ok(_) => {
+                errors.push(FieldError::new("payloadRef", "must name payloads/<organizationId>/<eventId>.json"));
+                None
+            }
             Err(_) => {
                 errors.push(FieldError::new("payloadRef", "must be {bucket, key, size, sha256}"));
                 None
@@ -85,6 +96,9 @@ fn check(value: &Value, defaults: &Defaults<'_>, door: Door) -> Result<EventEnve
         },
         _ => None,
     };
+    if payload_ref.is_some() && obj.get("payload").is_some_and(|p| !p.is_null()) {
+        errors.push(FieldError::new("payload", "must be absent when payloadRef is set"));
+    }
 
     let known = |k: &str| FIELDS.contains(&k) || (door == Door::Bus && k == "payloadRef");
     for key in obj.keys().filter(|k| !known(k.as_str())) {

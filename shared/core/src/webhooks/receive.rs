@@ -56,7 +56,7 @@ pub struct ReceiverConfig {
     /// costs Relay a call to Mollie with the organisation's key, so a flood cannot turn Relay
     /// into someone's Mollie client or burn the organisation's API quota.
     pub mollie_lookups_per_second: u32,
-    /// How long a look-up's answer is reused for the same payment (per instance).
+    /// How long a "paid" answer is reused for the same payment (per instance).
     pub mollie_cache: Duration,
     /// Payloads larger than this travel by reference, as ingest's do.
     pub inline_payload_limit: usize,
@@ -295,9 +295,14 @@ where
                     .payment(&self.config.mollie_base_url, &source.secret, payment_id)
                     .await
                     .map_err(|e| self.unavailable("confirming the payment with Mollie", &e))?;
+                // Only a paid answer is reused: "paid" is final, while an open or unknown payment
+                // may be paid a moment later, and Mollie's callback for that must be looked up.
+                let paid = payment.as_ref().is_some_and(|p| p.get("status").and_then(Value::as_str) == Some("paid"));
                 if let Ok(mut c) = self.lookups.lock() {
                     c.retain(|_, (_, at)| at.elapsed() < self.config.mollie_cache);
-                    c.insert(cache_key, (payment.clone(), Instant::now()));
+                    if paid {
+                        c.insert(cache_key, (payment.clone(), Instant::now()));
+                    }
                 }
                 payment
             }
