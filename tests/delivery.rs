@@ -474,7 +474,7 @@ async fn an_endpoint_failing_past_the_window_is_disabled_announced_and_its_conta
     assert_eq!(bad.status(), 400);
     let sub = subscribe(&stack, &stack.org_key, &receiver.url, &["candidate.hired"]).await;
     let id = sub["id"].as_str().expect("id");
-    publish(&stack, "org-acme", "cand-w1").await;
+    let event_id = publish(&stack, "org-acme", "cand-w1").await;
 
     let started = Instant::now();
     let view = loop {
@@ -509,6 +509,8 @@ async fn an_endpoint_failing_past_the_window_is_disabled_announced_and_its_conta
     assert_eq!(mail["source"], "relay-notifications@example.com");
     tokio::time::sleep(Duration::from_secs(3)).await;
     assert_eq!(receiver.count(), attempts, "pending retries stop once the endpoint is disabled");
+    // The pair whose retry was pending ends failed, so recover can find it once re-enabled.
+    event_deliveries(&stack, &event_id, "failed").await;
 }
 
 #[tokio::test]

@@ -358,4 +358,25 @@ mod tests {
             assert!(!is_event_type(bad), "{bad}");
         }
     }
+
+    #[test]
+    fn a_bus_event_is_checked_for_shape_and_its_payload_reference_for_its_own_key() {
+        let id = "2f0c4c56-6f4b-4f8e-9d55-0a7f1c6b9e01";
+        let base = serde_json::json!({"eventId": id, "eventType": "candidate.hired", "sourceProduct": "recruitiq",
+            "organizationId": "org-1", "timestamp": "2026-11-22T10:00:00Z"});
+        let with = |extra: serde_json::Value| {
+            let mut v = base.clone();
+            v.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+            validate_bus_event(&v)
+        };
+        let own = format!("payloads/org-1/{id}.json");
+        let reference = |key: &str| serde_json::json!({"bucket": "b", "key": key, "size": 1, "sha256": "00"});
+        assert!(with(serde_json::json!({"payloadRef": reference(&own)})).is_ok(), "checked by ingest before it moved");
+        assert!(with(serde_json::json!({"payloadRef": reference("payloads/org-2/other.json")})).is_err());
+        assert!(with(serde_json::json!({"payloadRef": reference(&own), "payload": {}})).is_err(), "not both");
+        // A provider's event is never held to a product's catalogue; a product's inline one is.
+        assert!(with(serde_json::json!({"sourceProduct": "stripe", "eventType": "payment.failed", "payload": {}})).is_ok());
+        assert!(with(serde_json::json!({"payload": {}})).is_err());
+        assert!(with(serde_json::json!({"sourceProduct": "relay", "eventType": "delivery.exhausted", "payload": {}})).is_ok());
+    }
 }
