@@ -159,6 +159,47 @@ async fn a_retry_whose_message_could_not_be_sent_is_not_stranded() {
     assert_eq!(v["deliveries"][0]["attempts"].as_array().map(Vec::len), Some(2), "{v}");
 }
 
+/// The same, with a retry due in an hour: the message comes back long before the retry is due,
+/// and must still find the retry pending and send it (delayed) rather than leave the pair waiting.
+#[tokio::test]
+async fn a_distant_retry_whose_message_could_not_be_sent_is_sent_on_redelivery() {
+    let env = vec![("RELAY_RETRY_SCHEDULE".to_string(), "0,3600".to_string())];
+    let (stack, proxy) =
+        stack_behind_proxy(StackOptions { function_env: env, visibility_timeout_secs: Some(3), ..StackOptions::default() }).await;
+    let receiver = Receiver::start().await;
+    receiver.answer(500, None, Duration::ZERO, 1);
+    subscribe(&stack, &receiver.url, &["candidate.hired"]).await;
+    proxy.inject("SendMessage", Fault::Fail);
+    hire(&stack, "cand-distant", json!({})).await;
+    receiver.wait_for(1, LIMIT).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    proxy.clear();
+    // The retry waits on the retry queue (SQS delays stop at 15 minutes, so it hops there).
+    let sqs = aws_sdk_sqs::Client::new(&stack.aws().await);
+    let started = Instant::now();
+    loop {
+        let attrs = sqs
+            .get_queue_attributes()
+            .queue_url(stack.queue_url("relay-local-retries"))
+            .attribute_names(aws_sdk_sqs::types::QueueAttributeName::All)
+            .send()
+            .await
+            .expect("attributes");
+        let count = |name: aws_sdk_sqs::types::QueueAttributeName| {
+            attrs.attributes().and_then(|a| a.get(&name)).and_then(|v| v.parse::<usize>().ok()).unwrap_or(0)
+        };
+        let waiting = count(aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessagesDelayed)
+            + count(aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessages)
+            + count(aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessagesNotVisible);
+        if waiting >= 1 {
+            break;
+        }
+        assert!(started.elapsed() < LIMIT, "no retry is waiting: the pair was left retrying with no message");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    assert_eq!(receiver.count(), 1, "not sent before it is due");
+}
+
 /// Rotations next to edits, an edit after a delete, and an automatic disable after a rotation:
 /// no write undoes another.
 #[tokio::test]

@@ -399,7 +399,13 @@ impl<S: KeyStore + SourceStore + SubscriptionStore + DeliveryStore + EventStore 
     /// shows Relay's storage (bucket, key) to an organisation.
     async fn inline(&self, mut envelope: EventEnvelope) -> Result<EventEnvelope, relay_core::ports::StoreError> {
         if let Some(r) = envelope.payload_ref.take() {
-            let bytes = self.blobs.get_blob(&r.key).await?.unwrap_or_default();
+            let missing = || {
+                relay_core::ports::StoreError::new("payload", format!("the payload of event {} is missing or altered", envelope.event_id))
+            };
+            let bytes = self.blobs.get_blob(&r.key).await?.ok_or_else(missing)?;
+            if !r.matches(&bytes) {
+                return Err(missing());
+            }
             envelope.payload = serde_json::from_slice(&bytes).ok();
         }
         Ok(envelope)

@@ -287,7 +287,7 @@ struct Gate {
     /// moto backs a transaction up by copying its tables and restores the copy when the
     /// transaction fails; a write that lands in between is lost (a second idempotency lock
     /// could then be granted). DynamoDB's transactions are atomic, so the gate makes moto's so:
-    /// a transaction runs alone, other DynamoDB writes run beside each other.
+    /// a conditional transaction runs alone, other DynamoDB writes run beside each other.
     transactions: tokio::sync::RwLock<()>,
 }
 
@@ -352,12 +352,16 @@ async fn handle(State(gate): State<Arc<Gate>>, req: Request) -> Response {
             return json_error(StatusCode::BAD_REQUEST, "ValidationException", &message);
         }
     }
+    // Only a transaction that can fail its conditions ever restores moto's copy, so only that
+    // one runs alone; unconditional ones (deliver's attempt records) run side by side.
     let transaction = parts.headers.get("x-amz-target").is_some_and(|t| t == "DynamoDB_20120810.TransactWriteItems");
+    let conditional = transaction && bytes.windows(b"ConditionExpression".len()).any(|w| w == b"ConditionExpression");
     let writes = calls.iter().any(|c| {
-        ["dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem"].contains(&c.action.as_str())
+        ["dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem", "dynamodb:ConditionCheckItem"]
+            .contains(&c.action.as_str())
     });
-    let _exclusive = if transaction { Some(gate.transactions.write().await) } else { None };
-    let _shared = if writes && !transaction { Some(gate.transactions.read().await) } else { None };
+    let _exclusive = if conditional { Some(gate.transactions.write().await) } else { None };
+    let _shared = if writes && !conditional { Some(gate.transactions.read().await) } else { None };
     let url = format!("{}{}", gate.upstream, parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/"));
     let mut out = gate.client.request(parts.method.clone(), url).body(bytes);
     for (k, v) in &parts.headers {

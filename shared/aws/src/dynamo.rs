@@ -756,7 +756,7 @@ impl DeliveryStore for DynamoStore {
             .table_name(&self.tables.deliveries)
             .key("eventId", s(&event_id.to_string()))
             .key("sk", s(&format!("SUB#{subscription_id}")))
-            .update_expression("REMOVE deadLetter, disablePending")
+            .update_expression("REMOVE deadLetter, disablePending, retryPending")
             .send()
             .await
             .map_err(|e| StoreError::new("dynamodb:UpdateItem", DisplayErrorContext(e)))?;
@@ -793,19 +793,20 @@ impl DeliveryStore for DynamoStore {
         // The follow-up rides with the state (see DeliveryStore::record).
         let update = match follow_up {
             FollowUp::None => update
-                .update_expression("SET #st = :state, attemptNo = :next, leaseUntil = :zero, updatedAt = :now REMOVE retryAt, deadLetter, disablePending"),
+                .update_expression("SET #st = :state, attemptNo = :next, leaseUntil = :zero, updatedAt = :now REMOVE retryAt, deadLetter, disablePending, retryPending"),
             FollowUp::RetryAt(at) => update
                 .update_expression(
-                    "SET #st = :state, attemptNo = :next, leaseUntil = :zero, updatedAt = :now, retryAt = :at REMOVE deadLetter, disablePending",
+                    "SET #st = :state, attemptNo = :next, leaseUntil = :zero, updatedAt = :now, retryAt = :at, retryPending = :pending REMOVE deadLetter, disablePending",
                 )
-                .expression_attribute_values(":at", n(at)),
+                .expression_attribute_values(":at", n(at))
+                .expression_attribute_values(":pending", s("pending")),
             FollowUp::DeadLetter => update
                 .update_expression(
-                    "SET #st = :state, attemptNo = :next, leaseUntil = :zero, updatedAt = :now, deadLetter = :pending REMOVE retryAt, disablePending",
+                    "SET #st = :state, attemptNo = :next, leaseUntil = :zero, updatedAt = :now, deadLetter = :pending REMOVE retryAt, disablePending, retryPending",
                 )
                 .expression_attribute_values(":pending", s("pending")),
             FollowUp::Disable => update
-                .update_expression("SET #st = :state, attemptNo = :next, leaseUntil = :zero, updatedAt = :now, disablePending = :pending REMOVE retryAt, deadLetter")
+                .update_expression("SET #st = :state, attemptNo = :next, leaseUntil = :zero, updatedAt = :now, disablePending = :pending REMOVE retryAt, deadLetter, retryPending")
                 .expression_attribute_values(":pending", s("pending")),
         }
         .build()
@@ -908,7 +909,7 @@ impl DeliveryStore for DynamoStore {
             .key("eventId", s(&event_id.to_string()))
             .key("sk", s(&format!("SUB#{subscription_id}")))
             .update_expression(
-                "SET #st = :retrying, attemptNo = :n, leaseUntil = :zero, organizationId = :org, subscriptionId = :sub, updatedAt = :now, retryAt = :nowms REMOVE deadLetter, disablePending",
+                "SET #st = :retrying, attemptNo = :n, leaseUntil = :zero, organizationId = :org, subscriptionId = :sub, updatedAt = :now, retryAt = :nowms REMOVE deadLetter, disablePending, retryPending",
             )
             .condition_expression("attribute_not_exists(sk) OR NOT (#st = :sending AND leaseUntil > :nowms)")
             .expression_attribute_names("#st", "state")
@@ -971,7 +972,9 @@ impl OrganizationStore for DynamoStore {
             .map_err(|e| StoreError::new("dynamodb:GetItem", DisplayErrorContext(e)))?;
         let Some(item) = out.item else { return Ok(Profile::default()) };
         Ok(Profile {
-            contact_email: get_s(&item, "contactEmail").map(str::to_string),
+            // Only `verifiedContact`: a `contactEmail` written before verification existed was
+            // never verified, so it is not used.
+            contact_email: get_s(&item, "verifiedContact").map(str::to_string),
             pending: get_s(&item, "pending").and_then(|p| serde_json::from_str(p).ok()),
         })
     }
@@ -979,7 +982,7 @@ impl OrganizationStore for DynamoStore {
     async fn put_profile(&self, organization_id: &str, profile: &Profile) -> Result<(), StoreError> {
         let mut item = Item::from([("pk".to_string(), s(&format!("ORG#{organization_id}"))), ("sk".to_string(), s("PROFILE"))]);
         if let Some(c) = &profile.contact_email {
-            item.insert("contactEmail".into(), s(c));
+            item.insert("verifiedContact".into(), s(c));
         }
         if let Some(p) = &profile.pending {
             item.insert("pending".into(), s(&serde_json::to_string(p).map_err(|e| StoreError::new("encode profile", e))?));
@@ -1043,6 +1046,8 @@ fn pair_status(item: &Item) -> Option<PairStatus> {
         retry_at_ms: get_n(item, "retryAt"),
         dead_letter_pending: get_s(item, "deadLetter") == Some("pending"),
         disable_pending: get_s(item, "disablePending") == Some("pending"),
+        retry_pending: get_s(item, "retryPending") == Some("pending"),
+        updated_at: get_s(item, "updatedAt").and_then(|t| t.parse().ok()),
     })
 }
 

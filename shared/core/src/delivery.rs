@@ -113,6 +113,10 @@ pub struct PairStatus {
     pub dead_letter_pending: bool,
     /// A pair whose endpoint answered 410 and whose subscription may not be disabled yet.
     pub disable_pending: bool,
+    /// A retrying pair whose retry message may not have been sent yet.
+    pub retry_pending: bool,
+    /// When the pair's state was last written.
+    pub updated_at: Option<DateTime<Utc>>,
 }
 
 /// The message that carries a recorded state on, written with the state so a lost one is
@@ -320,8 +324,10 @@ where
                 let now_ms = now.timestamp_millis();
                 let owner = if sub.integration.is_some() { &message.envelope.organization_id } else { &sub.organization_id };
                 let lease = now_ms + self.lease.as_millis() as i64;
-                if self.deliveries.claim(&message.envelope, &sub.id, owner, message.attempt, lease, now_ms).await? != ClaimResult::Claimed {
-                    return Ok(());
+                if let ClaimResult::Refused(found) =
+                    self.deliveries.claim(&message.envelope, &sub.id, owner, message.attempt, lease, now_ms).await?
+                {
+                    return self.repair(&message.envelope, &sub, message.attempt, found, now).await;
                 }
                 tracing::info!(subscription_id = %sub.id, "subscription disabled; retry dropped");
                 let attempt = Attempt {
@@ -360,8 +366,7 @@ where
             .get_blob(&r.key)
             .await?
             .ok_or_else(|| StoreError::new("payload", format!("the payload of event {} is missing from storage", envelope.event_id)))?;
-        let digest = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&bytes));
-        if digest != r.sha256 {
+        if !r.matches(&bytes) {
             return Err(StoreError::new("payload", format!("the stored payload of event {} does not match its digest", envelope.event_id)));
         }
         let payload = serde_json::from_slice(&bytes).map_err(|e| StoreError::new("payload", e))?;
@@ -440,45 +445,71 @@ where
         if n < self.policy.attempts() {
             let delay = self.policy.delay_before(n + 1, result.retry_after);
             let due = now + chrono::Duration::from_std(delay).unwrap_or_default();
-            // The state and its retry are one outcome: the state is written with the retry's due
-            // time first; if the send below fails, this message fails, and its redelivery finds
-            // the pair retrying and sends the retry again (see `repair`).
+            // The state and its retry are one outcome: the state is written with the retry pending
+            // first; if the send below fails, this message fails, and its redelivery finds the
+            // retry still pending and sends it (see `repair`). Only then may the endpoint be
+            // disabled for failing too long, so a disabled endpoint never strands a pair: its
+            // retry finds it disabled and marks the pair failed, where recover can find it.
             self.deliveries
                 .record(envelope.event_id, &sub.id, &attempt, State::Retrying, n + 1, FollowUp::RetryAt(due.timestamp_millis()))
                 .await?;
-            // An endpoint failing too long is disabled, but its retry is still sent: it finds the
-            // subscription disabled and marks the pair failed, so recover can find it.
+            self.send_retry(envelope, &sub.id, n + 1, due, delay).await?;
             self.failing_too_long(sub, now).await?;
-            self.metrics.increment(&[], metrics::RETRIES_SCHEDULED);
-            return self.retries.schedule(&RetryMessage::new(RetryKind::Retry, envelope, &sub.id, n + 1, due), delay).await;
+            return Ok(());
         }
-        // Exhausted: failed, kept in the DLQ for inspection and replay, and announced.
+        // Exhausted: failed, kept in the DLQ for inspection and replay, and announced; the
+        // endpoint is judged for disabling only once the dead letter is out (as above).
         self.deliveries.record(envelope.event_id, &sub.id, &attempt, State::Failed, n, FollowUp::DeadLetter).await?;
+        self.exhausted(envelope, &sub.id, owner, n, status, now).await?;
         self.failing_too_long(sub, now).await?;
-        self.dead_letter(envelope, &sub.id, n, now).await?;
+        Ok(())
+    }
+
+    /// Sends attempt `next`'s retry message and marks it sent.
+    async fn send_retry(
+        &self,
+        envelope: &EventEnvelope,
+        subscription_id: &str,
+        next: u32,
+        due: DateTime<Utc>,
+        delay: Duration,
+    ) -> Result<(), StoreError> {
+        self.metrics.increment(&[], metrics::RETRIES_SCHEDULED);
+        self.retries.schedule(&RetryMessage::new(RetryKind::Retry, envelope, subscription_id, next, due), delay).await?;
+        self.deliveries.follow_up_sent(envelope.event_id, subscription_id).await
+    }
+
+    /// An exhausted pair's dead letter (marked sent once it is out), its metric and its
+    /// operational event.
+    async fn exhausted(
+        &self,
+        envelope: &EventEnvelope,
+        subscription_id: &str,
+        owner: &str,
+        n: u32,
+        status: Option<u16>,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let message = RetryMessage::new(RetryKind::Exhausted, envelope, subscription_id, n, now);
+        self.retries.dead_letter(&serde_json::to_string(&message).unwrap_or_default()).await?;
+        self.deliveries.follow_up_sent(envelope.event_id, subscription_id).await?;
         self.metrics.increment(&[], metrics::DELIVERIES_EXHAUSTED);
         self.announce(
             "delivery.exhausted",
             owner,
-            json!({"eventId": envelope.event_id, "subscriptionId": sub.id, "attempts": n, "lastStatusCode": status}),
+            json!({"eventId": envelope.event_id, "subscriptionId": subscription_id, "attempts": n, "lastStatusCode": status}),
             now,
         )
         .await;
         Ok(())
     }
 
-    async fn dead_letter(&self, envelope: &EventEnvelope, subscription_id: &str, n: u32, now: DateTime<Utc>) -> Result<(), StoreError> {
-        let message = RetryMessage::new(RetryKind::Exhausted, envelope, subscription_id, n, now);
-        self.retries.dead_letter(&serde_json::to_string(&message).unwrap_or_default()).await?;
-        self.deliveries.follow_up_sent(envelope.event_id, subscription_id).await
-    }
-
     /// A refused claim of attempt `n`: usually a duplicate, but it may also be the redelivery of
     /// a message whose follow-up was never sent (the state was written, then the send failed or
     /// the instance died). Send that follow-up again; a second copy is harmless, since every
-    /// attempt is claimed conditionally. A retry is re-sent only for the attempt right after this
-    /// one and only once it is due: a retry sent in time has been claimed by then, so duplicates
-    /// of a message that did its work do not spawn copies of the next retry.
+    /// attempt is claimed conditionally. A retry is re-sent only while it is marked pending (not
+    /// yet known to be sent) and only for the attempt right after this one, so duplicates of a
+    /// message that did its work do not spawn copies of the next retry.
     async fn repair(
         &self,
         envelope: &EventEnvelope,
@@ -489,19 +520,24 @@ where
     ) -> Result<(), StoreError> {
         let Some(found) = found else { return Ok(()) };
         match found.state {
-            State::Retrying if found.attempt_no == n + 1 && found.retry_at_ms.is_none_or(|at| at <= now.timestamp_millis()) => {
+            State::Retrying if found.attempt_no == n + 1 && found.retry_pending => {
                 let due = found.retry_at_ms.and_then(DateTime::from_timestamp_millis).unwrap_or(now);
-                let wait = Duration::ZERO;
+                let wait = (due - now).to_std().unwrap_or_default();
                 tracing::info!(event_id = %envelope.event_id, subscription_id = %sub.id, attempt = found.attempt_no, "re-sending a retry that may have been lost");
-                self.retries.schedule(&RetryMessage::new(RetryKind::Retry, envelope, &sub.id, found.attempt_no, due), wait).await
+                self.send_retry(envelope, &sub.id, found.attempt_no, due, wait).await
             }
             State::Failed if found.dead_letter_pending => {
                 tracing::info!(event_id = %envelope.event_id, subscription_id = %sub.id, "sending a dead letter that may have been lost");
-                self.dead_letter(envelope, &sub.id, found.attempt_no, now).await
+                let owner = if sub.integration.is_some() { &envelope.organization_id } else { &sub.organization_id };
+                self.exhausted(envelope, &sub.id, owner, found.attempt_no, None, now).await
             }
             State::Failed if found.disable_pending => {
-                tracing::info!(event_id = %envelope.event_id, subscription_id = %sub.id, "disabling after a 410 that may not have been applied");
-                self.disable(&sub.id, GONE, now).await?;
+                // Unless the organisation changed the subscription since (re-enabled it, say): then
+                // the 410 is old news and the subscription is left as they set it.
+                if found.updated_at.is_none_or(|at| sub.updated_at <= at) {
+                    tracing::info!(event_id = %envelope.event_id, subscription_id = %sub.id, "disabling after a 410 that may not have been applied");
+                    self.disable(&sub.id, GONE, now).await?;
+                }
                 self.deliveries.follow_up_sent(envelope.event_id, &sub.id).await
             }
             _ => Ok(()),

@@ -43,6 +43,13 @@ pub struct PayloadRef {
     pub sha256: String,
 }
 
+impl PayloadRef {
+    /// Are these the bytes the reference was made from (size and SHA-256)?
+    pub fn matches(&self, bytes: &[u8]) -> bool {
+        bytes.len() == self.size && hex::encode(Sha256::digest(bytes)) == self.sha256
+    }
+}
+
 impl EventEnvelope {
     /// The envelope as compact JSON. Serialising a struct of strings and JSON values cannot
     /// fail, so this never panics.
