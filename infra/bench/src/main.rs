@@ -458,8 +458,10 @@ async fn startup(ingest: &Path, bare: &Path, runs: usize) -> (Duration, Duration
 }
 
 /// What template.yaml and Lambda hand the function (values that need no AWS to start).
-const STARTUP_ENV: [(&str, &str); 12] = [
+const STARTUP_ENV: [(&str, &str); 13] = [
     ("RELAY_IDEMPOTENCY_TABLE", "t"),
+    // 32 zero bytes, base64: ingest derives its event-id key from it at start-up.
+    ("RELAY_SECRETS_KEY", "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="),
     ("RELAY_EVENTS_TABLE", "t"),
     ("RELAY_CONFIG_TABLE", "t"),
     ("RELAY_DELIVERIES_TABLE", "t"),
