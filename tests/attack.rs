@@ -139,21 +139,29 @@ async fn everything_acknowledged_is_delivered_with_its_payload_inline() {
     }
 }
 
-/// The retry message cannot be sent (SQS fails) after the pair was marked retrying: the event's
-/// message comes back, finds the pair retrying, and sends its retry again.
-#[tokio::test]
-async fn a_retry_whose_message_could_not_be_sent_is_not_stranded() {
-    let env = vec![("RELAY_RETRY_SCHEDULE".to_string(), "0,1".to_string())];
+/// A stack whose queues return failed messages after 3 s: one endpoint fails the first attempt
+/// of an event while every SQS send fails (so its retry cannot be queued); SQS is back when this
+/// returns. Returns the stack, the endpoint and the event id.
+async fn first_attempt_fails_while_sqs_is_down(schedule: &str, candidate: &str) -> (Stack, Receiver, String) {
+    let env = vec![("RELAY_RETRY_SCHEDULE".to_string(), schedule.to_string())];
     let (stack, proxy) =
         stack_behind_proxy(StackOptions { function_env: env, visibility_timeout_secs: Some(3), ..StackOptions::default() }).await;
     let receiver = Receiver::start().await;
     receiver.answer(500, None, Duration::ZERO, 1);
     subscribe(&stack, &receiver.url, &["candidate.hired"]).await;
     proxy.inject("SendMessage", Fault::Fail);
-    let event_id = hire(&stack, "cand-sqs-down", json!({})).await;
+    let event_id = hire(&stack, candidate, json!({})).await;
     receiver.wait_for(1, LIMIT).await;
     tokio::time::sleep(Duration::from_secs(2)).await;
     proxy.clear();
+    (stack, receiver, event_id)
+}
+
+/// The retry message cannot be sent (SQS fails) after the pair was marked retrying: the event's
+/// message comes back, finds the pair retrying, and sends its retry again.
+#[tokio::test]
+async fn a_retry_whose_message_could_not_be_sent_is_not_stranded() {
+    let (stack, receiver, event_id) = first_attempt_fails_while_sqs_is_down("0,1", "cand-sqs-down").await;
     receiver.wait_for(2, LIMIT).await;
     let v = get_until(&stack, &format!("/v1/events/{event_id}"), |v| v["deliveries"][0]["state"] == "delivered").await;
     assert_eq!(v["deliveries"][0]["attempts"].as_array().map(Vec::len), Some(2), "{v}");
@@ -163,17 +171,7 @@ async fn a_retry_whose_message_could_not_be_sent_is_not_stranded() {
 /// and must still find the retry pending and send it (delayed) rather than leave the pair waiting.
 #[tokio::test]
 async fn a_distant_retry_whose_message_could_not_be_sent_is_sent_on_redelivery() {
-    let env = vec![("RELAY_RETRY_SCHEDULE".to_string(), "0,3600".to_string())];
-    let (stack, proxy) =
-        stack_behind_proxy(StackOptions { function_env: env, visibility_timeout_secs: Some(3), ..StackOptions::default() }).await;
-    let receiver = Receiver::start().await;
-    receiver.answer(500, None, Duration::ZERO, 1);
-    subscribe(&stack, &receiver.url, &["candidate.hired"]).await;
-    proxy.inject("SendMessage", Fault::Fail);
-    hire(&stack, "cand-distant", json!({})).await;
-    receiver.wait_for(1, LIMIT).await;
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    proxy.clear();
+    let (stack, receiver, _) = first_attempt_fails_while_sqs_is_down("0,3600", "cand-distant").await;
     // The retry waits on the retry queue (SQS delays stop at 15 minutes, so it hops there).
     let sqs = aws_sdk_sqs::Client::new(&stack.aws().await);
     let started = Instant::now();

@@ -923,11 +923,7 @@ impl DeliveryStore for DynamoStore {
             .expression_attribute_values(":nowms", n(now_ms))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(e) if e.as_service_error().is_some_and(|x| x.is_conditional_check_failed_exception()) => Ok(false),
-            Err(e) => Err(StoreError::new("dynamodb:UpdateItem", DisplayErrorContext(e))),
-        }
+        conditional_update(result)
     }
 }
 
@@ -947,11 +943,7 @@ impl RateLimiter for DynamoStore {
             .expression_attribute_values(":exp", n(now.timestamp() + 120))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(e) if e.as_service_error().is_some_and(|x| x.is_conditional_check_failed_exception()) => Ok(false),
-            Err(e) => Err(StoreError::new("dynamodb:UpdateItem", DisplayErrorContext(e))),
-        }
+        conditional_update(result)
     }
 }
 
@@ -1035,6 +1027,20 @@ impl DedupeStore for DynamoStore {
             .await
             .map_err(|e| StoreError::new("dynamodb:DeleteItem", DisplayErrorContext(e)))?;
         Ok(())
+    }
+}
+
+/// A conditional UpdateItem's outcome: `false` when its condition failed (nothing written).
+fn conditional_update(
+    result: Result<
+        aws_sdk_dynamodb::operation::update_item::UpdateItemOutput,
+        aws_sdk_dynamodb::error::SdkError<UpdateItemError, aws_sdk_dynamodb::config::http::HttpResponse>,
+    >,
+) -> Result<bool, StoreError> {
+    match result {
+        Ok(_) => Ok(true),
+        Err(e) if e.as_service_error().is_some_and(|x| x.is_conditional_check_failed_exception()) => Ok(false),
+        Err(e) => Err(StoreError::new("dynamodb:UpdateItem", DisplayErrorContext(e))),
     }
 }
 
