@@ -19,22 +19,22 @@ use relay_aws::metrics::EmfMetrics;
 use relay_aws::s3::S3Blobs;
 use relay_aws::ses::SesNotifier;
 use relay_aws::sqs::SqsRetries;
-use relay_core::delivery::{Deliverer, RetryMessage, RetryPolicy};
-use relay_core::ports::{DeliveryStore, EventPublisher, Notifier, RetryQueue, StoreError, SubscriptionStore, WebhookSender};
-use relay_core::validation::validate_bus_event;
+use relay_core::delivery::{Deliverer, DeliveryConfig, DeliveryPorts};
+use relay_core::model::delivery::{RetryMessage, RetryPolicy};
+use relay_core::model::validation::validate_bus_event;
+use relay_core::ports::StoreError;
 use serde_json::Value;
 
 pub use sender::HttpSender;
 
-pub struct App<S, D, Q, H, P, N> {
-    pub deliverer: Deliverer<S, D, Q, H, P, N>,
+pub struct App {
+    pub deliverer: Deliverer,
 }
 
-impl App<Arc<DynamoStore>, Arc<DynamoStore>, SqsRetries, HttpSender, EventBridgePublisher, SesNotifier<Arc<DynamoStore>>> {
+impl App {
     pub async fn from_env() -> Result<Self, ConfigError> {
         let sdk = config::load().await?;
         let store = Arc::new(DynamoStore::new(&sdk, Tables::from_env()?));
-        let secrets = config::secret_box()?;
         let schedule = std::env::var("RELAY_RETRY_SCHEDULE").unwrap_or_default();
         let policy = if schedule.is_empty() {
             RetryPolicy::default()
@@ -46,39 +46,34 @@ impl App<Arc<DynamoStore>, Arc<DynamoStore>, SqsRetries, HttpSender, EventBridge
             })?
         };
         let timeout = Duration::from_secs_f64(config::number("RELAY_SEND_TIMEOUT_MS", 15_000)? as f64 / 1000.0);
-        let retries = SqsRetries::new(&sdk, config::required("RELAY_RETRY_QUEUE_URL")?, config::required("RELAY_DEAD_LETTER_QUEUE_URL")?);
-        let notifier = SesNotifier::new(&sdk, store.clone(), config::required("RELAY_MAIL_FROM")?);
         let sender = HttpSender::new(timeout, relay_core::ssrf::loopback_allowed()).map_err(|e| ConfigError::Invalid {
             name: "HTTP client",
             expected: "a client with the SSRF guard",
             value: e.to_string(),
         })?;
-        let mut deliverer = Deliverer::new(
-            store.clone(),
-            store,
-            retries,
-            sender,
-            EventBridgePublisher::new(&sdk, config::required("RELAY_EVENT_BUS_NAME")?),
-            notifier,
-            Arc::new(S3Blobs::new(&sdk, config::required("RELAY_PAYLOAD_BUCKET")?)),
-            Arc::new(EmfMetrics::from_env("deliver")),
-            secrets,
+        let ports = DeliveryPorts {
+            subscriptions: store.clone(),
+            deliveries: store.clone(),
+            rates: store.clone(),
+            retries: Arc::new(SqsRetries::new(
+                &sdk,
+                config::required("RELAY_RETRY_QUEUE_URL")?,
+                config::required("RELAY_DEAD_LETTER_QUEUE_URL")?,
+            )),
+            sender: Arc::new(sender),
+            publisher: Arc::new(EventBridgePublisher::new(&sdk, config::required("RELAY_EVENT_BUS_NAME")?)),
+            notifier: Arc::new(SesNotifier::new(&sdk, store, config::required("RELAY_MAIL_FROM")?)),
+            blobs: Arc::new(S3Blobs::new(&sdk, config::required("RELAY_PAYLOAD_BUCKET")?)),
+            metrics: Arc::new(EmfMetrics::from_env("deliver")),
+        };
+        let delivery_config = DeliveryConfig {
             policy,
-        );
-        deliverer.disable_after = chrono::Duration::seconds(config::number("RELAY_DISABLE_AFTER_SECONDS", 5 * 24 * 3600)?);
-        Ok(Self { deliverer })
+            disable_after: chrono::Duration::seconds(config::number("RELAY_DISABLE_AFTER_SECONDS", 5 * 24 * 3600)?),
+            ..DeliveryConfig::new(config::secret_box()?)
+        };
+        Ok(Self { deliverer: Deliverer::new(ports, delivery_config) })
     }
-}
 
-impl<S, D, Q, H, P, N> App<S, D, Q, H, P, N>
-where
-    S: SubscriptionStore,
-    D: DeliveryStore,
-    Q: RetryQueue,
-    H: WebhookSender,
-    P: EventPublisher,
-    N: Notifier,
-{
     /// Handles one SQS batch; the messages run concurrently.
     pub async fn handle(&self, event: SqsEvent) -> Result<SqsBatchResponse, Error> {
         self.deliverer.begin_batch().await;
@@ -118,6 +113,6 @@ where
 
     async fn dead_letter(&self, body: &str, why: &str) -> Result<(), StoreError> {
         tracing::warn!(reason = why, "sending a message to the DLQ");
-        self.deliverer.retries.dead_letter(body).await
+        self.deliverer.dead_letter(body).await
     }
 }

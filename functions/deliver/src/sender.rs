@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use relay_core::delivery::{Outgoing, SendResult, EXCERPT_BYTES};
+use relay_core::model::delivery::{Outgoing, SendResult, EXCERPT_BYTES};
 use relay_core::ports::WebhookSender;
 use relay_core::ssrf;
 

@@ -14,10 +14,10 @@ use relay_aws::eventbridge::EventBridgePublisher;
 use relay_aws::metrics::EmfMetrics;
 use relay_aws::s3::S3Blobs;
 use relay_core::auth::Authenticator;
-use relay_core::ingest::{Ingest, IngestConfig, Reply, RequestContext};
-use relay_core::ports::{BlobStore, EventPublisher, EventStore, IdempotencyStore, KeyStore};
-use relay_core::problem::{Problem, ProblemKind};
-use relay_edge::{header, is_json, to_response};
+use relay_core::ingest::{Ingest, IngestConfig, IngestPorts, RequestContext};
+use relay_core::model::problem::{Problem, ProblemKind};
+use relay_core::model::reply::Reply;
+use relay_edge::{header, json_body, to_response};
 
 /// The largest body `POST /v1/events` accepts.
 pub const MAX_SINGLE_BYTES: usize = 1024 * 1024;
@@ -25,12 +25,12 @@ pub const MAX_SINGLE_BYTES: usize = 1024 * 1024;
 pub const MAX_BATCH_BYTES: usize = 5 * 1024 * 1024;
 
 /// The function's dependencies, built once per instance.
-pub struct App<S, P, B> {
-    pub auth: Authenticator<S>,
-    pub ingest: Ingest<S, P, B>,
+pub struct App {
+    pub auth: Authenticator,
+    pub ingest: Ingest,
 }
 
-impl App<Arc<DynamoStore>, EventBridgePublisher, S3Blobs> {
+impl App {
     /// Builds the AWS adapters from the environment template.yaml sets.
     pub async fn from_env() -> Result<Self, ConfigError> {
         let sdk = config::load().await?;
@@ -43,25 +43,19 @@ impl App<Arc<DynamoStore>, EventBridgePublisher, S3Blobs> {
                 .map_err(|_| ConfigError::Invalid { name: "RELAY_SECRETS_KEY", expected: "32 bytes, base64", value: "(hidden)".into() })?,
             ..IngestConfig::default()
         };
+        let ports = IngestPorts {
+            idempotency: store.clone(),
+            events: store.clone(),
+            publisher: Arc::new(EventBridgePublisher::new(&sdk, config::required("RELAY_EVENT_BUS_NAME")?)),
+            blobs: Arc::new(S3Blobs::new(&sdk, config::required("RELAY_PAYLOAD_BUCKET")?)),
+            metrics: Arc::new(EmfMetrics::from_env("ingest")),
+        };
         Ok(Self {
-            auth: Authenticator::new(store.clone(), Duration::from_secs(config::number("RELAY_KEY_CACHE_SECONDS", 60)? as u64)),
-            ingest: Ingest {
-                store,
-                publisher: EventBridgePublisher::new(&sdk, config::required("RELAY_EVENT_BUS_NAME")?),
-                blobs: S3Blobs::new(&sdk, config::required("RELAY_PAYLOAD_BUCKET")?),
-                config: ingest_config,
-                metrics: Arc::new(EmfMetrics::from_env("ingest")),
-            },
+            auth: Authenticator::new(store, Duration::from_secs(config::number("RELAY_KEY_CACHE_SECONDS", 60)? as u64)),
+            ingest: Ingest::new(ports, ingest_config),
         })
     }
-}
 
-impl<S, P, B> App<S, P, B>
-where
-    S: KeyStore + IdempotencyStore + EventStore,
-    P: EventPublisher,
-    B: BlobStore,
-{
     /// Handles one API Gateway request. Never fails: every error is a problem document.
     pub async fn handle(&self, req: Request) -> Result<Response<Body>, Error> {
         let path = req.raw_http_path();
@@ -90,24 +84,10 @@ where
             Ok(k) => k,
             Err(p) => return p.into(),
         };
-        let body: &[u8] = req.body().as_ref();
         let limit = if batch { MAX_BATCH_BYTES } else { MAX_SINGLE_BYTES };
-        if body.len() > limit {
-            return Problem::new(
-                ProblemKind::PayloadTooLarge,
-                format!(
-                    "the body is {} bytes; the limit is {limit}. Send large payloads in smaller events or use the batch endpoint",
-                    body.len()
-                ),
-            )
-            .into();
-        }
-        if !is_json(header(headers, "content-type")) {
-            return Problem::new(ProblemKind::UnsupportedMediaType, "send the event as JSON with 'Content-Type: application/json'").into();
-        }
-        let value: serde_json::Value = match serde_json::from_slice(body) {
+        let value = match json_body(req, limit, "Send large payloads in smaller events or use the batch endpoint") {
             Ok(v) => v,
-            Err(e) => return Problem::new(ProblemKind::MalformedJson, format!("the body is not valid JSON: {e}")).into(),
+            Err(p) => return p.into(),
         };
         let idempotency_key = header(headers, "idempotency-key").or_else(|| header(headers, "x-idempotency-key"));
         let ctx =

@@ -7,10 +7,11 @@ use std::time::Duration;
 
 use lambda_http::{Body, Request};
 use relay_core::auth::Authenticator;
+use relay_core::ingest::IngestPorts;
 use relay_core::ingest::{Ingest, IngestConfig};
-use relay_core::keys::{self, ApiKey, KeyKind};
-use relay_core::memory::{MemoryBlobs, MemoryBus, MemoryStore, RecordedMetrics};
+use relay_core::memory::{MemoryBlobs, MemoryBus, MemoryEvents, MemoryKeys, RecordedMetrics};
 use relay_core::metrics;
+use relay_core::model::keys::{self, ApiKey, KeyKind};
 use relay_core::ports::KeyStore;
 use serde_json::{json, Value};
 
@@ -19,18 +20,18 @@ use super::App;
 const PRODUCT_KEY: &str = "rk_prod_test_recruitiq";
 const ORG_KEY: &str = "rk_org_test_acme";
 
-type TestApp = App<Arc<MemoryStore>, Arc<MemoryBus>, Arc<MemoryBlobs>>;
-
 struct World {
-    app: TestApp,
-    store: Arc<MemoryStore>,
+    app: App,
+    store: Arc<MemoryEvents>,
+    key_store: Arc<MemoryKeys>,
     bus: Arc<MemoryBus>,
     blobs: Arc<MemoryBlobs>,
     metrics: Arc<RecordedMetrics>,
 }
 
 async fn world() -> World {
-    let store = Arc::new(MemoryStore::default());
+    let store = Arc::new(MemoryEvents::default());
+    let key_store = Arc::new(MemoryKeys::default());
     let bus = Arc::new(MemoryBus::default());
     let blobs = Arc::new(MemoryBlobs::default());
     let now = chrono::Utc::now();
@@ -50,15 +51,24 @@ async fn world() -> World {
         created_at: now,
         disabled: false,
     };
-    store.put_key(&keys::hash(PRODUCT_KEY), &product).await.unwrap();
-    store.put_key(&keys::hash(ORG_KEY), &org).await.unwrap();
+    key_store.put_key(&keys::hash(PRODUCT_KEY), &product).await.unwrap();
+    key_store.put_key(&keys::hash(ORG_KEY), &org).await.unwrap();
     let config = IngestConfig { inline_payload_limit: 1024, ..IngestConfig::default() };
     let metrics = Arc::new(RecordedMetrics::default());
     let app = App {
-        auth: Authenticator::new(store.clone(), Duration::from_secs(60)),
-        ingest: Ingest { store: store.clone(), publisher: bus.clone(), blobs: blobs.clone(), config, metrics: metrics.clone() },
+        auth: Authenticator::new(key_store.clone(), Duration::from_secs(60)),
+        ingest: Ingest::new(
+            IngestPorts {
+                idempotency: store.clone(),
+                events: store.clone(),
+                publisher: bus.clone(),
+                blobs: blobs.clone(),
+                metrics: metrics.clone(),
+            },
+            config,
+        ),
     };
-    World { app, store, bus, blobs, metrics }
+    World { app, store, key_store, bus, blobs, metrics }
 }
 
 /// An API Gateway v2 request, built from JSON the way Lambda delivers it.
@@ -299,7 +309,7 @@ async fn the_sam_fixtures_are_requests_this_handler_answers() {
         created_at: chrono::Utc::now(),
         disabled: false,
     };
-    w.store.put_key(&keys::hash("rk_prod_local_demo"), &demo).await.unwrap();
+    w.key_store.put_key(&keys::hash("rk_prod_local_demo"), &demo).await.unwrap();
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../events");
     let expect = [("ingest-post-event.json", 202), ("ingest-post-batch.json", 202), ("ingest-health.json", 200)];
     for (file, status) in expect {
@@ -344,7 +354,7 @@ async fn a_product_may_not_publish_another_products_catalogued_event() {
         created_at: chrono::Utc::now(),
         disabled: false,
     };
-    w.store.put_key(&keys::hash("rk_prod_nexus"), &nexus).await.unwrap();
+    w.key_store.put_key(&keys::hash("rk_prod_nexus"), &nexus).await.unwrap();
     let (status, body, _) = call(&w, post(&hired(), Some("rk_prod_nexus"), Some("hire-by-nexus"))).await;
     assert_eq!(status, 403, "{body}");
     assert!(body["detail"].as_str().is_some_and(|d| d.contains("published by recruitiq")), "{body}");

@@ -14,9 +14,8 @@ use relay_aws::dynamo::{DynamoStore, Tables};
 use relay_aws::eventbridge::EventBridgePublisher;
 use relay_aws::metrics::EmfMetrics;
 use relay_aws::s3::S3Blobs;
-use relay_core::ports::{BlobStore, DedupeStore, EventPublisher, SourceStore};
-use relay_core::problem::{Problem, ProblemKind};
-use relay_core::webhooks::receive::{PaymentLookup, Receiver, ReceiverConfig};
+use relay_core::model::problem::{Problem, ProblemKind};
+use relay_core::webhooks::receive::{Receiver, ReceiverConfig, ReceiverPorts};
 use relay_core::webhooks::InboundRequest;
 use relay_edge::to_response;
 
@@ -25,15 +24,14 @@ pub use mollie::MollieApi;
 /// The largest webhook body accepted.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 
-pub struct App<S, D, P, B, M> {
-    pub receiver: Receiver<S, D, P, B, M>,
+pub struct App {
+    pub receiver: Receiver,
 }
 
-impl App<Arc<DynamoStore>, Arc<DynamoStore>, EventBridgePublisher, S3Blobs, MollieApi> {
+impl App {
     pub async fn from_env() -> Result<Self, ConfigError> {
         let sdk = config::load().await?;
         let store = Arc::new(DynamoStore::new(&sdk, Tables::from_env()?));
-        let secrets = config::secret_box()?;
         let receiver_config = ReceiverConfig {
             dedupe_secs: config::number("RELAY_WEBHOOK_DEDUPE_SECONDS", 7 * 24 * 3600)?,
             source_cache: Duration::from_secs(config::number("RELAY_SOURCE_CACHE_SECONDS", 60)? as u64),
@@ -43,31 +41,19 @@ impl App<Arc<DynamoStore>, Arc<DynamoStore>, EventBridgePublisher, S3Blobs, Moll
                 .unwrap_or_else(|| "https://api.mollie.com".into()),
             ..ReceiverConfig::default()
         };
-        Ok(Self {
-            receiver: Receiver::new(
-                store.clone(),
-                store.clone(),
-                EventBridgePublisher::new(&sdk, config::required("RELAY_EVENT_BUS_NAME")?),
-                S3Blobs::new(&sdk, config::required("RELAY_ARCHIVE_BUCKET")?),
-                MollieApi::default(),
-                Arc::new(S3Blobs::new(&sdk, config::required("RELAY_PAYLOAD_BUCKET")?)),
-                store.clone(),
-                Arc::new(EmfMetrics::from_env("webhook-receive")),
-                secrets,
-                receiver_config,
-            ),
-        })
+        let ports = ReceiverPorts {
+            sources: store.clone(),
+            dedupe: store.clone(),
+            publisher: Arc::new(EventBridgePublisher::new(&sdk, config::required("RELAY_EVENT_BUS_NAME")?)),
+            archive: Arc::new(S3Blobs::new(&sdk, config::required("RELAY_ARCHIVE_BUCKET")?)),
+            payloads: Arc::new(S3Blobs::new(&sdk, config::required("RELAY_PAYLOAD_BUCKET")?)),
+            payments: Arc::new(MollieApi::default()),
+            limiter: store,
+            metrics: Arc::new(EmfMetrics::from_env("webhook-receive")),
+        };
+        Ok(Self { receiver: Receiver::new(ports, config::secret_box()?, receiver_config) })
     }
-}
 
-impl<S, D, P, B, M> App<S, D, P, B, M>
-where
-    S: SourceStore,
-    D: DedupeStore,
-    P: EventPublisher,
-    B: BlobStore,
-    M: PaymentLookup,
-{
     /// Handles one request. Never fails: every error is a problem document.
     pub async fn handle(&self, req: Request) -> Result<Response<Body>, Error> {
         let path = relay_edge::path(&req);

@@ -6,7 +6,7 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use relay_core::webhooks::receive::PaymentLookup;
+use relay_core::ports::PaymentLookup;
 use serde_json::Value;
 
 #[derive(Default)]

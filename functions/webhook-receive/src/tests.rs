@@ -6,12 +6,12 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use lambda_http::{Body, Request};
-use relay_core::memory::{MemoryBlobs, MemoryBus, MemorySources, RecordedMetrics};
+use relay_core::memory::{MemoryBlobs, MemoryBus, MemoryDedupe, MemoryRates, MemorySources, RecordedMetrics};
 use relay_core::metrics;
-use relay_core::ports::SourceStore;
+use relay_core::ports::{PaymentLookup, SourceStore};
 use relay_core::secrets::SecretBox;
-use relay_core::webhooks::receive::{PaymentLookup, Receiver, ReceiverConfig};
-use relay_core::webhooks::{sources, verify};
+use relay_core::webhooks::receive::{Receiver, ReceiverConfig, ReceiverPorts};
+use relay_core::webhooks::sources;
 use serde_json::{json, Value};
 
 use super::App;
@@ -31,10 +31,8 @@ impl PaymentLookup for FakeMollie {
     }
 }
 
-type TestApp = App<Arc<MemorySources>, Arc<MemorySources>, Arc<MemoryBus>, Arc<MemoryBlobs>, Arc<FakeMollie>>;
-
 struct World {
-    app: TestApp,
+    app: App,
     bus: Arc<MemoryBus>,
     blobs: Arc<MemoryBlobs>,
     mollie: Arc<FakeMollie>,
@@ -53,18 +51,17 @@ async fn world() -> World {
     let blobs = Arc::new(MemoryBlobs::default());
     let mollie = Arc::new(FakeMollie::default());
     let metrics = Arc::new(RecordedMetrics::default());
-    let receiver = Receiver::new(
-        store.clone(),
-        store,
-        bus.clone(),
-        blobs.clone(),
-        mollie.clone(),
-        blobs.clone(),
-        Arc::new(relay_core::memory::MemoryRates::default()),
-        metrics.clone(),
-        secrets,
-        ReceiverConfig::default(),
-    );
+    let ports = ReceiverPorts {
+        sources: store,
+        dedupe: Arc::new(MemoryDedupe::default()),
+        publisher: bus.clone(),
+        archive: blobs.clone(),
+        payloads: blobs.clone(),
+        payments: mollie.clone(),
+        limiter: Arc::new(MemoryRates::default()),
+        metrics: metrics.clone(),
+    };
+    let receiver = Receiver::new(ports, secrets, ReceiverConfig::default());
     World { app: App { receiver }, bus, blobs, mollie, metrics }
 }
 
@@ -80,7 +77,7 @@ fn request(method: &str, path: &str, headers: Value, body: &str) -> Request {
 }
 
 fn stripe_request(body: &str, secret: &str, t: i64) -> Request {
-    let sig = hex(&verify::sign(secret.as_bytes(), &[format!("{t}.").as_bytes(), body.as_bytes()]));
+    let sig = hex(&relay_core::crypto::hmac_sha256(secret.as_bytes(), &[format!("{t}.").as_bytes(), body.as_bytes()]));
     request(
         "POST",
         "/webhooks/stripe/src_stripe",

@@ -10,8 +10,8 @@
 
 use relay_aws::config;
 use relay_aws::dynamo::{DynamoStore, Tables};
-use relay_core::catalogue::PRODUCTS;
-use relay_core::keys::{self, ApiKey, KeyKind};
+use relay_core::model::catalogue::PRODUCTS;
+use relay_core::model::keys::{self, ApiKey, KeyKind};
 use relay_core::ports::KeyStore;
 
 const USAGE: &str = "usage:

@@ -28,7 +28,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use relay_core::keys::{self, ApiKey, KeyKind};
+use relay_core::model::keys::{self, ApiKey, KeyKind};
 use relay_core::ports::KeyStore;
 
 const REGION: &str = "us-east-1";

@@ -8,7 +8,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use aws_sdk_eventbridge::types::PutEventsRequestEntry;
 use aws_sdk_eventbridge::Client;
-use relay_core::envelope::EventEnvelope;
+use relay_core::model::envelope::EventEnvelope;
 use relay_core::ports::{EventPublisher, PublishError};
 
 /// Entries per PutEvents call (service limit).

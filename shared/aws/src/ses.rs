@@ -1,6 +1,8 @@
 //! E-mail through SES (v2), from the template's verified sender: the [`Mailer`] port, and the
 //! [`Notifier`] that mails an organisation's verified contact.
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
 use aws_sdk_sesv2::types::{Body, Content, Destination, EmailContent, Message};
 use aws_sdk_sesv2::Client;
@@ -34,19 +36,20 @@ impl Mailer for SesMailer {
     }
 }
 
-pub struct SesNotifier<O> {
+/// Mails an organisation's verified contact, looked up in the organisation store.
+pub struct SesNotifier {
     mailer: SesMailer,
-    organizations: O,
+    organizations: Arc<dyn OrganizationStore>,
 }
 
-impl<O> SesNotifier<O> {
-    pub fn new(config: &aws_config::SdkConfig, organizations: O, from: String) -> Self {
+impl SesNotifier {
+    pub fn new(config: &aws_config::SdkConfig, organizations: Arc<dyn OrganizationStore>, from: String) -> Self {
         Self { mailer: SesMailer::new(config, from), organizations }
     }
 }
 
 #[async_trait]
-impl<O: OrganizationStore> Notifier for SesNotifier<O> {
+impl Notifier for SesNotifier {
     /// Only a verified contact is mailed; a pending address never is.
     async fn notify(&self, organization_id: &str, subject: &str, body: &str) -> Result<bool, StoreError> {
         let Some(to) = self.organizations.contact(organization_id).await? else { return Ok(false) };

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use aws_sdk_sqs::Client;
-use relay_core::delivery::RetryMessage;
+use relay_core::model::delivery::RetryMessage;
 use relay_core::ports::{RetryQueue, StoreError};
 
 /// SQS's longest message delay.

@@ -3,27 +3,23 @@
 //! request budget. Revoking a key takes effect within the cache's lifetime.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::keys::{self, ApiKey};
+use crate::model::keys::{self, ApiKey};
+use crate::model::problem::{Problem, ProblemKind};
 use crate::ports::KeyStore;
-use crate::problem::{Problem, ProblemKind};
 
-pub struct Authenticator<K> {
-    store: K,
+pub struct Authenticator {
+    store: Arc<dyn KeyStore>,
     ttl: Duration,
     negative_ttl: Duration,
     cache: Mutex<HashMap<String, (Option<ApiKey>, Instant)>>,
 }
 
-impl<K: KeyStore> Authenticator<K> {
-    pub fn new(store: K, ttl: Duration) -> Self {
+impl Authenticator {
+    pub fn new(store: Arc<dyn KeyStore>, ttl: Duration) -> Self {
         Self { store, ttl, negative_ttl: Duration::from_secs(5), cache: Mutex::default() }
-    }
-
-    pub fn store(&self) -> &K {
-        &self.store
     }
 
     /// The key behind an `Authorization` header value, or the 401/503 to answer with.

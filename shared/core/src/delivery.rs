@@ -13,262 +13,80 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use rand::Rng;
-use serde::{Deserialize, Serialize};
 use serde_json::json;
 use uuid::Uuid;
 
-use crate::envelope::{EventEnvelope, RELAY_SOURCE};
 use crate::metrics::{self, Metric, Metrics};
-use crate::ports::{BlobStore, DeliveryStore, EventPublisher, Notifier, RetryQueue, StoreError, SubscriptionStore, WebhookSender};
+use crate::model::delivery::{
+    body, Attempt, ClaimResult, FollowUp, Outgoing, PairStatus, RetryKind, RetryMessage, RetryPolicy, SendResult, State,
+};
+use crate::model::envelope::{EventEnvelope, RELAY_SOURCE};
+use crate::model::subscription::Subscription;
+use crate::ports::{
+    inline_payload, modify_subscription, BlobStore, DeliveryStore, EventPublisher, Notifier, RateLimiter, RetryQueue, StoreError,
+    SubscriptionStore, WebhookSender,
+};
 use crate::secrets::SecretBox;
 use crate::signing::signature_header;
-use crate::subscriptions::Subscription;
-
-/// How much of a response body an attempt keeps.
-pub const EXCERPT_BYTES: usize = 1024;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum State {
-    Sending,
-    Retrying,
-    Delivered,
-    Failed,
-}
-
-/// One attempt, as shown in the attempt log.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Attempt {
-    pub number: u32,
-    pub at: DateTime<Utc>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub status_code: Option<u16>,
-    pub duration_ms: u64,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub response_excerpt: Option<String>,
-    /// `timeout`, `connect`, `refused` (SSRF guard), `http` (non-2xx), ...
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub error_kind: Option<String>,
-}
-
-/// A pair's state and attempts, for `GET /v1/events/{id}`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct DeliveryRecord {
-    pub subscription_id: String,
-    pub organization_id: String,
-    pub state: State,
-    pub attempts: Vec<Attempt>,
-    pub updated_at: DateTime<Utc>,
-}
-
-/// A scheduled retry of one pair (the body of a retry-queue message).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct RetryMessage {
-    pub kind: RetryKind,
-    pub envelope: EventEnvelope,
-    pub subscription_id: String,
-    pub attempt: u32,
-    pub not_before: DateTime<Utc>,
-}
-
-/// One outgoing request.
-#[derive(Debug, Clone)]
-pub struct Outgoing {
-    pub url: String,
-    pub headers: Vec<(String, String)>,
-    pub body: Vec<u8>,
-}
-
-/// What happened to it.
-#[derive(Debug, Clone, Default)]
-pub struct SendResult {
-    pub status: Option<u16>,
-    pub retry_after: Option<Duration>,
-    pub duration: Duration,
-    pub excerpt: Option<String>,
-    pub error_kind: Option<String>,
-}
-
-/// What a claim found.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ClaimResult {
-    /// This attempt is ours to send.
-    Claimed,
-    /// Not ours; the pair as found (`None` if it could not be read back).
-    Refused(Option<PairStatus>),
-}
-
-/// A pair's state as stored, beyond its attempt log.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PairStatus {
-    pub state: State,
-    /// The attempt the pair waits for (retrying) or ended with.
-    pub attempt_no: u32,
-    /// When the pending retry is due (epoch ms), for a pair that is retrying.
-    pub retry_at_ms: Option<i64>,
-    /// An exhausted pair whose dead letter may not have been sent yet.
-    pub dead_letter_pending: bool,
-    /// A pair whose endpoint answered 410 and whose subscription may not be disabled yet.
-    pub disable_pending: bool,
-    /// A retrying pair whose retry message may not have been sent yet.
-    pub retry_pending: bool,
-    /// When the pair's state was last written.
-    pub updated_at: Option<DateTime<Utc>>,
-}
-
-/// The message that carries a recorded state on, written with the state so a lost one is
-/// found and sent again (see [`DeliveryStore::record`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FollowUp {
-    None,
-    /// A retry message due at this time (epoch ms).
-    RetryAt(i64),
-    /// A dead letter for the delivery DLQ.
-    DeadLetter,
-    /// Disabling the subscription (its endpoint answered 410 Gone).
-    Disable,
-}
 
 /// Why a subscription is disabled when its endpoint answers 410.
 const GONE: &str = "the endpoint answered 410 Gone";
 
-/// Why a retry-queue message was written.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum RetryKind {
-    /// Send attempt `attempt` when it is due.
-    Retry,
-    /// In the dead-letter queue: every attempt failed.
-    Exhausted,
-}
-
-impl RetryMessage {
-    pub fn new(kind: RetryKind, envelope: &EventEnvelope, subscription_id: &str, attempt: u32, not_before: DateTime<Utc>) -> Self {
-        Self { kind, envelope: envelope.clone(), subscription_id: subscription_id.to_string(), attempt, not_before }
-    }
-}
-
-/// The retry schedule: delay before attempt 1, 2, ... (attempt 1 is immediate).
-#[derive(Debug, Clone)]
-pub struct RetryPolicy {
-    pub delays: Vec<Duration>,
-    /// ± this fraction of each delay, so retries of many pairs do not arrive in lockstep.
-    pub jitter: f64,
-    /// The longest wait a `Retry-After` may impose.
-    pub max_retry_after: Duration,
-}
-
-impl Default for RetryPolicy {
-    /// Immediately, 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h: about 27.5 hours in all.
-    fn default() -> Self {
-        let secs = [0, 5, 300, 1800, 7200, 18000, 36000, 36000];
-        Self {
-            delays: secs.iter().map(|s| Duration::from_secs(*s)).collect(),
-            jitter: 0.1,
-            max_retry_after: Duration::from_secs(24 * 3600),
-        }
-    }
-}
-
-impl RetryPolicy {
-    /// From `RELAY_RETRY_SCHEDULE` ("0,5,300,..." seconds; fractions allowed for tests).
-    pub fn parse(spec: &str) -> Option<Self> {
-        let delays: Option<Vec<Duration>> =
-            spec.split(',').map(|s| s.trim().parse::<f64>().ok().filter(|v| *v >= 0.0).map(Duration::from_secs_f64)).collect();
-        delays.filter(|d| !d.is_empty()).map(|delays| Self { delays, ..Self::default() })
-    }
-
-    pub fn attempts(&self) -> u32 {
-        self.delays.len() as u32
-    }
-
-    /// The wait before attempt `next` (1-based), honouring `Retry-After`.
-    pub fn delay_before(&self, next: u32, retry_after: Option<Duration>) -> Duration {
-        let base = self.delays.get(next as usize - 1).copied().unwrap_or_default();
-        let jittered = if self.jitter > 0.0 && !base.is_zero() {
-            base.mul_f64(1.0 + rand::rng().random_range(-self.jitter..=self.jitter))
-        } else {
-            base
-        };
-        match retry_after {
-            Some(ra) => jittered.max(ra.min(self.max_retry_after)),
-            None => jittered,
-        }
-    }
-}
-
-/// The Standard Webhooks body: `{"type", "timestamp", "data"}`; `data` is the envelope, with
-/// its payload inline (never an internal storage reference).
-pub fn body(envelope: &EventEnvelope) -> Vec<u8> {
-    serde_json::to_vec(&json!({"type": envelope.event_type, "timestamp": envelope.timestamp, "data": envelope})).unwrap_or_default()
-}
-
-/// The most subscriptions an organisation may have: one event fans out to at most this many
-/// endpoints in one invocation.
-pub const MAX_SUBSCRIPTIONS_PER_ORGANIZATION: usize = 50;
-
-pub struct Deliverer<S, D, Q, H, P, N> {
-    pub subscriptions: S,
-    pub deliveries: D,
-    pub retries: Q,
-    pub sender: H,
-    pub publisher: P,
-    pub notifier: N,
+/// What deliver talks to, each built once per instance by the function (or in memory by a test).
+#[derive(Clone)]
+pub struct DeliveryPorts {
+    pub subscriptions: Arc<dyn SubscriptionStore>,
+    pub deliveries: Arc<dyn DeliveryStore>,
+    /// Per-subscription rate limits, shared by every instance.
+    pub rates: Arc<dyn RateLimiter>,
+    pub retries: Arc<dyn RetryQueue>,
+    pub sender: Arc<dyn WebhookSender>,
+    /// Relay's own operational events (`delivery.exhausted`, `subscription.disabled`).
+    pub publisher: Arc<dyn EventPublisher>,
+    /// Tells an organisation its endpoint was disabled.
+    pub notifier: Arc<dyn Notifier>,
     /// Where payloads too large for the bus wait; fetched to send them inline.
     pub blobs: Arc<dyn BlobStore>,
     pub metrics: Arc<dyn Metrics>,
-    /// An endpoint failing without a success for this long is disabled (5 days by default).
-    pub disable_after: chrono::Duration,
+}
+
+/// How deliver behaves: read from the environment by the function, defaults for tests.
+#[derive(Debug, Clone)]
+pub struct DeliveryConfig {
+    /// Opens the subscriptions' sealed signing secrets.
     pub secrets: SecretBox,
     pub policy: RetryPolicy,
+    /// An endpoint failing without a success for this long is disabled (5 days by default).
+    pub disable_after: chrono::Duration,
     /// How long a claimed attempt holds (longer than the send timeout).
     pub lease: Duration,
+}
+
+impl DeliveryConfig {
+    /// The defaults, with the key that opens the signing secrets.
+    pub fn new(secrets: SecretBox) -> Self {
+        Self { secrets, policy: RetryPolicy::default(), disable_after: chrono::Duration::days(5), lease: Duration::from_secs(60) }
+    }
+}
+
+/// The delivery workflow: fans a new event out to its subscriptions and runs each pair's retries.
+pub struct Deliverer {
+    ports: DeliveryPorts,
+    config: DeliveryConfig,
     /// Subscriptions read during the current batch. Emptied at every batch, so every event
     /// is matched against subscriptions read after it was accepted (a subscription created
     /// before an event is never missed); within a batch, one query per organisation.
     batch_cache: tokio::sync::Mutex<HashMap<String, Vec<Subscription>>>,
 }
 
-impl<S, D, Q, H, P, N> Deliverer<S, D, Q, H, P, N>
-where
-    S: SubscriptionStore,
-    D: DeliveryStore,
-    Q: RetryQueue,
-    H: WebhookSender,
-    P: EventPublisher,
-    N: Notifier,
-{
-    #[allow(clippy::too_many_arguments)] // one argument per port, as main wires them
-    pub fn new(
-        subscriptions: S,
-        deliveries: D,
-        retries: Q,
-        sender: H,
-        publisher: P,
-        notifier: N,
-        blobs: Arc<dyn BlobStore>,
-        metrics: Arc<dyn Metrics>,
-        secrets: SecretBox,
-        policy: RetryPolicy,
-    ) -> Self {
-        Self {
-            subscriptions,
-            deliveries,
-            retries,
-            sender,
-            publisher,
-            notifier,
-            blobs,
-            metrics,
-            disable_after: chrono::Duration::days(5),
-            secrets,
-            policy,
-            lease: Duration::from_secs(60),
-            batch_cache: tokio::sync::Mutex::default(),
-        }
+impl Deliverer {
+    pub fn new(ports: DeliveryPorts, config: DeliveryConfig) -> Self {
+        Self { ports, config, batch_cache: tokio::sync::Mutex::default() }
+    }
+
+    /// Sends a message that cannot be handled (not an event, not a retry) to the DLQ for people.
+    pub async fn dead_letter(&self, body: &str) -> Result<(), StoreError> {
+        self.ports.retries.dead_letter(body).await
     }
 
     /// Starts a new batch: subscriptions are read afresh.
@@ -286,6 +104,7 @@ where
         if envelope.event_type == "relay.test" {
             let target = envelope.payload.as_ref().and_then(|p| p.get("subscriptionId")).and_then(|v| v.as_str()).map(str::to_string);
             targets = self
+                .ports
                 .subscriptions
                 .get_subscription(target.as_deref().unwrap_or(""))
                 .await?
@@ -311,9 +130,9 @@ where
     pub async fn on_retry(&self, message: &RetryMessage, now: DateTime<Utc>) -> Result<(), StoreError> {
         if message.not_before > now {
             let wait = (message.not_before - now).to_std().unwrap_or_default();
-            return self.retries.schedule(message, wait).await;
+            return self.ports.retries.schedule(message, wait).await;
         }
-        match self.subscriptions.get_subscription(&message.subscription_id).await? {
+        match self.ports.subscriptions.get_subscription(&message.subscription_id).await? {
             Some(sub) if sub.enabled => {
                 let body = self.body_of(&message.envelope).await?;
                 self.attempt(&message.envelope, &body, &sub, message.attempt, now).await
@@ -323,9 +142,9 @@ where
                 // (delivered, or retrying later) as failed.
                 let now_ms = now.timestamp_millis();
                 let owner = if sub.integration.is_some() { &message.envelope.organization_id } else { &sub.organization_id };
-                let lease = now_ms + self.lease.as_millis() as i64;
+                let lease = now_ms + self.config.lease.as_millis() as i64;
                 if let ClaimResult::Refused(found) =
-                    self.deliveries.claim(&message.envelope, &sub.id, owner, message.attempt, lease, now_ms).await?
+                    self.ports.deliveries.claim(&message.envelope, &sub.id, owner, message.attempt, lease, now_ms).await?
                 {
                     return self.repair(&message.envelope, &sub, message.attempt, found, now).await;
                 }
@@ -338,7 +157,10 @@ where
                     response_excerpt: None,
                     error_kind: Some("disabled".into()),
                 };
-                self.deliveries.record(message.envelope.event_id, &sub.id, &attempt, State::Failed, message.attempt, FollowUp::None).await
+                self.ports
+                    .deliveries
+                    .record(message.envelope.event_id, &sub.id, &attempt, State::Failed, message.attempt, FollowUp::None)
+                    .await
             }
             None => Ok(()),
         }
@@ -351,7 +173,7 @@ where
         if let Some(subs) = cache.get(organization_id) {
             return Ok(subs.clone());
         }
-        let subs = self.subscriptions.list_subscriptions(organization_id).await?;
+        let subs = self.ports.subscriptions.list_subscriptions(organization_id).await?;
         cache.insert(organization_id.to_string(), subs.clone());
         Ok(subs)
     }
@@ -360,20 +182,10 @@ where
     /// checked against its digest: subscribers get the event itself, never a pointer into
     /// Relay's storage. A fetch that fails is retried with the message.
     async fn body_of(&self, envelope: &EventEnvelope) -> Result<Vec<u8>, StoreError> {
-        let Some(r) = &envelope.payload_ref else { return Ok(body(envelope)) };
-        let bytes = self
-            .blobs
-            .get_blob(&r.key)
-            .await?
-            .ok_or_else(|| StoreError::new("payload", format!("the payload of event {} is missing from storage", envelope.event_id)))?;
-        if !r.matches(&bytes) {
-            return Err(StoreError::new("payload", format!("the stored payload of event {} does not match its digest", envelope.event_id)));
+        if envelope.payload_ref.is_none() {
+            return Ok(body(envelope));
         }
-        let payload = serde_json::from_slice(&bytes).map_err(|e| StoreError::new("payload", e))?;
-        let mut inline = envelope.clone();
-        inline.payload = Some(payload);
-        inline.payload_ref = None;
-        Ok(body(&inline))
+        Ok(body(&inline_payload(self.ports.blobs.as_ref(), envelope.clone()).await?))
     }
 
     /// Attempt `n` of one pair.
@@ -389,17 +201,17 @@ where
         let owner = if sub.integration.is_some() { envelope.organization_id.as_str() } else { sub.organization_id.as_str() };
         if let Some(limit) = sub.rate_limit {
             // The limit holds across every instance: one shared counter per subscription-second.
-            if !self.deliveries.take_rate_slot(&sub.id, limit, now).await? {
+            if !self.ports.rates.take_rate_slot(&sub.id, limit, now).await? {
                 let wait = Duration::from_millis(1000 + rand::rng().random_range(0..500));
-                self.metrics.increment(&[], metrics::RETRIES_SCHEDULED);
-                return self.retries.schedule(&RetryMessage::new(RetryKind::Retry, envelope, &sub.id, n, now), wait).await;
+                self.ports.metrics.increment(&[], metrics::RETRIES_SCHEDULED);
+                return self.ports.retries.schedule(&RetryMessage::new(RetryKind::Retry, envelope, &sub.id, n, now), wait).await;
             }
         }
-        match self.deliveries.claim(envelope, &sub.id, owner, n, now_ms + self.lease.as_millis() as i64, now_ms).await? {
+        match self.ports.deliveries.claim(envelope, &sub.id, owner, n, now_ms + self.config.lease.as_millis() as i64, now_ms).await? {
             ClaimResult::Claimed => {}
             ClaimResult::Refused(found) => return self.repair(envelope, sub, n, found, now).await,
         }
-        let secrets = sub.signing_secrets(now, &self.secrets);
+        let secrets = sub.signing_secrets(now, &self.config.secrets);
         let result = if secrets.is_empty() {
             // Fail closed: an unsigned webhook is never sent. Counted as a failed attempt, so it
             // is retried (and recovers once the key is fixed) and shows in the attempt log.
@@ -416,7 +228,7 @@ where
                 ("webhook-timestamp".to_string(), now.timestamp().to_string()),
                 ("webhook-signature".to_string(), signature_header(&msg_id, now.timestamp(), body, &secret_refs)),
             ]);
-            self.sender.send(Outgoing { url: sub.url.clone(), headers, body: body.to_vec() }).await
+            self.ports.sender.send(Outgoing { url: sub.url.clone(), headers, body: body.to_vec() }).await
         };
         let status = result.status;
         let success = status.is_some_and(|s| (200..300).contains(&s));
@@ -430,27 +242,28 @@ where
         };
         tracing::info!(event_id = %envelope.event_id, subscription_id = %sub.id, attempt = n, status = ?status, "delivery attempt");
         let outcome = if success { metrics::DELIVERIES_SUCCEEDED } else { metrics::DELIVERY_ATTEMPTS_FAILED };
-        self.metrics.record(&[], &[Metric::count(outcome, 1), Metric::millis(metrics::DELIVERY_DURATION, result.duration)]);
+        self.ports.metrics.record(&[], &[Metric::count(outcome, 1), Metric::millis(metrics::DELIVERY_DURATION, result.duration)]);
 
         if success {
-            return self.deliveries.record(envelope.event_id, &sub.id, &attempt, State::Delivered, n, FollowUp::None).await;
+            return self.ports.deliveries.record(envelope.event_id, &sub.id, &attempt, State::Delivered, n, FollowUp::None).await;
         }
         if status == Some(410) {
             // The disable is a follow-up recorded with the state: if it fails, the redelivered
             // message finds it pending and disables again (see `repair`).
-            self.deliveries.record(envelope.event_id, &sub.id, &attempt, State::Failed, n, FollowUp::Disable).await?;
+            self.ports.deliveries.record(envelope.event_id, &sub.id, &attempt, State::Failed, n, FollowUp::Disable).await?;
             self.disable(&sub.id, GONE, now).await?;
-            return self.deliveries.follow_up_sent(envelope.event_id, &sub.id).await;
+            return self.ports.deliveries.follow_up_sent(envelope.event_id, &sub.id).await;
         }
-        if n < self.policy.attempts() {
-            let delay = self.policy.delay_before(n + 1, result.retry_after);
+        if n < self.config.policy.attempts() {
+            let delay = self.config.policy.delay_before(n + 1, result.retry_after);
             let due = now + chrono::Duration::from_std(delay).unwrap_or_default();
             // The state and its retry are one outcome: the state is written with the retry pending
             // first; if the send below fails, this message fails, and its redelivery finds the
             // retry still pending and sends it (see `repair`). Only then may the endpoint be
             // disabled for failing too long, so a disabled endpoint never strands a pair: its
             // retry finds it disabled and marks the pair failed, where recover can find it.
-            self.deliveries
+            self.ports
+                .deliveries
                 .record(envelope.event_id, &sub.id, &attempt, State::Retrying, n + 1, FollowUp::RetryAt(due.timestamp_millis()))
                 .await?;
             self.send_retry(envelope, &sub.id, n + 1, due, delay).await?;
@@ -459,7 +272,7 @@ where
         }
         // Exhausted: failed, kept in the DLQ for inspection and replay, and announced; the
         // endpoint is judged for disabling only once the dead letter is out (as above).
-        self.deliveries.record(envelope.event_id, &sub.id, &attempt, State::Failed, n, FollowUp::DeadLetter).await?;
+        self.ports.deliveries.record(envelope.event_id, &sub.id, &attempt, State::Failed, n, FollowUp::DeadLetter).await?;
         self.exhausted(envelope, &sub.id, owner, n, status, now).await?;
         self.failing_too_long(sub, now).await?;
         Ok(())
@@ -474,9 +287,9 @@ where
         due: DateTime<Utc>,
         delay: Duration,
     ) -> Result<(), StoreError> {
-        self.metrics.increment(&[], metrics::RETRIES_SCHEDULED);
-        self.retries.schedule(&RetryMessage::new(RetryKind::Retry, envelope, subscription_id, next, due), delay).await?;
-        self.deliveries.follow_up_sent(envelope.event_id, subscription_id).await
+        self.ports.metrics.increment(&[], metrics::RETRIES_SCHEDULED);
+        self.ports.retries.schedule(&RetryMessage::new(RetryKind::Retry, envelope, subscription_id, next, due), delay).await?;
+        self.ports.deliveries.follow_up_sent(envelope.event_id, subscription_id).await
     }
 
     /// An exhausted pair's dead letter (marked sent once it is out), its metric and its
@@ -491,9 +304,9 @@ where
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         let message = RetryMessage::new(RetryKind::Exhausted, envelope, subscription_id, n, now);
-        self.retries.dead_letter(&serde_json::to_string(&message).unwrap_or_default()).await?;
-        self.deliveries.follow_up_sent(envelope.event_id, subscription_id).await?;
-        self.metrics.increment(&[], metrics::DELIVERIES_EXHAUSTED);
+        self.ports.retries.dead_letter(&serde_json::to_string(&message).unwrap_or_default()).await?;
+        self.ports.deliveries.follow_up_sent(envelope.event_id, subscription_id).await?;
+        self.ports.metrics.increment(&[], metrics::DELIVERIES_EXHAUSTED);
         self.announce(
             "delivery.exhausted",
             owner,
@@ -538,7 +351,7 @@ where
                     tracing::info!(event_id = %envelope.event_id, subscription_id = %sub.id, "disabling after a 410 that may not have been applied");
                     self.disable(&sub.id, GONE, now).await?;
                 }
-                self.deliveries.follow_up_sent(envelope.event_id, &sub.id).await
+                self.ports.deliveries.follow_up_sent(envelope.event_id, &sub.id).await
             }
             _ => Ok(()),
         }
@@ -547,8 +360,8 @@ where
     /// Disables an endpoint that has failed without a success for longer than `disable_after`.
     /// Its pending retries then find it disabled and stop.
     async fn failing_too_long(&self, sub: &Subscription, now: DateTime<Utc>) -> Result<bool, StoreError> {
-        match self.deliveries.failing_since(&sub.id).await? {
-            Some(since) if now - since > self.disable_after => {
+        match self.ports.deliveries.failing_since(&sub.id).await? {
+            Some(since) if now - since > self.config.disable_after => {
                 let reason = format!("no successful delivery since {}", since.to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
                 self.disable(&sub.id, &reason, now).await?;
                 Ok(true)
@@ -560,7 +373,7 @@ where
     /// Disables a subscription: a field-level change of the stored copy (re-read, conditional
     /// on its version), so a rotation or an edit made meanwhile is kept, never undone.
     async fn disable(&self, subscription_id: &str, reason: &str, now: DateTime<Utc>) -> Result<(), StoreError> {
-        let changed = crate::subscriptions::modify(&self.subscriptions, subscription_id, |s| {
+        let changed = modify_subscription(self.ports.subscriptions.as_ref(), subscription_id, |s| {
             if !s.enabled {
                 return false;
             }
@@ -573,7 +386,7 @@ where
         let Some(sub) = changed else { return Ok(()) };
         self.batch_cache.lock().await.clear();
         tracing::warn!(subscription_id = %sub.id, reason, "subscription disabled");
-        self.metrics.increment(&[], metrics::ENDPOINTS_DISABLED);
+        self.ports.metrics.increment(&[], metrics::ENDPOINTS_DISABLED);
         self.announce(
             "subscription.disabled",
             &sub.organization_id,
@@ -588,7 +401,7 @@ where
             "Relay stopped delivering to your webhook endpoint {id}: {reason}.\n\nFix the endpoint, then re-enable it with PATCH /v1/subscriptions/{id} {{\"enabled\": true}} and re-send what it missed with POST /v1/subscriptions/{id}/recover.",
             id = sub.id
         );
-        match self.notifier.notify(&sub.organization_id, &subject, &body).await {
+        match self.ports.notifier.notify(&sub.organization_id, &subject, &body).await {
             Ok(true) => {}
             Ok(false) => {
                 tracing::warn!(organization_id = %sub.organization_id, "no verified contact address on record; nobody was e-mailed")
@@ -611,27 +424,8 @@ where
             payload: payload.as_object().cloned(),
             payload_ref: None,
         };
-        if let Some(Err(e)) = self.publisher.publish(std::slice::from_ref(&envelope)).await.into_iter().next() {
+        if let Some(Err(e)) = self.ports.publisher.publish(std::slice::from_ref(&envelope)).await.into_iter().next() {
             tracing::error!(event_type, error = %e, "could not publish an operational event");
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_default_schedule_spans_more_than_a_day_and_honours_retry_after() {
-        let p = RetryPolicy::default();
-        let total: Duration = p.delays.iter().sum();
-        assert!(total > Duration::from_secs(24 * 3600), "{total:?}");
-        assert_eq!(p.delay_before(1, None), Duration::ZERO);
-        let d = p.delay_before(2, None);
-        assert!(d >= Duration::from_secs_f64(4.5) && d <= Duration::from_secs_f64(5.5), "{d:?}");
-        assert!(p.delay_before(2, Some(Duration::from_secs(120))) >= Duration::from_secs(120));
-        assert!(p.delay_before(2, Some(Duration::from_secs(10 * 24 * 3600))) <= Duration::from_secs(24 * 3600));
-        assert_eq!(RetryPolicy::parse("0,0.5,1").map(|p| p.attempts()), Some(3));
-        assert!(RetryPolicy::parse("0,x").is_none());
     }
 }

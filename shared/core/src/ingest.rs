@@ -11,18 +11,22 @@
 //! clean and publishes once. If only the final completion write fails, the event is already on
 //! the bus, so the caller still gets its 202; the lock then lapses at its in-progress expiry.
 
+use std::sync::Arc;
+
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::Value;
 use uuid::Uuid;
 
-use crate::envelope::EventEnvelope;
-use crate::idempotency::{self, Decision, Record, Status, StoredResponse};
-use crate::keys::{ApiKey, KeyKind};
 use crate::metrics::{self, Metric, Metrics};
-use crate::ports::{BlobStore, EventPublisher, EventStore, IdempotencyStore, StoredEvent, WriteError};
-use crate::problem::{Problem, ProblemKind, CONTENT_TYPE as PROBLEM_CONTENT_TYPE};
-use crate::validation::{validate_event, Defaults};
+use crate::model::envelope::EventEnvelope;
+use crate::model::event::StoredEvent;
+use crate::model::idempotency::{self, Decision, Record, Status, StoredResponse};
+use crate::model::keys::{ApiKey, KeyKind};
+use crate::model::problem::{Problem, ProblemKind};
+use crate::model::reply::Reply;
+use crate::model::validation::{validate_event, Defaults};
+use crate::ports::{BlobStore, EventPublisher, EventStore, IdempotencyStore, WriteError};
 
 /// Route names, part of the idempotency fingerprint.
 pub const ROUTE_SINGLE: &str = "POST /v1/events";
@@ -52,40 +56,11 @@ impl Default for IngestConfig {
         Self {
             idempotency_ttl_secs: 3 * 24 * 3600,
             retention_secs: 30 * 24 * 3600,
-            inline_payload_limit: crate::envelope::DEFAULT_INLINE_PAYLOAD_LIMIT,
+            inline_payload_limit: crate::model::envelope::DEFAULT_INLINE_PAYLOAD_LIMIT,
             max_batch: 100,
             default_lock_ms: 30_000,
             event_id_key: Vec::new(),
         }
-    }
-}
-
-/// What the handler sends back: status, JSON body and the headers that matter.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Reply {
-    pub status: u16,
-    pub body: String,
-    pub content_type: &'static str,
-    /// `Idempotent-Replayed: true`.
-    pub replayed: bool,
-    pub retry_after: Option<u64>,
-}
-
-impl Reply {
-    pub fn json(status: u16, body: &impl Serialize) -> Self {
-        let body = serde_json::to_string(body).unwrap_or_default();
-        Self { status, body, content_type: "application/json", replayed: false, retry_after: None }
-    }
-
-    fn replay(stored: StoredResponse) -> Self {
-        let content_type = if stored.status >= 400 { PROBLEM_CONTENT_TYPE } else { "application/json" };
-        Self { status: stored.status, body: stored.body, content_type, replayed: true, retry_after: None }
-    }
-}
-
-impl From<Problem> for Reply {
-    fn from(p: Problem) -> Self {
-        Self { status: p.status, body: p.to_json(), content_type: PROBLEM_CONTENT_TYPE, replayed: false, retry_after: p.retry_after }
     }
 }
 
@@ -128,21 +103,30 @@ struct BatchAccepted {
     results: Vec<ItemResult>,
 }
 
-/// The ingest workflow over its ports.
-pub struct Ingest<S, P, B> {
-    pub store: S,
-    pub publisher: P,
-    pub blobs: B,
-    pub config: IngestConfig,
-    pub metrics: std::sync::Arc<dyn Metrics>,
+/// What ingest talks to, each built once per instance by the function (or in memory by a test).
+#[derive(Clone)]
+pub struct IngestPorts {
+    /// Takes the idempotency lock and writes its events in one transaction.
+    pub idempotency: Arc<dyn IdempotencyStore>,
+    /// Events accepted without an idempotency key, and the undo of a failed request.
+    pub events: Arc<dyn EventStore>,
+    pub publisher: Arc<dyn EventPublisher>,
+    /// Payloads too large for the bus.
+    pub blobs: Arc<dyn BlobStore>,
+    pub metrics: Arc<dyn Metrics>,
 }
 
-impl<S, P, B> Ingest<S, P, B>
-where
-    S: IdempotencyStore + EventStore,
-    P: EventPublisher,
-    B: BlobStore,
-{
+/// The ingest workflow over its ports.
+pub struct Ingest {
+    pub ports: IngestPorts,
+    pub config: IngestConfig,
+}
+
+impl Ingest {
+    pub fn new(ports: IngestPorts, config: IngestConfig) -> Self {
+        Self { ports, config }
+    }
+
     /// Counts what a request to either route came to. The HTTP edge calls it once per request,
     /// so refusals made before the workflow runs (auth, size, media type) count too. Accepted
     /// batch items are counted where the batch result is made.
@@ -154,7 +138,7 @@ where
             400..=499 => metrics::REQUESTS_REJECTED,
             _ => return,
         };
-        self.metrics.increment(&[], metric);
+        self.ports.metrics.increment(&[], metric);
     }
 
     /// `POST /v1/events`: one event.
@@ -207,11 +191,11 @@ where
 
         let envelope = &stored[0].envelope;
         let published = match blob {
-            Some((key, bytes)) => match self.blobs.put_blob(&key, bytes, "application/json").await {
-                Ok(()) => self.publisher.publish(std::slice::from_ref(envelope)).await,
+            Some((key, bytes)) => match self.ports.blobs.put_blob(&key, bytes, "application/json").await {
+                Ok(()) => self.ports.publisher.publish(std::slice::from_ref(envelope)).await,
                 Err(e) => vec![Err(crate::ports::PublishError(e.to_string()))],
             },
-            None => self.publisher.publish(std::slice::from_ref(envelope)).await,
+            None => self.ports.publisher.publish(std::slice::from_ref(envelope)).await,
         };
         if let Some(Err(e)) = published.into_iter().next() {
             tracing::error!(event_id = %envelope.event_id, error = %e, "publishing failed; releasing");
@@ -333,7 +317,7 @@ where
         }
 
         for (key, bytes) in blobs {
-            if let Err(e) = self.blobs.put_blob(&key, bytes, "application/json").await {
+            if let Err(e) = self.ports.blobs.put_blob(&key, bytes, "application/json").await {
                 tracing::error!(error = %e, "storing a large payload failed; releasing");
                 let ids: Vec<Uuid> = stored.iter().map(|s| s.envelope.event_id).collect();
                 self.undo(scoped.as_deref(), &ids).await;
@@ -346,7 +330,7 @@ where
         }
 
         let envelopes: Vec<EventEnvelope> = stored.iter().map(|s| s.envelope.clone()).collect();
-        let outcomes = if envelopes.is_empty() { Vec::new() } else { self.publisher.publish(&envelopes).await };
+        let outcomes = if envelopes.is_empty() { Vec::new() } else { self.ports.publisher.publish(&envelopes).await };
         let failed: Vec<Uuid> = envelopes.iter().zip(&outcomes).filter(|(_, o)| o.is_err()).map(|(e, _)| e.event_id).collect();
         if !envelopes.is_empty() && failed.len() == envelopes.len() {
             tracing::error!(count = failed.len(), "publishing the batch failed; releasing");
@@ -373,7 +357,7 @@ where
         let status = if accepted_count == results.len() { 202 } else { 207 };
         let batch = BatchAccepted { accepted: accepted_count, rejected: results.len() - accepted_count, received_at: ctx.now, results };
         tracing::info!(accepted = batch.accepted, rejected = batch.rejected, "batch ingested");
-        self.metrics.record(
+        self.ports.metrics.record(
             &[],
             &[Metric::count(metrics::EVENTS_ACCEPTED, batch.accepted), Metric::count(metrics::EVENTS_REJECTED, batch.rejected)],
         );
@@ -391,7 +375,7 @@ where
         let (Some(key), Some(lock)) = (key, lock) else {
             return Problem::new(ProblemKind::Internal, "lock conflict without a key").into();
         };
-        match self.store.get_record(key).await {
+        match self.ports.idempotency.get_record(key).await {
             Ok(existing) => match idempotency::decide(existing.as_ref(), &lock.request_hash, ctx.now.timestamp_millis()) {
                 Decision::Replay(stored) => Reply::replay(stored),
                 Decision::Mismatch => Problem::new(
@@ -438,26 +422,26 @@ where
 
     /// Moves a payload over the inline limit to the blob store, leaving a reference behind.
     fn offload_if_large(&self, e: EventEnvelope) -> (EventEnvelope, Option<(String, Vec<u8>)>) {
-        e.offload_if_large(self.config.inline_payload_limit, self.blobs.bucket())
+        e.offload_if_large(self.config.inline_payload_limit, self.ports.blobs.bucket())
     }
 
     async fn write(&self, lock: Option<&Record>, events: &[StoredEvent], ctx: RequestContext<'_>) -> Result<(), WriteError> {
         match lock {
-            Some(lock) => self.store.lock_and_store(lock, events, ctx.now.timestamp_millis()).await,
+            Some(lock) => self.ports.idempotency.lock_and_store(lock, events, ctx.now.timestamp_millis()).await,
             None if events.is_empty() => Ok(()),
-            None => self.store.put_events(events).await,
+            None => self.ports.events.put_events(events).await,
         }
     }
 
     async fn delete_events(&self, ids: &[Uuid]) -> Result<(), crate::ports::StoreError> {
-        self.store.delete_events(ids).await
+        self.ports.events.delete_events(ids).await
     }
 
     /// Removes what a failed request wrote, so its retry starts clean.
     async fn undo(&self, key: Option<&str>, ids: &[Uuid]) {
         let result = match key {
-            Some(key) => self.store.release(key, ids).await,
-            None => self.store.delete_events(ids).await,
+            Some(key) => self.ports.idempotency.release(key, ids).await,
+            None => self.ports.events.delete_events(ids).await,
         };
         if let Err(e) = result {
             // The lock still lapses at its in-progress expiry, so the key is not stuck for good.
@@ -468,7 +452,7 @@ where
     async fn finish(&self, key: Option<&str>, reply: &Reply) {
         let Some(key) = key else { return };
         let stored = StoredResponse { status: reply.status, body: reply.body.clone() };
-        if let Err(e) = self.store.complete(key, &stored).await {
+        if let Err(e) = self.ports.idempotency.complete(key, &stored).await {
             tracing::error!(error = %e, "could not mark the idempotency record completed; it lapses at its in-progress expiry");
         }
     }
@@ -484,7 +468,7 @@ fn publisher_product(caller: &ApiKey) -> Result<&str, Problem> {
 fn scope(caller: &ApiKey, key: Option<&str>) -> Result<Option<String>, Problem> {
     key.map(|k| idempotency::scoped_key(&caller.principal(), k)).transpose().map_err(|msg| {
         let mut p = Problem::new(ProblemKind::InvalidRequest, msg.clone());
-        p.errors = vec![crate::problem::ProblemField { field: "Idempotency-Key".into(), message: msg }];
+        p.errors = vec![crate::model::problem::ProblemField { field: "Idempotency-Key".into(), message: msg }];
         p
     })
 }
@@ -492,7 +476,7 @@ fn scope(caller: &ApiKey, key: Option<&str>) -> Result<Option<String>, Problem> 
 /// A catalogued event type is published by the product that owns it and by no other, so no
 /// product can speak for another (nexus cannot announce a hire).
 fn not_owned(product: &str, event_type: &str) -> Option<Problem> {
-    crate::catalogue::lookup(event_type).filter(|entry| entry.product != product).map(|entry| {
+    crate::model::catalogue::lookup(event_type).filter(|entry| entry.product != product).map(|entry| {
         Problem::new(
             ProblemKind::Forbidden,
             format!("{event_type} is published by {} alone; this key publishes as {product:?}", entry.product),

@@ -1,33 +1,39 @@
 //! Relay's domain. Everything here is plain Rust: no AWS SDK, no Lambda types, so every rule can
 //! be unit-tested in microseconds and every adapter can be swapped for a test double.
 //!
-//! - [`envelope`]: the one event shape on the bus, in the store and in webhooks.
-//! - [`catalogue`] + [`validation`]: which event types Relay knows and what they must carry.
-//! - [`idempotency`]: the IETF `Idempotency-Key` state machine (Powertools-style records).
-//! - [`keys`]: API keys, stored only as hashes.
-//! - [`problem`]: RFC 9457 problem documents.
-//! - [`ports`]: the narrow traits the AWS adapters implement.
-//! - [`ingest`]: the exactly-once ingest workflow over those ports.
-//! - [`metrics`]: every metric Relay emits, and the port they are reported through.
-//! - [`organization`]: an organisation's contact address, used only once verified.
+//! Four layers; a module imports only from its own layer or the ones below it, never upwards
+//! (`tests/layers.rs` in the workspace checks this, and that no two modules import each other):
+//!
+//! 1. **Primitives**: [`crypto`] (HMAC and digests, for both signing directions), [`secrets`]
+//!    (secrets sealed at rest), [`signing`] (Standard Webhooks signatures and secrets), [`ssrf`]
+//!    (which addresses Relay may call).
+//! 2. **Model**: [`model`], the types and the pure rules over them (envelope, validation,
+//!    idempotency records, delivery records, subscriptions, sources, ids, problems, replies);
+//!    and the pure halves of incoming webhooks: [`webhooks::verify`], [`webhooks::mapping`],
+//!    [`webhooks::sources`].
+//! 3. **Ports**: [`ports`], the traits the outside world implements (stores, bus, queues,
+//!    mail, HTTP), and [`metrics`], the metric names and their port.
+//! 4. **Workflows**, over `Arc<dyn Port>`s: [`auth`] (API keys), [`ingest`] (exactly-once
+//!    publish), [`delivery`] (signed, retried webhooks), [`webhooks::receive`] (verified incoming
+//!    webhooks), [`manage`] (the management API's use cases).
+//!
+//! [`memory`] (tests and benchmarks only) implements every port in memory, one file per port.
 
-pub mod auth;
-pub mod catalogue;
-pub mod delivery;
-pub mod envelope;
-pub mod idempotency;
-pub mod ingest;
-pub mod keys;
-pub mod metrics;
-pub mod organization;
-pub mod ports;
-pub mod problem;
+pub mod crypto;
 pub mod secrets;
 pub mod signing;
 pub mod ssrf;
-pub mod subscriptions;
-pub mod validation;
+
+pub mod model;
 pub mod webhooks;
+
+pub mod metrics;
+pub mod ports;
+
+pub mod auth;
+pub mod delivery;
+pub mod ingest;
+pub mod manage;
 
 #[cfg(any(test, feature = "test-doubles"))]
 pub mod memory;

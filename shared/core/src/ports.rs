@@ -1,14 +1,22 @@
-//! The narrow traits the domain needs from the outside world. The AWS adapters (`relay-aws`)
-//! implement them with the SDK; [`crate::memory`] implements them in memory for unit tests and
-//! benchmarks. One trait per capability, so a handler asks only for what it uses.
+//! The narrow traits the domain needs from the outside world: the middle layer, between the
+//! [`crate::model`] types they speak in and the workflows that use them. The AWS adapters
+//! (`relay-aws`) implement them with the SDK; [`crate::memory`] implements each in memory for
+//! unit tests and benchmarks. One trait per capability, so a workflow asks only for what it
+//! uses; workflows hold them as `Arc<dyn Port>`, built once per instance by the function.
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use serde_json::Value;
 use uuid::Uuid;
 
-use crate::envelope::EventEnvelope;
-use crate::idempotency::{Record, StoredResponse};
-use crate::keys::ApiKey;
+use crate::model::delivery::{Attempt, ClaimResult, DeliveryRecord, FollowUp, Outgoing, RetryMessage, SendResult, State};
+use crate::model::envelope::EventEnvelope;
+use crate::model::event::{EventQuery, StoredEvent};
+use crate::model::idempotency::{Record, StoredResponse};
+use crate::model::keys::ApiKey;
+use crate::model::organization::Profile;
+use crate::model::source::SealedSource;
+use crate::model::subscription::Subscription;
 
 /// A failure of the store itself (network, throttling, emulator down): retryable by the caller.
 #[derive(Debug, thiserror::Error)]
@@ -22,18 +30,6 @@ impl StoreError {
     pub fn new(operation: &'static str, err: impl std::fmt::Display) -> Self {
         Self { operation, message: err.to_string() }
     }
-}
-
-/// An accepted event as the event store keeps it.
-#[derive(Debug, Clone, PartialEq)]
-pub struct StoredEvent {
-    pub envelope: EventEnvelope,
-    pub received_at: DateTime<Utc>,
-    /// The caller-scoped idempotency key that wrote it, if any: a retry of that same request may
-    /// rewrite the record; anyone else reusing the `eventId` is refused.
-    pub idempotency_key: Option<String>,
-    /// When (epoch s) retention ends (DynamoDB TTL attribute).
-    pub expires_at: i64,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -81,17 +77,6 @@ pub trait EventStore: Send + Sync {
     async fn list_events(&self, query: &EventQuery) -> Result<(Vec<StoredEvent>, Option<String>), StoreError>;
 }
 
-/// A page request for [`EventStore::list_events`].
-#[derive(Debug, Clone, Default)]
-pub struct EventQuery {
-    pub organization_id: String,
-    pub event_type: Option<String>,
-    pub from: Option<DateTime<Utc>>,
-    pub to: Option<DateTime<Utc>>,
-    pub cursor: Option<String>,
-    pub limit: u32,
-}
-
 /// Why one event was not published.
 #[derive(Debug, Clone, thiserror::Error)]
 #[error("publish failed: {0}")]
@@ -112,19 +97,6 @@ pub trait BlobStore: Send + Sync {
     async fn put_blob(&self, key: &str, bytes: Vec<u8>, content_type: &str) -> Result<(), StoreError>;
     async fn get_blob(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError>;
     async fn blob_exists(&self, key: &str) -> Result<bool, StoreError>;
-}
-
-/// A registered webhook source as stored: its secrets sealed (see [`crate::secrets`]).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SealedSource {
-    pub id: String,
-    pub organization_id: String,
-    pub provider: String,
-    pub sealed_secret: String,
-    /// The options as JSON, with any signing secret sealed.
-    pub options: String,
-    pub description: Option<String>,
-    pub created_at: DateTime<Utc>,
 }
 
 /// Webhook sources, by id and by organisation.
@@ -164,9 +136,9 @@ pub trait SubscriptionStore: Send + Sync {
     /// at `expected` (`None`: only if there is none yet). `Ok(false)`: someone else wrote or
     /// deleted it in between; nothing was written. Reads are strongly consistent, so a write
     /// that returned is seen by every later read.
-    async fn put_subscription(&self, sub: &crate::subscriptions::Subscription, expected: Option<u64>) -> Result<bool, StoreError>;
-    async fn get_subscription(&self, id: &str) -> Result<Option<crate::subscriptions::Subscription>, StoreError>;
-    async fn list_subscriptions(&self, organization_id: &str) -> Result<Vec<crate::subscriptions::Subscription>, StoreError>;
+    async fn put_subscription(&self, sub: &Subscription, expected: Option<u64>) -> Result<bool, StoreError>;
+    async fn get_subscription(&self, id: &str) -> Result<Option<Subscription>, StoreError>;
+    async fn list_subscriptions(&self, organization_id: &str) -> Result<Vec<Subscription>, StoreError>;
     async fn delete_subscription(&self, organization_id: &str, id: &str) -> Result<bool, StoreError>;
 }
 
@@ -184,7 +156,7 @@ pub trait DeliveryStore: Send + Sync {
         attempt: u32,
         lease_until_ms: i64,
         now_ms: i64,
-    ) -> Result<crate::delivery::ClaimResult, StoreError>;
+    ) -> Result<ClaimResult, StoreError>;
     /// Records one attempt and the pair's new state, with the follow-up the caller sends next
     /// (a retry due at a time, or a dead letter): written before it is sent, so a crash or a
     /// failed send in between is found and repaired by the next claim of the pair.
@@ -192,23 +164,21 @@ pub trait DeliveryStore: Send + Sync {
         &self,
         event_id: Uuid,
         subscription_id: &str,
-        attempt: &crate::delivery::Attempt,
-        state: crate::delivery::State,
+        attempt: &Attempt,
+        state: State,
         next_attempt: u32,
-        follow_up: crate::delivery::FollowUp,
+        follow_up: FollowUp,
     ) -> Result<(), StoreError>;
     /// The follow-up recorded with the pair's state (a dead letter, a disable) is done.
     async fn follow_up_sent(&self, event_id: Uuid, subscription_id: &str) -> Result<(), StoreError>;
     /// Every pair of an event, with its attempts.
-    async fn deliveries(&self, event_id: Uuid) -> Result<Vec<crate::delivery::DeliveryRecord>, StoreError>;
+    async fn deliveries(&self, event_id: Uuid) -> Result<Vec<DeliveryRecord>, StoreError>;
     /// The envelope a delivery was made from (events put on the bus directly are only here).
     async fn delivered_envelope(&self, event_id: Uuid) -> Result<Option<EventEnvelope>, StoreError>;
     /// Pairs of a subscription that ended `failed` since `since`: their envelopes and attempt counts.
     async fn failed_since(&self, subscription_id: &str, since: DateTime<Utc>) -> Result<Vec<(EventEnvelope, u32)>, StoreError>;
     /// Since when the subscription has failed without a success (`None`: its last attempt succeeded).
     async fn failing_since(&self, subscription_id: &str) -> Result<Option<DateTime<Utc>>, StoreError>;
-    /// Takes one of `limit` slots of the current second for `key`, across every instance.
-    async fn take_rate_slot(&self, key: &str, limit: u32, now: DateTime<Utc>) -> Result<bool, StoreError>;
     /// Reopens a pair for attempt `attempt` (replay): returns `false` if a send is in flight.
     async fn reopen(
         &self,
@@ -230,7 +200,7 @@ pub trait RateLimiter: Send + Sync {
 /// Delayed retries beyond SQS's 15-minute cap, and the dead-letter queue.
 #[async_trait]
 pub trait RetryQueue: Send + Sync {
-    async fn schedule(&self, message: &crate::delivery::RetryMessage, delay: std::time::Duration) -> Result<(), StoreError>;
+    async fn schedule(&self, message: &RetryMessage, delay: std::time::Duration) -> Result<(), StoreError>;
     async fn dead_letter(&self, body: &str) -> Result<(), StoreError>;
 }
 
@@ -242,11 +212,11 @@ pub trait Notifier: Send + Sync {
 }
 
 /// Organisation profile: the contact address operational e-mails go to (see
-/// [`crate::organization`]).
+/// [`crate::model::organization`]).
 #[async_trait]
 pub trait OrganizationStore: Send + Sync {
-    async fn profile(&self, organization_id: &str) -> Result<crate::organization::Profile, StoreError>;
-    async fn put_profile(&self, organization_id: &str, profile: &crate::organization::Profile) -> Result<(), StoreError>;
+    async fn profile(&self, organization_id: &str) -> Result<Profile, StoreError>;
+    async fn put_profile(&self, organization_id: &str, profile: &Profile) -> Result<(), StoreError>;
     /// The verified contact address; a pending one is never used.
     async fn contact(&self, organization_id: &str) -> Result<Option<String>, StoreError> {
         Ok(self.profile(organization_id).await?.contact_email)
@@ -262,207 +232,54 @@ pub trait Mailer: Send + Sync {
 /// Sends one webhook request (with the SSRF guard, a timeout and no redirects).
 #[async_trait]
 pub trait WebhookSender: Send + Sync {
-    async fn send(&self, request: crate::delivery::Outgoing) -> crate::delivery::SendResult;
+    async fn send(&self, request: Outgoing) -> SendResult;
 }
 
-// Shared handles: a function builds its adapters once and hands `Arc`s to the parts that use
-// them, so every port is also implemented for `Arc<T>`.
-mod arc_impls {
-    use super::*;
-    use std::sync::Arc;
+/// Confirms a Mollie payment by fetching it from Mollie's API (an HTTP port, not AWS).
+#[async_trait]
+pub trait PaymentLookup: Send + Sync {
+    /// The payment object, `None` if Mollie does not know it, `Err` if Mollie could not answer.
+    async fn payment(&self, base_url: &str, api_key: &str, payment_id: &str) -> Result<Option<Value>, String>;
+}
 
-    #[async_trait]
-    impl<T: KeyStore + ?Sized> KeyStore for Arc<T> {
-        async fn find_key(&self, key_hash: &str) -> Result<Option<ApiKey>, StoreError> {
-            (**self).find_key(key_hash).await
+/// Read-modify-write of one subscription that loses no concurrent change: `change` is applied to
+/// the stored copy and written only if nobody wrote in between; otherwise it is applied again to
+/// the newer copy. `change` returns `false` to write nothing. `Ok(None)`: no such subscription
+/// (or nothing to change). A deleted subscription is never written back. Every writer of a
+/// subscription (the management API, deliver disabling an endpoint) goes through here.
+pub async fn modify_subscription(
+    store: &dyn SubscriptionStore,
+    id: &str,
+    mut change: impl FnMut(&mut Subscription) -> bool,
+) -> Result<Option<Subscription>, StoreError> {
+    for _ in 0..MAX_WRITE_TRIES {
+        let Some(mut sub) = store.get_subscription(id).await? else { return Ok(None) };
+        let read = sub.version;
+        if !change(&mut sub) {
+            return Ok(None);
         }
-        async fn put_key(&self, key_hash: &str, key: &ApiKey) -> Result<(), StoreError> {
-            (**self).put_key(key_hash, key).await
+        sub.version = read + 1;
+        if store.put_subscription(&sub, Some(read)).await? {
+            return Ok(Some(sub));
         }
     }
+    Err(StoreError::new("subscription write", format!("{id} changed {MAX_WRITE_TRIES} times while being written; retry")))
+}
 
-    #[async_trait]
-    impl<T: IdempotencyStore + ?Sized> IdempotencyStore for Arc<T> {
-        async fn lock_and_store(&self, lock: &Record, events: &[StoredEvent], now_ms: i64) -> Result<(), WriteError> {
-            (**self).lock_and_store(lock, events, now_ms).await
-        }
-        async fn get_record(&self, key: &str) -> Result<Option<Record>, StoreError> {
-            (**self).get_record(key).await
-        }
-        async fn complete(&self, key: &str, response: &StoredResponse) -> Result<(), StoreError> {
-            (**self).complete(key, response).await
-        }
-        async fn release(&self, key: &str, event_ids: &[Uuid]) -> Result<(), StoreError> {
-            (**self).release(key, event_ids).await
-        }
-    }
+/// How often [`modify_subscription`] tries before giving up under contention.
+const MAX_WRITE_TRIES: usize = 10;
 
-    #[async_trait]
-    impl<T: EventStore + ?Sized> EventStore for Arc<T> {
-        async fn put_events(&self, events: &[StoredEvent]) -> Result<(), WriteError> {
-            (**self).put_events(events).await
-        }
-        async fn delete_events(&self, ids: &[Uuid]) -> Result<(), StoreError> {
-            (**self).delete_events(ids).await
-        }
-        async fn get_event(&self, id: Uuid) -> Result<Option<StoredEvent>, StoreError> {
-            (**self).get_event(id).await
-        }
-        async fn list_events(&self, query: &EventQuery) -> Result<(Vec<StoredEvent>, Option<String>), StoreError> {
-            (**self).list_events(query).await
-        }
+/// The envelope with a payload that travelled by reference fetched and put back in place,
+/// checked against its size and digest: what a subscriber or the API is shown is the event
+/// itself, never a pointer into Relay's storage. Missing or altered is an error (retryable:
+/// storage may be catching up), never a silently empty payload.
+pub async fn inline_payload(blobs: &dyn BlobStore, mut envelope: EventEnvelope) -> Result<EventEnvelope, StoreError> {
+    let Some(r) = envelope.payload_ref.take() else { return Ok(envelope) };
+    let missing = || StoreError::new("payload", format!("the payload of event {} is missing from storage", envelope.event_id));
+    let bytes = blobs.get_blob(&r.key).await?.ok_or_else(missing)?;
+    if !r.matches(&bytes) {
+        return Err(StoreError::new("payload", format!("the stored payload of event {} does not match its digest", envelope.event_id)));
     }
-
-    #[async_trait]
-    impl<T: EventPublisher + ?Sized> EventPublisher for Arc<T> {
-        async fn publish(&self, events: &[EventEnvelope]) -> Vec<Result<(), PublishError>> {
-            (**self).publish(events).await
-        }
-    }
-
-    #[async_trait]
-    impl<T: BlobStore + ?Sized> BlobStore for Arc<T> {
-        fn bucket(&self) -> &str {
-            (**self).bucket()
-        }
-        async fn put_blob(&self, key: &str, bytes: Vec<u8>, content_type: &str) -> Result<(), StoreError> {
-            (**self).put_blob(key, bytes, content_type).await
-        }
-        async fn get_blob(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
-            (**self).get_blob(key).await
-        }
-        async fn blob_exists(&self, key: &str) -> Result<bool, StoreError> {
-            (**self).blob_exists(key).await
-        }
-    }
-
-    #[async_trait]
-    impl<T: SubscriptionStore + ?Sized> SubscriptionStore for Arc<T> {
-        async fn put_subscription(&self, sub: &crate::subscriptions::Subscription, expected: Option<u64>) -> Result<bool, StoreError> {
-            (**self).put_subscription(sub, expected).await
-        }
-        async fn get_subscription(&self, id: &str) -> Result<Option<crate::subscriptions::Subscription>, StoreError> {
-            (**self).get_subscription(id).await
-        }
-        async fn list_subscriptions(&self, organization_id: &str) -> Result<Vec<crate::subscriptions::Subscription>, StoreError> {
-            (**self).list_subscriptions(organization_id).await
-        }
-        async fn delete_subscription(&self, organization_id: &str, id: &str) -> Result<bool, StoreError> {
-            (**self).delete_subscription(organization_id, id).await
-        }
-    }
-
-    #[async_trait]
-    impl<T: DeliveryStore + ?Sized> DeliveryStore for Arc<T> {
-        async fn claim(
-            &self,
-            event: &EventEnvelope,
-            subscription_id: &str,
-            organization_id: &str,
-            attempt: u32,
-            lease_until_ms: i64,
-            now_ms: i64,
-        ) -> Result<crate::delivery::ClaimResult, StoreError> {
-            (**self).claim(event, subscription_id, organization_id, attempt, lease_until_ms, now_ms).await
-        }
-        async fn record(
-            &self,
-            event_id: Uuid,
-            subscription_id: &str,
-            attempt: &crate::delivery::Attempt,
-            state: crate::delivery::State,
-            next_attempt: u32,
-            follow_up: crate::delivery::FollowUp,
-        ) -> Result<(), StoreError> {
-            (**self).record(event_id, subscription_id, attempt, state, next_attempt, follow_up).await
-        }
-        async fn follow_up_sent(&self, event_id: Uuid, subscription_id: &str) -> Result<(), StoreError> {
-            (**self).follow_up_sent(event_id, subscription_id).await
-        }
-        async fn deliveries(&self, event_id: Uuid) -> Result<Vec<crate::delivery::DeliveryRecord>, StoreError> {
-            (**self).deliveries(event_id).await
-        }
-        async fn delivered_envelope(&self, event_id: Uuid) -> Result<Option<EventEnvelope>, StoreError> {
-            (**self).delivered_envelope(event_id).await
-        }
-        async fn failed_since(&self, subscription_id: &str, since: DateTime<Utc>) -> Result<Vec<(EventEnvelope, u32)>, StoreError> {
-            (**self).failed_since(subscription_id, since).await
-        }
-        async fn take_rate_slot(&self, key: &str, limit: u32, now: DateTime<Utc>) -> Result<bool, StoreError> {
-            (**self).take_rate_slot(key, limit, now).await
-        }
-        async fn failing_since(&self, subscription_id: &str) -> Result<Option<DateTime<Utc>>, StoreError> {
-            (**self).failing_since(subscription_id).await
-        }
-        async fn reopen(
-            &self,
-            event_id: Uuid,
-            subscription_id: &str,
-            organization_id: &str,
-            attempt: u32,
-            now_ms: i64,
-        ) -> Result<bool, StoreError> {
-            (**self).reopen(event_id, subscription_id, organization_id, attempt, now_ms).await
-        }
-    }
-
-    #[async_trait]
-    impl<T: RetryQueue + ?Sized> RetryQueue for Arc<T> {
-        async fn schedule(&self, message: &crate::delivery::RetryMessage, delay: std::time::Duration) -> Result<(), StoreError> {
-            (**self).schedule(message, delay).await
-        }
-        async fn dead_letter(&self, body: &str) -> Result<(), StoreError> {
-            (**self).dead_letter(body).await
-        }
-    }
-
-    #[async_trait]
-    impl<T: Notifier + ?Sized> Notifier for Arc<T> {
-        async fn notify(&self, organization_id: &str, subject: &str, body: &str) -> Result<bool, StoreError> {
-            (**self).notify(organization_id, subject, body).await
-        }
-    }
-
-    #[async_trait]
-    impl<T: OrganizationStore + ?Sized> OrganizationStore for Arc<T> {
-        async fn profile(&self, organization_id: &str) -> Result<crate::organization::Profile, StoreError> {
-            (**self).profile(organization_id).await
-        }
-        async fn put_profile(&self, organization_id: &str, profile: &crate::organization::Profile) -> Result<(), StoreError> {
-            (**self).put_profile(organization_id, profile).await
-        }
-    }
-
-    #[async_trait]
-    impl<T: WebhookSender + ?Sized> WebhookSender for Arc<T> {
-        async fn send(&self, request: crate::delivery::Outgoing) -> crate::delivery::SendResult {
-            (**self).send(request).await
-        }
-    }
-
-    #[async_trait]
-    impl<T: SourceStore + ?Sized> SourceStore for Arc<T> {
-        async fn put_source(&self, source: &SealedSource) -> Result<(), StoreError> {
-            (**self).put_source(source).await
-        }
-        async fn get_source(&self, id: &str) -> Result<Option<SealedSource>, StoreError> {
-            (**self).get_source(id).await
-        }
-        async fn list_sources(&self, organization_id: &str) -> Result<Vec<SealedSource>, StoreError> {
-            (**self).list_sources(organization_id).await
-        }
-        async fn delete_source(&self, organization_id: &str, id: &str) -> Result<bool, StoreError> {
-            (**self).delete_source(organization_id, id).await
-        }
-    }
-
-    #[async_trait]
-    impl<T: DedupeStore + ?Sized> DedupeStore for Arc<T> {
-        async fn claim(&self, key: &str, hold_until_ms: i64, expires_at: i64, now_ms: i64) -> Result<Claim, StoreError> {
-            (**self).claim(key, hold_until_ms, expires_at, now_ms).await
-        }
-        async fn forget(&self, key: &str) -> Result<(), StoreError> {
-            (**self).forget(key).await
-        }
-    }
+    envelope.payload = Some(serde_json::from_slice(&bytes).map_err(|e| StoreError::new("payload", e))?);
+    Ok(envelope)
 }

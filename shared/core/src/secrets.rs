@@ -45,7 +45,7 @@ impl SecretBox {
         if bytes.len() != 32 {
             return Err(SecretError::BadKey);
         }
-        Ok(crate::webhooks::verify::sign(&bytes, &[purpose.as_bytes()]))
+        Ok(crate::crypto::hmac_sha256(&bytes, &[purpose.as_bytes()]))
     }
 
     /// A new random key, base64 (for set-up and the local stack).

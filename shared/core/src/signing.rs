@@ -5,13 +5,19 @@
 use base64::Engine;
 use rand::RngCore;
 
-use crate::webhooks::verify::{sign, standard_webhooks_key};
+use crate::crypto::hmac_sha256 as sign;
 
 /// A new signing secret: `whsec_` + base64 of 24 random bytes.
 pub fn new_secret() -> String {
     let mut bytes = [0u8; 24];
     rand::rng().fill_bytes(&mut bytes);
     format!("whsec_{}", base64::engine::general_purpose::STANDARD.encode(bytes))
+}
+
+/// The HMAC key of a `whsec_<base64>` secret (the same rule for the secrets Relay signs with
+/// and the Standard Webhooks sources it verifies).
+pub fn standard_webhooks_key(secret: &str) -> Option<Vec<u8>> {
+    base64::engine::general_purpose::STANDARD.decode(secret.strip_prefix("whsec_").unwrap_or(secret)).ok()
 }
 
 /// The `webhook-signature` header value for `body`, signed with every secret given.

@@ -6,7 +6,9 @@ use std::collections::BTreeMap;
 
 use lambda_http::http::{HeaderMap, StatusCode};
 use lambda_http::{Body, Request, RequestExt, Response};
-use relay_core::ingest::Reply;
+use relay_core::model::problem::{Problem, ProblemKind};
+use relay_core::model::reply::Reply;
+use serde_json::Value;
 
 /// One header as text.
 pub fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
@@ -74,4 +76,18 @@ pub fn is_json(content_type: Option<&str>) -> bool {
     let Some(ct) = content_type else { return false };
     let mime = ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
     mime == "application/json" || (mime.starts_with("application/") && mime.ends_with("+json"))
+}
+
+/// The body of a JSON route, checked in the order every route answers: at most `limit` bytes
+/// (413, with `hint` after the sizes), a JSON media type (415), valid JSON (400).
+pub fn json_body(req: &Request, limit: usize, hint: &str) -> Result<Value, Problem> {
+    let body: &[u8] = req.body().as_ref();
+    if body.len() > limit {
+        let detail = format!("the body is {} bytes; the limit is {limit}", body.len());
+        return Err(Problem::new(ProblemKind::PayloadTooLarge, if hint.is_empty() { detail } else { format!("{detail}. {hint}") }));
+    }
+    if !is_json(header(req.headers(), "content-type")) {
+        return Err(Problem::new(ProblemKind::UnsupportedMediaType, "send JSON with 'Content-Type: application/json'"));
+    }
+    serde_json::from_slice(body).map_err(|e| Problem::new(ProblemKind::MalformedJson, format!("the body is not valid JSON: {e}")))
 }

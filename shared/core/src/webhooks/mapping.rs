@@ -3,7 +3,7 @@
 //! nothing a provider sends is dropped for want of a mapping.
 
 use super::Provider;
-use crate::validation::is_event_type;
+use crate::model::validation::is_event_type;
 
 /// The internal event type for a provider's event type.
 pub fn internal_type(provider: Provider, provider_type: &str) -> String {

@@ -10,7 +10,6 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use async_trait::async_trait;
 use base64::Engine;
 use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
@@ -18,29 +17,15 @@ use uuid::Uuid;
 
 use super::verify::{self, Outcome, VerifyError};
 use super::{mapping, sources, InboundRequest, Provider, Source, Verified};
-use crate::envelope::EventEnvelope;
-use crate::ingest::Reply;
 use crate::metrics::{self, Metrics};
-use crate::ports::{BlobStore, Claim, DedupeStore, EventPublisher, RateLimiter, SourceStore};
-use crate::problem::{Problem, ProblemKind};
+use crate::model::envelope::EventEnvelope;
+use crate::model::problem::{Problem, ProblemKind};
+use crate::model::reply::Reply;
+use crate::ports::{BlobStore, Claim, DedupeStore, EventPublisher, PaymentLookup, RateLimiter, SourceStore};
 use crate::secrets::SecretBox;
 
 /// Headers never archived: credentials a sender might include.
 const SECRET_HEADERS: &[&str] = &["authorization", "proxy-authorization", "cookie", "x-api-key", "x-amz-security-token"];
-
-/// Confirms a Mollie payment by fetching it from Mollie's API (an HTTP port, not AWS).
-#[async_trait]
-pub trait PaymentLookup: Send + Sync {
-    /// The payment object, `None` if Mollie does not know it, `Err` if Mollie could not answer.
-    async fn payment(&self, base_url: &str, api_key: &str, payment_id: &str) -> Result<Option<Value>, String>;
-}
-
-#[async_trait]
-impl<T: PaymentLookup + ?Sized> PaymentLookup for std::sync::Arc<T> {
-    async fn payment(&self, base_url: &str, api_key: &str, payment_id: &str) -> Result<Option<Value>, String> {
-        (**self).payment(base_url, api_key, payment_id).await
-    }
-}
 
 #[derive(Debug, Clone)]
 pub struct ReceiverConfig {
@@ -71,23 +56,34 @@ impl Default for ReceiverConfig {
             mollie_base_url: "https://api.mollie.com".into(),
             mollie_lookups_per_second: 5,
             mollie_cache: Duration::from_secs(30),
-            inline_payload_limit: crate::envelope::DEFAULT_INLINE_PAYLOAD_LIMIT,
+            inline_payload_limit: crate::model::envelope::DEFAULT_INLINE_PAYLOAD_LIMIT,
         }
     }
 }
 
-pub struct Receiver<S, D, P, B, M> {
-    pub sources: S,
-    pub dedupe: D,
-    pub publisher: P,
-    pub blobs: B,
-    pub payments: M,
+/// What webhook-receive talks to, each built once per instance by the function.
+#[derive(Clone)]
+pub struct ReceiverPorts {
+    pub sources: Arc<dyn SourceStore>,
+    /// Claims each provider delivery id, so a provider's retry is recognised.
+    pub dedupe: Arc<dyn DedupeStore>,
+    pub publisher: Arc<dyn EventPublisher>,
+    /// The raw-request archive (written last: it marks a delivery done).
+    pub archive: Arc<dyn BlobStore>,
     /// Where payloads too large for the bus go (the payload bucket deliver reads from).
     pub payloads: Arc<dyn BlobStore>,
+    /// Mollie's API, to confirm a classic (unsigned) callback.
+    pub payments: Arc<dyn PaymentLookup>,
+    /// Caps Mollie look-ups per source, across every instance.
     pub limiter: Arc<dyn RateLimiter>,
     pub metrics: Arc<dyn Metrics>,
-    pub secrets: SecretBox,
-    pub config: ReceiverConfig,
+}
+
+/// The receive workflow: one incoming webhook from lookup to archive.
+pub struct Receiver {
+    ports: ReceiverPorts,
+    secrets: SecretBox,
+    config: ReceiverConfig,
     cache: Mutex<HashMap<String, (Option<Source>, Instant)>>,
     /// Mollie look-ups by payment id: the answer and when it was fetched.
     lookups: Mutex<HashMap<String, (Option<Value>, Instant)>>,
@@ -97,45 +93,13 @@ fn problem(kind: ProblemKind, detail: impl Into<String>) -> Reply {
     Problem::new(kind, detail).into()
 }
 
-impl<S, D, P, B, M> Receiver<S, D, P, B, M>
-where
-    S: SourceStore,
-    D: DedupeStore,
-    P: EventPublisher,
-    B: BlobStore,
-    M: PaymentLookup,
-{
-    #[allow(clippy::too_many_arguments)] // one argument per port, as main wires them
-    pub fn new(
-        sources: S,
-        dedupe: D,
-        publisher: P,
-        blobs: B,
-        payments: M,
-        payloads: Arc<dyn BlobStore>,
-        limiter: Arc<dyn RateLimiter>,
-        metrics: Arc<dyn Metrics>,
-        secrets: SecretBox,
-        config: ReceiverConfig,
-    ) -> Self {
-        Self {
-            sources,
-            dedupe,
-            publisher,
-            blobs,
-            payments,
-            payloads,
-            limiter,
-            metrics,
-            secrets,
-            config,
-            cache: Mutex::default(),
-            lookups: Mutex::default(),
-        }
+impl Receiver {
+    pub fn new(ports: ReceiverPorts, secrets: SecretBox, config: ReceiverConfig) -> Self {
+        Self { ports, secrets, config, cache: Mutex::default(), lookups: Mutex::default() }
     }
 
     fn count(&self, provider: Provider, metric: &'static str) {
-        self.metrics.increment(&[("Provider", provider.slug())], metric);
+        self.ports.metrics.increment(&[("Provider", provider.slug())], metric);
     }
 
     /// Handles `{GET,POST} /webhooks/{provider}/{source_id}`.
@@ -197,14 +161,14 @@ where
             Reply::json(200, &json!({"received": true, "duplicate": true, "eventId": event_id}))
         };
 
-        let claim = match self.dedupe.claim(&dedupe_key, hold, now.timestamp() + self.config.dedupe_secs, now_ms).await {
+        let claim = match self.ports.dedupe.claim(&dedupe_key, hold, now.timestamp() + self.config.dedupe_secs, now_ms).await {
             Ok(c) => c,
             Err(e) => return self.unavailable("claiming the delivery", &e.to_string()),
         };
         if claim != Claim::Fresh {
             // Seen before. The archive is written last, so it tells a finished delivery from
             // one still running (held) or one whose attempt died (reclaimed: process it now).
-            match self.blobs.blob_exists(&archive_key).await {
+            match self.ports.archive.blob_exists(&archive_key).await {
                 Ok(true) => return duplicate(),
                 Ok(false) if claim == Claim::Held => {
                     let mut p = Problem::new(ProblemKind::RequestInProgress, "this delivery is being processed; retry later");
@@ -229,22 +193,22 @@ where
         };
         // A bus entry holds 256 KB: a larger payload goes to the payload bucket first, by
         // reference, exactly as ingest does; deliver sends it inline.
-        let (envelope, large) = envelope.offload_if_large(self.config.inline_payload_limit, self.payloads.bucket());
+        let (envelope, large) = envelope.offload_if_large(self.config.inline_payload_limit, self.ports.payloads.bucket());
         if let Some((key, bytes)) = large {
-            if let Err(e) = self.payloads.put_blob(&key, bytes, "application/json").await {
-                let _ = self.dedupe.forget(&dedupe_key).await;
+            if let Err(e) = self.ports.payloads.put_blob(&key, bytes, "application/json").await {
+                let _ = self.ports.dedupe.forget(&dedupe_key).await;
                 return self.unavailable("storing the payload", &e.to_string());
             }
         }
-        if let Some(Err(e)) = self.publisher.publish(std::slice::from_ref(&envelope)).await.into_iter().next() {
-            let _ = self.dedupe.forget(&dedupe_key).await;
+        if let Some(Err(e)) = self.ports.publisher.publish(std::slice::from_ref(&envelope)).await.into_iter().next() {
+            let _ = self.ports.dedupe.forget(&dedupe_key).await;
             return self.unavailable("publishing the event", &e.to_string());
         }
         let archive = archive_record(&source, &verified, &envelope, req, now);
-        if let Err(e) = self.blobs.put_blob(&archive_key, archive, "application/json").await {
+        if let Err(e) = self.ports.archive.put_blob(&archive_key, archive, "application/json").await {
             // The event is on the bus; without the archive a provider retry publishes it again
             // under the same eventId, which consumers deduplicate.
-            let _ = self.dedupe.forget(&dedupe_key).await;
+            let _ = self.ports.dedupe.forget(&dedupe_key).await;
             return self.unavailable("archiving the request", &e.to_string());
         }
         tracing::info!(event_id = %event_id, event_type = %envelope.event_type, source_id, provider = provider.slug(), "webhook accepted");
@@ -258,7 +222,7 @@ where
                 return Ok(s);
             }
         }
-        let sealed = self.sources.get_source(id).await.map_err(|e| self.unavailable("loading the source", &e.to_string()))?;
+        let sealed = self.ports.sources.get_source(id).await.map_err(|e| self.unavailable("loading the source", &e.to_string()))?;
         let source = match sealed {
             Some(s) => Some(sources::open(&s, &self.secrets).map_err(|e| {
                 tracing::error!(source_id = id, error = %e, "a stored source could not be opened");
@@ -279,6 +243,7 @@ where
             Some((payment, at)) if at.elapsed() < self.config.mollie_cache => payment,
             _ => {
                 let slot = self
+                    .ports
                     .limiter
                     .take_rate_slot(&format!("mollie:{}", source.id), self.config.mollie_lookups_per_second, now)
                     .await
@@ -291,6 +256,7 @@ where
                 }
                 // The API base is the operator's setting, never a source's: Relay fetches from it.
                 let payment = self
+                    .ports
                     .payments
                     .payment(&self.config.mollie_base_url, &source.secret, payment_id)
                     .await
@@ -328,7 +294,7 @@ where
 
     fn unavailable(&self, doing: &str, error: &str) -> Reply {
         tracing::error!(error, "{doing} failed");
-        self.metrics.increment(&[], metrics::UNAVAILABLE);
+        self.ports.metrics.increment(&[], metrics::UNAVAILABLE);
         Problem::unavailable(format!("Relay failed {doing}; nothing was kept, retry"), 5).into()
     }
 }

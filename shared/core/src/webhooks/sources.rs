@@ -2,13 +2,12 @@
 //! sealing of its secrets, and the public view (which never contains a secret).
 
 use chrono::{DateTime, Utc};
-use rand::RngCore;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::{Provider, Source, SourceOptions};
-use crate::ports::SealedSource;
-use crate::problem::{Problem, ProblemField, ProblemKind};
+use crate::model::problem::{Problem, ProblemField, ProblemKind};
+use crate::model::source::SealedSource;
 use crate::secrets::{SecretBox, SecretError};
 
 #[derive(Debug, Deserialize)]
@@ -29,14 +28,6 @@ fn invalid(field: &str, message: impl Into<String>) -> Problem {
     p
 }
 
-/// A new source id: `src_` and 20 random base32 characters.
-pub fn new_id() -> String {
-    const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyz234567";
-    let mut bytes = [0u8; 20];
-    rand::rng().fill_bytes(&mut bytes);
-    format!("src_{}", bytes.iter().map(|b| ALPHABET[(*b as usize) % 32] as char).collect::<String>())
-}
-
 /// Validates a registration body and seals it for storage.
 pub fn register(body: &Value, organization_id: &str, id: String, now: DateTime<Utc>, secrets: &SecretBox) -> Result<SealedSource, Problem> {
     let new: NewSource = serde_json::from_value(body.clone()).map_err(|e| invalid("body", format!("is not a source registration: {e}")))?;
@@ -48,7 +39,7 @@ pub fn register(body: &Value, organization_id: &str, id: String, now: DateTime<U
         return Err(invalid("secret", "must be 1 to 1024 characters"));
     }
     if matches!(provider, Provider::StandardWebhooks | Provider::Svix)
-        && !(new.secret.starts_with("whsec_") && super::verify::standard_webhooks_key(&new.secret).is_some_and(|k| k.len() >= 16))
+        && !(new.secret.starts_with("whsec_") && crate::signing::standard_webhooks_key(&new.secret).is_some_and(|k| k.len() >= 16))
     {
         return Err(invalid("secret", "must be a whsec_<base64> secret of at least 16 bytes"));
     }
@@ -125,7 +116,7 @@ mod tests {
     fn registration_seals_secrets_and_the_view_shows_none() {
         let b = SecretBox::from_base64(&SecretBox::generate_key()).unwrap();
         let body = json!({"provider": "mollie", "secret": "test_key", "options": {"signingSecret": "sig"}});
-        let sealed = register(&body, "org-1", new_id(), Utc::now(), &b).unwrap();
+        let sealed = register(&body, "org-1", crate::model::ids::new_source_id(), Utc::now(), &b).unwrap();
         assert!(!sealed.sealed_secret.contains("test_key") && !sealed.options.contains("\"sig\""));
         let opened = open(&sealed, &b).unwrap();
         assert_eq!((opened.secret.as_str(), opened.options.signing_secret.as_deref()), ("test_key", Some("sig")));
@@ -136,7 +127,8 @@ mod tests {
     #[test]
     fn bad_registrations_name_the_field() {
         let b = SecretBox::from_base64(&SecretBox::generate_key()).unwrap();
-        let field = |body: Value| register(&body, "o", new_id(), Utc::now(), &b).err().map(|p| p.errors[0].field.clone());
+        let field =
+            |body: Value| register(&body, "o", crate::model::ids::new_source_id(), Utc::now(), &b).err().map(|p| p.errors[0].field.clone());
         assert_eq!(field(json!({"provider": "paypal", "secret": "x"})).as_deref(), Some("provider"));
         assert_eq!(field(json!({"provider": "svix", "secret": "not-whsec"})).as_deref(), Some("secret"));
         assert_eq!(

@@ -3,13 +3,11 @@
 //! both directions, and only then parses the body. A verifier has no side effects.
 
 use base64::Engine;
-use hmac::{Hmac, KeyInit, Mac};
 use serde_json::{json, Value};
-use sha2::{Digest, Sha256};
 
 use super::{InboundRequest, Provider, Source, Verified};
-
-type HmacSha256 = Hmac<Sha256>;
+use crate::crypto::{hmac_sha256, hmac_sha256_matches, sha256_hex, sha256_hex_of};
+use crate::signing::standard_webhooks_key;
 
 /// Stripe's and Standard Webhooks' default tolerance.
 pub const DEFAULT_TOLERANCE_SECS: i64 = 300;
@@ -51,25 +49,6 @@ pub fn verify(source: &Source, req: &InboundRequest, now: i64) -> Result<Outcome
     }
 }
 
-/// HMAC-SHA256 over the concatenation of `parts`.
-pub fn sign(key: &[u8], parts: &[&[u8]]) -> Vec<u8> {
-    let mut mac = <HmacSha256 as KeyInit>::new_from_slice(key)
-        .unwrap_or_else(|_| <HmacSha256 as KeyInit>::new_from_slice(&[0]).expect("HMAC takes any key"));
-    for p in parts {
-        mac.update(p);
-    }
-    mac.finalize().into_bytes().to_vec()
-}
-
-/// Constant-time check of `candidate` against HMAC-SHA256(key, parts).
-fn matches(key: &[u8], parts: &[&[u8]], candidate: &[u8]) -> bool {
-    let Ok(mut mac) = <HmacSha256 as KeyInit>::new_from_slice(key) else { return false };
-    for p in parts {
-        mac.update(p);
-    }
-    mac.verify_slice(candidate).is_ok()
-}
-
 fn header<'a>(req: &'a InboundRequest, name: &str) -> Result<&'a str, VerifyError> {
     req.header(name).filter(|v| !v.trim().is_empty()).ok_or_else(|| VerifyError::MissingHeader(name.to_string()))
 }
@@ -91,18 +70,16 @@ fn str_field(v: &Value, name: &str) -> Option<String> {
 }
 
 fn body_digest(req: &InboundRequest) -> String {
-    hex::encode(Sha256::digest(&req.body))
+    sha256_hex(&req.body)
 }
 
 /// The duplicate id of a scheme without a signed id: the digest of the signed content.
 fn body_dedupe_id(req: &InboundRequest, signed_timestamp: Option<&str>) -> String {
-    let mut h = Sha256::new();
-    if let Some(ts) = signed_timestamp {
-        h.update(ts.as_bytes());
-        h.update(b".");
-    }
-    h.update(&req.body);
-    format!("sha256:{}", hex::encode(h.finalize()))
+    let digest = match signed_timestamp {
+        Some(ts) => sha256_hex_of(&[ts.as_bytes(), b".", &req.body]),
+        None => sha256_hex(&req.body),
+    };
+    format!("sha256:{digest}")
 }
 
 /// An RFC 3339 time field of a signed body, as Unix seconds.
@@ -128,7 +105,7 @@ pub fn stripe(secret: &[u8], req: &InboundRequest, now: i64, tolerance: i64) -> 
         return Err(VerifyError::BadSignature);
     }
     let t_text = t.to_string();
-    if !signatures.iter().any(|s| matches(secret, &[t_text.as_bytes(), b".", &req.body], s)) {
+    if !signatures.iter().any(|s| hmac_sha256_matches(secret, &[t_text.as_bytes(), b".", &req.body], s)) {
         return Err(VerifyError::BadSignature);
     }
     fresh(t, now, tolerance)?;
@@ -157,7 +134,7 @@ pub fn standard_webhooks(secret: &str, req: &InboundRequest, now: i64, tolerance
         .split_whitespace()
         .filter_map(|s| s.strip_prefix("v1,"))
         .filter_map(|b64| base64::engine::general_purpose::STANDARD.decode(b64).ok())
-        .any(|sig| matches(&key, &[id.as_bytes(), b".", ts_text.trim().as_bytes(), b".", &req.body], &sig));
+        .any(|sig| hmac_sha256_matches(&key, &[id.as_bytes(), b".", ts_text.trim().as_bytes(), b".", &req.body], &sig));
     if !ok {
         return Err(VerifyError::BadSignature);
     }
@@ -172,11 +149,6 @@ pub fn standard_webhooks(secret: &str, req: &InboundRequest, now: i64, tolerance
     })
 }
 
-/// The HMAC key of a `whsec_<base64>` secret.
-pub fn standard_webhooks_key(secret: &str) -> Option<Vec<u8>> {
-    base64::engine::general_purpose::STANDARD.decode(secret.strip_prefix("whsec_").unwrap_or(secret)).ok()
-}
-
 /// GitHub: `X-Hub-Signature-256: sha256=<hex>` over the body; `X-GitHub-Event` (with the
 /// payload's `action`) is the type. GitHub signs only the body, so duplicates are recognised by
 /// the body's digest: `X-GitHub-Delivery` is kept for correlation only. A captured request
@@ -184,7 +156,7 @@ pub fn standard_webhooks_key(secret: &str) -> Option<Vec<u8>> {
 pub fn github(secret: &[u8], req: &InboundRequest) -> Result<Verified, VerifyError> {
     let value = header(req, "x-hub-signature-256")?;
     let sig = value.strip_prefix("sha256=").and_then(|h| hex::decode(h).ok()).ok_or(VerifyError::BadSignature)?;
-    if !matches(secret, &[&req.body], &sig) {
+    if !hmac_sha256_matches(secret, &[&req.body], &sig) {
         return Err(VerifyError::BadSignature);
     }
     let delivery = header(req, "x-github-delivery")?.to_string();
@@ -200,7 +172,7 @@ pub fn github(secret: &[u8], req: &InboundRequest) -> Result<Verified, VerifyErr
 /// Checkr: `X-Checkr-Signature`, the hex HMAC-SHA256 of the body keyed with the API key.
 pub fn checkr(secret: &[u8], req: &InboundRequest) -> Result<Verified, VerifyError> {
     let sig = hex::decode(header(req, "x-checkr-signature")?.trim()).map_err(|_| VerifyError::BadSignature)?;
-    if !matches(secret, &[&req.body], &sig) {
+    if !hmac_sha256_matches(secret, &[&req.body], &sig) {
         return Err(VerifyError::BadSignature);
     }
     let body = json_body(req)?;
@@ -231,12 +203,12 @@ pub fn linkedin(secret: &[u8], req: &InboundRequest) -> Result<Outcome, VerifyEr
         if !is_uuid_v4(code) {
             return Err(VerifyError::Malformed("challengeCode must be a UUID v4, as LinkedIn sends".into()));
         }
-        let response = hex::encode(sign(secret, &[code.as_bytes()]));
+        let response = hex::encode(hmac_sha256(secret, &[code.as_bytes()]));
         return Ok(Outcome::Challenge(json!({"challengeCode": code, "challengeResponse": response})));
     }
     let value = header(req, "x-li-signature")?;
     let sig = hex::decode(value.trim().strip_prefix("hmacsha256=").unwrap_or(value.trim())).map_err(|_| VerifyError::BadSignature)?;
-    if !matches(secret, &[&req.body], &sig) {
+    if !hmac_sha256_matches(secret, &[&req.body], &sig) {
         return Err(VerifyError::BadSignature);
     }
     let body = json_body(req)?;
@@ -265,7 +237,7 @@ pub fn mollie(source: &Source, req: &InboundRequest) -> Result<Outcome, VerifyEr
     if let Some(signing) = &source.options.signing_secret {
         if let Some(value) = req.header("x-mollie-signature") {
             let sig = value.trim().strip_prefix("sha256=").and_then(|h| hex::decode(h).ok()).ok_or(VerifyError::BadSignature)?;
-            if !matches(signing.as_bytes(), &[&req.body], &sig) {
+            if !hmac_sha256_matches(signing.as_bytes(), &[&req.body], &sig) {
                 return Err(VerifyError::BadSignature);
             }
             let body = json_body(req)?;
@@ -312,13 +284,13 @@ pub fn custom_hmac(source: &Source, req: &InboundRequest, now: i64, tolerance: i
         Some(ts_name) => {
             let ts_text = header(req, &ts_name.to_ascii_lowercase())?.trim().to_string();
             let ts: i64 = ts_text.parse().map_err(|_| VerifyError::Malformed(format!("{ts_name} is not a Unix timestamp")))?;
-            let ok = matches(source.secret.as_bytes(), &[ts_text.as_bytes(), b".", &req.body], &sig);
+            let ok = hmac_sha256_matches(source.secret.as_bytes(), &[ts_text.as_bytes(), b".", &req.body], &sig);
             if ok {
                 fresh(ts, now, tolerance)?;
             }
             (ok, Some((ts, ts_text)))
         }
-        None => (matches(source.secret.as_bytes(), &[&req.body], &sig), None),
+        None => (hmac_sha256_matches(source.secret.as_bytes(), &[&req.body], &sig), None),
     };
     if !ok {
         return Err(VerifyError::BadSignature);
@@ -340,6 +312,7 @@ pub fn custom_hmac(source: &Source, req: &InboundRequest, now: i64, tolerance: i
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::crypto::hmac_sha256 as sign;
     use crate::webhooks::SourceOptions;
 
     fn source(provider: Provider, secret: &str) -> Source {

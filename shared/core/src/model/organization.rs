@@ -7,9 +7,8 @@
 use chrono::{DateTime, Duration, Utc};
 use rand::Rng;
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
-use crate::problem::{Problem, ProblemField, ProblemKind};
+use crate::model::problem::{Problem, ProblemField, ProblemKind};
 
 /// How long a verification code stays valid.
 pub const CODE_LIFETIME_HOURS: i64 = 24;
@@ -52,7 +51,7 @@ pub fn verification_mail(code: &str) -> (String, String) {
 }
 
 fn digest(code: &str) -> String {
-    hex::encode(Sha256::digest(code.trim().to_ascii_uppercase().as_bytes()))
+    crate::crypto::sha256_hex(code.trim().to_ascii_uppercase().as_bytes())
 }
 
 fn invalid(field: &str, message: &str) -> Problem {

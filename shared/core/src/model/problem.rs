@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::validation::FieldError;
+use crate::model::validation::FieldError;
 
 /// The media type of a problem document.
 pub const CONTENT_TYPE: &str = "application/problem+json";

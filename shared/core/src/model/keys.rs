@@ -5,7 +5,6 @@
 use base64::Engine;
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -77,7 +76,7 @@ pub fn generate(kind: KeyKind) -> String {
 
 /// The hash a key is stored and looked up under.
 pub fn hash(key: &str) -> String {
-    hex::encode(Sha256::digest(key.as_bytes()))
+    crate::crypto::sha256_hex(key.as_bytes())
 }
 
 /// The key in an `Authorization: Bearer <key>` header value, if well-formed.

@@ -8,12 +8,11 @@ use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use crate::ports::{StoreError, SubscriptionStore};
-use crate::problem::{Problem, ProblemField, ProblemKind};
+use crate::model::problem::{Problem, ProblemField, ProblemKind};
+use crate::model::validation::is_event_type;
 use crate::secrets::SecretBox;
 use crate::signing::new_secret;
 use crate::ssrf;
-use crate::validation::is_event_type;
 
 /// Headers a subscription may not set: Relay owns them.
 const RESERVED_HEADERS: &[&str] = &[
@@ -68,36 +67,10 @@ pub struct Subscription {
     pub integration: Option<Integration>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
-    /// Bumped by every write; a write succeeds only over the version it read (see [`modify`]).
+    /// Bumped by every write; a write succeeds only over the version it read (see [`crate::ports::modify_subscription`]).
     #[serde(default)]
     pub version: u64,
 }
-
-/// Read-modify-write of one subscription that loses no concurrent change: `change` is applied to
-/// the stored copy and written only if nobody wrote in between; otherwise it is applied again to
-/// the newer copy. `change` returns `false` to write nothing. `Ok(None)`: no such subscription
-/// (or nothing to change). A deleted subscription is never written back.
-pub async fn modify<S: SubscriptionStore + ?Sized>(
-    store: &S,
-    id: &str,
-    mut change: impl FnMut(&mut Subscription) -> bool,
-) -> Result<Option<Subscription>, StoreError> {
-    for _ in 0..MAX_WRITE_TRIES {
-        let Some(mut sub) = store.get_subscription(id).await? else { return Ok(None) };
-        let read = sub.version;
-        if !change(&mut sub) {
-            return Ok(None);
-        }
-        sub.version = read + 1;
-        if store.put_subscription(&sub, Some(read)).await? {
-            return Ok(Some(sub));
-        }
-    }
-    Err(StoreError::new("subscription write", format!("{id} changed {MAX_WRITE_TRIES} times while being written; retry")))
-}
-
-/// How often [`modify`] tries before giving up under contention.
-const MAX_WRITE_TRIES: usize = 10;
 
 impl Subscription {
     /// Does this subscription want this event?
@@ -282,10 +255,9 @@ impl Changes {
     }
 }
 
-/// A new subscription id.
-pub fn new_id() -> String {
-    crate::webhooks::sources::new_id().replacen("src_", "sub_", 1)
-}
+/// The most subscriptions an organisation may have: one event fans out to at most this many
+/// endpoints in one invocation.
+pub const MAX_SUBSCRIPTIONS_PER_ORGANIZATION: usize = 50;
 
 /// The seed integrations (source → target: event types), from the platform documents.
 pub const SEED_INTEGRATIONS: &[(&str, &str, &[&str])] = &[
@@ -293,14 +265,6 @@ pub const SEED_INTEGRATIONS: &[(&str, &str, &[&str])] = &[
     ("nexus", "paylinq", &["employee.created", "employee.updated", "employee.terminated"]),
     ("recruitiq", "paylinq", &["candidate.hired"]),
 ];
-
-/// Integration ids begin with this; organisations' subscription ids never do.
-pub const INTEGRATION_PREFIX: &str = "int_";
-
-/// The subscription id an integration is stored under.
-pub fn integration_id(source: &str, target: &str) -> String {
-    format!("{INTEGRATION_PREFIX}{source}_{target}")
-}
 
 #[cfg(test)]
 mod tests {
@@ -322,7 +286,7 @@ mod tests {
         let b = SecretBox::from_base64(&SecretBox::generate_key()).unwrap();
         let now = Utc::now();
         let body = json!({"url": "https://hooks.example.com/x", "eventTypes": ["payroll.*"]});
-        let (mut sub, first) = Changes::parse(&body).unwrap().create("org", new_id(), now, &b).unwrap();
+        let (mut sub, first) = Changes::parse(&body).unwrap().create("org", crate::model::ids::new_subscription_id(), now, &b).unwrap();
         assert_eq!(sub.signing_secrets(now, &b), vec![first.clone()]);
         let second = sub.rotate(now, Duration::hours(24), &b);
         assert_eq!(sub.signing_secrets(now + Duration::hours(1), &b), vec![second.clone(), first]);

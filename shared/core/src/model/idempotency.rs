@@ -5,7 +5,6 @@
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 /// The longest `Idempotency-Key` Relay accepts.
@@ -87,11 +86,7 @@ pub fn scoped_key(principal: &str, key: &str) -> Result<String, String> {
 /// The fingerprint that tells "same request again" from "same key, other request". JSON is
 /// canonicalised first (object keys sorted, no whitespace) so a re-serialised body still matches.
 pub fn request_hash(route: &str, body: &Value) -> String {
-    let mut h = Sha256::new();
-    h.update(route.as_bytes());
-    h.update(b"\n");
-    h.update(serde_json::to_string(body).unwrap_or_default().as_bytes());
-    hex::encode(h.finalize())
+    crate::crypto::sha256_hex_of(&[route.as_bytes(), b"\n", serde_json::to_string(body).unwrap_or_default().as_bytes()])
 }
 
 /// The `eventId` Relay assigns when the caller sends none: derived from the scoped key (and the
@@ -101,7 +96,7 @@ pub fn request_hash(route: &str, body: &Value) -> String {
 /// Keyed with a secret only Relay holds, so nobody can compute the id another caller's request
 /// will get and take it first (which would make that request answer 409 for good).
 pub fn derived_event_id(id_key: &[u8], scoped_key: &str, index: usize) -> Uuid {
-    let mac = crate::webhooks::verify::sign(id_key, &[scoped_key.as_bytes(), b"#", index.to_string().as_bytes()]);
+    let mac = crate::crypto::hmac_sha256(id_key, &[scoped_key.as_bytes(), b"#", index.to_string().as_bytes()]);
     let mut bytes = [0u8; 16];
     bytes.copy_from_slice(&mac[..16]);
     uuid::Builder::from_random_bytes(bytes).into_uuid()

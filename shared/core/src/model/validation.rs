@@ -6,8 +6,8 @@ use serde::Serialize;
 use serde_json::Value;
 use uuid::Uuid;
 
-use crate::catalogue;
-use crate::envelope::{EventEnvelope, RELAY_SOURCE};
+use crate::model::catalogue;
+use crate::model::envelope::{EventEnvelope, RELAY_SOURCE};
 
 /// One thing wrong with one field, named by its JSON path (`payload.candidateId`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -81,7 +81,7 @@ fn check(value: &Value, defaults: &Defaults<'_>, door: Door) -> Result<EventEnve
     };
     let mut errors = Vec::new();
     let payload_ref = match (door, obj.get("payloadRef")) {
-        (Door::Bus, Some(r)) => match serde_json::from_value::<crate::envelope::PayloadRef>(r.clone()) {
+        (Door::Bus, Some(r)) => match serde_json::from_value::<crate::model::envelope::PayloadRef>(r.clone()) {
             // A reference names the one key Relay writes for this event, so a bus event cannot
             // point deliver at another event's (or organisation's) stored payload.
             Ok(r) if Some(r.key.as_str()) == payload_key(obj).as_deref() => Some(r),

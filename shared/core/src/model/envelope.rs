@@ -2,7 +2,6 @@
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 /// Payloads larger than this (serialised) travel by reference: an EventBridge entry holds at
@@ -46,7 +45,7 @@ pub struct PayloadRef {
 impl PayloadRef {
     /// Are these the bytes the reference was made from (size and SHA-256)?
     pub fn matches(&self, bytes: &[u8]) -> bool {
-        bytes.len() == self.size && hex::encode(Sha256::digest(bytes)) == self.sha256
+        bytes.len() == self.size && crate::crypto::sha256_hex(bytes) == self.sha256
     }
 }
 
@@ -67,12 +66,8 @@ impl EventEnvelope {
             return (self, None);
         }
         let key = format!("payloads/{}/{}.json", self.organization_id, self.event_id);
-        self.payload_ref = Some(PayloadRef {
-            bucket: bucket.to_string(),
-            key: key.clone(),
-            size: bytes.len(),
-            sha256: hex::encode(Sha256::digest(&bytes)),
-        });
+        self.payload_ref =
+            Some(PayloadRef { bucket: bucket.to_string(), key: key.clone(), size: bytes.len(), sha256: crate::crypto::sha256_hex(&bytes) });
         self.payload = None;
         (self, Some((key, bytes)))
     }

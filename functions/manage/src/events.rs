@@ -1,0 +1,77 @@
+//! `/v1/events`: listing an organisation's events, one event with its attempts, replay.
+
+use chrono::{DateTime, Utc};
+use lambda_http::http::Method;
+use lambda_http::Request;
+use relay_core::model::envelope::EventEnvelope;
+use relay_core::model::event::EventQuery;
+use relay_core::model::problem::{Problem, ProblemKind};
+use relay_core::model::reply::Reply;
+use serde_json::{json, Value};
+
+use crate::{json_body, no_route, reply, App};
+
+pub(crate) async fn route(app: &App, req: &Request, org: &str, rest: &[&str]) -> Reply {
+    match (req.method(), rest) {
+        (&Method::GET, []) => list(app, req, org).await,
+        (&Method::GET, [id]) => reply(app.manage.event(org, id).await, |detail| {
+            Reply::json(200, &json!({"event": detail.event, "deliveries": detail.deliveries}))
+        }),
+        (&Method::POST, [id, "replay"]) => {
+            let only = match req.body().as_ref() {
+                [] => None,
+                _ => match json_body(req) {
+                    Ok(v) => v.get("subscriptionId").and_then(Value::as_str).map(str::to_string),
+                    Err(p) => return p.into(),
+                },
+            };
+            reply(app.manage.replay(org, id, only.as_deref(), Utc::now()).await, |(event_id, replayed)| {
+                Reply::json(202, &json!({"eventId": event_id, "replayedTo": replayed}))
+            })
+        }
+        _ => no_route(),
+    }
+}
+
+/// `GET /v1/events?type=&from=&to=&limit=&cursor=`: newest first, a page at a time.
+async fn list(app: &App, req: &Request, org: &str) -> Reply {
+    let q = relay_edge::query_map(req);
+    let time = |name: &str| -> Result<Option<DateTime<Utc>>, Problem> {
+        q.get(name)
+            .map(|v| DateTime::parse_from_rfc3339(v).map(|t| t.with_timezone(&Utc)))
+            .transpose()
+            .map_err(|_| Problem::new(ProblemKind::InvalidRequest, format!("{name} must be an RFC 3339 date-time")))
+    };
+    let (from, to) = match (time("from"), time("to")) {
+        (Ok(f), Ok(t)) => (f, t),
+        (Err(p), _) | (_, Err(p)) => return p.into(),
+    };
+    let limit = match q.get("limit").map(|l| l.parse::<u32>()) {
+        None => 50,
+        Some(Ok(l)) if (1..=100).contains(&l) => l,
+        Some(_) => return Problem::new(ProblemKind::InvalidRequest, "limit must be 1 to 100").into(),
+    };
+    let query = EventQuery {
+        organization_id: org.to_string(),
+        event_type: q.get("type").cloned(),
+        from,
+        to,
+        cursor: q.get("cursor").cloned(),
+        limit,
+    };
+    reply(app.manage.list_events(&query).await, |(events, next)| {
+        let items: Vec<Value> = events.iter().map(|e| json!({"event": listed(&e.envelope), "receivedAt": e.received_at})).collect();
+        Reply::json(200, &json!({"events": items, "nextCursor": next}))
+    })
+}
+
+/// An event in a listing: a payload stored by reference is left out (its size is shown), never
+/// the storage reference itself; `GET /v1/events/{id}` shows it whole.
+fn listed(e: &EventEnvelope) -> Value {
+    let mut v = serde_json::to_value(e).unwrap_or_default();
+    if let (Some(r), Some(o)) = (&e.payload_ref, v.as_object_mut()) {
+        o.remove("payloadRef");
+        o.insert("payloadSize".into(), json!(r.size));
+    }
+    v
+}

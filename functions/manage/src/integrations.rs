@@ -1,0 +1,41 @@
+//! `/v1/integrations` (operators only): the platform's product-to-product integrations.
+
+use chrono::Utc;
+use lambda_http::http::Method;
+use lambda_http::Request;
+use relay_core::model::reply::Reply;
+use serde_json::{json, Value};
+
+use crate::{json_body, no_route, reply, App};
+
+pub(crate) async fn route(app: &App, req: &Request, rest: &[&str]) -> Reply {
+    match (req.method(), rest) {
+        (&Method::GET, []) => reply(app.manage.integrations().await, |list| {
+            let views: Vec<Value> = list
+                .iter()
+                .map(|i| match &i.stored {
+                    Some(s) => json!({"source": i.source, "target": i.target, "eventTypes": s.event_types, "enabled": s.enabled, "url": s.url, "configured": true}),
+                    None => json!({"source": i.source, "target": i.target, "eventTypes": i.seed_types, "enabled": false, "url": null, "configured": false}),
+                })
+                .collect();
+            Reply::json(200, &json!({"integrations": views}))
+        }),
+        (&Method::PUT, [source, target]) => {
+            let body = match json_body(req) {
+                Ok(b) => b,
+                Err(p) => return p.into(),
+            };
+            let enabled = body.get("enabled").and_then(Value::as_bool);
+            let url = body.get("url").and_then(Value::as_str).map(str::to_string);
+            reply(app.manage.configure_integration(source, target, enabled, url, Utc::now()).await, |(sub, secret)| {
+                let mut view =
+                    json!({"source": source, "target": target, "eventTypes": sub.event_types, "enabled": sub.enabled, "url": sub.url});
+                if let Some(secret) = secret {
+                    view["secret"] = json!(secret);
+                }
+                Reply::json(200, &view)
+            })
+        }
+        _ => no_route(),
+    }
+}

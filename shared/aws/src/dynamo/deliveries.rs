@@ -1,0 +1,284 @@
+//! The deliveries table: per (event, subscription) pair, `SUB#<subscription>` holds the state,
+//! the lease, the pending follow-up and the envelope (for replays of events that were never in
+//! the event store); `ATTEMPT#<subscription>#<nnnn>` holds each attempt; and
+//! `health:<subscription>`/`HEALTH` remembers since when a subscription has failed.
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::error::DisplayErrorContext;
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+use aws_sdk_dynamodb::types::{Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update};
+use chrono::{DateTime, Utc};
+use relay_core::model::delivery::{Attempt, ClaimResult, DeliveryRecord, FollowUp, PairStatus, State};
+use relay_core::model::envelope::EventEnvelope;
+use relay_core::ports::{DeliveryStore, StoreError};
+use uuid::Uuid;
+
+use super::{conditional, get_n, get_s, get_time, key, n, s, DynamoStore, Item, OrStoreError};
+
+fn pair_key(event_id: &Uuid, subscription_id: &str) -> Item {
+    key::delivery(&event_id.to_string(), &format!("SUB#{subscription_id}"))
+}
+
+fn health_key(subscription_id: &str) -> Item {
+    key::delivery(&format!("health:{subscription_id}"), "HEALTH")
+}
+
+/// A state as stored (`"retrying"`, ...).
+fn state_text(state: State) -> String {
+    serde_json::to_value(state).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default()
+}
+
+fn read_state(item: &Item) -> Option<State> {
+    serde_json::from_value(serde_json::Value::String(get_s(item, "state")?.to_string())).ok()
+}
+
+#[async_trait]
+impl DeliveryStore for DynamoStore {
+    async fn failed_since(&self, subscription_id: &str, since: DateTime<Utc>) -> Result<Vec<(EventEnvelope, u32)>, StoreError> {
+        let query = self
+            .client
+            .query()
+            .table_name(&self.tables.deliveries)
+            .index_name("bySubscription")
+            .key_condition_expression("subscriptionId = :sub AND updatedAt >= :since")
+            .filter_expression("#st = :failed")
+            .expression_attribute_names("#st", "state")
+            .expression_attribute_values(":sub", s(subscription_id))
+            .expression_attribute_values(":since", s(&since.to_rfc3339()))
+            .expression_attribute_values(":failed", s("failed"));
+        let items = self.query_all(query).await?;
+        Ok(items
+            .iter()
+            .filter_map(|item| {
+                let envelope = serde_json::from_str(get_s(item, "envelope")?).ok()?;
+                Some((envelope, get_n(item, "attemptNo").unwrap_or(1) as u32))
+            })
+            .collect())
+    }
+
+    async fn failing_since(&self, subscription_id: &str) -> Result<Option<DateTime<Utc>>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.tables.deliveries)
+            .set_key(Some(health_key(subscription_id)))
+            .consistent_read(true)
+            .send()
+            .await
+            .or_store("dynamodb:GetItem")?;
+        Ok(out.item.as_ref().and_then(|i| get_s(i, "failingSince")).and_then(|t| t.parse().ok()))
+    }
+
+    async fn claim(
+        &self,
+        event: &EventEnvelope,
+        subscription_id: &str,
+        organization_id: &str,
+        attempt: u32,
+        lease_until_ms: i64,
+        now_ms: i64,
+    ) -> Result<ClaimResult, StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.tables.deliveries)
+            .set_key(Some(pair_key(&event.event_id, subscription_id)))
+            .update_expression("SET #st = :sending, leaseUntil = :lease, attemptNo = :n, organizationId = :org, subscriptionId = :sub, updatedAt = :now, envelope = if_not_exists(envelope, :env)")
+            .condition_expression("attribute_not_exists(sk) OR (#st = :retrying AND attemptNo = :n) OR (#st = :sending AND leaseUntil <= :nowms)")
+            .expression_attribute_names("#st", "state")
+            .expression_attribute_values(":sending", s("sending"))
+            .expression_attribute_values(":retrying", s("retrying"))
+            .expression_attribute_values(":lease", n(lease_until_ms))
+            .expression_attribute_values(":n", n(i64::from(attempt)))
+            .expression_attribute_values(":org", s(organization_id))
+            .expression_attribute_values(":sub", s(subscription_id))
+            .expression_attribute_values(":now", s(&Utc::now().to_rfc3339()))
+            .expression_attribute_values(":nowms", n(now_ms))
+            .expression_attribute_values(":env", s(&event.to_json()))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(ClaimResult::Claimed),
+            // Refused: the pair as it stands comes back with the failure, so a lost follow-up
+            // can be found without another read.
+            Err(e) => match e.into_service_error() {
+                UpdateItemError::ConditionalCheckFailedException(c) => Ok(ClaimResult::Refused(c.item.as_ref().and_then(pair_status))),
+                other => Err(StoreError::new("dynamodb:UpdateItem", DisplayErrorContext(other))),
+            },
+        }
+    }
+
+    async fn follow_up_sent(&self, event_id: Uuid, subscription_id: &str) -> Result<(), StoreError> {
+        self.client
+            .update_item()
+            .table_name(&self.tables.deliveries)
+            .set_key(Some(pair_key(&event_id, subscription_id)))
+            .update_expression("REMOVE deadLetter, disablePending, retryPending")
+            .send()
+            .await
+            .or_store("dynamodb:UpdateItem")?;
+        Ok(())
+    }
+
+    async fn record(
+        &self,
+        event_id: Uuid,
+        subscription_id: &str,
+        attempt: &Attempt,
+        state: State,
+        next_attempt: u32,
+        follow_up: FollowUp,
+    ) -> Result<(), StoreError> {
+        let doc = serde_json::to_string(attempt).map_err(|e| StoreError::new("encode attempt", e))?;
+        let mut attempt_item = key::delivery(&event_id.to_string(), &format!("ATTEMPT#{subscription_id}#{:04}", attempt.number));
+        attempt_item.insert("doc".into(), s(&doc));
+        let put = Put::builder().table_name(&self.tables.deliveries).set_item(Some(attempt_item)).build().or_store("build Put")?;
+        let update = Update::builder()
+            .table_name(&self.tables.deliveries)
+            .set_key(Some(pair_key(&event_id, subscription_id)))
+            .expression_attribute_names("#st", "state")
+            .expression_attribute_values(":state", s(&state_text(state)))
+            .expression_attribute_values(":next", n(i64::from(next_attempt)))
+            .expression_attribute_values(":zero", n(0))
+            .expression_attribute_values(":now", s(&attempt.at.to_rfc3339()));
+        // The follow-up rides with the state (see DeliveryStore::record).
+        let update = match follow_up {
+            FollowUp::None => update
+                .update_expression("SET #st = :state, attemptNo = :next, leaseUntil = :zero, updatedAt = :now REMOVE retryAt, deadLetter, disablePending, retryPending"),
+            FollowUp::RetryAt(at) => update
+                .update_expression(
+                    "SET #st = :state, attemptNo = :next, leaseUntil = :zero, updatedAt = :now, retryAt = :at, retryPending = :pending REMOVE deadLetter, disablePending",
+                )
+                .expression_attribute_values(":at", n(at))
+                .expression_attribute_values(":pending", s("pending")),
+            FollowUp::DeadLetter => update
+                .update_expression(
+                    "SET #st = :state, attemptNo = :next, leaseUntil = :zero, updatedAt = :now, deadLetter = :pending REMOVE retryAt, disablePending, retryPending",
+                )
+                .expression_attribute_values(":pending", s("pending")),
+            FollowUp::Disable => update
+                .update_expression("SET #st = :state, attemptNo = :next, leaseUntil = :zero, updatedAt = :now, disablePending = :pending REMOVE retryAt, deadLetter, retryPending")
+                .expression_attribute_values(":pending", s("pending")),
+        }
+        .build()
+        .or_store("build Update")?;
+        // The subscription's health rides in the same transaction: a success clears the
+        // failing-since mark, a failure sets it if it is not set yet.
+        let health = Update::builder().table_name(&self.tables.deliveries).set_key(Some(health_key(subscription_id)));
+        let health = if state == State::Delivered {
+            health.update_expression("REMOVE failingSince")
+        } else {
+            health
+                .update_expression("SET failingSince = if_not_exists(failingSince, :now)")
+                .expression_attribute_values(":now", s(&attempt.at.to_rfc3339()))
+        }
+        .build()
+        .or_store("build Update")?;
+        self.client
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().put(put).build())
+            .transact_items(TransactWriteItem::builder().update(update).build())
+            .transact_items(TransactWriteItem::builder().update(health).build())
+            .send()
+            .await
+            .or_store("dynamodb:TransactWriteItems")?;
+        Ok(())
+    }
+
+    async fn deliveries(&self, event_id: Uuid) -> Result<Vec<DeliveryRecord>, StoreError> {
+        let query = self
+            .client
+            .query()
+            .table_name(&self.tables.deliveries)
+            .key_condition_expression("eventId = :id")
+            .expression_attribute_values(":id", s(&event_id.to_string()));
+        let items = self.query_all(query).await?;
+        let mut records: Vec<DeliveryRecord> = Vec::new();
+        let mut attempts: Vec<(String, Attempt)> = Vec::new();
+        for item in &items {
+            let sk = get_s(item, "sk").unwrap_or_default();
+            if let Some(sub) = sk.strip_prefix("SUB#") {
+                records.push(DeliveryRecord {
+                    subscription_id: sub.to_string(),
+                    organization_id: get_s(item, "organizationId").unwrap_or_default().to_string(),
+                    state: read_state(item).unwrap_or(State::Sending),
+                    attempts: Vec::new(),
+                    updated_at: get_time(item, "updatedAt"),
+                });
+            } else if let Some(rest) = sk.strip_prefix("ATTEMPT#") {
+                let sub = rest.rsplit_once('#').map(|(s, _)| s.to_string()).unwrap_or_default();
+                if let Some(a) = get_s(item, "doc").and_then(|d| serde_json::from_str(d).ok()) {
+                    attempts.push((sub, a));
+                }
+            }
+        }
+        for (sub, a) in attempts {
+            if let Some(r) = records.iter_mut().find(|r| r.subscription_id == sub) {
+                r.attempts.push(a);
+            }
+        }
+        Ok(records)
+    }
+
+    /// The envelope a delivery was made from (events put on the bus directly are not in the
+    /// event store, but every delivered pair keeps its envelope).
+    async fn delivered_envelope(&self, event_id: Uuid) -> Result<Option<EventEnvelope>, StoreError> {
+        let out = self
+            .client
+            .query()
+            .table_name(&self.tables.deliveries)
+            .key_condition_expression("eventId = :id AND begins_with(sk, :p)")
+            .expression_attribute_values(":id", s(&event_id.to_string()))
+            .expression_attribute_values(":p", s("SUB#"))
+            .limit(1)
+            .send()
+            .await
+            .or_store("dynamodb:Query")?;
+        Ok(out.items().first().and_then(|i| get_s(i, "envelope")).and_then(|e| serde_json::from_str(e).ok()))
+    }
+
+    async fn reopen(
+        &self,
+        event_id: Uuid,
+        subscription_id: &str,
+        organization_id: &str,
+        attempt: u32,
+        now_ms: i64,
+    ) -> Result<bool, StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.tables.deliveries)
+            .set_key(Some(pair_key(&event_id, subscription_id)))
+            .update_expression(
+                "SET #st = :retrying, attemptNo = :n, leaseUntil = :zero, organizationId = :org, subscriptionId = :sub, updatedAt = :now, retryAt = :nowms REMOVE deadLetter, disablePending, retryPending",
+            )
+            .condition_expression("attribute_not_exists(sk) OR NOT (#st = :sending AND leaseUntil > :nowms)")
+            .expression_attribute_names("#st", "state")
+            .expression_attribute_values(":retrying", s("retrying"))
+            .expression_attribute_values(":sending", s("sending"))
+            .expression_attribute_values(":n", n(i64::from(attempt)))
+            .expression_attribute_values(":zero", n(0))
+            .expression_attribute_values(":org", s(organization_id))
+            .expression_attribute_values(":sub", s(subscription_id))
+            .expression_attribute_values(":now", s(&Utc::now().to_rfc3339()))
+            .expression_attribute_values(":nowms", n(now_ms))
+            .send()
+            .await;
+        Ok(conditional(result, "dynamodb:UpdateItem")?.is_some())
+    }
+}
+
+/// A pair item's state, as a refused claim returns it.
+fn pair_status(item: &Item) -> Option<PairStatus> {
+    Some(PairStatus {
+        state: read_state(item)?,
+        attempt_no: get_n(item, "attemptNo").unwrap_or(1) as u32,
+        retry_at_ms: get_n(item, "retryAt"),
+        dead_letter_pending: get_s(item, "deadLetter") == Some("pending"),
+        disable_pending: get_s(item, "disablePending") == Some("pending"),
+        retry_pending: get_s(item, "retryPending") == Some("pending"),
+        updated_at: get_s(item, "updatedAt").and_then(|t| t.parse().ok()),
+    })
+}

@@ -1,0 +1,309 @@
+//! The idempotency table's records and the events table: an idempotency lock and the events it
+//! accepts commit in one transaction, so a request is either wholly accepted or not at all.
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::error::DisplayErrorContext;
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::types::{Put, TransactWriteItem};
+use relay_core::model::envelope::EventEnvelope;
+use relay_core::model::event::{EventQuery, StoredEvent};
+use relay_core::model::idempotency::{Record, Status, StoredResponse};
+use relay_core::ports::{EventStore, IdempotencyStore, StoreError, WriteError};
+use uuid::Uuid;
+
+use super::{conditional, get_n, get_s, get_time, key, n, s, DynamoStore, Item, OrStoreError};
+
+/// Actions per TransactWriteItems (service limit).
+const MAX_TRANSACT_ITEMS: usize = 100;
+/// Bytes per TransactWriteItems we aim to stay under (the service limit is 4 MB).
+const MAX_TRANSACT_BYTES: usize = 3_500_000;
+
+impl DynamoStore {
+    fn event_put(&self, e: &StoredEvent) -> Result<TransactWriteItem, StoreError> {
+        let mut put = Put::builder()
+            .table_name(&self.tables.events)
+            .set_item(Some(event_item(e)))
+            .condition_expression("attribute_not_exists(eventId) OR idempotencyKey = :ik");
+        // A record written without a key can never be rewritten: compare with a value no key has.
+        put = put.expression_attribute_values(":ik", s(e.idempotency_key.as_deref().unwrap_or("\u{0}")));
+        Ok(TransactWriteItem::builder().put(put.build().or_store("build Put")?).build())
+    }
+
+    fn lock_put(&self, lock: &Record, now_ms: i64) -> Result<TransactWriteItem, StoreError> {
+        let mut item = key::id(&lock.key);
+        item.insert("status".into(), s("INPROGRESS"));
+        item.insert("requestHash".into(), s(&lock.request_hash));
+        item.insert("inProgressExpiry".into(), n(lock.in_progress_expiry_ms));
+        item.insert("expiresAt".into(), n(lock.expires_at));
+        let put = Put::builder()
+            .table_name(&self.tables.idempotency)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(id) OR expiresAt <= :nows OR (#s = :inprogress AND inProgressExpiry <= :nowms)")
+            .expression_attribute_names("#s", "status")
+            .expression_attribute_values(":nows", n(now_ms / 1000))
+            .expression_attribute_values(":nowms", n(now_ms))
+            .expression_attribute_values(":inprogress", s("INPROGRESS"))
+            .build()
+            .or_store("build Put")?;
+        Ok(TransactWriteItem::builder().put(put).build())
+    }
+
+    /// Runs conditional puts in as few transactions as the limits allow. `first` (the lock)
+    /// rides in the first transaction; `ids[i]` names the event of `actions[i]`.
+    async fn transact(&self, first: Option<TransactWriteItem>, events: &[StoredEvent]) -> Result<(), WriteError> {
+        let mut chunks: Vec<(Vec<TransactWriteItem>, Vec<Option<Uuid>>)> = vec![(Vec::new(), Vec::new())];
+        let mut bytes = 0usize;
+        if let Some(lock) = first {
+            chunks[0].0.push(lock);
+            chunks[0].1.push(None);
+        }
+        for e in events {
+            let size = e.envelope.to_json().len() + 256;
+            let last = chunks.last_mut().map(|c| c.0.len()).unwrap_or(0);
+            if last == MAX_TRANSACT_ITEMS || (last > 0 && bytes + size > MAX_TRANSACT_BYTES) {
+                chunks.push((Vec::new(), Vec::new()));
+                bytes = 0;
+            }
+            bytes += size;
+            if let Some(c) = chunks.last_mut() {
+                c.0.push(self.event_put(e)?);
+                c.1.push(Some(e.envelope.event_id));
+            }
+        }
+        let mut written: Vec<Uuid> = Vec::new();
+        for (actions, ids) in chunks.into_iter().filter(|c| !c.0.is_empty()) {
+            let result = if actions.len() == 1 && ids[0].is_some() {
+                self.single_put(actions, &ids).await
+            } else {
+                self.client.transact_write_items().set_transact_items(Some(actions)).send().await.map(|_| ()).map_err(|e| {
+                    match e.into_service_error() {
+                        TransactWriteItemsError::TransactionCanceledException(c) => {
+                            let failed: Vec<Option<Uuid>> = c
+                                .cancellation_reasons()
+                                .iter()
+                                .zip(&ids)
+                                .filter(|(r, _)| r.code() == Some("ConditionalCheckFailed"))
+                                .map(|(_, id)| *id)
+                                .collect();
+                            if failed.iter().any(Option::is_none) {
+                                WriteError::LockHeld
+                            } else if failed.is_empty() {
+                                WriteError::Store(StoreError::new("dynamodb:TransactWriteItems", format!("cancelled: {c}")))
+                            } else {
+                                WriteError::EventIdsTaken(failed.into_iter().flatten().collect())
+                            }
+                        }
+                        other => WriteError::Store(StoreError::new("dynamodb:TransactWriteItems", DisplayErrorContext(other))),
+                    }
+                })
+            };
+            if let Err(err) = result {
+                // Later chunks never ran; undo the earlier ones so nothing is half-written.
+                if !written.is_empty() {
+                    if let Err(e) = self.delete_events(&written).await {
+                        tracing::error!(error = %e, "could not undo a partial event write");
+                    }
+                }
+                return Err(err);
+            }
+            written.extend(ids.into_iter().flatten());
+        }
+        Ok(())
+    }
+
+    /// One event without a lock: a plain conditional PutItem is cheaper than a transaction.
+    async fn single_put(&self, mut actions: Vec<TransactWriteItem>, ids: &[Option<Uuid>]) -> Result<(), WriteError> {
+        let Some(put) = actions.pop().and_then(|a| a.put) else {
+            return Ok(());
+        };
+        let result = self
+            .client
+            .put_item()
+            .table_name(put.table_name)
+            .set_item(Some(put.item))
+            .set_condition_expression(put.condition_expression)
+            .set_expression_attribute_values(put.expression_attribute_values)
+            .send()
+            .await;
+        match conditional(result, "dynamodb:PutItem")? {
+            Some(_) => Ok(()),
+            None => Err(WriteError::EventIdsTaken(ids.iter().flatten().copied().collect())),
+        }
+    }
+}
+
+#[async_trait]
+impl IdempotencyStore for DynamoStore {
+    async fn lock_and_store(&self, lock: &Record, events: &[StoredEvent], now_ms: i64) -> Result<(), WriteError> {
+        let lock_put = self.lock_put(lock, now_ms)?;
+        self.transact(Some(lock_put), events).await
+    }
+
+    async fn get_record(&self, key: &str) -> Result<Option<Record>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.tables.idempotency)
+            .set_key(Some(key::id(key)))
+            .consistent_read(true)
+            .send()
+            .await
+            .or_store("dynamodb:GetItem")?;
+        let Some(item) = out.item else {
+            return Ok(None);
+        };
+        let status = if get_s(&item, "status") == Some("COMPLETED") { Status::Completed } else { Status::Inprogress };
+        let response = match (get_n(&item, "responseStatus"), get_s(&item, "responseBody")) {
+            (Some(code), Some(body)) => Some(StoredResponse { status: code as u16, body: body.to_string() }),
+            _ => None,
+        };
+        Ok(Some(Record {
+            key: key.to_string(),
+            status,
+            request_hash: get_s(&item, "requestHash").unwrap_or_default().to_string(),
+            in_progress_expiry_ms: get_n(&item, "inProgressExpiry").unwrap_or(0),
+            expires_at: get_n(&item, "expiresAt").unwrap_or(0),
+            response,
+        }))
+    }
+
+    async fn complete(&self, key: &str, response: &StoredResponse) -> Result<(), StoreError> {
+        self.client
+            .update_item()
+            .table_name(&self.tables.idempotency)
+            .set_key(Some(key::id(key)))
+            .update_expression("SET #s = :c, responseStatus = :rs, responseBody = :rb")
+            .expression_attribute_names("#s", "status")
+            .expression_attribute_values(":c", s("COMPLETED"))
+            .expression_attribute_values(":rs", n(i64::from(response.status)))
+            .expression_attribute_values(":rb", s(&response.body))
+            .send()
+            .await
+            .or_store("dynamodb:UpdateItem")?;
+        Ok(())
+    }
+
+    async fn release(&self, key: &str, event_ids: &[Uuid]) -> Result<(), StoreError> {
+        // Events first: if this fails half-way the lock still stands and lapses on its own,
+        // and a retry rewrites the same (derived) event ids.
+        self.delete_events(event_ids).await?;
+        self.client
+            .delete_item()
+            .table_name(&self.tables.idempotency)
+            .set_key(Some(key::id(key)))
+            .send()
+            .await
+            .or_store("dynamodb:DeleteItem")?;
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl EventStore for DynamoStore {
+    async fn list_events(&self, q: &EventQuery) -> Result<(Vec<StoredEvent>, Option<String>), StoreError> {
+        let from = q.from.map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)).unwrap_or_else(|| "0".into());
+        let to = q.to.map(|t| format!("{}~", t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))).unwrap_or_else(|| "~".into());
+        let mut req = self
+            .client
+            .query()
+            .table_name(&self.tables.events)
+            .index_name("byOrganization")
+            .key_condition_expression("organizationId = :org AND orgReceived BETWEEN :from AND :to")
+            .expression_attribute_values(":org", s(&q.organization_id))
+            .expression_attribute_values(":from", s(&from))
+            .expression_attribute_values(":to", s(&to))
+            .scan_index_forward(false)
+            .limit(q.limit.clamp(1, 100) as i32);
+        if let Some(t) = &q.event_type {
+            req = req.filter_expression("eventType = :t").expression_attribute_values(":t", s(t));
+        }
+        if let Some(cursor) = &q.cursor {
+            // The cursor is the index position a page stopped at (eventId#receivedAt), base64url.
+            let bad = || StoreError::new("cursor", "not a cursor this API issued");
+            let text = String::from_utf8(base64_url_decode(cursor).ok_or_else(bad)?).map_err(|_| bad())?;
+            let (id, received) = text.split_once('#').ok_or_else(bad)?;
+            req = req
+                .exclusive_start_key("eventId", s(id))
+                .exclusive_start_key("organizationId", s(&q.organization_id))
+                .exclusive_start_key("orgReceived", s(&format!("{received}#{id}")));
+        }
+        // One page at a time (the caller pages with the cursor), so not `query_all`.
+        let out = req.send().await.or_store("dynamodb:Query")?;
+        let mut events = Vec::new();
+        for item in out.items() {
+            if let Some(e) = get_s(item, "envelope").and_then(|e| serde_json::from_str::<EventEnvelope>(e).ok()) {
+                events.push(StoredEvent {
+                    envelope: e,
+                    received_at: get_time(item, "receivedAt"),
+                    idempotency_key: None,
+                    expires_at: get_n(item, "expiresAt").unwrap_or(0),
+                });
+            }
+        }
+        let next = out.last_evaluated_key.as_ref().and_then(|k| {
+            let id = get_s(k, "eventId")?;
+            let received = get_s(k, "orgReceived")?.rsplit_once('#')?.0;
+            Some(base64_url_encode(format!("{id}#{received}").as_bytes()))
+        });
+        Ok((events, next))
+    }
+
+    async fn put_events(&self, events: &[StoredEvent]) -> Result<(), WriteError> {
+        self.transact(None, events).await
+    }
+
+    async fn delete_events(&self, ids: &[Uuid]) -> Result<(), StoreError> {
+        let keys = ids.iter().map(|id| key::event(&id.to_string())).collect();
+        self.batch_delete(&self.tables.events, keys).await
+    }
+
+    async fn get_event(&self, id: Uuid) -> Result<Option<StoredEvent>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.tables.events)
+            .set_key(Some(key::event(&id.to_string())))
+            .send()
+            .await
+            .or_store("dynamodb:GetItem")?;
+        let Some(item) = out.item else {
+            return Ok(None);
+        };
+        let envelope: EventEnvelope =
+            serde_json::from_str(get_s(&item, "envelope").unwrap_or_default()).map_err(|e| StoreError::new("decode stored event", e))?;
+        Ok(Some(StoredEvent {
+            envelope,
+            received_at: get_time(&item, "receivedAt"),
+            idempotency_key: get_s(&item, "idempotencyKey").map(str::to_string),
+            expires_at: get_n(&item, "expiresAt").unwrap_or(0),
+        }))
+    }
+}
+
+/// The events-table item: the envelope verbatim plus the attributes its indexes use.
+fn event_item(e: &StoredEvent) -> Item {
+    let env = &e.envelope;
+    let received = e.received_at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    let mut item = key::event(&env.event_id.to_string());
+    item.insert("organizationId".into(), s(&env.organization_id));
+    item.insert("eventType".into(), s(&env.event_type));
+    item.insert("sourceProduct".into(), s(&env.source_product));
+    item.insert("receivedAt".into(), s(&received));
+    item.insert("orgReceived".into(), s(&format!("{received}#{}", env.event_id)));
+    item.insert("envelope".into(), s(&env.to_json()));
+    item.insert("expiresAt".into(), n(e.expires_at));
+    if let Some(k) = &e.idempotency_key {
+        item.insert("idempotencyKey".into(), s(k));
+    }
+    item
+}
+
+fn base64_url_encode(bytes: &[u8]) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+fn base64_url_decode(text: &str) -> Option<Vec<u8>> {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(text).ok()
+}

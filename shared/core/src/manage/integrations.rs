@@ -1,0 +1,76 @@
+//! The platform's product-to-product integrations (RecruitIQ → Nexus, ...): subscriptions owned
+//! by the platform (organisation `*`), delivered by the same machinery, switched on and pointed
+//! at a product's endpoint by an operator.
+
+use chrono::{DateTime, Utc};
+use serde_json::json;
+
+use super::{unavailable, Manage};
+use crate::model::ids::integration_id;
+use crate::model::problem::{Problem, ProblemKind};
+use crate::model::subscription::{Changes, Integration, Subscription, SEED_INTEGRATIONS};
+use crate::ports::modify_subscription;
+
+/// One integration as an operator sees it.
+#[derive(Debug, Clone)]
+pub struct IntegrationState {
+    pub source: &'static str,
+    pub target: &'static str,
+    /// The integration as stored; `None` until an operator first configures it.
+    pub stored: Option<Subscription>,
+    /// The event types it carries when first configured.
+    pub seed_types: &'static [&'static str],
+}
+
+impl Manage {
+    /// Every known integration, configured or not.
+    pub async fn integrations(&self) -> Result<Vec<IntegrationState>, Problem> {
+        let stored = self.ports.subscriptions.list_subscriptions("*").await.map_err(unavailable)?;
+        Ok(SEED_INTEGRATIONS
+            .iter()
+            .map(|(source, target, types)| IntegrationState {
+                source,
+                target,
+                stored: stored.iter().find(|s| s.id == integration_id(source, target)).cloned(),
+                seed_types: types,
+            })
+            .collect())
+    }
+
+    /// Switches an integration on or off and sets its endpoint; the first time, creates it with
+    /// its seed event types and answers its signing secret (shown only then).
+    pub async fn configure_integration(
+        &self,
+        source: &str,
+        target: &str,
+        enabled: Option<bool>,
+        url: Option<String>,
+        now: DateTime<Utc>,
+    ) -> Result<(Subscription, Option<String>), Problem> {
+        let Some((_, _, types)) = SEED_INTEGRATIONS.iter().find(|(s, t, _)| *s == source && *t == target) else {
+            return Err(Problem::new(ProblemKind::NotFound, format!("there is no {source} -> {target} integration")));
+        };
+        let changes = Changes::parse(&json!({"url": url, "enabled": enabled}))?;
+        let id = integration_id(source, target);
+        let updated = modify_subscription(self.ports.subscriptions.as_ref(), &id, |s| {
+            changes.apply_to(s, now);
+            true
+        })
+        .await
+        .map_err(unavailable)?;
+        let (sub, secret) = match updated {
+            Some(s) => (s, None),
+            None => {
+                let create = Changes { event_types: Some(types.iter().map(|t| t.to_string()).collect()), ..changes };
+                let (mut s, secret) = create.create("*", id, now, &self.config.secrets)?;
+                s.integration = Some(Integration { source: source.to_string(), target: target.to_string() });
+                if !self.ports.subscriptions.put_subscription(&s, None).await.map_err(unavailable)? {
+                    return Err(Problem::new(ProblemKind::Conflict, "the integration was created meanwhile; retry"));
+                }
+                (s, Some(secret))
+            }
+        };
+        tracing::info!(source, target, enabled = sub.enabled, "integration updated");
+        Ok((sub, secret))
+    }
+}

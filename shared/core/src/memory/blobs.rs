@@ -1,0 +1,32 @@
+//! The blob store, in memory.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use async_trait::async_trait;
+
+use super::lock;
+use crate::ports::{BlobStore, StoreError};
+
+/// Blobs in a map.
+#[derive(Default)]
+pub struct MemoryBlobs {
+    pub blobs: Mutex<HashMap<String, Vec<u8>>>,
+}
+
+#[async_trait]
+impl BlobStore for MemoryBlobs {
+    fn bucket(&self) -> &str {
+        "memory"
+    }
+    async fn put_blob(&self, key: &str, bytes: Vec<u8>, _content_type: &str) -> Result<(), StoreError> {
+        lock(&self.blobs).insert(key.to_string(), bytes);
+        Ok(())
+    }
+    async fn get_blob(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(lock(&self.blobs).get(key).cloned())
+    }
+    async fn blob_exists(&self, key: &str) -> Result<bool, StoreError> {
+        Ok(lock(&self.blobs).contains_key(key))
+    }
+}

@@ -1,0 +1,219 @@
+//! Delivery state per (event, subscription) pair, in memory, with the DynamoDB adapter's
+//! conditions: a claim succeeds only on a new pair, on a retry of exactly that attempt, or over
+//! a lapsed lease; a record writes the state, the attempt, the follow-up and the endpoint's
+//! health together; a reopen refuses a pair being sent right now.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Mutex;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use super::lock;
+use crate::model::delivery::{Attempt, ClaimResult, DeliveryRecord, FollowUp, PairStatus, State};
+use crate::model::envelope::EventEnvelope;
+use crate::ports::{DeliveryStore, StoreError};
+
+/// One pair as stored.
+#[derive(Debug, Clone)]
+struct Pair {
+    organization_id: String,
+    state: State,
+    attempt_no: u32,
+    lease_until_ms: i64,
+    updated_at: DateTime<Utc>,
+    envelope: Option<EventEnvelope>,
+    retry_at_ms: Option<i64>,
+    retry_pending: bool,
+    dead_letter_pending: bool,
+    disable_pending: bool,
+    attempts: Vec<Attempt>,
+}
+
+impl Pair {
+    /// A pair not written yet; the caller sets its state.
+    fn new(now_ms: i64) -> Self {
+        Self {
+            organization_id: String::new(),
+            state: State::Sending,
+            attempt_no: 1,
+            lease_until_ms: 0,
+            updated_at: at_ms(now_ms),
+            envelope: None,
+            retry_at_ms: None,
+            retry_pending: false,
+            dead_letter_pending: false,
+            disable_pending: false,
+            attempts: Vec::new(),
+        }
+    }
+
+    fn status(&self) -> PairStatus {
+        PairStatus {
+            state: self.state,
+            attempt_no: self.attempt_no,
+            retry_at_ms: self.retry_at_ms,
+            dead_letter_pending: self.dead_letter_pending,
+            disable_pending: self.disable_pending,
+            retry_pending: self.retry_pending,
+            updated_at: Some(self.updated_at),
+        }
+    }
+
+    fn clear_follow_ups(&mut self) {
+        self.retry_pending = false;
+        self.dead_letter_pending = false;
+        self.disable_pending = false;
+    }
+}
+
+/// Pairs by (event, subscription), ordered as the table's sort key orders them.
+#[derive(Default)]
+pub struct MemoryDeliveries {
+    pairs: Mutex<BTreeMap<(Uuid, String), Pair>>,
+    /// Since when each subscription has failed without a success.
+    failing: Mutex<HashMap<String, DateTime<Utc>>>,
+}
+
+impl MemoryDeliveries {
+    /// The pair's state as stored (for assertions).
+    pub fn status(&self, event_id: Uuid, subscription_id: &str) -> Option<PairStatus> {
+        lock(&self.pairs).get(&(event_id, subscription_id.to_string())).map(Pair::status)
+    }
+}
+
+fn at_ms(ms: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp_millis(ms).unwrap_or_default()
+}
+
+#[async_trait]
+impl DeliveryStore for MemoryDeliveries {
+    async fn claim(
+        &self,
+        event: &EventEnvelope,
+        subscription_id: &str,
+        organization_id: &str,
+        attempt: u32,
+        lease_until_ms: i64,
+        now_ms: i64,
+    ) -> Result<ClaimResult, StoreError> {
+        let mut pairs = lock(&self.pairs);
+        let key = (event.event_id, subscription_id.to_string());
+        if let Some(p) = pairs.get(&key) {
+            let ours = (p.state == State::Retrying && p.attempt_no == attempt) || (p.state == State::Sending && p.lease_until_ms <= now_ms);
+            if !ours {
+                return Ok(ClaimResult::Refused(Some(p.status())));
+            }
+        }
+        let pair = pairs.entry(key).or_insert_with(|| Pair::new(now_ms));
+        pair.state = State::Sending;
+        pair.lease_until_ms = lease_until_ms;
+        pair.attempt_no = attempt;
+        pair.organization_id = organization_id.to_string();
+        pair.updated_at = at_ms(now_ms);
+        pair.envelope.get_or_insert_with(|| event.clone());
+        Ok(ClaimResult::Claimed)
+    }
+
+    async fn record(
+        &self,
+        event_id: Uuid,
+        subscription_id: &str,
+        attempt: &Attempt,
+        state: State,
+        next_attempt: u32,
+        follow_up: FollowUp,
+    ) -> Result<(), StoreError> {
+        let mut pairs = lock(&self.pairs);
+        let Some(pair) = pairs.get_mut(&(event_id, subscription_id.to_string())) else {
+            return Err(StoreError::new("record", "no such pair (it is always claimed first)"));
+        };
+        pair.attempts.retain(|a| a.number != attempt.number);
+        pair.attempts.push(attempt.clone());
+        pair.attempts.sort_by_key(|a| a.number);
+        pair.state = state;
+        pair.attempt_no = next_attempt;
+        pair.lease_until_ms = 0;
+        pair.updated_at = attempt.at;
+        pair.clear_follow_ups();
+        pair.retry_at_ms = None;
+        match follow_up {
+            FollowUp::None => {}
+            FollowUp::RetryAt(at) => {
+                pair.retry_at_ms = Some(at);
+                pair.retry_pending = true;
+            }
+            FollowUp::DeadLetter => pair.dead_letter_pending = true,
+            FollowUp::Disable => pair.disable_pending = true,
+        }
+        let mut failing = lock(&self.failing);
+        if state == State::Delivered {
+            failing.remove(subscription_id);
+        } else {
+            failing.entry(subscription_id.to_string()).or_insert(attempt.at);
+        }
+        Ok(())
+    }
+
+    async fn follow_up_sent(&self, event_id: Uuid, subscription_id: &str) -> Result<(), StoreError> {
+        if let Some(p) = lock(&self.pairs).get_mut(&(event_id, subscription_id.to_string())) {
+            p.clear_follow_ups();
+        }
+        Ok(())
+    }
+
+    async fn deliveries(&self, event_id: Uuid) -> Result<Vec<DeliveryRecord>, StoreError> {
+        Ok(lock(&self.pairs)
+            .iter()
+            .filter(|((id, _), _)| *id == event_id)
+            .map(|((_, sub), p)| DeliveryRecord {
+                subscription_id: sub.clone(),
+                organization_id: p.organization_id.clone(),
+                state: p.state,
+                attempts: p.attempts.clone(),
+                updated_at: p.updated_at,
+            })
+            .collect())
+    }
+
+    async fn delivered_envelope(&self, event_id: Uuid) -> Result<Option<EventEnvelope>, StoreError> {
+        Ok(lock(&self.pairs).iter().filter(|((id, _), _)| *id == event_id).find_map(|(_, p)| p.envelope.clone()))
+    }
+
+    async fn failed_since(&self, subscription_id: &str, since: DateTime<Utc>) -> Result<Vec<(EventEnvelope, u32)>, StoreError> {
+        Ok(lock(&self.pairs)
+            .iter()
+            .filter(|((_, sub), p)| sub == subscription_id && p.state == State::Failed && p.updated_at >= since)
+            .filter_map(|(_, p)| Some((p.envelope.clone()?, p.attempt_no)))
+            .collect())
+    }
+
+    async fn failing_since(&self, subscription_id: &str) -> Result<Option<DateTime<Utc>>, StoreError> {
+        Ok(lock(&self.failing).get(subscription_id).copied())
+    }
+
+    async fn reopen(
+        &self,
+        event_id: Uuid,
+        subscription_id: &str,
+        organization_id: &str,
+        attempt: u32,
+        now_ms: i64,
+    ) -> Result<bool, StoreError> {
+        let mut pairs = lock(&self.pairs);
+        let key = (event_id, subscription_id.to_string());
+        if pairs.get(&key).is_some_and(|p| p.state == State::Sending && p.lease_until_ms > now_ms) {
+            return Ok(false);
+        }
+        let pair = pairs.entry(key).or_insert_with(|| Pair::new(now_ms));
+        pair.state = State::Retrying;
+        pair.attempt_no = attempt;
+        pair.lease_until_ms = 0;
+        pair.organization_id = organization_id.to_string();
+        pair.updated_at = at_ms(now_ms);
+        pair.retry_at_ms = Some(now_ms);
+        pair.clear_follow_ups();
+        Ok(true)
+    }
+}

@@ -1,0 +1,43 @@
+//! In-memory implementations of the ports, one file per port (the Mollie look-up has its double
+//! beside its only user, webhook-receive's tests): fast unit tests of the domain and CPU
+//! benchmarks with the AWS round trips taken out. They keep the adapters' semantics
+//! (conditional locks and claims, versioned writes, all-or-nothing writes) so a test against
+//! them means something; the end-to-end tests prove the same behaviour against the real wire
+//! protocol. Built only for tests and for the `test-doubles` feature.
+
+mod blobs;
+mod bus;
+mod dedupe;
+mod deliveries;
+mod events;
+mod keys;
+mod mail;
+mod metrics;
+mod organizations;
+mod queues;
+mod rates;
+mod sender;
+mod sources;
+mod subscriptions;
+
+use std::sync::{Mutex, MutexGuard};
+
+pub use blobs::MemoryBlobs;
+pub use bus::MemoryBus;
+pub use dedupe::MemoryDedupe;
+pub use deliveries::MemoryDeliveries;
+pub use events::MemoryEvents;
+pub use keys::MemoryKeys;
+pub use mail::{Mail, MemoryMailer, MemoryNotifier};
+pub use metrics::RecordedMetrics;
+pub use organizations::MemoryOrganizations;
+pub use queues::MemoryRetries;
+pub use rates::MemoryRates;
+pub use sender::ScriptedSender;
+pub use sources::MemorySources;
+pub use subscriptions::MemorySubscriptions;
+
+/// A double's state; a test that panicked while holding it leaves it usable for the next.
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}

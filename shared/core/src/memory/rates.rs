@@ -1,0 +1,29 @@
+//! Shared rate limits, in memory.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+use super::lock;
+use crate::ports::{RateLimiter, StoreError};
+
+/// Rate slots in a map (a shared limit, as one process sees it).
+#[derive(Default)]
+pub struct MemoryRates {
+    used: Mutex<HashMap<String, u32>>,
+}
+
+#[async_trait]
+impl RateLimiter for MemoryRates {
+    async fn take_rate_slot(&self, key: &str, limit: u32, now: DateTime<Utc>) -> Result<bool, StoreError> {
+        let mut used = lock(&self.used);
+        let n = used.entry(format!("{key}#{}", now.timestamp())).or_default();
+        if *n >= limit {
+            return Ok(false);
+        }
+        *n += 1;
+        Ok(true)
+    }
+}

@@ -1,0 +1,211 @@
+//! A delivery as data: each (event, subscription) pair's state and attempt log, the retry
+//! schedule, the messages that carry a pair on (retries, dead letters) and the one request an
+//! attempt sends. The workflow that moves a pair through these states is
+//! [`crate::delivery`]; the store that keeps them is [`crate::ports::DeliveryStore`].
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use rand::Rng;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use crate::model::envelope::EventEnvelope;
+
+/// How much of a response body an attempt keeps.
+pub const EXCERPT_BYTES: usize = 1024;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum State {
+    Sending,
+    Retrying,
+    Delivered,
+    Failed,
+}
+
+/// One attempt, as shown in the attempt log.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Attempt {
+    pub number: u32,
+    pub at: DateTime<Utc>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status_code: Option<u16>,
+    pub duration_ms: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub response_excerpt: Option<String>,
+    /// `timeout`, `connect`, `refused` (SSRF guard), `http` (non-2xx), ...
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_kind: Option<String>,
+}
+
+/// A pair's state and attempts, for `GET /v1/events/{id}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DeliveryRecord {
+    pub subscription_id: String,
+    pub organization_id: String,
+    pub state: State,
+    pub attempts: Vec<Attempt>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// A scheduled retry of one pair (the body of a retry-queue message).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RetryMessage {
+    pub kind: RetryKind,
+    pub envelope: EventEnvelope,
+    pub subscription_id: String,
+    pub attempt: u32,
+    pub not_before: DateTime<Utc>,
+}
+
+/// One outgoing request.
+#[derive(Debug, Clone)]
+pub struct Outgoing {
+    pub url: String,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+/// What happened to it.
+#[derive(Debug, Clone, Default)]
+pub struct SendResult {
+    pub status: Option<u16>,
+    pub retry_after: Option<Duration>,
+    pub duration: Duration,
+    pub excerpt: Option<String>,
+    pub error_kind: Option<String>,
+}
+
+/// What a claim found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClaimResult {
+    /// This attempt is ours to send.
+    Claimed,
+    /// Not ours; the pair as found (`None` if it could not be read back).
+    Refused(Option<PairStatus>),
+}
+
+/// A pair's state as stored, beyond its attempt log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PairStatus {
+    pub state: State,
+    /// The attempt the pair waits for (retrying) or ended with.
+    pub attempt_no: u32,
+    /// When the pending retry is due (epoch ms), for a pair that is retrying.
+    pub retry_at_ms: Option<i64>,
+    /// An exhausted pair whose dead letter may not have been sent yet.
+    pub dead_letter_pending: bool,
+    /// A pair whose endpoint answered 410 and whose subscription may not be disabled yet.
+    pub disable_pending: bool,
+    /// A retrying pair whose retry message may not have been sent yet.
+    pub retry_pending: bool,
+    /// When the pair's state was last written.
+    pub updated_at: Option<DateTime<Utc>>,
+}
+
+/// The message that carries a recorded state on, written with the state so a lost one is
+/// found and sent again (see [`crate::ports::DeliveryStore::record`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FollowUp {
+    None,
+    /// A retry message due at this time (epoch ms).
+    RetryAt(i64),
+    /// A dead letter for the delivery DLQ.
+    DeadLetter,
+    /// Disabling the subscription (its endpoint answered 410 Gone).
+    Disable,
+}
+
+/// Why a retry-queue message was written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RetryKind {
+    /// Send attempt `attempt` when it is due.
+    Retry,
+    /// In the dead-letter queue: every attempt failed.
+    Exhausted,
+}
+
+impl RetryMessage {
+    pub fn new(kind: RetryKind, envelope: &EventEnvelope, subscription_id: &str, attempt: u32, not_before: DateTime<Utc>) -> Self {
+        Self { kind, envelope: envelope.clone(), subscription_id: subscription_id.to_string(), attempt, not_before }
+    }
+}
+
+/// The retry schedule: delay before attempt 1, 2, ... (attempt 1 is immediate).
+#[derive(Debug, Clone)]
+pub struct RetryPolicy {
+    pub delays: Vec<Duration>,
+    /// ± this fraction of each delay, so retries of many pairs do not arrive in lockstep.
+    pub jitter: f64,
+    /// The longest wait a `Retry-After` may impose.
+    pub max_retry_after: Duration,
+}
+
+impl Default for RetryPolicy {
+    /// Immediately, 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h: about 27.5 hours in all.
+    fn default() -> Self {
+        let secs = [0, 5, 300, 1800, 7200, 18000, 36000, 36000];
+        Self {
+            delays: secs.iter().map(|s| Duration::from_secs(*s)).collect(),
+            jitter: 0.1,
+            max_retry_after: Duration::from_secs(24 * 3600),
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// From `RELAY_RETRY_SCHEDULE` ("0,5,300,..." seconds; fractions allowed for tests).
+    pub fn parse(spec: &str) -> Option<Self> {
+        let delays: Option<Vec<Duration>> =
+            spec.split(',').map(|s| s.trim().parse::<f64>().ok().filter(|v| *v >= 0.0).map(Duration::from_secs_f64)).collect();
+        delays.filter(|d| !d.is_empty()).map(|delays| Self { delays, ..Self::default() })
+    }
+
+    pub fn attempts(&self) -> u32 {
+        self.delays.len() as u32
+    }
+
+    /// The wait before attempt `next` (1-based), honouring `Retry-After`.
+    pub fn delay_before(&self, next: u32, retry_after: Option<Duration>) -> Duration {
+        let base = self.delays.get(next as usize - 1).copied().unwrap_or_default();
+        let jittered = if self.jitter > 0.0 && !base.is_zero() {
+            base.mul_f64(1.0 + rand::rng().random_range(-self.jitter..=self.jitter))
+        } else {
+            base
+        };
+        match retry_after {
+            Some(ra) => jittered.max(ra.min(self.max_retry_after)),
+            None => jittered,
+        }
+    }
+}
+
+/// The Standard Webhooks body: `{"type", "timestamp", "data"}`; `data` is the envelope, with
+/// its payload inline (never an internal storage reference).
+pub fn body(envelope: &EventEnvelope) -> Vec<u8> {
+    serde_json::to_vec(&json!({"type": envelope.event_type, "timestamp": envelope.timestamp, "data": envelope})).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_default_schedule_spans_more_than_a_day_and_honours_retry_after() {
+        let p = RetryPolicy::default();
+        let total: Duration = p.delays.iter().sum();
+        assert!(total > Duration::from_secs(24 * 3600), "{total:?}");
+        assert_eq!(p.delay_before(1, None), Duration::ZERO);
+        let d = p.delay_before(2, None);
+        assert!(d >= Duration::from_secs_f64(4.5) && d <= Duration::from_secs_f64(5.5), "{d:?}");
+        assert!(p.delay_before(2, Some(Duration::from_secs(120))) >= Duration::from_secs(120));
+        assert!(p.delay_before(2, Some(Duration::from_secs(10 * 24 * 3600))) <= Duration::from_secs(24 * 3600));
+        assert_eq!(RetryPolicy::parse("0,0.5,1").map(|p| p.attempts()), Some(3));
+        assert!(RetryPolicy::parse("0,x").is_none());
+    }
+}

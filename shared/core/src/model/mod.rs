@@ -1,0 +1,28 @@
+//! The bottom layer: Relay's types and the pure rules over them. Nothing here imports a port
+//! or a workflow, so every rule is testable without a store and every layer above can use it.
+//!
+//! - [`envelope`]: the one event shape on the bus, in the store and in webhooks.
+//! - [`event`]: an accepted event as stored, and a page request.
+//! - [`catalogue`] + [`validation`]: which event types Relay knows and what they must carry.
+//! - [`idempotency`]: the IETF `Idempotency-Key` state machine (Powertools-style records).
+//! - [`delivery`]: a pair's state and attempts, the retry schedule, retry messages.
+//! - [`subscription`]: an organisation's endpoint, its secrets and the platform integrations.
+//! - [`source`]: a registered webhook source as stored.
+//! - [`organization`]: an organisation's contact address, used only once verified.
+//! - [`keys`]: API keys, stored only as hashes.
+//! - [`ids`]: every id Relay makes up.
+//! - [`problem`] + [`reply`]: RFC 9457 problem documents and the HTTP answer.
+
+pub mod catalogue;
+pub mod delivery;
+pub mod envelope;
+pub mod event;
+pub mod idempotency;
+pub mod ids;
+pub mod keys;
+pub mod organization;
+pub mod problem;
+pub mod reply;
+pub mod source;
+pub mod subscription;
+pub mod validation;
