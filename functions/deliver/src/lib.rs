@@ -116,3 +116,6 @@ impl App {
         self.deliverer.dead_letter(body).await
     }
 }
+
+#[cfg(test)]
+mod tests;
