@@ -128,3 +128,6 @@ fn method_not_allowed(req: &Request) -> Reply {
 fn no_route() -> Reply {
     Problem::new(ProblemKind::NotFound, "no such route").into()
 }
+
+#[cfg(test)]
+mod tests;
