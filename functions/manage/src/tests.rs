@@ -15,7 +15,7 @@ use relay_core::memory::{
     MemoryBlobs, MemoryDeliveries, MemoryEvents, MemoryKeys, MemoryMailer, MemoryOrganizations, MemoryRetries, MemorySources,
     MemorySubscriptions,
 };
-use relay_core::model::delivery::{Attempt, FollowUp, State};
+use relay_core::model::delivery::{Attempt, AttemptClaim, AttemptOutcome, FollowUp, PairKey, State};
 use relay_core::model::envelope::EventEnvelope;
 use relay_core::model::event::StoredEvent;
 use relay_core::model::keys::{self, ApiKey, KeyKind};
@@ -136,7 +136,15 @@ impl World {
         let now = Utc::now();
         for n in 1..=attempts {
             let lease = now.timestamp_millis() + 60_000;
-            self.deliveries.claim(e, subscription_id, "org-1", n, lease, now.timestamp_millis() + i64::from(n)).await.unwrap();
+            let claim = AttemptClaim {
+                event: e,
+                subscription_id,
+                organization_id: "org-1",
+                attempt: n,
+                lease_until_ms: lease,
+                now_ms: now.timestamp_millis() + i64::from(n),
+            };
+            self.deliveries.claim(&claim).await.unwrap();
             let attempt = Attempt {
                 number: n,
                 at: now,
@@ -146,7 +154,8 @@ impl World {
                 error_kind: Some("http".into()),
             };
             let (state, next) = if n == attempts { (state, n) } else { (State::Retrying, n + 1) };
-            self.deliveries.record(e.event_id, subscription_id, &attempt, state, next, FollowUp::None).await.unwrap();
+            let outcome = AttemptOutcome { attempt: &attempt, state, next_attempt: next, follow_up: FollowUp::None };
+            self.deliveries.record(PairKey { event_id: e.event_id, subscription_id }, &outcome).await.unwrap();
         }
     }
 }
@@ -270,7 +279,9 @@ async fn replay_reopens_each_pair_as_its_next_attempt_and_leaves_a_pair_being_se
     w.failed_pair(&e, &a, 2, State::Failed).await;
     // b is being sent right now: its lease has not lapsed.
     let now = Utc::now().timestamp_millis();
-    w.deliveries.claim(&e, &b, "org-1", 1, now + 60_000, now).await.unwrap();
+    let claim =
+        AttemptClaim { event: &e, subscription_id: &b, organization_id: "org-1", attempt: 1, lease_until_ms: now + 60_000, now_ms: now };
+    w.deliveries.claim(&claim).await.unwrap();
 
     let (status, body) = w.call("POST", &format!("/v1/events/{}/replay", e.event_id), ORG_1, None).await;
     assert_eq!((status, &body["replayedTo"]), (202, &json!([a])), "{body}");

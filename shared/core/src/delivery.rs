@@ -18,7 +18,8 @@ use uuid::Uuid;
 
 use crate::metrics::{self, Metric, Metrics};
 use crate::model::delivery::{
-    body, Attempt, ClaimResult, FollowUp, Outgoing, PairStatus, RetryKind, RetryMessage, RetryPolicy, SendResult, State,
+    body, Attempt, AttemptClaim, AttemptOutcome, ClaimResult, FollowUp, Outgoing, PairKey, PairStatus, RetryKind, RetryMessage,
+    RetryPolicy, SendResult, State,
 };
 use crate::model::envelope::{EventEnvelope, RELAY_SOURCE};
 use crate::model::subscription::Subscription;
@@ -140,12 +141,7 @@ impl Deliverer {
             Some(sub) => {
                 // Claimed first, so a stale copy of this retry never marks a pair that has moved on
                 // (delivered, or retrying later) as failed.
-                let now_ms = now.timestamp_millis();
-                let owner = if sub.integration.is_some() { &message.envelope.organization_id } else { &sub.organization_id };
-                let lease = now_ms + self.config.lease.as_millis() as i64;
-                if let ClaimResult::Refused(found) =
-                    self.ports.deliveries.claim(&message.envelope, &sub.id, owner, message.attempt, lease, now_ms).await?
-                {
+                if let ClaimResult::Refused(found) = self.claim(&message.envelope, &sub, message.attempt, now).await? {
                     return self.repair(&message.envelope, &sub, message.attempt, found, now).await;
                 }
                 tracing::info!(subscription_id = %sub.id, "subscription disabled; retry dropped");
@@ -157,10 +153,7 @@ impl Deliverer {
                     response_excerpt: None,
                     error_kind: Some("disabled".into()),
                 };
-                self.ports
-                    .deliveries
-                    .record(message.envelope.event_id, &sub.id, &attempt, State::Failed, message.attempt, FollowUp::None)
-                    .await
+                self.record(&message.envelope, &sub.id, &attempt, State::Failed, message.attempt, FollowUp::None).await
             }
             None => Ok(()),
         }
@@ -197,8 +190,6 @@ impl Deliverer {
         n: u32,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        let now_ms = now.timestamp_millis();
-        let owner = if sub.integration.is_some() { envelope.organization_id.as_str() } else { sub.organization_id.as_str() };
         if let Some(limit) = sub.rate_limit {
             // The limit holds across every instance: one shared counter per subscription-second.
             if !self.ports.rates.take_rate_slot(&sub.id, limit, now).await? {
@@ -207,7 +198,7 @@ impl Deliverer {
                 return self.ports.retries.schedule(&RetryMessage::new(RetryKind::Retry, envelope, &sub.id, n, now), wait).await;
             }
         }
-        match self.ports.deliveries.claim(envelope, &sub.id, owner, n, now_ms + self.config.lease.as_millis() as i64, now_ms).await? {
+        match self.claim(envelope, sub, n, now).await? {
             ClaimResult::Claimed => {}
             ClaimResult::Refused(found) => return self.repair(envelope, sub, n, found, now).await,
         }
@@ -245,14 +236,14 @@ impl Deliverer {
         self.ports.metrics.record(&[], &[Metric::count(outcome, 1), Metric::millis(metrics::DELIVERY_DURATION, result.duration)]);
 
         if success {
-            return self.ports.deliveries.record(envelope.event_id, &sub.id, &attempt, State::Delivered, n, FollowUp::None).await;
+            return self.record(envelope, &sub.id, &attempt, State::Delivered, n, FollowUp::None).await;
         }
         if status == Some(410) {
             // The disable is a follow-up recorded with the state: if it fails, the redelivered
             // message finds it pending and disables again (see `repair`).
-            self.ports.deliveries.record(envelope.event_id, &sub.id, &attempt, State::Failed, n, FollowUp::Disable).await?;
+            self.record(envelope, &sub.id, &attempt, State::Failed, n, FollowUp::Disable).await?;
             self.disable(&sub.id, GONE, now).await?;
-            return self.ports.deliveries.follow_up_sent(envelope.event_id, &sub.id).await;
+            return self.ports.deliveries.follow_up_sent(pair(envelope, &sub.id)).await;
         }
         if n < self.config.policy.attempts() {
             let delay = self.config.policy.delay_before(n + 1, result.retry_after);
@@ -262,20 +253,45 @@ impl Deliverer {
             // retry still pending and sends it (see `repair`). Only then may the endpoint be
             // disabled for failing too long, so a disabled endpoint never strands a pair: its
             // retry finds it disabled and marks the pair failed, where recover can find it.
-            self.ports
-                .deliveries
-                .record(envelope.event_id, &sub.id, &attempt, State::Retrying, n + 1, FollowUp::RetryAt(due.timestamp_millis()))
-                .await?;
+            self.record(envelope, &sub.id, &attempt, State::Retrying, n + 1, FollowUp::RetryAt(due.timestamp_millis())).await?;
             self.send_retry(envelope, &sub.id, n + 1, due, delay).await?;
             self.failing_too_long(sub, now).await?;
             return Ok(());
         }
         // Exhausted: failed, kept in the DLQ for inspection and replay, and announced; the
         // endpoint is judged for disabling only once the dead letter is out (as above).
-        self.ports.deliveries.record(envelope.event_id, &sub.id, &attempt, State::Failed, n, FollowUp::DeadLetter).await?;
-        self.exhausted(envelope, &sub.id, owner, n, status, now).await?;
+        self.record(envelope, &sub.id, &attempt, State::Failed, n, FollowUp::DeadLetter).await?;
+        self.exhausted(envelope, &sub.id, sub.delivered_for(&envelope.organization_id), n, status, now).await?;
         self.failing_too_long(sub, now).await?;
         Ok(())
+    }
+
+    /// Claims attempt `n` of the pair for one lease.
+    async fn claim(&self, envelope: &EventEnvelope, sub: &Subscription, n: u32, now: DateTime<Utc>) -> Result<ClaimResult, StoreError> {
+        let now_ms = now.timestamp_millis();
+        let claim = AttemptClaim {
+            event: envelope,
+            subscription_id: &sub.id,
+            organization_id: sub.delivered_for(&envelope.organization_id),
+            attempt: n,
+            lease_until_ms: now_ms + self.config.lease.as_millis() as i64,
+            now_ms,
+        };
+        self.ports.deliveries.claim(&claim).await
+    }
+
+    /// Records an attempt and the state (and follow-up) it leaves the pair in.
+    async fn record(
+        &self,
+        envelope: &EventEnvelope,
+        subscription_id: &str,
+        attempt: &Attempt,
+        state: State,
+        next_attempt: u32,
+        follow_up: FollowUp,
+    ) -> Result<(), StoreError> {
+        let outcome = AttemptOutcome { attempt, state, next_attempt, follow_up };
+        self.ports.deliveries.record(pair(envelope, subscription_id), &outcome).await
     }
 
     /// Sends attempt `next`'s retry message and marks it sent.
@@ -289,7 +305,7 @@ impl Deliverer {
     ) -> Result<(), StoreError> {
         self.ports.metrics.increment(&[], metrics::RETRIES_SCHEDULED);
         self.ports.retries.schedule(&RetryMessage::new(RetryKind::Retry, envelope, subscription_id, next, due), delay).await?;
-        self.ports.deliveries.follow_up_sent(envelope.event_id, subscription_id).await
+        self.ports.deliveries.follow_up_sent(pair(envelope, subscription_id)).await
     }
 
     /// An exhausted pair's dead letter (marked sent once it is out), its metric and its
@@ -305,7 +321,7 @@ impl Deliverer {
     ) -> Result<(), StoreError> {
         let message = RetryMessage::new(RetryKind::Exhausted, envelope, subscription_id, n, now);
         self.ports.retries.dead_letter(&serde_json::to_string(&message).unwrap_or_default()).await?;
-        self.ports.deliveries.follow_up_sent(envelope.event_id, subscription_id).await?;
+        self.ports.deliveries.follow_up_sent(pair(envelope, subscription_id)).await?;
         self.ports.metrics.increment(&[], metrics::DELIVERIES_EXHAUSTED);
         self.announce(
             "delivery.exhausted",
@@ -341,8 +357,7 @@ impl Deliverer {
             }
             State::Failed if found.dead_letter_pending => {
                 tracing::info!(event_id = %envelope.event_id, subscription_id = %sub.id, "sending a dead letter that may have been lost");
-                let owner = if sub.integration.is_some() { &envelope.organization_id } else { &sub.organization_id };
-                self.exhausted(envelope, &sub.id, owner, found.attempt_no, None, now).await
+                self.exhausted(envelope, &sub.id, sub.delivered_for(&envelope.organization_id), found.attempt_no, None, now).await
             }
             State::Failed if found.disable_pending => {
                 // Unless the organisation changed the subscription since (re-enabled it, say): then
@@ -351,7 +366,7 @@ impl Deliverer {
                     tracing::info!(event_id = %envelope.event_id, subscription_id = %sub.id, "disabling after a 410 that may not have been applied");
                     self.disable(&sub.id, GONE, now).await?;
                 }
-                self.ports.deliveries.follow_up_sent(envelope.event_id, &sub.id).await
+                self.ports.deliveries.follow_up_sent(pair(envelope, &sub.id)).await
             }
             _ => Ok(()),
         }
@@ -428,4 +443,8 @@ impl Deliverer {
             tracing::error!(event_type, error = %e, "could not publish an operational event");
         }
     }
+}
+
+fn pair<'a>(envelope: &EventEnvelope, subscription_id: &'a str) -> PairKey<'a> {
+    PairKey { event_id: envelope.event_id, subscription_id }
 }

@@ -81,9 +81,3 @@ pub trait Metrics: Send + Sync {
         self.record(dimensions, &[Metric::count(name, 1)]);
     }
 }
-
-impl<T: Metrics + ?Sized> Metrics for std::sync::Arc<T> {
-    fn record(&self, dimensions: &[(&'static str, &str)], metrics: &[Metric]) {
-        (**self).record(dimensions, metrics)
-    }
-}

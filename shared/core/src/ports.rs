@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 use uuid::Uuid;
 
-use crate::model::delivery::{Attempt, ClaimResult, DeliveryRecord, FollowUp, Outgoing, RetryMessage, SendResult, State};
+use crate::model::delivery::{AttemptClaim, AttemptOutcome, ClaimResult, DeliveryRecord, Outgoing, PairKey, RetryMessage, SendResult};
 use crate::model::envelope::EventEnvelope;
 use crate::model::event::{EventQuery, StoredEvent};
 use crate::model::idempotency::{Record, StoredResponse};
@@ -145,32 +145,16 @@ pub trait SubscriptionStore: Send + Sync {
 /// Delivery state per (event, subscription) pair, and its attempt log.
 #[async_trait]
 pub trait DeliveryStore: Send + Sync {
-    /// Claims attempt `attempt` of the pair until `lease_until_ms`. Refused: not ours to send
-    /// (already delivered or failed, another attempt holds it, or a stale retry), with the
-    /// pair's state as found, so a follow-up that was lost can be sent again.
-    async fn claim(
-        &self,
-        event: &EventEnvelope,
-        subscription_id: &str,
-        organization_id: &str,
-        attempt: u32,
-        lease_until_ms: i64,
-        now_ms: i64,
-    ) -> Result<ClaimResult, StoreError>;
+    /// Claims one attempt of a pair until its lease ends. Refused: not ours to send (already
+    /// delivered or failed, another attempt holds it, or a stale retry), with the pair's state as
+    /// found, so a follow-up that was lost can be sent again.
+    async fn claim(&self, claim: &AttemptClaim<'_>) -> Result<ClaimResult, StoreError>;
     /// Records one attempt and the pair's new state, with the follow-up the caller sends next
     /// (a retry due at a time, or a dead letter): written before it is sent, so a crash or a
     /// failed send in between is found and repaired by the next claim of the pair.
-    async fn record(
-        &self,
-        event_id: Uuid,
-        subscription_id: &str,
-        attempt: &Attempt,
-        state: State,
-        next_attempt: u32,
-        follow_up: FollowUp,
-    ) -> Result<(), StoreError>;
+    async fn record(&self, pair: PairKey<'_>, outcome: &AttemptOutcome<'_>) -> Result<(), StoreError>;
     /// The follow-up recorded with the pair's state (a dead letter, a disable) is done.
-    async fn follow_up_sent(&self, event_id: Uuid, subscription_id: &str) -> Result<(), StoreError>;
+    async fn follow_up_sent(&self, pair: PairKey<'_>) -> Result<(), StoreError>;
     /// Every pair of an event, with its attempts.
     async fn deliveries(&self, event_id: Uuid) -> Result<Vec<DeliveryRecord>, StoreError>;
     /// The envelope a delivery was made from (events put on the bus directly are only here).
@@ -180,14 +164,7 @@ pub trait DeliveryStore: Send + Sync {
     /// Since when the subscription has failed without a success (`None`: its last attempt succeeded).
     async fn failing_since(&self, subscription_id: &str) -> Result<Option<DateTime<Utc>>, StoreError>;
     /// Reopens a pair for attempt `attempt` (replay): returns `false` if a send is in flight.
-    async fn reopen(
-        &self,
-        event_id: Uuid,
-        subscription_id: &str,
-        organization_id: &str,
-        attempt: u32,
-        now_ms: i64,
-    ) -> Result<bool, StoreError>;
+    async fn reopen(&self, pair: PairKey<'_>, organization_id: &str, attempt: u32, now_ms: i64) -> Result<bool, StoreError>;
 }
 
 /// A limit shared by every instance: at most `limit` uses of `key` per second.

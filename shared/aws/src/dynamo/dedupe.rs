@@ -5,7 +5,7 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::types::ReturnValue;
 use relay_core::ports::{Claim, DedupeStore, StoreError};
 
-use super::{conditional, get_n, key, n, DynamoStore, OrStoreError};
+use super::{conditional, get_n, key, n, DynamoStore};
 
 #[async_trait]
 impl DedupeStore for DynamoStore {
@@ -35,13 +35,6 @@ impl DedupeStore for DynamoStore {
     }
 
     async fn forget(&self, id: &str) -> Result<(), StoreError> {
-        self.client
-            .delete_item()
-            .table_name(&self.tables.idempotency)
-            .set_key(Some(key::id(id)))
-            .send()
-            .await
-            .or_store("dynamodb:DeleteItem")?;
-        Ok(())
+        self.delete_id(id).await
     }
 }

@@ -8,15 +8,17 @@ use aws_sdk_dynamodb::error::DisplayErrorContext;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update};
 use chrono::{DateTime, Utc};
-use relay_core::model::delivery::{Attempt, ClaimResult, DeliveryRecord, FollowUp, PairStatus, State};
+use relay_core::model::delivery::{
+    Attempt, AttemptClaim, AttemptOutcome, ClaimResult, DeliveryRecord, FollowUp, PairKey, PairStatus, State,
+};
 use relay_core::model::envelope::EventEnvelope;
 use relay_core::ports::{DeliveryStore, StoreError};
 use uuid::Uuid;
 
 use super::{conditional, get_n, get_s, get_time, key, n, s, DynamoStore, Item, OrStoreError};
 
-fn pair_key(event_id: &Uuid, subscription_id: &str) -> Item {
-    key::delivery(&event_id.to_string(), &format!("SUB#{subscription_id}"))
+fn pair_key(pair: PairKey<'_>) -> Item {
+    key::delivery(&pair.event_id.to_string(), &format!("SUB#{}", pair.subscription_id))
 }
 
 fn health_key(subscription_id: &str) -> Item {
@@ -69,20 +71,13 @@ impl DeliveryStore for DynamoStore {
         Ok(out.item.as_ref().and_then(|i| get_s(i, "failingSince")).and_then(|t| t.parse().ok()))
     }
 
-    async fn claim(
-        &self,
-        event: &EventEnvelope,
-        subscription_id: &str,
-        organization_id: &str,
-        attempt: u32,
-        lease_until_ms: i64,
-        now_ms: i64,
-    ) -> Result<ClaimResult, StoreError> {
+    async fn claim(&self, claim: &AttemptClaim<'_>) -> Result<ClaimResult, StoreError> {
+        let AttemptClaim { event, subscription_id, organization_id, attempt, lease_until_ms, now_ms } = *claim;
         let result = self
             .client
             .update_item()
             .table_name(&self.tables.deliveries)
-            .set_key(Some(pair_key(&event.event_id, subscription_id)))
+            .set_key(Some(pair_key(PairKey { event_id: event.event_id, subscription_id })))
             .update_expression("SET #st = :sending, leaseUntil = :lease, attemptNo = :n, organizationId = :org, subscriptionId = :sub, updatedAt = :now, envelope = if_not_exists(envelope, :env)")
             .condition_expression("attribute_not_exists(sk) OR (#st = :retrying AND attemptNo = :n) OR (#st = :sending AND leaseUntil <= :nowms)")
             .expression_attribute_names("#st", "state")
@@ -109,11 +104,11 @@ impl DeliveryStore for DynamoStore {
         }
     }
 
-    async fn follow_up_sent(&self, event_id: Uuid, subscription_id: &str) -> Result<(), StoreError> {
+    async fn follow_up_sent(&self, pair: PairKey<'_>) -> Result<(), StoreError> {
         self.client
             .update_item()
             .table_name(&self.tables.deliveries)
-            .set_key(Some(pair_key(&event_id, subscription_id)))
+            .set_key(Some(pair_key(pair)))
             .update_expression("REMOVE deadLetter, disablePending, retryPending")
             .send()
             .await
@@ -121,22 +116,16 @@ impl DeliveryStore for DynamoStore {
         Ok(())
     }
 
-    async fn record(
-        &self,
-        event_id: Uuid,
-        subscription_id: &str,
-        attempt: &Attempt,
-        state: State,
-        next_attempt: u32,
-        follow_up: FollowUp,
-    ) -> Result<(), StoreError> {
+    async fn record(&self, pair: PairKey<'_>, outcome: &AttemptOutcome<'_>) -> Result<(), StoreError> {
+        let AttemptOutcome { attempt, state, next_attempt, follow_up } = *outcome;
+        let PairKey { event_id, subscription_id } = pair;
         let doc = serde_json::to_string(attempt).map_err(|e| StoreError::new("encode attempt", e))?;
         let mut attempt_item = key::delivery(&event_id.to_string(), &format!("ATTEMPT#{subscription_id}#{:04}", attempt.number));
         attempt_item.insert("doc".into(), s(&doc));
         let put = Put::builder().table_name(&self.tables.deliveries).set_item(Some(attempt_item)).build().or_store("build Put")?;
         let update = Update::builder()
             .table_name(&self.tables.deliveries)
-            .set_key(Some(pair_key(&event_id, subscription_id)))
+            .set_key(Some(pair_key(pair)))
             .expression_attribute_names("#st", "state")
             .expression_attribute_values(":state", s(&state_text(state)))
             .expression_attribute_values(":next", n(i64::from(next_attempt)))
@@ -238,19 +227,13 @@ impl DeliveryStore for DynamoStore {
         Ok(out.items().first().and_then(|i| get_s(i, "envelope")).and_then(|e| serde_json::from_str(e).ok()))
     }
 
-    async fn reopen(
-        &self,
-        event_id: Uuid,
-        subscription_id: &str,
-        organization_id: &str,
-        attempt: u32,
-        now_ms: i64,
-    ) -> Result<bool, StoreError> {
+    async fn reopen(&self, pair: PairKey<'_>, organization_id: &str, attempt: u32, now_ms: i64) -> Result<bool, StoreError> {
+        let subscription_id = pair.subscription_id;
         let result = self
             .client
             .update_item()
             .table_name(&self.tables.deliveries)
-            .set_key(Some(pair_key(&event_id, subscription_id)))
+            .set_key(Some(pair_key(pair)))
             .update_expression(
                 "SET #st = :retrying, attemptNo = :n, leaseUntil = :zero, organizationId = :org, subscriptionId = :sub, updatedAt = :now, retryAt = :nowms REMOVE deadLetter, disablePending, retryPending",
             )

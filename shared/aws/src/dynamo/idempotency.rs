@@ -19,6 +19,18 @@ const MAX_TRANSACT_ITEMS: usize = 100;
 const MAX_TRANSACT_BYTES: usize = 3_500_000;
 
 impl DynamoStore {
+    /// Deletes one item of the idempotency table (a record, a webhook claim).
+    pub(super) async fn delete_id(&self, id: &str) -> Result<(), StoreError> {
+        self.client
+            .delete_item()
+            .table_name(&self.tables.idempotency)
+            .set_key(Some(key::id(id)))
+            .send()
+            .await
+            .or_store("dynamodb:DeleteItem")?;
+        Ok(())
+    }
+
     fn event_put(&self, e: &StoredEvent) -> Result<TransactWriteItem, StoreError> {
         let mut put = Put::builder()
             .table_name(&self.tables.events)
@@ -187,14 +199,7 @@ impl IdempotencyStore for DynamoStore {
         // Events first: if this fails half-way the lock still stands and lapses on its own,
         // and a retry rewrites the same (derived) event ids.
         self.delete_events(event_ids).await?;
-        self.client
-            .delete_item()
-            .table_name(&self.tables.idempotency)
-            .set_key(Some(key::id(key)))
-            .send()
-            .await
-            .or_store("dynamodb:DeleteItem")?;
-        Ok(())
+        self.delete_id(key).await
     }
 }
 

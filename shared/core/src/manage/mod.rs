@@ -22,9 +22,11 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
-use crate::model::delivery::{RetryKind, RetryMessage};
+use crate::model::delivery::{PairKey, RetryKind, RetryMessage};
 use crate::model::envelope::EventEnvelope;
 use crate::model::problem::{Problem, ProblemKind};
+use crate::model::source::SealedSource;
+use crate::model::subscription::Subscription;
 use crate::ports::{
     BlobStore, DeliveryStore, EventStore, Mailer, OrganizationStore, RetryQueue, SourceStore, StoreError, SubscriptionStore,
 };
@@ -82,8 +84,8 @@ impl Manage {
         attempt: u32,
         now: DateTime<Utc>,
     ) -> Result<bool, Problem> {
-        let reopened =
-            self.ports.deliveries.reopen(envelope.event_id, subscription_id, organization_id, attempt, now.timestamp_millis()).await;
+        let pair = PairKey { event_id: envelope.event_id, subscription_id };
+        let reopened = self.ports.deliveries.reopen(pair, organization_id, attempt, now.timestamp_millis()).await;
         if !reopened.map_err(unavailable)? {
             return Ok(false);
         }
@@ -106,4 +108,46 @@ pub fn unavailable(e: StoreError) -> Problem {
 /// A 404 naming what was asked for, in the caller's organisation.
 fn not_found(what: &str, id: &str) -> Problem {
     Problem::new(ProblemKind::NotFound, format!("no {what} {id} in your organisation"))
+}
+
+/// Something an organisation owns: listed oldest first, and found only by its owner.
+trait Owned {
+    /// What it is called in a 404 ("subscription", "source").
+    const NAME: &'static str;
+    fn id(&self) -> &str;
+    fn owner(&self) -> &str;
+    fn created_at(&self) -> DateTime<Utc>;
+}
+
+/// Subscriptions and sources keep their id, owner and creation time in fields of the same names.
+macro_rules! impl_owned {
+    ($type:ty, $name:literal) => {
+        impl Owned for $type {
+            const NAME: &'static str = $name;
+            fn id(&self) -> &str {
+                &self.id
+            }
+            fn owner(&self) -> &str {
+                &self.organization_id
+            }
+            fn created_at(&self) -> DateTime<Utc> {
+                self.created_at
+            }
+        }
+    };
+}
+
+impl_owned!(Subscription, "subscription");
+impl_owned!(SealedSource, "source");
+
+/// A listing in a stable order: oldest first, ties by id.
+fn oldest_first<T: Owned>(mut list: Vec<T>) -> Vec<T> {
+    list.sort_by(|a, b| a.created_at().cmp(&b.created_at()).then_with(|| a.id().cmp(b.id())));
+    list
+}
+
+/// What a look-up by `id` found, if the organisation owns it; otherwise the same 404 as for
+/// nothing at all, so another organisation's ids reveal nothing.
+fn owned<T: Owned>(found: Option<T>, organization_id: &str, id: &str) -> Result<T, Problem> {
+    found.filter(|t| t.owner() == organization_id).ok_or_else(|| not_found(T::NAME, id))
 }

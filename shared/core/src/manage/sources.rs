@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
-use super::{not_found, unavailable, Manage};
+use super::{not_found, oldest_first, owned, unavailable, Manage};
 use crate::model::ids;
 use crate::model::problem::Problem;
 use crate::model::source::SealedSource;
@@ -24,16 +24,11 @@ impl Manage {
 
     /// The organisation's sources, oldest first.
     pub async fn sources(&self, organization_id: &str) -> Result<Vec<SealedSource>, Problem> {
-        let mut list = self.ports.sources.list_sources(organization_id).await.map_err(unavailable)?;
-        list.sort_by(|a, b| a.created_at.cmp(&b.created_at).then(a.id.cmp(&b.id)));
-        Ok(list)
+        Ok(oldest_first(self.ports.sources.list_sources(organization_id).await.map_err(unavailable)?))
     }
 
     pub async fn source(&self, organization_id: &str, id: &str) -> Result<SealedSource, Problem> {
-        match self.ports.sources.get_source(id).await.map_err(unavailable)? {
-            Some(s) if s.organization_id == organization_id => Ok(s),
-            _ => Err(not_found("source", id)),
-        }
+        owned(self.ports.sources.get_source(id).await.map_err(unavailable)?, organization_id, id)
     }
 
     pub async fn delete_source(&self, organization_id: &str, id: &str) -> Result<(), Problem> {

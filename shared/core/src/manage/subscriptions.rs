@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use serde_json::json;
 use uuid::Uuid;
 
-use super::{not_found, unavailable, Manage};
+use super::{not_found, oldest_first, owned, unavailable, Manage};
 use crate::model::delivery::{RetryKind, RetryMessage};
 use crate::model::envelope::{EventEnvelope, RELAY_SOURCE};
 use crate::model::ids;
@@ -38,17 +38,12 @@ impl Manage {
 
     /// The organisation's subscriptions, oldest first.
     pub async fn subscriptions(&self, organization_id: &str) -> Result<Vec<Subscription>, Problem> {
-        let mut list = self.ports.subscriptions.list_subscriptions(organization_id).await.map_err(unavailable)?;
-        list.sort_by(|a, b| a.created_at.cmp(&b.created_at).then(a.id.cmp(&b.id)));
-        Ok(list)
+        Ok(oldest_first(self.ports.subscriptions.list_subscriptions(organization_id).await.map_err(unavailable)?))
     }
 
     /// One of the organisation's subscriptions.
     pub async fn subscription(&self, organization_id: &str, id: &str) -> Result<Subscription, Problem> {
-        match self.ports.subscriptions.get_subscription(id).await.map_err(unavailable)? {
-            Some(s) if s.organization_id == organization_id => Ok(s),
-            _ => Err(not_found("subscription", id)),
-        }
+        owned(self.ports.subscriptions.get_subscription(id).await.map_err(unavailable)?, organization_id, id)
     }
 
     /// Applies only the fields sent, to the newest stored copy (no concurrent change is lost).

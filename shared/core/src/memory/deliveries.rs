@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use super::lock;
-use crate::model::delivery::{Attempt, ClaimResult, DeliveryRecord, FollowUp, PairStatus, State};
+use crate::model::delivery::{Attempt, AttemptClaim, AttemptOutcome, ClaimResult, DeliveryRecord, FollowUp, PairKey, PairStatus, State};
 use crate::model::envelope::EventEnvelope;
 use crate::ports::{DeliveryStore, StoreError};
 
@@ -89,15 +89,8 @@ fn at_ms(ms: i64) -> DateTime<Utc> {
 
 #[async_trait]
 impl DeliveryStore for MemoryDeliveries {
-    async fn claim(
-        &self,
-        event: &EventEnvelope,
-        subscription_id: &str,
-        organization_id: &str,
-        attempt: u32,
-        lease_until_ms: i64,
-        now_ms: i64,
-    ) -> Result<ClaimResult, StoreError> {
+    async fn claim(&self, claim: &AttemptClaim<'_>) -> Result<ClaimResult, StoreError> {
+        let AttemptClaim { event, subscription_id, organization_id, attempt, lease_until_ms, now_ms } = *claim;
         let mut pairs = lock(&self.pairs);
         let key = (event.event_id, subscription_id.to_string());
         if let Some(p) = pairs.get(&key) {
@@ -116,15 +109,9 @@ impl DeliveryStore for MemoryDeliveries {
         Ok(ClaimResult::Claimed)
     }
 
-    async fn record(
-        &self,
-        event_id: Uuid,
-        subscription_id: &str,
-        attempt: &Attempt,
-        state: State,
-        next_attempt: u32,
-        follow_up: FollowUp,
-    ) -> Result<(), StoreError> {
+    async fn record(&self, pair: PairKey<'_>, outcome: &AttemptOutcome<'_>) -> Result<(), StoreError> {
+        let AttemptOutcome { attempt, state, next_attempt, follow_up } = *outcome;
+        let PairKey { event_id, subscription_id } = pair;
         let mut pairs = lock(&self.pairs);
         let Some(pair) = pairs.get_mut(&(event_id, subscription_id.to_string())) else {
             return Err(StoreError::new("record", "no such pair (it is always claimed first)"));
@@ -156,8 +143,8 @@ impl DeliveryStore for MemoryDeliveries {
         Ok(())
     }
 
-    async fn follow_up_sent(&self, event_id: Uuid, subscription_id: &str) -> Result<(), StoreError> {
-        if let Some(p) = lock(&self.pairs).get_mut(&(event_id, subscription_id.to_string())) {
+    async fn follow_up_sent(&self, pair: PairKey<'_>) -> Result<(), StoreError> {
+        if let Some(p) = lock(&self.pairs).get_mut(&(pair.event_id, pair.subscription_id.to_string())) {
             p.clear_follow_ups();
         }
         Ok(())
@@ -193,14 +180,8 @@ impl DeliveryStore for MemoryDeliveries {
         Ok(lock(&self.failing).get(subscription_id).copied())
     }
 
-    async fn reopen(
-        &self,
-        event_id: Uuid,
-        subscription_id: &str,
-        organization_id: &str,
-        attempt: u32,
-        now_ms: i64,
-    ) -> Result<bool, StoreError> {
+    async fn reopen(&self, pair: PairKey<'_>, organization_id: &str, attempt: u32, now_ms: i64) -> Result<bool, StoreError> {
+        let PairKey { event_id, subscription_id } = pair;
         let mut pairs = lock(&self.pairs);
         let key = (event_id, subscription_id.to_string());
         if pairs.get(&key).is_some_and(|p| p.state == State::Sending && p.lease_until_ms > now_ms) {

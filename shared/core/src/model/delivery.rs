@@ -10,6 +10,8 @@ use rand::Rng;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
+use uuid::Uuid;
+
 use crate::model::envelope::EventEnvelope;
 
 /// How much of a response body an attempt keeps.
@@ -78,6 +80,37 @@ pub struct SendResult {
     pub duration: Duration,
     pub excerpt: Option<String>,
     pub error_kind: Option<String>,
+}
+
+/// One (event, subscription) pair: the unit every delivery state is kept for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PairKey<'a> {
+    pub event_id: Uuid,
+    pub subscription_id: &'a str,
+}
+
+/// A claim of one attempt of a pair (see [`crate::ports::DeliveryStore::claim`]).
+#[derive(Debug, Clone, Copy)]
+pub struct AttemptClaim<'a> {
+    /// The event; kept with the pair, so an event put on the bus directly can be replayed.
+    pub event: &'a EventEnvelope,
+    pub subscription_id: &'a str,
+    /// Whose delivery it is (see [`crate::model::subscription::Subscription::delivered_for`]).
+    pub organization_id: &'a str,
+    pub attempt: u32,
+    /// Until when the claim holds (epoch ms); a claim whose lease lapsed may be taken over.
+    pub lease_until_ms: i64,
+    pub now_ms: i64,
+}
+
+/// One attempt and the state it leaves its pair in (see [`crate::ports::DeliveryStore::record`]).
+#[derive(Debug, Clone, Copy)]
+pub struct AttemptOutcome<'a> {
+    pub attempt: &'a Attempt,
+    pub state: State,
+    /// The attempt the pair waits for next (retrying) or ended with.
+    pub next_attempt: u32,
+    pub follow_up: FollowUp,
 }
 
 /// What a claim found.

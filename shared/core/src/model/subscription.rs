@@ -73,6 +73,16 @@ pub struct Subscription {
 }
 
 impl Subscription {
+    /// The organisation a delivery of this subscription belongs to: its own, or for a platform
+    /// integration (which serves every organisation) the event's.
+    pub fn delivered_for<'a>(&'a self, event_organization_id: &'a str) -> &'a str {
+        if self.integration.is_some() {
+            event_organization_id
+        } else {
+            &self.organization_id
+        }
+    }
+
     /// Does this subscription want this event?
     pub fn wants(&self, event_type: &str, source_product: &str, organization_id: &str) -> bool {
         let scope = match &self.integration {
