@@ -4,8 +4,11 @@
 //! on no AWS or Lambda crate; and no source file in `shared/` or `functions/` grows past 500
 //! lines unless it is listed here with the reason.
 //!
-//! Imports are read from the source text (`use` trees and inline `crate::`/`super::` paths,
-//! test modules left out), which is all Rust allows a module to depend on within a crate.
+//! Imports are read from the source text: `use` trees and inline paths that start with
+//! `crate::`, `super::` or the name of one of the module's own submodules (the ways this
+//! codebase names another module), test modules left out. A path into the crate root counts as
+//! an edge to the root, so a root re-export cannot hide an import. Macros that expand to paths
+//! are not read; the codebase has none that name modules.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -67,14 +70,37 @@ fn module_of(src: &Path, file: &Path) -> Option<String> {
     Some(parts.join("::"))
 }
 
-/// The code of a file without its comments and without its `#[cfg(test)]` part (tests may use
-/// anything; they are not part of the layering).
+/// The code of a file without its comments and without its `#[cfg(test)] mod ... { }` block
+/// (tests may use anything; they are not part of the layering; by convention they end a file).
 fn code(text: &str) -> String {
-    let text = match text.find("#[cfg(test)]") {
-        Some(i) => &text[..i],
-        None => text,
-    };
-    text.lines().map(|l| l.split("//").next().unwrap_or("")).collect::<Vec<_>>().join("\n")
+    let lines: Vec<&str> = text.lines().collect();
+    let mut kept = Vec::new();
+    for (i, line) in lines.iter().enumerate() {
+        let next = lines[i + 1..].iter().map(|l| l.trim()).find(|l| !l.is_empty()).unwrap_or("");
+        if line.trim() == "#[cfg(test)]" && next.starts_with("mod ") && next.ends_with('{') {
+            break;
+        }
+        kept.push(without_comment(line));
+    }
+    kept.join("\n")
+}
+
+/// A line up to its `//` comment; a `//` inside a string literal is not a comment (nor is a
+/// `"` written as a character literal the start of a string).
+fn without_comment(line: &str) -> String {
+    let chars: Vec<char> = line.chars().collect();
+    let (mut in_string, mut i) = (false, 0);
+    while i < chars.len() {
+        match chars[i] {
+            '\\' if in_string => i += 1,
+            '\'' if !in_string && chars.get(i + 1) == Some(&'"') && chars.get(i + 2) == Some(&'\'') => i += 2,
+            '"' => in_string = !in_string,
+            '/' if !in_string && chars.get(i + 1) == Some(&'/') => return chars[..i].iter().collect(),
+            _ => {}
+        }
+        i += 1;
+    }
+    line.to_string()
 }
 
 /// Expands one `use` tree (`crate::a::{b, c::{D, e}}`) into its paths.
@@ -99,26 +125,30 @@ fn expand(tree: &str) -> Vec<String> {
     parts.into_iter().filter(|p| !p.is_empty()).flat_map(|p| expand(&format!("{prefix}{p}"))).collect()
 }
 
-/// Every path a file names that starts with `crate::` or `super::`.
-fn paths(code: &str) -> Vec<String> {
+/// Every path a file names that starts with `crate::`, `super::` or one of `children`.
+fn paths(code: &str, children: &[String]) -> Vec<String> {
+    let starts =
+        |p: &str| p.starts_with("crate::") || p.starts_with("super::") || children.iter().any(|c| p.starts_with(&format!("{c}::")));
     let mut out = Vec::new();
-    // `use` trees, braces and all.
+    // `use` trees, braces and all: a `use` that begins a statement (after attributes or `pub`).
     for stmt in code.split(';') {
-        if let Some(i) = stmt.find("use ") {
-            let tree = stmt[i + 4..].trim();
-            if tree.starts_with("crate::") || tree.starts_with("super::") {
-                out.extend(expand(tree));
-            }
+        let Some(i) = use_keyword(stmt) else { continue };
+        let tree = stmt[i + 4..].trim();
+        if starts(tree) {
+            out.extend(expand(tree));
         }
     }
-    // Inline paths (`crate::model::ids::new_source_id()`).
+    // Inline paths (`crate::model::ids::new_source_id()`, `sources::route(..)`).
     let bytes = code.as_bytes();
-    for anchor in ["crate::", "super::"] {
+    let mut anchors = vec!["crate::".to_string(), "super::".to_string()];
+    anchors.extend(children.iter().map(|c| format!("{c}::")));
+    for anchor in &anchors {
         let mut from = 0;
-        while let Some(i) = code[from..].find(anchor).map(|i| i + from) {
+        while let Some(i) = code[from..].find(anchor.as_str()).map(|i| i + from) {
             let boundary = i == 0 || !(bytes[i - 1].is_ascii_alphanumeric() || bytes[i - 1] == b'_' || bytes[i - 1] == b':');
             let end = code[i..].find(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == ':')).map_or(code.len(), |e| e + i);
-            if boundary {
+            // A bare `crate::` before a brace is a `use` tree, read above.
+            if boundary && end > i + anchor.len() {
                 out.push(code[i..end].trim_end_matches(':').to_string());
             }
             from = end.max(i + anchor.len());
@@ -127,12 +157,30 @@ fn paths(code: &str) -> Vec<String> {
     out
 }
 
+/// Where the `use` keyword of a statement is: at its start, after attributes, or after `pub`.
+fn use_keyword(stmt: &str) -> Option<usize> {
+    let mut from = 0;
+    while let Some(i) = stmt[from..].find("use ").map(|i| i + from) {
+        let before = stmt[..i].trim_end();
+        let word_start = i == 0 || stmt.as_bytes()[i - 1].is_ascii_whitespace();
+        let at_start = before.is_empty() || before.ends_with(['}', ']', '{']) || before.ends_with("pub") || before.ends_with(')');
+        if word_start && at_start {
+            return Some(i);
+        }
+        from = i + 4;
+    }
+    None
+}
+
 /// The module a path lands in: its longest prefix that is a module of the crate.
 fn resolve(path: &str, from: &str, modules: &BTreeSet<String>) -> Option<String> {
     let mut segments: Vec<&str> = Vec::new();
     let mut rest = path;
     if let Some(r) = rest.strip_prefix("crate::") {
         rest = r;
+    } else if !rest.starts_with("super::") {
+        // A path from one of the module's own submodules.
+        segments.extend(from.split("::").filter(|s| !s.is_empty()));
     } else {
         segments.extend(from.split("::").filter(|s| !s.is_empty()));
         while let Some(r) = rest.strip_prefix("super::") {
@@ -153,11 +201,15 @@ fn import_graph(src: &Path) -> BTreeMap<String, BTreeSet<String>> {
     let modules: BTreeSet<String> = files.iter().map(|(m, _)| m.clone()).collect();
     let mut graph: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     for (module, text) in &files {
+        let prefix = if module.is_empty() { String::new() } else { format!("{module}::") };
+        let children: Vec<String> = modules
+            .iter()
+            .filter_map(|m| m.strip_prefix(&prefix).filter(|rest| !m.is_empty() && !rest.contains("::")).map(str::to_string))
+            .collect();
         let targets = graph.entry(module.clone()).or_default();
-        for path in paths(&code(text)) {
+        for path in paths(&code(text), &children) {
             if let Some(target) = resolve(&path, module, &modules) {
-                // A module's own submodules and the crate root (declarations only) are not edges.
-                if &target != module && !target.is_empty() && !target.starts_with(&format!("{module}::")) {
+                if &target != module {
                     targets.insert(target);
                 }
             }
@@ -201,7 +253,7 @@ fn core_layer(module: &str) -> (u8, &'static str) {
         ("crypto" | "secrets" | "signing" | "ssrf", _) => (0, "primitives"),
         (_, "webhooks" | "webhooks::verify" | "webhooks::mapping" | "webhooks::sources") | ("model", _) => (1, "model"),
         ("ports" | "metrics", _) => (2, "ports"),
-        ("auth" | "ingest" | "delivery" | "manage", _) | (_, "webhooks::receive") => (3, "workflows"),
+        ("auth" | "ingest" | "delivery" | "manage" | "notify", _) | (_, "webhooks::receive") => (3, "workflows"),
         ("memory", _) => (4, "test doubles"),
         _ => (u8::MAX, "unplaced"),
     }
@@ -274,6 +326,12 @@ fn the_reader_finds_the_imports_it_must() {
     assert!(edges("delivery").contains("ports"), "a grouped use: {:?}", edges("delivery"));
     assert!(edges("webhooks::receive").contains("webhooks::verify"), "a super:: use: {:?}", edges("webhooks::receive"));
     assert!(edges("model::reply").contains("model::problem"), "a crate:: use: {:?}", edges("model::reply"));
+    assert_eq!(without_comment(r#"let u = "https://x"; // note crate::a"#), r#"let u = "https://x"; "#);
+    assert_eq!(without_comment(r#"if c == '"' { crate::a::f() } // x"#), r#"if c == '"' { crate::a::f() } "#);
+    let children = ["sources".to_string()];
+    let found =
+        paths("pub use sources::X;\nlet y = sources::route(a);\n#[allow(x)]\nuse crate::{a::{B, c}, d};\nfn f() { refuse x; }", &children);
+    assert_eq!(found, ["sources::X", "crate::a::B", "crate::a::c", "crate::d", "sources::X", "sources::route"]);
     let cyclic = BTreeMap::from([
         ("a".to_string(), BTreeSet::from(["b".to_string()])),
         ("b".to_string(), BTreeSet::from(["c".to_string()])),

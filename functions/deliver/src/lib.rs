@@ -17,11 +17,12 @@ use relay_aws::dynamo::{DynamoStore, Tables};
 use relay_aws::eventbridge::EventBridgePublisher;
 use relay_aws::metrics::EmfMetrics;
 use relay_aws::s3::S3Blobs;
-use relay_aws::ses::SesNotifier;
+use relay_aws::ses::SesMailer;
 use relay_aws::sqs::SqsRetries;
 use relay_core::delivery::{Deliverer, DeliveryConfig, DeliveryPorts};
 use relay_core::model::delivery::{RetryMessage, RetryPolicy};
 use relay_core::model::validation::validate_bus_event;
+use relay_core::notify::ContactNotifier;
 use relay_core::ports::StoreError;
 use serde_json::Value;
 
@@ -62,7 +63,7 @@ impl App {
             )),
             sender: Arc::new(sender),
             publisher: Arc::new(EventBridgePublisher::new(&sdk, config::required("RELAY_EVENT_BUS_NAME")?)),
-            notifier: Arc::new(SesNotifier::new(&sdk, store, config::required("RELAY_MAIL_FROM")?)),
+            notifier: Arc::new(ContactNotifier::new(store, Arc::new(SesMailer::new(&sdk, config::required("RELAY_MAIL_FROM")?)))),
             blobs: Arc::new(S3Blobs::new(&sdk, config::required("RELAY_PAYLOAD_BUCKET")?)),
             metrics: Arc::new(EmfMetrics::from_env("deliver")),
         };

@@ -12,14 +12,16 @@ use aws_lambda_events::sqs::{SqsEvent, SqsMessage};
 use chrono::{DateTime, Utc};
 use relay_core::delivery::{Deliverer, DeliveryConfig, DeliveryPorts};
 use relay_core::memory::{
-    MemoryBlobs, MemoryBus, MemoryDeliveries, MemoryNotifier, MemoryRates, MemoryRetries, MemorySubscriptions, RecordedMetrics,
-    ScriptedSender,
+    MemoryBlobs, MemoryBus, MemoryDeliveries, MemoryMailer, MemoryOrganizations, MemoryRates, MemoryRetries, MemorySubscriptions,
+    RecordedMetrics, ScriptedSender,
 };
 use relay_core::metrics;
 use relay_core::model::delivery::{RetryKind, RetryMessage, RetryPolicy, State};
 use relay_core::model::envelope::EventEnvelope;
+use relay_core::model::organization::Profile;
 use relay_core::model::subscription::{Changes, Subscription};
-use relay_core::ports::{DeliveryStore, SubscriptionStore};
+use relay_core::notify::ContactNotifier;
+use relay_core::ports::{DeliveryStore, OrganizationStore, SubscriptionStore};
 use relay_core::secrets::SecretBox;
 use serde_json::json;
 use uuid::Uuid;
@@ -36,20 +38,24 @@ struct World {
     retries: Arc<MemoryRetries>,
     sender: Arc<ScriptedSender>,
     bus: Arc<MemoryBus>,
-    notifier: Arc<MemoryNotifier>,
+    mail: Arc<MemoryMailer>,
     metrics: Arc<RecordedMetrics>,
     secrets: SecretBox,
 }
 
-/// Three attempts: at once, after 5 s, after 300 s; disabled after an hour of failing.
-fn world() -> World {
+/// Three attempts: at once, after 5 s, after 300 s; disabled after an hour of failing. org-1 has
+/// a verified contact address.
+async fn world() -> World {
     let secrets = SecretBox::from_base64(&SecretBox::generate_key()).unwrap();
     let subscriptions = Arc::new(MemorySubscriptions::default());
     let deliveries = Arc::new(MemoryDeliveries::default());
     let retries = Arc::new(MemoryRetries::default());
     let sender = Arc::new(ScriptedSender::default());
     let bus = Arc::new(MemoryBus::default());
-    let notifier = Arc::new(MemoryNotifier::default().with_contact("org-1"));
+    let organizations = Arc::new(MemoryOrganizations::default());
+    let contact = Profile { contact_email: Some("ops@one.example".into()), pending: None };
+    organizations.put_profile("org-1", &contact).await.unwrap();
+    let mail = Arc::new(MemoryMailer::default());
     let metrics = Arc::new(RecordedMetrics::default());
     let ports = DeliveryPorts {
         subscriptions: subscriptions.clone(),
@@ -58,7 +64,7 @@ fn world() -> World {
         retries: retries.clone(),
         sender: sender.clone(),
         publisher: bus.clone(),
-        notifier: notifier.clone(),
+        notifier: Arc::new(ContactNotifier::new(organizations, mail.clone())),
         blobs: Arc::new(MemoryBlobs::default()),
         metrics: metrics.clone(),
     };
@@ -68,7 +74,7 @@ fn world() -> World {
         ..DeliveryConfig::new(secrets.clone())
     };
     let app = App { deliverer: Deliverer::new(ports, config) };
-    World { app, subscriptions, deliveries, retries, sender, bus, notifier, metrics, secrets }
+    World { app, subscriptions, deliveries, retries, sender, bus, mail, metrics, secrets }
 }
 
 impl World {
@@ -130,7 +136,7 @@ fn from_bus(e: &EventEnvelope) -> String {
 
 #[tokio::test]
 async fn a_new_event_goes_signed_to_each_wanting_subscription_once_however_often_it_arrives() {
-    let w = world();
+    let w = world().await;
     let sub = w.subscribe("org-1", HOOK, &["candidate.*"]);
     w.subscribe("org-1", OTHER_HOOK, &["employee.created"]);
     w.subscribe("org-2", "https://hooks.example.com/c", &["candidate.*"]);
@@ -158,7 +164,7 @@ async fn a_new_event_goes_signed_to_each_wanting_subscription_once_however_often
 
 #[tokio::test]
 async fn a_failing_endpoint_is_retried_on_the_schedule_then_dead_lettered_and_announced() {
-    let w = world();
+    let w = world().await;
     let sub = w.subscribe("org-1", HOOK, &["candidate.hired"]);
     w.sender.script(HOOK, &[Some(500), None, Some(503)]);
     let e = event("org-1", "candidate.hired");
@@ -198,7 +204,7 @@ async fn a_failing_endpoint_is_retried_on_the_schedule_then_dead_lettered_and_an
 
 #[tokio::test]
 async fn a_410_disables_the_subscription_tells_the_contact_and_stops_its_pending_retries() {
-    let w = world();
+    let w = world().await;
     let sub = w.subscribe("org-1", HOOK, &["candidate.*"]);
     w.sender.script(HOOK, &[Some(500), Some(410)]);
     let (first, second) = (event("org-1", "candidate.hired"), event("org-1", "candidate.created"));
@@ -212,9 +218,9 @@ async fn a_410_disables_the_subscription_tells_the_contact_and_stops_its_pending
     assert!(!stored.enabled);
     assert_eq!(stored.disabled_reason.as_deref(), Some("the endpoint answered 410 Gone"));
     assert!(w.retries.scheduled().is_empty(), "a 410 is not retried");
-    let mails = w.notifier.sent();
+    let mails = w.mail.sent();
     assert_eq!(mails.len(), 1);
-    assert_eq!(mails[0].0, "org-1");
+    assert_eq!(mails[0].0, "ops@one.example");
     assert!(!mails[0].2.contains(HOOK), "the mail quotes nothing the organisation chose");
     assert!(w.bus.published.lock().unwrap().iter().any(|e| e.event_type == "subscription.disabled"));
     assert_eq!(w.metrics.total(metrics::ENDPOINTS_DISABLED), 1.0);
@@ -230,7 +236,7 @@ async fn a_410_disables_the_subscription_tells_the_contact_and_stops_its_pending
 
 #[tokio::test]
 async fn an_endpoint_failing_without_a_success_for_longer_than_allowed_is_disabled() {
-    let w = world();
+    let w = world().await;
     let sub = w.subscribe("org-1", HOOK, &["candidate.hired"]);
     w.sender.script(HOOK, &[Some(500), Some(500)]);
     let t0 = Utc::now();
@@ -242,12 +248,12 @@ async fn an_endpoint_failing_without_a_success_for_longer_than_allowed_is_disabl
     let stored = w.stored(&sub.id).await;
     assert!(!stored.enabled);
     assert!(stored.disabled_reason.unwrap_or_default().starts_with("no successful delivery since"));
-    assert_eq!(w.notifier.sent().len(), 1);
+    assert_eq!(w.mail.sent().len(), 1);
 }
 
 #[tokio::test]
 async fn a_success_clears_the_failing_mark_so_a_later_failure_starts_the_clock_again() {
-    let w = world();
+    let w = world().await;
     let sub = w.subscribe("org-1", HOOK, &["candidate.hired"]);
     w.sender.script(HOOK, &[Some(500), Some(200), Some(500), Some(500)]);
     let t0 = Utc::now();
@@ -262,7 +268,7 @@ async fn a_success_clears_the_failing_mark_so_a_later_failure_starts_the_clock_a
 
 #[tokio::test]
 async fn a_rate_limited_subscription_is_sent_no_more_than_its_limit_in_a_second() {
-    let w = world();
+    let w = world().await;
     let sub = w.subscribe("org-1", HOOK, &["candidate.hired"]);
     w.subscriptions.insert(Subscription { rate_limit: Some(2), ..sub });
     let now = Utc::now();
@@ -278,7 +284,7 @@ async fn a_rate_limited_subscription_is_sent_no_more_than_its_limit_in_a_second(
 
 #[tokio::test]
 async fn a_retry_whose_send_failed_is_sent_by_the_redelivered_message_and_only_once() {
-    let w = world();
+    let w = world().await;
     let sub = w.subscribe("org-1", HOOK, &["candidate.hired"]);
     w.sender.script(HOOK, &[Some(500)]);
     let e = event("org-1", "candidate.hired");
@@ -300,7 +306,7 @@ async fn a_retry_whose_send_failed_is_sent_by_the_redelivered_message_and_only_o
 
 #[tokio::test]
 async fn a_message_that_is_neither_an_event_nor_a_retry_goes_to_the_dlq_without_failing_its_batch() {
-    let w = world();
+    let w = world().await;
     let bad_envelope = json!({"detail": {"eventType": "candidate.hired"}}).to_string();
     let good = event("org-1", "candidate.hired");
     w.subscribe("org-1", HOOK, &["candidate.hired"]);
@@ -314,7 +320,7 @@ async fn a_message_that_is_neither_an_event_nor_a_retry_goes_to_the_dlq_without_
 
 #[tokio::test]
 async fn a_test_event_goes_only_to_the_subscription_it_names() {
-    let w = world();
+    let w = world().await;
     let target = w.subscribe("org-1", HOOK, &["*"]);
     w.subscribe("org-1", OTHER_HOOK, &["*"]);
     let mut e = event("org-1", "relay.test");

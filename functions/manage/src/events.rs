@@ -3,20 +3,21 @@
 use chrono::{DateTime, Utc};
 use lambda_http::http::Method;
 use lambda_http::Request;
+use relay_core::manage::Manage;
 use relay_core::model::envelope::EventEnvelope;
 use relay_core::model::event::EventQuery;
 use relay_core::model::problem::{Problem, ProblemKind};
 use relay_core::model::reply::Reply;
 use serde_json::{json, Value};
 
-use crate::{json_body, no_route, reply, App};
+use crate::http::{json_body, no_route, reply};
 
-pub(crate) async fn route(app: &App, req: &Request, org: &str, rest: &[&str]) -> Reply {
+pub(crate) async fn route(manage: &Manage, req: &Request, org: &str, rest: &[&str]) -> Reply {
     match (req.method(), rest) {
-        (&Method::GET, []) => list(app, req, org).await,
-        (&Method::GET, [id]) => reply(app.manage.event(org, id).await, |detail| {
-            Reply::json(200, &json!({"event": detail.event, "deliveries": detail.deliveries}))
-        }),
+        (&Method::GET, []) => list(manage, req, org).await,
+        (&Method::GET, [id]) => {
+            reply(manage.event(org, id).await, |detail| Reply::json(200, &json!({"event": detail.event, "deliveries": detail.deliveries})))
+        }
         (&Method::POST, [id, "replay"]) => {
             let only = match req.body().as_ref() {
                 [] => None,
@@ -25,7 +26,7 @@ pub(crate) async fn route(app: &App, req: &Request, org: &str, rest: &[&str]) ->
                     Err(p) => return p.into(),
                 },
             };
-            reply(app.manage.replay(org, id, only.as_deref(), Utc::now()).await, |(event_id, replayed)| {
+            reply(manage.replay(org, id, only.as_deref(), Utc::now()).await, |(event_id, replayed)| {
                 Reply::json(202, &json!({"eventId": event_id, "replayedTo": replayed}))
             })
         }
@@ -34,7 +35,7 @@ pub(crate) async fn route(app: &App, req: &Request, org: &str, rest: &[&str]) ->
 }
 
 /// `GET /v1/events?type=&from=&to=&limit=&cursor=`: newest first, a page at a time.
-async fn list(app: &App, req: &Request, org: &str) -> Reply {
+async fn list(manage: &Manage, req: &Request, org: &str) -> Reply {
     let q = relay_edge::query_map(req);
     let time = |name: &str| -> Result<Option<DateTime<Utc>>, Problem> {
         q.get(name)
@@ -59,7 +60,7 @@ async fn list(app: &App, req: &Request, org: &str) -> Reply {
         cursor: q.get("cursor").cloned(),
         limit,
     };
-    reply(app.manage.list_events(&query).await, |(events, next)| {
+    reply(manage.list_events(&query).await, |(events, next)| {
         let items: Vec<Value> = events.iter().map(|e| json!({"event": listed(&e.envelope), "receivedAt": e.received_at})).collect();
         Reply::json(200, &json!({"events": items, "nextCursor": next}))
     })

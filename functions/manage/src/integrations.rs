@@ -3,14 +3,15 @@
 use chrono::Utc;
 use lambda_http::http::Method;
 use lambda_http::Request;
+use relay_core::manage::Manage;
 use relay_core::model::reply::Reply;
 use serde_json::{json, Value};
 
-use crate::{json_body, no_route, reply, App};
+use crate::http::{json_body, no_route, reply};
 
-pub(crate) async fn route(app: &App, req: &Request, rest: &[&str]) -> Reply {
+pub(crate) async fn route(manage: &Manage, req: &Request, rest: &[&str]) -> Reply {
     match (req.method(), rest) {
-        (&Method::GET, []) => reply(app.manage.integrations().await, |list| {
+        (&Method::GET, []) => reply(manage.integrations().await, |list| {
             let views: Vec<Value> = list
                 .iter()
                 .map(|i| match &i.stored {
@@ -27,7 +28,7 @@ pub(crate) async fn route(app: &App, req: &Request, rest: &[&str]) -> Reply {
             };
             let enabled = body.get("enabled").and_then(Value::as_bool);
             let url = body.get("url").and_then(Value::as_str).map(str::to_string);
-            reply(app.manage.configure_integration(source, target, enabled, url, Utc::now()).await, |(sub, secret)| {
+            reply(manage.configure_integration(source, target, enabled, url, Utc::now()).await, |(sub, secret)| {
                 let mut view =
                     json!({"source": source, "target": target, "eventTypes": sub.event_types, "enabled": sub.enabled, "url": sub.url});
                 if let Some(secret) = secret {

@@ -8,6 +8,7 @@
 //! in [`relay_core::manage`]; these files only read HTTP and render views.
 
 mod events;
+mod http;
 mod integrations;
 mod organization;
 mod sources;
@@ -26,12 +27,7 @@ use relay_core::auth::Authenticator;
 use relay_core::manage::{Manage, ManageConfig, ManagePorts};
 use relay_core::model::keys::KeyKind;
 use relay_core::model::problem::{Problem, ProblemKind};
-use relay_core::model::reply::Reply;
 use relay_edge::{header, to_response};
-use serde_json::Value;
-
-/// The largest management request body.
-pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
 pub struct App {
     pub auth: Authenticator,
@@ -65,24 +61,24 @@ impl App {
         let path = relay_edge::path(&req);
         let parts: Vec<&str> = path.trim_start_matches('/').split('/').collect();
         let reply = match parts.as_slice() {
-            ["v1", "sources", rest @ ..] => match self.organization_of(&req, "sources").await {
-                Ok(org) => sources::route(self, &req, &org, rest).await,
+            ["v1", "sources", rest @ ..] => match self.organization_of(&req, "sources belong").await {
+                Ok(org) => sources::route(&self.manage, &req, &org, rest).await,
                 Err(p) => p.into(),
             },
-            ["v1", "subscriptions", rest @ ..] => match self.organization_of(&req, "subscriptions").await {
-                Ok(org) => subscriptions::route(self, &req, &org, rest).await,
+            ["v1", "subscriptions", rest @ ..] => match self.organization_of(&req, "subscriptions belong").await {
+                Ok(org) => subscriptions::route(&self.manage, &req, &org, rest).await,
                 Err(p) => p.into(),
             },
-            ["v1", "events", rest @ ..] => match self.organization_of(&req, "events").await {
-                Ok(org) => events::route(self, &req, &org, rest).await,
+            ["v1", "events", rest @ ..] => match self.organization_of(&req, "events belong").await {
+                Ok(org) => events::route(&self.manage, &req, &org, rest).await,
                 Err(p) => p.into(),
             },
-            ["v1", "organization", rest @ ..] => match self.organization_of(&req, "its profile").await {
-                Ok(org) => organization::route(self, &req, &org, rest).await,
+            ["v1", "organization", rest @ ..] => match self.organization_of(&req, "the profile belongs").await {
+                Ok(org) => organization::route(&self.manage, &req, &org, rest).await,
                 Err(p) => p.into(),
             },
             ["v1", "integrations", rest @ ..] => match self.require_operator(&req).await {
-                Ok(()) => integrations::route(self, &req, rest).await,
+                Ok(()) => integrations::route(&self.manage, &req, rest).await,
                 Err(p) => p.into(),
             },
             _ => Problem::new(ProblemKind::NotFound, format!("no route {path}")).into(),
@@ -91,12 +87,12 @@ impl App {
     }
 
     /// The guard of every organisation route: the caller's organisation, from an organisation
-    /// key (`what` names what the route manages, for the 403).
+    /// key (`what` names what the route manages, for the 403: "sources belong").
     async fn organization_of(&self, req: &Request, what: &str) -> Result<String, Problem> {
         let key = self.auth.authenticate(header(req.headers(), "authorization")).await?;
         match (key.kind, key.organization_id) {
             (KeyKind::Organization, Some(org)) => Ok(org),
-            _ => Err(Problem::new(ProblemKind::Forbidden, format!("use an organisation key: {what} belong to an organisation"))),
+            _ => Err(Problem::new(ProblemKind::Forbidden, format!("use an organisation key: {what} to an organisation"))),
         }
     }
 
@@ -108,25 +104,6 @@ impl App {
             _ => Err(Problem::new(ProblemKind::Forbidden, "integrations are managed by the platform's operators (admin keys)")),
         }
     }
-}
-
-/// A management request's JSON body.
-fn json_body(req: &Request) -> Result<Value, Problem> {
-    relay_edge::json_body(req, MAX_BODY_BYTES, "")
-}
-
-/// The answer of a use case: `ok` rendered, or its problem.
-fn reply<T>(result: Result<T, Problem>, ok: impl FnOnce(T) -> Reply) -> Reply {
-    result.map_or_else(Reply::from, ok)
-}
-
-/// A known path with a method it does not take.
-fn method_not_allowed(req: &Request) -> Reply {
-    Problem::new(ProblemKind::MethodNotAllowed, format!("{} is not supported here", req.method())).into()
-}
-
-fn no_route() -> Reply {
-    Problem::new(ProblemKind::NotFound, "no such route").into()
 }
 
 #[cfg(test)]

@@ -4,14 +4,14 @@
 use chrono::Utc;
 use lambda_http::http::Method;
 use lambda_http::Request;
+use relay_core::manage::Manage;
 use relay_core::model::organization::Profile;
 use relay_core::model::reply::Reply;
 use serde_json::{json, Value};
 
-use crate::{json_body, method_not_allowed, no_route, reply, App};
+use crate::http::{json_body, method_not_allowed, no_route, reply};
 
-pub(crate) async fn route(app: &App, req: &Request, org: &str, rest: &[&str]) -> Reply {
-    let manage = &app.manage;
+pub(crate) async fn route(manage: &Manage, req: &Request, org: &str, rest: &[&str]) -> Reply {
     let now = Utc::now();
     let view = |p: &Profile| json!({"organizationId": org, "contactEmail": p.contact_email, "pendingContactEmail": p.pending.as_ref().map(|p| &p.email)});
     match (req.method(), rest) {

@@ -3,14 +3,14 @@
 use chrono::Utc;
 use lambda_http::http::Method;
 use lambda_http::Request;
+use relay_core::manage::Manage;
 use relay_core::model::reply::Reply;
 use relay_core::webhooks::sources::public_view;
 use serde_json::{json, Value};
 
-use crate::{json_body, method_not_allowed, no_route, reply, App};
+use crate::http::{json_body, method_not_allowed, no_route, reply};
 
-pub(crate) async fn route(app: &App, req: &Request, org: &str, rest: &[&str]) -> Reply {
-    let manage = &app.manage;
+pub(crate) async fn route(manage: &Manage, req: &Request, org: &str, rest: &[&str]) -> Reply {
     // The URL to give the provider is shown on the host the caller reached.
     let base = relay_edge::public_base_url(req);
     match (req.method(), rest) {

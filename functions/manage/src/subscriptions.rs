@@ -3,15 +3,15 @@
 use chrono::Utc;
 use lambda_http::http::Method;
 use lambda_http::Request;
+use relay_core::manage::Manage;
 use relay_core::model::problem::{Problem, ProblemField, ProblemKind};
 use relay_core::model::reply::Reply;
 use relay_core::model::subscription::{Changes, Subscription};
 use serde_json::{json, Value};
 
-use crate::{json_body, method_not_allowed, no_route, reply, App};
+use crate::http::{json_body, method_not_allowed, no_route, reply};
 
-pub(crate) async fn route(app: &App, req: &Request, org: &str, rest: &[&str]) -> Reply {
-    let manage = &app.manage;
+pub(crate) async fn route(manage: &Manage, req: &Request, org: &str, rest: &[&str]) -> Reply {
     let now = Utc::now();
     match (req.method(), rest) {
         (&Method::POST, []) => {
@@ -30,9 +30,6 @@ pub(crate) async fn route(app: &App, req: &Request, org: &str, rest: &[&str]) ->
         }),
         (&Method::GET, [id]) => reply(manage.subscription(org, id).await, |s| Reply::json(200, &s.view())),
         (&Method::PATCH, [id]) => {
-            if let Err(p) = manage.subscription(org, id).await {
-                return p.into();
-            }
             let changes = match checked_changes(req).await {
                 Ok(c) => c,
                 Err(p) => return p.into(),
@@ -44,9 +41,6 @@ pub(crate) async fn route(app: &App, req: &Request, org: &str, rest: &[&str]) ->
             Reply::json(200, &json!({"secret": secret, "previousSecretsValidUntil": until}))
         }),
         (&Method::POST, [id, "recover"]) => {
-            if let Err(p) = manage.subscription(org, id).await {
-                return p.into();
-            }
             let since = match json_body(req)
                 .map(|b| b.get("since").and_then(Value::as_str).and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok()))
             {

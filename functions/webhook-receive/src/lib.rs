@@ -39,7 +39,7 @@ impl App {
                 .ok()
                 .filter(|v| !v.is_empty())
                 .unwrap_or_else(|| "https://api.mollie.com".into()),
-            ..ReceiverConfig::default()
+            ..ReceiverConfig::new(config::secret_box()?)
         };
         let ports = ReceiverPorts {
             sources: store.clone(),
@@ -51,7 +51,7 @@ impl App {
             limiter: store,
             metrics: Arc::new(EmfMetrics::from_env("webhook-receive")),
         };
-        Ok(Self { receiver: Receiver::new(ports, config::secret_box()?, receiver_config) })
+        Ok(Self { receiver: Receiver::new(ports, receiver_config) })
     }
 
     /// Handles one request. Never fails: every error is a problem document.

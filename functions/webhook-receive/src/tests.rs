@@ -10,7 +10,7 @@ use relay_core::memory::{MemoryBlobs, MemoryBus, MemoryDedupe, MemoryRates, Memo
 use relay_core::metrics;
 use relay_core::ports::{PaymentLookup, SourceStore};
 use relay_core::secrets::SecretBox;
-use relay_core::webhooks::receive::{Receiver, ReceiverConfig, ReceiverPorts};
+use relay_core::webhooks::receive::{Receiver, ReceiverConfig, ReceiverPorts, DEFAULT_MOLLIE_LOOKUPS_PER_SECOND};
 use relay_core::webhooks::sources;
 use serde_json::{json, Value};
 
@@ -61,7 +61,7 @@ async fn world() -> World {
         limiter: Arc::new(MemoryRates::default()),
         metrics: metrics.clone(),
     };
-    let receiver = Receiver::new(ports, secrets, ReceiverConfig::default());
+    let receiver = Receiver::new(ports, ReceiverConfig::new(secrets));
     World { app: App { receiver }, bus, blobs, mollie, metrics }
 }
 
@@ -205,7 +205,7 @@ async fn unsigned_mollie_callbacks_are_cached_and_rate_limited_per_source() {
             refused += 1;
         }
     }
-    let limit = ReceiverConfig::default().mollie_lookups_per_second as usize;
+    let limit = DEFAULT_MOLLIE_LOOKUPS_PER_SECOND as usize;
     assert!(lookups() <= 1 + 2 * limit, "{} look-ups for 20 callbacks", lookups());
     // An open payment is not cached: its paid callback a moment later is looked up and published.
     w.mollie.payments.lock().unwrap().push(json!({"id": "tr_later", "status": "open"}));

@@ -2,11 +2,13 @@
 //! `relay-core` and one AWS service; no business rule lives here.
 //!
 //! - [`config`]: the SDK configuration every function shares (timeouts, endpoint, path-style S3).
-//! - [`dynamo`]: keys, idempotency records and the event store on DynamoDB.
+//! - [`dynamo`]: every store port on DynamoDB, one file per table (see its module doc for
+//!   which items live where).
 //! - [`eventbridge`]: the bus publisher.
 //! - [`s3`]: the blob store.
 //! - [`metrics`]: CloudWatch metrics as Embedded Metric Format log lines.
-//! - [`ses`], [`sqs`]: the organisation e-mail notifier and the delivery retry queue.
+//! - [`ses`]: mail through SES.
+//! - [`sqs`]: the delivery retry queue and the dead-letter queue.
 
 pub mod config;
 pub mod dynamo;

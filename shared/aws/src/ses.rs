@@ -1,12 +1,10 @@
-//! E-mail through SES (v2), from the template's verified sender: the [`Mailer`] port, and the
-//! [`Notifier`] that mails an organisation's verified contact.
-
-use std::sync::Arc;
+//! E-mail through SES (v2), from the template's verified sender: the [`Mailer`] port. Who is
+//! mailed is the domain's business (`relay_core::notify`).
 
 use async_trait::async_trait;
 use aws_sdk_sesv2::types::{Body, Content, Destination, EmailContent, Message};
 use aws_sdk_sesv2::Client;
-use relay_core::ports::{Mailer, Notifier, OrganizationStore, StoreError};
+use relay_core::ports::{Mailer, StoreError};
 
 pub struct SesMailer {
     client: Client,
@@ -33,27 +31,5 @@ impl Mailer for SesMailer {
             .await
             .map_err(|e| StoreError::new("ses:SendEmail", aws_sdk_sesv2::error::DisplayErrorContext(e)))?;
         Ok(())
-    }
-}
-
-/// Mails an organisation's verified contact, looked up in the organisation store.
-pub struct SesNotifier {
-    mailer: SesMailer,
-    organizations: Arc<dyn OrganizationStore>,
-}
-
-impl SesNotifier {
-    pub fn new(config: &aws_config::SdkConfig, organizations: Arc<dyn OrganizationStore>, from: String) -> Self {
-        Self { mailer: SesMailer::new(config, from), organizations }
-    }
-}
-
-#[async_trait]
-impl Notifier for SesNotifier {
-    /// Only a verified contact is mailed; a pending address never is.
-    async fn notify(&self, organization_id: &str, subject: &str, body: &str) -> Result<bool, StoreError> {
-        let Some(to) = self.organizations.contact(organization_id).await? else { return Ok(false) };
-        self.mailer.send(&to, subject, body).await?;
-        Ok(true)
     }
 }

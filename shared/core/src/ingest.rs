@@ -106,7 +106,8 @@ struct BatchAccepted {
 /// What ingest talks to, each built once per instance by the function (or in memory by a test).
 #[derive(Clone)]
 pub struct IngestPorts {
-    /// Takes the idempotency lock and writes its events in one transaction.
+    /// Takes the idempotency lock and writes its events in one transaction, so it must be the
+    /// same store as `events` (one DynamoDB client serves both; one double in tests).
     pub idempotency: Arc<dyn IdempotencyStore>,
     /// Events accepted without an idempotency key, and the undo of a failed request.
     pub events: Arc<dyn EventStore>,
@@ -118,8 +119,8 @@ pub struct IngestPorts {
 
 /// The ingest workflow over its ports.
 pub struct Ingest {
-    pub ports: IngestPorts,
-    pub config: IngestConfig,
+    ports: IngestPorts,
+    config: IngestConfig,
 }
 
 impl Ingest {

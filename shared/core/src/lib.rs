@@ -1,8 +1,9 @@
 //! Relay's domain. Everything here is plain Rust: no AWS SDK, no Lambda types, so every rule can
 //! be unit-tested in microseconds and every adapter can be swapped for a test double.
 //!
-//! Four layers; a module imports only from its own layer or the ones below it, never upwards
-//! (`tests/layers.rs` in the workspace checks this, and that no two modules import each other):
+//! Four layers and the test doubles; a module imports only from its own layer or the ones below
+//! it, never upwards (`tests/layout.rs` in the workspace checks this, and that no two modules
+//! import each other):
 //!
 //! 1. **Primitives**: [`crypto`] (HMAC and digests, for both signing directions), [`secrets`]
 //!    (secrets sealed at rest), [`signing`] (Standard Webhooks signatures and secrets), [`ssrf`]
@@ -15,9 +16,13 @@
 //!    mail, HTTP), and [`metrics`], the metric names and their port.
 //! 4. **Workflows**, over `Arc<dyn Port>`s: [`auth`] (API keys), [`ingest`] (exactly-once
 //!    publish), [`delivery`] (signed, retried webhooks), [`webhooks::receive`] (verified incoming
-//!    webhooks), [`manage`] (the management API's use cases).
+//!    webhooks), [`manage`] (the management API's use cases), [`notify`] (mail to an
+//!    organisation's verified contact).
+//! 5. **Test doubles**: [`memory`] (tests and benchmarks only) implements the ports in memory,
+//!    one file per port.
 //!
-//! [`memory`] (tests and benchmarks only) implements every port in memory, one file per port.
+//! [`webhooks`] spans two layers: its types, [`webhooks::verify`], [`webhooks::mapping`] and
+//! [`webhooks::sources`] are pure rules (model); [`webhooks::receive`] is the workflow.
 
 pub mod crypto;
 pub mod secrets;
@@ -34,6 +39,7 @@ pub mod auth;
 pub mod delivery;
 pub mod ingest;
 pub mod manage;
+pub mod notify;
 
 #[cfg(any(test, feature = "test-doubles"))]
 pub mod memory;

@@ -100,7 +100,7 @@ impl SourceStore for DynamoStore {
         let lookup = source_item(src, key::config(&format!("SOURCE#{}", src.id), "SOURCE"));
         let listing = source_item(src, key::config(&org_pk(&src.organization_id), &format!("SOURCE#{}", src.id)));
         let table = &self.tables.config;
-        self.conditional_transaction(vec![put_action(table, lookup)?, put_action(table, listing)?]).await.map(drop)
+        self.write_together(vec![put_action(table, lookup)?, put_action(table, listing)?]).await
     }
 
     async fn get_source(&self, id: &str) -> Result<Option<SealedSource>, StoreError> {
@@ -170,7 +170,8 @@ impl SubscriptionStore for DynamoStore {
             delete_action(table, key::config(&format!("SUB#{id}"), "SUB"))?,
             delete_action(table, key::config(&org_pk(organization_id), &format!("SUB#{id}")))?,
         ];
-        self.conditional_transaction(items).await.map(|_| true)
+        self.write_together(items).await?;
+        Ok(true)
     }
 }
 

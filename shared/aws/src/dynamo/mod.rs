@@ -86,6 +86,12 @@ impl DynamoStore {
         }
     }
 
+    /// Writes `items` in one transaction without conditions: all or nothing.
+    async fn write_together(&self, items: Vec<TransactWriteItem>) -> Result<(), StoreError> {
+        self.client.transact_write_items().set_transact_items(Some(items)).send().await.or_store("dynamodb:TransactWriteItems")?;
+        Ok(())
+    }
+
     /// Runs `items` as one transaction. `Ok(false)`: a condition failed and nothing was written.
     /// A transaction cancelled for another reason (a conflict with a concurrent one, throttling)
     /// is an error the caller retries, not a failed condition.

@@ -5,7 +5,7 @@ use std::sync::Mutex;
 
 use async_trait::async_trait;
 
-use super::lock;
+use super::guard::lock;
 use crate::ports::{Claim, DedupeStore, StoreError};
 
 /// Claims by key: (held until, ms; counts until, epoch s).

@@ -1,7 +1,9 @@
 //! Delivery state per (event, subscription) pair, in memory, with the DynamoDB adapter's
 //! conditions: a claim succeeds only on a new pair, on a retry of exactly that attempt, or over
 //! a lapsed lease; a record writes the state, the attempt, the follow-up and the endpoint's
-//! health together; a reopen refuses a pair being sent right now.
+//! health together; a reopen refuses a pair being sent right now. Stricter than the adapter in
+//! one way: recording or finishing a follow-up of a pair that was never claimed fails (the
+//! adapter's update would create a bare item), since a workflow doing so has a bug.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
@@ -10,7 +12,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use super::lock;
+use super::guard::lock;
 use crate::model::delivery::{Attempt, AttemptClaim, AttemptOutcome, ClaimResult, DeliveryRecord, FollowUp, PairKey, PairStatus, State};
 use crate::model::envelope::EventEnvelope;
 use crate::ports::{DeliveryStore, StoreError};
@@ -144,10 +146,13 @@ impl DeliveryStore for MemoryDeliveries {
     }
 
     async fn follow_up_sent(&self, pair: PairKey<'_>) -> Result<(), StoreError> {
-        if let Some(p) = lock(&self.pairs).get_mut(&(pair.event_id, pair.subscription_id.to_string())) {
-            p.clear_follow_ups();
+        match lock(&self.pairs).get_mut(&(pair.event_id, pair.subscription_id.to_string())) {
+            Some(p) => {
+                p.clear_follow_ups();
+                Ok(())
+            }
+            None => Err(StoreError::new("follow_up_sent", "no such pair (it is always claimed first)")),
         }
-        Ok(())
     }
 
     async fn deliveries(&self, event_id: Uuid) -> Result<Vec<DeliveryRecord>, StoreError> {
@@ -165,7 +170,8 @@ impl DeliveryStore for MemoryDeliveries {
     }
 
     async fn delivered_envelope(&self, event_id: Uuid) -> Result<Option<EventEnvelope>, StoreError> {
-        Ok(lock(&self.pairs).iter().filter(|((id, _), _)| *id == event_id).find_map(|(_, p)| p.envelope.clone()))
+        // As the adapter: the first pair in sort-key order, whose envelope a reopened pair may lack.
+        Ok(lock(&self.pairs).iter().find(|((id, _), _)| *id == event_id).and_then(|(_, p)| p.envelope.clone()))
     }
 
     async fn failed_since(&self, subscription_id: &str, since: DateTime<Utc>) -> Result<Vec<(EventEnvelope, u32)>, StoreError> {

@@ -7,7 +7,7 @@ use std::sync::Mutex;
 use async_trait::async_trait;
 use uuid::Uuid;
 
-use super::lock;
+use super::guard::lock;
 use crate::model::event::{EventQuery, StoredEvent};
 use crate::model::idempotency::{Record, Status, StoredResponse};
 use crate::ports::{EventStore, IdempotencyStore, StoreError, WriteError};
@@ -51,8 +51,8 @@ impl MemoryEvents {
 impl IdempotencyStore for MemoryEvents {
     async fn lock_and_store(&self, lock: &Record, events: &[StoredEvent], now_ms: i64) -> Result<(), WriteError> {
         self.check_up("lock_and_store")?;
-        let mut records = super::lock(&self.records);
-        let mut stored = super::lock(&self.events);
+        let mut records = super::guard::lock(&self.records);
+        let mut stored = super::guard::lock(&self.events);
         if let Some(r) = records.get(&lock.key) {
             let live = r.expires_at * 1000 > now_ms && !(r.status == Status::Inprogress && r.in_progress_expiry_ms <= now_ms);
             if live {
@@ -112,16 +112,27 @@ impl EventStore for MemoryEvents {
     async fn get_event(&self, id: Uuid) -> Result<Option<StoredEvent>, StoreError> {
         Ok(lock(&self.events).get(&id).cloned())
     }
+    /// As the adapter's index query: the organisation's events in `[from, to]`, newest first;
+    /// `limit` of them are read and then filtered by type (so a page may come back short, with
+    /// a cursor); the cursor is the position the page stopped at.
     async fn list_events(&self, query: &EventQuery) -> Result<(Vec<StoredEvent>, Option<String>), StoreError> {
         let all = lock(&self.events);
-        let mut page: Vec<StoredEvent> = all
+        let mut window: Vec<&StoredEvent> = all
             .values()
             .filter(|e| e.envelope.organization_id == query.organization_id)
-            .filter(|e| query.event_type.as_ref().is_none_or(|t| &e.envelope.event_type == t))
-            .cloned()
+            .filter(|e| query.from.is_none_or(|from| e.received_at >= from) && query.to.is_none_or(|to| e.received_at <= to))
             .collect();
-        page.sort_by_key(|e| std::cmp::Reverse(e.received_at));
-        page.truncate(query.limit as usize);
-        Ok((page, None))
+        window.sort_by_key(|e| std::cmp::Reverse((e.received_at, e.envelope.event_id)));
+        let start = match &query.cursor {
+            None => 0,
+            Some(c) => {
+                let after: Uuid = c.parse().map_err(|_| StoreError::new("cursor", "not a cursor this API issued"))?;
+                window.iter().position(|e| e.envelope.event_id == after).map_or(window.len(), |i| i + 1)
+            }
+        };
+        let read: Vec<&StoredEvent> = window.iter().skip(start).take(query.limit.clamp(1, 100) as usize).copied().collect();
+        let next = (start + read.len() < window.len()).then(|| read.last().map(|e| e.envelope.event_id.to_string())).flatten();
+        let page = read.into_iter().filter(|e| query.event_type.as_ref().is_none_or(|t| &e.envelope.event_type == t)).cloned().collect();
+        Ok((page, next))
     }
 }

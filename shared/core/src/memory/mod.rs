@@ -10,6 +10,7 @@ mod bus;
 mod dedupe;
 mod deliveries;
 mod events;
+mod guard;
 mod keys;
 mod mail;
 mod metrics;
@@ -20,15 +21,13 @@ mod sender;
 mod sources;
 mod subscriptions;
 
-use std::sync::{Mutex, MutexGuard};
-
 pub use blobs::MemoryBlobs;
 pub use bus::MemoryBus;
 pub use dedupe::MemoryDedupe;
 pub use deliveries::MemoryDeliveries;
 pub use events::MemoryEvents;
 pub use keys::MemoryKeys;
-pub use mail::{Mail, MemoryMailer, MemoryNotifier};
+pub use mail::{Mail, MemoryMailer};
 pub use metrics::RecordedMetrics;
 pub use organizations::MemoryOrganizations;
 pub use queues::MemoryRetries;
@@ -36,8 +35,3 @@ pub use rates::MemoryRates;
 pub use sender::ScriptedSender;
 pub use sources::MemorySources;
 pub use subscriptions::MemorySubscriptions;
-
-/// A double's state; a test that panicked while holding it leaves it usable for the next.
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
-}

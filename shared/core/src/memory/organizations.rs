@@ -5,7 +5,7 @@ use std::sync::Mutex;
 
 use async_trait::async_trait;
 
-use super::lock;
+use super::guard::lock;
 use crate::model::organization::Profile;
 use crate::ports::{OrganizationStore, StoreError};
 

@@ -6,7 +6,7 @@ use std::sync::Mutex;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
-use super::lock;
+use super::guard::lock;
 use crate::ports::{RateLimiter, StoreError};
 
 /// Rate slots in a map (a shared limit, as one process sees it).

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
-use super::lock;
+use super::guard::lock;
 use crate::model::delivery::{Outgoing, SendResult};
 use crate::ports::WebhookSender;
 

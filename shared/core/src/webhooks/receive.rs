@@ -27,8 +27,14 @@ use crate::secrets::SecretBox;
 /// Headers never archived: credentials a sender might include.
 const SECRET_HEADERS: &[&str] = &["authorization", "proxy-authorization", "cookie", "x-api-key", "x-amz-security-token"];
 
+/// Mollie look-ups per second per source, unless configured otherwise.
+pub const DEFAULT_MOLLIE_LOOKUPS_PER_SECOND: u32 = 5;
+
+/// How webhook-receive behaves: read from the environment by the function, defaults for tests.
 #[derive(Debug, Clone)]
 pub struct ReceiverConfig {
+    /// Opens the sources' sealed signing secrets.
+    pub secrets: SecretBox,
     /// How long a delivery id is remembered for duplicate detection.
     pub dedupe_secs: i64,
     /// How long a claim holds when the runtime gives no deadline.
@@ -47,14 +53,16 @@ pub struct ReceiverConfig {
     pub inline_payload_limit: usize,
 }
 
-impl Default for ReceiverConfig {
-    fn default() -> Self {
+impl ReceiverConfig {
+    /// The defaults, with the key that opens the sources' secrets.
+    pub fn new(secrets: SecretBox) -> Self {
         Self {
+            secrets,
             dedupe_secs: 7 * 24 * 3600,
             default_hold_ms: 30_000,
             source_cache: Duration::from_secs(60),
             mollie_base_url: "https://api.mollie.com".into(),
-            mollie_lookups_per_second: 5,
+            mollie_lookups_per_second: DEFAULT_MOLLIE_LOOKUPS_PER_SECOND,
             mollie_cache: Duration::from_secs(30),
             inline_payload_limit: crate::model::envelope::DEFAULT_INLINE_PAYLOAD_LIMIT,
         }
@@ -82,7 +90,6 @@ pub struct ReceiverPorts {
 /// The receive workflow: one incoming webhook from lookup to archive.
 pub struct Receiver {
     ports: ReceiverPorts,
-    secrets: SecretBox,
     config: ReceiverConfig,
     cache: Mutex<HashMap<String, (Option<Source>, Instant)>>,
     /// Mollie look-ups by payment id: the answer and when it was fetched.
@@ -94,8 +101,8 @@ fn problem(kind: ProblemKind, detail: impl Into<String>) -> Reply {
 }
 
 impl Receiver {
-    pub fn new(ports: ReceiverPorts, secrets: SecretBox, config: ReceiverConfig) -> Self {
-        Self { ports, secrets, config, cache: Mutex::default(), lookups: Mutex::default() }
+    pub fn new(ports: ReceiverPorts, config: ReceiverConfig) -> Self {
+        Self { ports, config, cache: Mutex::default(), lookups: Mutex::default() }
     }
 
     fn count(&self, provider: Provider, metric: &'static str) {
@@ -224,7 +231,7 @@ impl Receiver {
         }
         let sealed = self.ports.sources.get_source(id).await.map_err(|e| self.unavailable("loading the source", &e.to_string()))?;
         let source = match sealed {
-            Some(s) => Some(sources::open(&s, &self.secrets).map_err(|e| {
+            Some(s) => Some(sources::open(&s, &self.config.secrets).map_err(|e| {
                 tracing::error!(source_id = id, error = %e, "a stored source could not be opened");
                 problem(ProblemKind::Internal, "the source's secret could not be read")
             })?),
