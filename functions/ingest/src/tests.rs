@@ -12,7 +12,7 @@ use relay_core::ingest::{Ingest, IngestConfig};
 use relay_core::memory::{MemoryBlobs, MemoryBus, MemoryEvents, MemoryKeys, RecordedMetrics};
 use relay_core::metrics;
 use relay_core::model::keys::{self, ApiKey, KeyKind};
-use relay_core::ports::KeyStore;
+use relay_core::ports::KeyWriter;
 use serde_json::{json, Value};
 
 use super::App;

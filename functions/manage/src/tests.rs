@@ -20,7 +20,7 @@ use relay_core::model::envelope::EventEnvelope;
 use relay_core::model::event::StoredEvent;
 use relay_core::model::keys::{self, ApiKey, KeyKind};
 use relay_core::model::subscription::{Changes, MAX_SUBSCRIPTIONS_PER_ORGANIZATION};
-use relay_core::ports::{DeliveryStore, EventStore, KeyStore, SubscriptionStore};
+use relay_core::ports::{DeliveryStore, EventWriter, KeyWriter, SubscriptionStore};
 use relay_core::secrets::SecretBox;
 use serde_json::{json, Value};
 use uuid::Uuid;

@@ -12,7 +12,7 @@ use relay_aws::config;
 use relay_aws::dynamo::{DynamoStore, Tables};
 use relay_core::model::catalogue::PRODUCTS;
 use relay_core::model::keys::{self, ApiKey, KeyKind};
-use relay_core::ports::KeyStore;
+use relay_core::ports::{KeyStore, KeyWriter};
 
 const USAGE: &str = "usage:
   relay-admin keys create --kind product --product <recruitiq|nexus|paylinq|portal> [--name NAME]

@@ -29,7 +29,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use relay_core::model::keys::{self, ApiKey, KeyKind};
-use relay_core::ports::KeyStore;
+use relay_core::ports::KeyWriter;
 
 const REGION: &str = "us-east-1";
 

@@ -3,7 +3,7 @@
 use async_trait::async_trait;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::Client;
-use relay_core::ports::{BlobStore, StoreError};
+use relay_core::ports::{BlobReader, BlobWriter, StoreError};
 
 /// The S3 client is built on first use: ingest needs it only for payloads over the inline
 /// limit, so most cold starts never pay for it.
@@ -27,7 +27,7 @@ impl S3Blobs {
 }
 
 #[async_trait]
-impl BlobStore for S3Blobs {
+impl BlobWriter for S3Blobs {
     fn bucket(&self) -> &str {
         &self.bucket
     }
@@ -44,7 +44,10 @@ impl BlobStore for S3Blobs {
             .map_err(|e| StoreError::new("s3:PutObject", aws_sdk_s3::error::DisplayErrorContext(e)))?;
         Ok(())
     }
+}
 
+#[async_trait]
+impl BlobReader for S3Blobs {
     async fn get_blob(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
         match self.client().get_object().bucket(&self.bucket).key(key).send().await {
             Ok(out) => {

@@ -24,7 +24,7 @@ use crate::model::delivery::{
 use crate::model::envelope::{EventEnvelope, RELAY_SOURCE};
 use crate::model::subscription::Subscription;
 use crate::ports::{
-    inline_payload, modify_subscription, BlobStore, DeliveryStore, EventPublisher, Notifier, RateLimiter, RetryQueue, StoreError,
+    inline_payload, modify_subscription, BlobReader, DeliveryStore, EventPublisher, Notifier, RateLimiter, RetryQueue, StoreError,
     SubscriptionStore, WebhookSender,
 };
 use crate::secrets::SecretBox;
@@ -47,7 +47,7 @@ pub struct DeliveryPorts {
     /// Tells an organisation its endpoint was disabled.
     pub notifier: Arc<dyn Notifier>,
     /// Where payloads too large for the bus wait; fetched to send them inline.
-    pub blobs: Arc<dyn BlobStore>,
+    pub blobs: Arc<dyn BlobReader>,
     pub metrics: Arc<dyn Metrics>,
 }
 

@@ -26,7 +26,7 @@ use crate::model::keys::{ApiKey, KeyKind};
 use crate::model::problem::{Problem, ProblemKind};
 use crate::model::reply::Reply;
 use crate::model::validation::{validate_event, Defaults};
-use crate::ports::{BlobStore, EventPublisher, EventStore, IdempotencyStore, WriteError};
+use crate::ports::{BlobWriter, EventPublisher, EventWriter, IdempotencyStore, WriteError};
 
 /// Route names, part of the idempotency fingerprint.
 pub const ROUTE_SINGLE: &str = "POST /v1/events";
@@ -110,10 +110,10 @@ pub struct IngestPorts {
     /// same store as `events` (one DynamoDB client serves both; one double in tests).
     pub idempotency: Arc<dyn IdempotencyStore>,
     /// Events accepted without an idempotency key, and the undo of a failed request.
-    pub events: Arc<dyn EventStore>,
+    pub events: Arc<dyn EventWriter>,
     pub publisher: Arc<dyn EventPublisher>,
     /// Payloads too large for the bus.
-    pub blobs: Arc<dyn BlobStore>,
+    pub blobs: Arc<dyn BlobWriter>,
     pub metrics: Arc<dyn Metrics>,
 }
 

@@ -44,10 +44,15 @@ pub enum WriteError {
     Store(#[from] StoreError),
 }
 
-/// Looks up API keys by hash and stores new ones.
+/// Looks up API keys by hash (every authenticated function).
 #[async_trait]
 pub trait KeyStore: Send + Sync {
     async fn find_key(&self, key_hash: &str) -> Result<Option<ApiKey>, StoreError>;
+}
+
+/// Stores new API keys (the operator tools; no function writes keys).
+#[async_trait]
+pub trait KeyWriter: Send + Sync {
     async fn put_key(&self, key_hash: &str, key: &ApiKey) -> Result<(), StoreError>;
 }
 
@@ -65,12 +70,17 @@ pub trait IdempotencyStore: Send + Sync {
     async fn release(&self, key: &str, event_ids: &[Uuid]) -> Result<(), StoreError>;
 }
 
-/// The event store (retained for inspection and replay).
+/// Writes the event store (ingest), which keeps events for inspection and replay.
 #[async_trait]
-pub trait EventStore: Send + Sync {
+pub trait EventWriter: Send + Sync {
     /// Stores events that came without an idempotency key; refuses ids that are taken.
     async fn put_events(&self, events: &[StoredEvent]) -> Result<(), WriteError>;
     async fn delete_events(&self, ids: &[Uuid]) -> Result<(), StoreError>;
+}
+
+/// The event store, read: one event, and the API's listing.
+#[async_trait]
+pub trait EventStore: Send + Sync {
     async fn get_event(&self, id: Uuid) -> Result<Option<StoredEvent>, StoreError>;
     /// The organisation's events, newest first, received in `[from, to]`, optionally of one type;
     /// `cursor` continues an earlier page. Returns the page and the next cursor.
@@ -89,15 +99,27 @@ pub trait EventPublisher: Send + Sync {
     async fn publish(&self, events: &[EventEnvelope]) -> Vec<Result<(), PublishError>>;
 }
 
-/// Large objects: payloads too big to travel inline, raw webhooks, payslips.
+/// Writes large objects: payloads too big to travel inline, raw webhooks, payslips. Reading
+/// is a port of its own, so a function that only writes links no read operation.
 #[async_trait]
-pub trait BlobStore: Send + Sync {
+pub trait BlobWriter: Send + Sync {
     /// The bucket this store writes to (named in payload references).
     fn bucket(&self) -> &str;
     async fn put_blob(&self, key: &str, bytes: Vec<u8>, content_type: &str) -> Result<(), StoreError>;
+}
+
+/// Reads large objects back (payloads sent by reference, the webhook archive).
+#[async_trait]
+pub trait BlobReader: Send + Sync {
     async fn get_blob(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError>;
+    /// Whether `key` was written (the archive marks a finished webhook this way).
     async fn blob_exists(&self, key: &str) -> Result<bool, StoreError>;
 }
+
+/// Both halves, for a user that writes and reads back (the webhook archive).
+pub trait BlobStore: BlobWriter + BlobReader {}
+
+impl<T: BlobWriter + BlobReader + ?Sized> BlobStore for T {}
 
 /// Webhook sources, by id and by organisation.
 #[async_trait]
@@ -250,7 +272,7 @@ const MAX_WRITE_TRIES: usize = 10;
 /// checked against its size and digest: what a subscriber or the API is shown is the event
 /// itself, never a pointer into Relay's storage. Missing or altered is an error (retryable:
 /// storage may be catching up), never a silently empty payload.
-pub async fn inline_payload(blobs: &dyn BlobStore, mut envelope: EventEnvelope) -> Result<EventEnvelope, StoreError> {
+pub async fn inline_payload(blobs: &dyn BlobReader, mut envelope: EventEnvelope) -> Result<EventEnvelope, StoreError> {
     let Some(r) = envelope.payload_ref.take() else { return Ok(envelope) };
     let missing = || StoreError::new("payload", format!("the payload of event {} is missing from storage", envelope.event_id));
     let bytes = blobs.get_blob(&r.key).await?.ok_or_else(missing)?;

@@ -10,7 +10,7 @@ use relay_core::model::keys::{ApiKey, KeyKind};
 use relay_core::model::organization::Profile;
 use relay_core::model::source::SealedSource;
 use relay_core::model::subscription::Subscription;
-use relay_core::ports::{KeyStore, OrganizationStore, SourceStore, StoreError, SubscriptionStore};
+use relay_core::ports::{KeyStore, KeyWriter, OrganizationStore, SourceStore, StoreError, SubscriptionStore};
 
 use super::{delete_action, get_n, get_s, get_time, key, n, put_action, s, DynamoStore, Item, OrStoreError};
 
@@ -69,7 +69,10 @@ impl KeyStore for DynamoStore {
             disabled: matches!(item.get("disabled"), Some(AttributeValue::Bool(true))),
         }))
     }
+}
 
+#[async_trait]
+impl KeyWriter for DynamoStore {
     async fn put_key(&self, key_hash: &str, api_key: &ApiKey) -> Result<(), StoreError> {
         let kind = match api_key.kind {
             KeyKind::Product => "product",

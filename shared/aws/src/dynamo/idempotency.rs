@@ -8,7 +8,7 @@ use aws_sdk_dynamodb::types::{Put, TransactWriteItem};
 use relay_core::model::envelope::EventEnvelope;
 use relay_core::model::event::{EventQuery, StoredEvent};
 use relay_core::model::idempotency::{Record, Status, StoredResponse};
-use relay_core::ports::{EventStore, IdempotencyStore, StoreError, WriteError};
+use relay_core::ports::{EventStore, EventWriter, IdempotencyStore, StoreError, WriteError};
 use uuid::Uuid;
 
 use super::{conditional, get_n, get_s, get_time, key, n, s, DynamoStore, Item, OrStoreError};
@@ -252,16 +252,6 @@ impl EventStore for DynamoStore {
         });
         Ok((events, next))
     }
-
-    async fn put_events(&self, events: &[StoredEvent]) -> Result<(), WriteError> {
-        self.transact(None, events).await
-    }
-
-    async fn delete_events(&self, ids: &[Uuid]) -> Result<(), StoreError> {
-        let keys = ids.iter().map(|id| key::event(&id.to_string())).collect();
-        self.batch_delete(&self.tables.events, keys).await
-    }
-
     async fn get_event(&self, id: Uuid) -> Result<Option<StoredEvent>, StoreError> {
         let out = self
             .client
@@ -282,6 +272,18 @@ impl EventStore for DynamoStore {
             idempotency_key: get_s(&item, "idempotencyKey").map(str::to_string),
             expires_at: get_n(&item, "expiresAt").unwrap_or(0),
         }))
+    }
+}
+
+#[async_trait]
+impl EventWriter for DynamoStore {
+    async fn put_events(&self, events: &[StoredEvent]) -> Result<(), WriteError> {
+        self.transact(None, events).await
+    }
+
+    async fn delete_events(&self, ids: &[Uuid]) -> Result<(), StoreError> {
+        let keys = ids.iter().map(|id| key::event(&id.to_string())).collect();
+        self.batch_delete(&self.tables.events, keys).await
     }
 }
 

@@ -28,7 +28,7 @@ use crate::model::problem::{Problem, ProblemKind};
 use crate::model::source::SealedSource;
 use crate::model::subscription::Subscription;
 use crate::ports::{
-    BlobStore, DeliveryStore, EventStore, Mailer, OrganizationStore, RetryQueue, SourceStore, StoreError, SubscriptionStore,
+    BlobReader, DeliveryStore, EventStore, Mailer, OrganizationStore, RetryQueue, SourceStore, StoreError, SubscriptionStore,
 };
 use crate::secrets::SecretBox;
 
@@ -45,7 +45,7 @@ pub struct ManagePorts {
     /// Sends the contact address's verification code.
     pub mailer: Arc<dyn Mailer>,
     /// Large payloads, to show an event whole.
-    pub blobs: Arc<dyn BlobStore>,
+    pub blobs: Arc<dyn BlobReader>,
 }
 
 /// How the management API behaves.

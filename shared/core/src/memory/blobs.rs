@@ -6,7 +6,7 @@ use std::sync::Mutex;
 use async_trait::async_trait;
 
 use super::guard::lock;
-use crate::ports::{BlobStore, StoreError};
+use crate::ports::{BlobReader, BlobWriter, StoreError};
 
 /// Blobs in a map.
 #[derive(Default)]
@@ -15,7 +15,7 @@ pub struct MemoryBlobs {
 }
 
 #[async_trait]
-impl BlobStore for MemoryBlobs {
+impl BlobWriter for MemoryBlobs {
     fn bucket(&self) -> &str {
         "memory"
     }
@@ -23,9 +23,14 @@ impl BlobStore for MemoryBlobs {
         lock(&self.blobs).insert(key.to_string(), bytes);
         Ok(())
     }
+}
+
+#[async_trait]
+impl BlobReader for MemoryBlobs {
     async fn get_blob(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
         Ok(lock(&self.blobs).get(key).cloned())
     }
+
     async fn blob_exists(&self, key: &str) -> Result<bool, StoreError> {
         Ok(lock(&self.blobs).contains_key(key))
     }

@@ -10,7 +10,7 @@ use uuid::Uuid;
 use super::guard::lock;
 use crate::model::event::{EventQuery, StoredEvent};
 use crate::model::idempotency::{Record, Status, StoredResponse};
-use crate::ports::{EventStore, IdempotencyStore, StoreError, WriteError};
+use crate::ports::{EventStore, EventWriter, IdempotencyStore, StoreError, WriteError};
 
 /// Idempotency records and the events they accept, in one double because a lock and its events
 /// commit together (one transaction in DynamoDB).
@@ -90,25 +90,6 @@ impl IdempotencyStore for MemoryEvents {
 
 #[async_trait]
 impl EventStore for MemoryEvents {
-    async fn put_events(&self, events: &[StoredEvent]) -> Result<(), WriteError> {
-        self.check_up("put_events")?;
-        let mut stored = lock(&self.events);
-        let taken = Self::taken(&stored, events);
-        if !taken.is_empty() {
-            return Err(WriteError::EventIdsTaken(taken));
-        }
-        for e in events {
-            stored.insert(e.envelope.event_id, e.clone());
-        }
-        Ok(())
-    }
-    async fn delete_events(&self, ids: &[Uuid]) -> Result<(), StoreError> {
-        let mut stored = lock(&self.events);
-        for id in ids {
-            stored.remove(id);
-        }
-        Ok(())
-    }
     async fn get_event(&self, id: Uuid) -> Result<Option<StoredEvent>, StoreError> {
         Ok(lock(&self.events).get(&id).cloned())
     }
@@ -134,5 +115,29 @@ impl EventStore for MemoryEvents {
         let next = (start + read.len() < window.len()).then(|| read.last().map(|e| e.envelope.event_id.to_string())).flatten();
         let page = read.into_iter().filter(|e| query.event_type.as_ref().is_none_or(|t| &e.envelope.event_type == t)).cloned().collect();
         Ok((page, next))
+    }
+}
+
+#[async_trait]
+impl EventWriter for MemoryEvents {
+    async fn put_events(&self, events: &[StoredEvent]) -> Result<(), WriteError> {
+        self.check_up("put_events")?;
+        let mut stored = lock(&self.events);
+        let taken = Self::taken(&stored, events);
+        if !taken.is_empty() {
+            return Err(WriteError::EventIdsTaken(taken));
+        }
+        for e in events {
+            stored.insert(e.envelope.event_id, e.clone());
+        }
+        Ok(())
+    }
+
+    async fn delete_events(&self, ids: &[Uuid]) -> Result<(), StoreError> {
+        let mut stored = lock(&self.events);
+        for id in ids {
+            stored.remove(id);
+        }
+        Ok(())
     }
 }

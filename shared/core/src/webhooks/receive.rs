@@ -21,7 +21,7 @@ use crate::metrics::{self, Metrics};
 use crate::model::envelope::EventEnvelope;
 use crate::model::problem::{Problem, ProblemKind};
 use crate::model::reply::Reply;
-use crate::ports::{BlobStore, Claim, DedupeStore, EventPublisher, PaymentLookup, RateLimiter, SourceStore};
+use crate::ports::{BlobStore, BlobWriter, Claim, DedupeStore, EventPublisher, PaymentLookup, RateLimiter, SourceStore};
 use crate::secrets::SecretBox;
 
 /// Headers never archived: credentials a sender might include.
@@ -79,7 +79,7 @@ pub struct ReceiverPorts {
     /// The raw-request archive (written last: it marks a delivery done).
     pub archive: Arc<dyn BlobStore>,
     /// Where payloads too large for the bus go (the payload bucket deliver reads from).
-    pub payloads: Arc<dyn BlobStore>,
+    pub payloads: Arc<dyn BlobWriter>,
     /// Mollie's API, to confirm a classic (unsigned) callback.
     pub payments: Arc<dyn PaymentLookup>,
     /// Caps Mollie look-ups per source, across every instance.
