@@ -236,6 +236,33 @@ impl Stack {
     }
 }
 
+impl Stack {
+    /// Stops the stack as a person or a process manager would (`INT` as Ctrl-C, or `TERM`) and
+    /// answers everything it and its functions printed, once the process has exited and its
+    /// output has drained.
+    pub async fn stop(mut self, signal: &str) -> String {
+        let pid = self.child.id().expect("the stack is running");
+        let _ = std::process::Command::new("kill").args([format!("-{signal}"), pid.to_string()]).status();
+        let exited = tokio::time::timeout(Duration::from_secs(30), self.child.wait()).await;
+        assert!(exited.is_ok(), "relay-local did not exit within 30 s of SIG{signal}");
+        let read = |state_dir: &PathBuf| {
+            let out = std::fs::read_to_string(state_dir.join("stack.log")).unwrap_or_default();
+            out + &std::fs::read_to_string(state_dir.join("stack.err.log")).unwrap_or_default()
+        };
+        // The output travels through pipes the function processes held too: wait until it stops growing.
+        let mut seen = read(&self.state_dir);
+        for _ in 0..20 {
+            tokio::time::sleep(Duration::from_millis(250)).await;
+            let now = read(&self.state_dir);
+            if now.len() == seen.len() {
+                break;
+            }
+            seen = now;
+        }
+        seen
+    }
+}
+
 impl Drop for Stack {
     fn drop(&mut self) {
         // Every end-to-end test also checks IAM: a call that template.yaml does not grant would

@@ -137,8 +137,10 @@ async fn serve(
     banner(port, aws_endpoint, &fns, &keys);
     let app = gateway::router(gw).into_make_service_with_connect_info::<SocketAddr>();
     let served = axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await;
+    // Functions first, while their Runtime API servers still stand; then the emulator (dropped
+    // with the process).
     for pool in pools.values() {
-        pool.shutdown();
+        pool.shutdown().await;
     }
     eprintln!("relay-local: stopped");
     served.map_err(|e| e.to_string())

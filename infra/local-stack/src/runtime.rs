@@ -53,7 +53,11 @@ struct Invocation {
 struct InstanceState {
     next: tokio::sync::Mutex<mpsc::Receiver<Invocation>>,
     pending: Mutex<HashMap<String, oneshot::Sender<Result<Bytes, String>>>>,
+    /// No longer given invocations (killed, crashed or timed out).
     dead: AtomicBool,
+    /// The process is gone: only then does its Runtime API server close, so a function is never
+    /// left talking to a server that went away under it (lambda_runtime panics on that).
+    exited: AtomicBool,
     function_arn: String,
 }
 
@@ -82,6 +86,8 @@ pub struct FunctionPool {
     counter: AtomicU64,
     /// Cold starts so far (instances spawned): shown by tests and benchmarks.
     pub cold_starts: AtomicU64,
+    /// Set by `shutdown`: no instance is started after it.
+    closed: AtomicBool,
 }
 
 impl FunctionPool {
@@ -94,6 +100,7 @@ impl FunctionPool {
             permits,
             counter: AtomicU64::new(0),
             cold_starts: AtomicU64::new(0),
+            closed: AtomicBool::new(false),
         })
     }
 
@@ -154,11 +161,15 @@ impl FunctionPool {
     }
 
     async fn spawn(self: &Arc<Self>) -> Result<Arc<Instance>, InvokeError> {
+        if self.closed.load(Ordering::SeqCst) {
+            return Err(InvokeError::Start("the local stack is stopping".into()));
+        }
         let (tx, rx) = mpsc::channel(1);
         let state = Arc::new(InstanceState {
             next: tokio::sync::Mutex::new(rx),
             pending: Mutex::default(),
             dead: AtomicBool::new(false),
+            exited: AtomicBool::new(false),
             function_arn: format!("arn:aws:lambda:local:123456789012:function:{}", self.spec.name),
         });
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.map_err(|e| InvokeError::Start(e.to_string()))?;
@@ -174,7 +185,7 @@ impl FunctionPool {
             let serve = axum::serve(listener, app);
             tokio::select! {
                 _ = serve => {}
-                _ = wait_dead(server_state) => {}
+                _ = wait_exited(server_state) => {}
             }
         });
 
@@ -206,6 +217,7 @@ impl FunctionPool {
                 _ = kill_rx => { let _ = child.kill().await; None }
             };
             state.dead.store(true, Ordering::SeqCst);
+            state.exited.store(true, Ordering::SeqCst);
             if let Ok(mut pending) = state.pending.lock() {
                 pending.clear();
             }
@@ -218,26 +230,37 @@ impl FunctionPool {
         Ok(instance)
     }
 
-    /// Stops every instance.
-    pub fn shutdown(&self) {
-        if let Ok(all) = self.all.lock() {
-            for i in all.iter() {
-                i.kill();
+    /// Stops every instance and waits (up to five seconds) until their processes are gone, so
+    /// none outlives the stack or sees its Runtime API close under a waiting `/next`.
+    pub async fn shutdown(&self) {
+        self.closed.store(true, Ordering::SeqCst);
+        let all: Vec<Arc<Instance>> = self.all.lock().map(|a| a.clone()).unwrap_or_default();
+        for i in &all {
+            i.kill();
+        }
+        let gone = async {
+            for i in &all {
+                wait_exited(i.state.clone()).await;
             }
+        };
+        if tokio::time::timeout(Duration::from_secs(5), gone).await.is_err() {
+            tracing::warn!(function = %self.spec.name, "an instance did not stop within five seconds");
         }
     }
 }
 
-async fn wait_dead(state: Arc<InstanceState>) {
-    while !state.dead.load(Ordering::SeqCst) {
-        tokio::time::sleep(Duration::from_millis(200)).await;
+async fn wait_exited(state: Arc<InstanceState>) {
+    while !state.exited.load(Ordering::SeqCst) {
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 
 async fn next(State(state): State<Arc<InstanceState>>) -> impl IntoResponse {
     let inv = state.next.lock().await.recv().await;
     let Some(inv) = inv else {
-        return (StatusCode::GONE, HeaderMap::new(), Bytes::new());
+        // The instance is being stopped. Lambda never answers `/next` without an invocation (the
+        // runtime would panic on the missing headers), so this waits until the process is killed.
+        return std::future::pending::<(StatusCode, HeaderMap, Bytes)>().await;
     };
     if let Ok(mut pending) = state.pending.lock() {
         pending.insert(inv.request_id.clone(), inv.reply);
@@ -280,5 +303,44 @@ fn complete(state: &InstanceState, id: &str, result: Result<Bytes, String>) -> S
             StatusCode::ACCEPTED
         }
         None => StatusCode::NOT_FOUND,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn state() -> (mpsc::Sender<Invocation>, Arc<InstanceState>) {
+        let (tx, rx) = mpsc::channel(1);
+        let state = Arc::new(InstanceState {
+            next: tokio::sync::Mutex::new(rx),
+            pending: Mutex::default(),
+            dead: AtomicBool::new(false),
+            exited: AtomicBool::new(false),
+            function_arn: "arn:aws:lambda:local:123456789012:function:f".into(),
+        });
+        (tx, state)
+    }
+
+    #[tokio::test]
+    async fn a_stopping_instance_gets_no_answer_to_next_rather_than_one_without_a_request_id() {
+        // The instance's pool entry is gone (the stack is stopping): the runtime's `/next` must
+        // stay unanswered until the process is killed; an answer without
+        // `lambda-runtime-aws-request-id` makes lambda_runtime panic.
+        let (tx, state) = state();
+        drop(tx);
+        let answer = tokio::time::timeout(Duration::from_millis(300), next(State(state))).await;
+        assert!(answer.is_err(), "/next answered a stopping instance");
+    }
+
+    #[tokio::test]
+    async fn next_hands_over_an_invocation_with_its_request_id() {
+        let (tx, state) = state();
+        let (reply, _rx) = oneshot::channel();
+        tx.send(Invocation { request_id: "r-1".into(), payload: Bytes::from_static(b"{}"), deadline_ms: 1, reply }).await.unwrap();
+        let response = next(State(state.clone())).await.into_response();
+        assert_eq!(response.status(), StatusCode::OK);
+        assert_eq!(response.headers()["lambda-runtime-aws-request-id"], "r-1");
+        assert!(state.pending.lock().unwrap().contains_key("r-1"));
     }
 }
