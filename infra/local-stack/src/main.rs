@@ -68,6 +68,7 @@ async fn run() -> Result<(), String> {
     std::env::set_var("AWS_SECRET_ACCESS_KEY", "testing");
     std::env::set_var("AWS_REGION", REGION);
 
+    eprintln!("relay-local: starting the AWS emulator (moto) and provisioning template.yaml: a few seconds");
     let mut emulator = match std::env::var("RELAY_LOCAL_AWS_ENDPOINT") {
         Ok(e) if !e.is_empty() => emulator::Emulator::external(e),
         _ => emulator::Emulator::start(&root, moto_port, &state_dir.join("moto.log")).await?,
