@@ -1,14 +1,15 @@
-//! The code keeps the shape the README promises a newcomer: in every crate no two modules import
-//! each other (directly or round a longer loop); in `relay-core` nothing imports upwards through
+//! The code keeps the shape the README promises a newcomer: in every crate under `shared/`,
+//! `functions/` and `infra/` no two modules import each other (directly or round a longer loop); in `relay-core` nothing imports upwards through
 //! the layers (primitives → model → ports → workflows → test doubles); the domain crate depends
 //! on no AWS or Lambda crate; and no source file in `shared/` or `functions/` grows past 500
 //! lines unless it is listed here with the reason.
 //!
-//! Imports are read from the source text: `use` trees and inline paths that start with
-//! `crate::`, `super::` or the name of one of the module's own submodules (the ways this
-//! codebase names another module), test modules left out. A path into the crate root counts as
-//! an edge to the root, so a root re-export cannot hide an import. Macros that expand to paths
-//! are not read; the codebase has none that name modules.
+//! Imports are read from the source text, comments taken out and literals blanked: `use` trees
+//! (renames included) and inline paths that start with `crate::`, `super::` or the name of one of
+//! the module's own submodules (the ways this codebase names another module), test modules left
+//! out. A path into the crate root counts as an edge to the root, so a root re-export cannot
+//! hide an import. Not read: paths made by macros (none name modules here) and inline `mod x {}`
+//! blocks other than tests (give a module its own file).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -59,6 +60,10 @@ fn rust_files(dir: &Path) -> Vec<PathBuf> {
 /// `a/b.rs` and `a/b/mod.rs` are `a::b`; `lib.rs` and `main.rs` are the crate root (`""`). A
 /// file declared as `mod tests;` beside its parent is the parent's test module: `None`.
 fn module_of(src: &Path, file: &Path) -> Option<String> {
+    // A main.rs beside a lib.rs is another crate (the binary); it names the library by its name.
+    if file == src.join("main.rs") && src.join("lib.rs").exists() {
+        return None;
+    }
     let rel = file.strip_prefix(src).ok()?.with_extension("");
     let mut parts: Vec<String> = rel.iter().map(|p| p.to_string_lossy().into_owned()).collect();
     if matches!(parts.last().map(String::as_str), Some("mod" | "lib" | "main")) {
@@ -70,42 +75,115 @@ fn module_of(src: &Path, file: &Path) -> Option<String> {
     Some(parts.join("::"))
 }
 
-/// The code of a file without its comments and without its `#[cfg(test)] mod ... { }` block
+/// The code of a file, masked (see [`mask`]), without its `#[cfg(test)] mod ... { }` block
 /// (tests may use anything; they are not part of the layering; by convention they end a file).
 fn code(text: &str) -> String {
-    let lines: Vec<&str> = text.lines().collect();
+    let masked = mask(text);
+    let lines: Vec<&str> = masked.lines().collect();
     let mut kept = Vec::new();
     for (i, line) in lines.iter().enumerate() {
         let next = lines[i + 1..].iter().map(|l| l.trim()).find(|l| !l.is_empty()).unwrap_or("");
         if line.trim() == "#[cfg(test)]" && next.starts_with("mod ") && next.ends_with('{') {
             break;
         }
-        kept.push(without_comment(line));
+        kept.push(*line);
     }
     kept.join("\n")
 }
 
-/// A line up to its `//` comment; a `//` inside a string literal is not a comment (nor is a
-/// `"` written as a character literal the start of a string).
-fn without_comment(line: &str) -> String {
-    let chars: Vec<char> = line.chars().collect();
-    let (mut in_string, mut i) = (false, 0);
-    while i < chars.len() {
-        match chars[i] {
-            '\\' if in_string => i += 1,
-            '\'' if !in_string && chars.get(i + 1) == Some(&'"') && chars.get(i + 2) == Some(&'\'') => i += 2,
-            '"' => in_string = !in_string,
-            '/' if !in_string && chars.get(i + 1) == Some(&'/') => return chars[..i].iter().collect(),
-            _ => {}
+/// The text with its comments taken out and the insides of its string and character literals
+/// blanked, so that neither can be read as a path or a `use`; lines are kept.
+fn mask(text: &str) -> String {
+    let c: Vec<char> = text.chars().collect();
+    let ident = |ch: char| ch.is_alphanumeric() || ch == '_';
+    let mut out = String::with_capacity(text.len());
+    let mut i = 0;
+    // Skips to the end of a literal, keeping its line breaks.
+    let newlines =
+        |out: &mut String, from: usize, to: usize| c[from..to.min(c.len())].iter().filter(|ch| **ch == '\n').for_each(|_| out.push('\n'));
+    while i < c.len() {
+        match c[i] {
+            '/' if c.get(i + 1) == Some(&'/') => {
+                while i < c.len() && c[i] != '\n' {
+                    i += 1;
+                }
+            }
+            '/' if c.get(i + 1) == Some(&'*') => {
+                let start = i;
+                i += 2;
+                while i < c.len() && !(c[i] == '*' && c.get(i + 1) == Some(&'/')) {
+                    i += 1;
+                }
+                i += 2;
+                newlines(&mut out, start, i);
+            }
+            'r' if matches!(c.get(i + 1), Some('"' | '#')) && (i == 0 || !ident(c[i - 1]) || c[i - 1] == 'b') => {
+                let mut j = i + 1;
+                let mut hashes = 0;
+                while c.get(j) == Some(&'#') {
+                    hashes += 1;
+                    j += 1;
+                }
+                if c.get(j) != Some(&'"') {
+                    out.push('r');
+                    i += 1;
+                    continue;
+                }
+                let start = j;
+                j += 1;
+                while j < c.len() && !(c[j] == '"' && (0..hashes).all(|k| c.get(j + 1 + k) == Some(&'#'))) {
+                    j += 1;
+                }
+                out.push_str("\"\"");
+                newlines(&mut out, start, j);
+                i = j + 1 + hashes;
+            }
+            '"' => {
+                let start = i;
+                i += 1;
+                while i < c.len() && c[i] != '"' {
+                    i += if c[i] == '\\' { 2 } else { 1 };
+                }
+                i += 1;
+                out.push_str("\"\"");
+                newlines(&mut out, start, i);
+            }
+            '\'' if c.get(i + 1) == Some(&'\\') => {
+                let mut j = i + 3;
+                while j < c.len() && c[j] != '\'' {
+                    j += 1;
+                }
+                out.push_str("' '");
+                i = j + 1;
+            }
+            '\'' if c.get(i + 2) == Some(&'\'') => {
+                out.push_str("' '");
+                i += 3;
+            }
+            ch => {
+                out.push(ch);
+                i += 1;
+            }
         }
-        i += 1;
     }
-    line.to_string()
+    out
 }
 
 /// Expands one `use` tree (`crate::a::{b, c::{D, e}}`) into its paths.
 fn expand(tree: &str) -> Vec<String> {
-    let tree: String = tree.chars().filter(|c| !c.is_whitespace()).collect();
+    // `x as y` names the same module as `x`.
+    let mut joined = String::new();
+    let mut tokens = tree.split_whitespace();
+    while let Some(t) = tokens.next() {
+        if t == "as" {
+            if let Some(alias) = tokens.next() {
+                joined.push_str(alias.trim_start_matches(|c: char| c.is_alphanumeric() || c == '_'));
+            }
+            continue;
+        }
+        joined.push_str(t);
+    }
+    let tree = joined;
     let Some(open) = tree.find('{') else { return vec![tree] };
     let prefix = &tree[..open];
     let inner = &tree[open + 1..tree.rfind('}').unwrap_or(tree.len())];
@@ -326,8 +404,13 @@ fn the_reader_finds_the_imports_it_must() {
     assert!(edges("delivery").contains("ports"), "a grouped use: {:?}", edges("delivery"));
     assert!(edges("webhooks::receive").contains("webhooks::verify"), "a super:: use: {:?}", edges("webhooks::receive"));
     assert!(edges("model::reply").contains("model::problem"), "a crate:: use: {:?}", edges("model::reply"));
-    assert_eq!(without_comment(r#"let u = "https://x"; // note crate::a"#), r#"let u = "https://x"; "#);
-    assert_eq!(without_comment(r#"if c == '"' { crate::a::f() } // x"#), r#"if c == '"' { crate::a::f() } "#);
+    assert_eq!(mask(r#"let u = "https://x crate::b"; // note crate::a"#), r#"let u = ""; "#);
+    assert_eq!(
+        mask("if c == '\"' { crate::a::f() } /* crate::c\n */ let r = r#\"crate::d\"#;"),
+        "if c == ' ' { crate::a::f() } \n let r = \"\";"
+    );
+    assert_eq!(expand("crate::model as m"), ["crate::model"]);
+    assert_eq!(expand("crate::crypto::{hmac as sign, sha}"), ["crate::crypto::hmac", "crate::crypto::sha"]);
     let children = ["sources".to_string()];
     let found =
         paths("pub use sources::X;\nlet y = sources::route(a);\n#[allow(x)]\nuse crate::{a::{B, c}, d};\nfn f() { refuse x; }", &children);

@@ -1,6 +1,6 @@
 //! The HTTP helpers every resource's routes share. Every route checks the request (key, body)
-//! before it looks anything up, so a malformed request costs no store read and answers the same
-//! whether or not the resource exists.
+//! before it looks anything up, so a malformed request costs no read beyond the (cached) key
+//! check and answers the same whether or not the resource exists.
 
 use lambda_http::Request;
 use relay_core::model::problem::{Problem, ProblemKind};

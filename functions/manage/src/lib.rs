@@ -5,7 +5,8 @@
 //! secret rotation, recovery and test sends), [`sources`] (incoming webhook sources),
 //! [`events`] (listing, inspection and replay), [`organization`] (the contact address) and
 //! [`integrations`] (the platform's product integrations, operator keys only). The rules live
-//! in [`relay_core::manage`]; these files only read HTTP and render views.
+//! in [`relay_core::manage`]; these files only read HTTP and render views, with the helpers
+//! they share in `http.rs`.
 
 mod events;
 mod http;

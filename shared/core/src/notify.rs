@@ -8,8 +8,8 @@ use async_trait::async_trait;
 
 use crate::ports::{Mailer, Notifier, OrganizationStore, StoreError};
 
-/// The [`Notifier`] every function uses: the contact from the organisation store, the mail
-/// through the mailer.
+/// The [`Notifier`] deliver uses: the contact from the organisation store, the mail through
+/// the mailer.
 pub struct ContactNotifier {
     organizations: Arc<dyn OrganizationStore>,
     mailer: Arc<dyn Mailer>,

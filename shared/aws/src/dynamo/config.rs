@@ -10,7 +10,7 @@ use relay_core::model::keys::{ApiKey, KeyKind};
 use relay_core::model::organization::Profile;
 use relay_core::model::source::SealedSource;
 use relay_core::model::subscription::Subscription;
-use relay_core::ports::{KeyStore, KeyWriter, OrganizationStore, SourceStore, StoreError, SubscriptionStore};
+use relay_core::ports::{KeyStore, KeyWriter, OrganizationStore, SourceLookup, SourceStore, StoreError, SubscriptionStore};
 
 use super::{delete_action, get_n, get_s, get_time, key, n, put_action, s, DynamoStore, Item, OrStoreError};
 
@@ -98,6 +98,13 @@ impl KeyWriter for DynamoStore {
 /// `SOURCE#<id>`/`SOURCE` (looked up by webhook-receive) and `ORG#<org>`/`SOURCE#<id>` (listed
 /// by the management API).
 #[async_trait]
+impl SourceLookup for DynamoStore {
+    async fn get_source(&self, id: &str) -> Result<Option<SealedSource>, StoreError> {
+        Ok(self.config_item(&format!("SOURCE#{id}"), "SOURCE", false).await?.as_ref().and_then(read_source))
+    }
+}
+
+#[async_trait]
 impl SourceStore for DynamoStore {
     async fn put_source(&self, src: &SealedSource) -> Result<(), StoreError> {
         let lookup = source_item(src, key::config(&format!("SOURCE#{}", src.id), "SOURCE"));
@@ -105,11 +112,6 @@ impl SourceStore for DynamoStore {
         let table = &self.tables.config;
         self.write_together(vec![put_action(table, lookup)?, put_action(table, listing)?]).await
     }
-
-    async fn get_source(&self, id: &str) -> Result<Option<SealedSource>, StoreError> {
-        Ok(self.config_item(&format!("SOURCE#{id}"), "SOURCE", false).await?.as_ref().and_then(read_source))
-    }
-
     async fn list_sources(&self, organization_id: &str) -> Result<Vec<SealedSource>, StoreError> {
         Ok(self.listing(organization_id, "SOURCE#", false).await?.iter().filter_map(read_source).collect())
     }

@@ -6,7 +6,7 @@ use std::sync::Mutex;
 use async_trait::async_trait;
 
 use super::guard::lock;
-use crate::ports::{BlobReader, BlobWriter, StoreError};
+use crate::ports::{BlobArchive, BlobReader, BlobWriter, StoreError};
 
 /// Blobs in a map.
 #[derive(Default)]
@@ -30,7 +30,10 @@ impl BlobReader for MemoryBlobs {
     async fn get_blob(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
         Ok(lock(&self.blobs).get(key).cloned())
     }
+}
 
+#[async_trait]
+impl BlobArchive for MemoryBlobs {
     async fn blob_exists(&self, key: &str) -> Result<bool, StoreError> {
         Ok(lock(&self.blobs).contains_key(key))
     }

@@ -93,27 +93,45 @@ impl EventStore for MemoryEvents {
     async fn get_event(&self, id: Uuid) -> Result<Option<StoredEvent>, StoreError> {
         Ok(lock(&self.events).get(&id).cloned())
     }
-    /// As the adapter's index query: the organisation's events in `[from, to]`, newest first;
-    /// `limit` of them are read and then filtered by type (so a page may come back short, with
-    /// a cursor); the cursor is the position the page stopped at.
+    /// As the adapter's `byOrganization` index query: positions are `"<received, ms>#<id>"`
+    /// strings, newest first, bounded by `from`/`to` at millisecond precision; `limit` items
+    /// are read and then filtered by type (so a page may come back short); a cursor comes back
+    /// whenever `limit` items were read, and names the position to continue after, whether or
+    /// not that event still exists.
     async fn list_events(&self, query: &EventQuery) -> Result<(Vec<StoredEvent>, Option<String>), StoreError> {
-        let all = lock(&self.events);
-        let mut window: Vec<&StoredEvent> = all
-            .values()
-            .filter(|e| e.envelope.organization_id == query.organization_id)
-            .filter(|e| query.from.is_none_or(|from| e.received_at >= from) && query.to.is_none_or(|to| e.received_at <= to))
-            .collect();
-        window.sort_by_key(|e| std::cmp::Reverse((e.received_at, e.envelope.event_id)));
-        let start = match &query.cursor {
-            None => 0,
+        use base64::Engine;
+        let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        let millis = |t: chrono::DateTime<chrono::Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+        let position = |e: &StoredEvent| format!("{}#{}", millis(e.received_at), e.envelope.event_id);
+        let from = query.from.map(millis).unwrap_or_else(|| "0".into());
+        let to = query.to.map(|t| format!("{}~", millis(t))).unwrap_or_else(|| "~".into());
+        let after = match &query.cursor {
+            None => None,
             Some(c) => {
-                let after: Uuid = c.parse().map_err(|_| StoreError::new("cursor", "not a cursor this API issued"))?;
-                window.iter().position(|e| e.envelope.event_id == after).map_or(window.len(), |i| i + 1)
+                let bad = || StoreError::new("cursor", "not a cursor this API issued");
+                let text = String::from_utf8(b64.decode(c).map_err(|_| bad())?).map_err(|_| bad())?;
+                let (id, received) = text.split_once('#').ok_or_else(bad)?;
+                Some(format!("{received}#{id}"))
             }
         };
-        let read: Vec<&StoredEvent> = window.iter().skip(start).take(query.limit.clamp(1, 100) as usize).copied().collect();
-        let next = (start + read.len() < window.len()).then(|| read.last().map(|e| e.envelope.event_id.to_string())).flatten();
-        let page = read.into_iter().filter(|e| query.event_type.as_ref().is_none_or(|t| &e.envelope.event_type == t)).cloned().collect();
+        let all = lock(&self.events);
+        let mut window: Vec<(String, &StoredEvent)> = all
+            .values()
+            .filter(|e| e.envelope.organization_id == query.organization_id)
+            .map(|e| (position(e), e))
+            .filter(|(p, _)| *p >= from && *p <= to && after.as_ref().is_none_or(|a| p < a))
+            .collect();
+        window.sort_by(|a, b| b.0.cmp(&a.0));
+        let limit = query.limit.clamp(1, 100) as usize;
+        let read: Vec<&StoredEvent> = window.iter().take(limit).map(|(_, e)| *e).collect();
+        let next = (read.len() == limit)
+            .then(|| read.last().map(|e| b64.encode(format!("{}#{}", e.envelope.event_id, millis(e.received_at)))))
+            .flatten();
+        let page = read
+            .into_iter()
+            .filter(|e| query.event_type.as_ref().is_none_or(|t| &e.envelope.event_type == t))
+            .map(|e| StoredEvent { idempotency_key: None, ..e.clone() })
+            .collect();
         Ok((page, next))
     }
 }
@@ -139,5 +157,64 @@ impl EventWriter for MemoryEvents {
             stored.remove(id);
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::envelope::EventEnvelope;
+
+    fn event(minute: i64, event_type: &str) -> StoredEvent {
+        let at = chrono::DateTime::from_timestamp(1_800_000_000 + minute * 60, 0).unwrap();
+        StoredEvent {
+            envelope: EventEnvelope {
+                event_id: Uuid::new_v4(),
+                event_type: event_type.into(),
+                event_version: "1.0".into(),
+                source_product: "recruitiq".into(),
+                organization_id: "org-1".into(),
+                timestamp: at,
+                correlation_id: None,
+                payload: None,
+                payload_ref: None,
+            },
+            received_at: at,
+            idempotency_key: Some("k".into()),
+            expires_at: i64::MAX,
+        }
+    }
+
+    #[tokio::test]
+    async fn the_listing_pages_as_the_index_query_does() {
+        let store = MemoryEvents::default();
+        let events: Vec<StoredEvent> = (0..5).map(|m| event(m, if m % 2 == 0 { "a.even" } else { "a.odd" })).collect();
+        store.put_events(&events).await.unwrap();
+        let query = |limit, cursor: Option<String>, event_type: Option<&str>| EventQuery {
+            organization_id: "org-1".into(),
+            event_type: event_type.map(str::to_string),
+            limit,
+            cursor,
+            ..EventQuery::default()
+        };
+        let minutes = |page: &[StoredEvent]| page.iter().map(|e| (e.received_at.timestamp() - 1_800_000_000) / 60).collect::<Vec<_>>();
+
+        let (page, next) = store.list_events(&query(2, None, None)).await.unwrap();
+        assert_eq!(minutes(&page), [4, 3], "newest first");
+        assert!(page[0].idempotency_key.is_none(), "the listing does not carry the key");
+        // The cursor continues after its position even when that event is gone.
+        store.delete_events(&[page[1].envelope.event_id]).await.unwrap();
+        let (page, next) = store.list_events(&query(2, next, None)).await.unwrap();
+        assert_eq!(minutes(&page), [2, 1]);
+        let (page, next) = store.list_events(&query(2, next, None)).await.unwrap();
+        assert_eq!((minutes(&page), next.is_none()), (vec![0], true), "a short read is the end");
+
+        let (page, next) = store.list_events(&query(2, None, Some("a.odd"))).await.unwrap();
+        assert_eq!((minutes(&page), next.is_some()), (vec![], true), "two read (4, 2), none of the type: an empty page, and a cursor");
+        let from = chrono::DateTime::from_timestamp(1_800_000_000 + 60, 500_000).unwrap();
+        let (page, _) = store.list_events(&EventQuery { from: Some(from), ..query(10, None, None) }).await.unwrap();
+        assert_eq!(minutes(&page), [4, 2, 1], "bounds at millisecond precision: minute 1 + 0.5 ms is minute 1");
+        let err = store.list_events(&query(2, Some("not-a-cursor!".into()), None)).await.unwrap_err();
+        assert_eq!(err.operation, "cursor");
     }
 }

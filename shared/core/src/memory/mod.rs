@@ -1,6 +1,8 @@
-//! In-memory implementations of the ports, one file per port (the Mollie look-up has its double
-//! beside its only user, webhook-receive's tests): fast unit tests of the domain and CPU
-//! benchmarks with the AWS round trips taken out. They keep the adapters' semantics
+//! In-memory implementations of the ports, a file per store, queue or sender (`events.rs` holds
+//! idempotency records and events together, as they commit together): fast unit tests of the
+//! domain and CPU benchmarks with the AWS round trips taken out. Two ports have no double here:
+//! the Mollie look-up's sits beside its only user (webhook-receive's tests), and the notifier
+//! needs none (the real `ContactNotifier` runs over the mail and organisation doubles). They keep the adapters' semantics
 //! (conditional locks and claims, versioned writes, all-or-nothing writes) so a test against
 //! them means something; the end-to-end tests prove the same behaviour against the real wire
 //! protocol. Built only for tests and for the `test-doubles` feature.

@@ -7,7 +7,7 @@ use async_trait::async_trait;
 
 use super::guard::lock;
 use crate::model::source::SealedSource;
-use crate::ports::{SourceStore, StoreError};
+use crate::ports::{SourceLookup, SourceStore, StoreError};
 
 /// Sources by id.
 #[derive(Default)]
@@ -16,13 +16,17 @@ pub struct MemorySources {
 }
 
 #[async_trait]
+impl SourceLookup for MemorySources {
+    async fn get_source(&self, id: &str) -> Result<Option<SealedSource>, StoreError> {
+        Ok(lock(&self.sources).get(id).cloned())
+    }
+}
+
+#[async_trait]
 impl SourceStore for MemorySources {
     async fn put_source(&self, source: &SealedSource) -> Result<(), StoreError> {
         lock(&self.sources).insert(source.id.clone(), source.clone());
         Ok(())
-    }
-    async fn get_source(&self, id: &str) -> Result<Option<SealedSource>, StoreError> {
-        Ok(lock(&self.sources).get(id).cloned())
     }
     async fn list_sources(&self, organization_id: &str) -> Result<Vec<SealedSource>, StoreError> {
         let all = lock(&self.sources);

@@ -21,7 +21,7 @@ use crate::metrics::{self, Metrics};
 use crate::model::envelope::EventEnvelope;
 use crate::model::problem::{Problem, ProblemKind};
 use crate::model::reply::Reply;
-use crate::ports::{BlobStore, BlobWriter, Claim, DedupeStore, EventPublisher, PaymentLookup, RateLimiter, SourceStore};
+use crate::ports::{BlobArchive, BlobWriter, Claim, DedupeStore, EventPublisher, PaymentLookup, RateLimiter, SourceLookup};
 use crate::secrets::SecretBox;
 
 /// Headers never archived: credentials a sender might include.
@@ -72,12 +72,12 @@ impl ReceiverConfig {
 /// What webhook-receive talks to, each built once per instance by the function.
 #[derive(Clone)]
 pub struct ReceiverPorts {
-    pub sources: Arc<dyn SourceStore>,
+    pub sources: Arc<dyn SourceLookup>,
     /// Claims each provider delivery id, so a provider's retry is recognised.
     pub dedupe: Arc<dyn DedupeStore>,
     pub publisher: Arc<dyn EventPublisher>,
     /// The raw-request archive (written last: it marks a delivery done).
-    pub archive: Arc<dyn BlobStore>,
+    pub archive: Arc<dyn BlobArchive>,
     /// Where payloads too large for the bus go (the payload bucket deliver reads from).
     pub payloads: Arc<dyn BlobWriter>,
     /// Mollie's API, to confirm a classic (unsigned) callback.
