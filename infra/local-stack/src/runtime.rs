@@ -61,6 +61,18 @@ struct InstanceState {
     function_arn: String,
 }
 
+impl InstanceState {
+    fn new(next: mpsc::Receiver<Invocation>, function_name: &str) -> Arc<Self> {
+        Arc::new(Self {
+            next: tokio::sync::Mutex::new(next),
+            pending: Mutex::default(),
+            dead: AtomicBool::new(false),
+            exited: AtomicBool::new(false),
+            function_arn: format!("arn:aws:lambda:local:123456789012:function:{function_name}"),
+        })
+    }
+}
+
 struct Instance {
     tx: mpsc::Sender<Invocation>,
     state: Arc<InstanceState>,
@@ -165,13 +177,7 @@ impl FunctionPool {
             return Err(InvokeError::Start("the local stack is stopping".into()));
         }
         let (tx, rx) = mpsc::channel(1);
-        let state = Arc::new(InstanceState {
-            next: tokio::sync::Mutex::new(rx),
-            pending: Mutex::default(),
-            dead: AtomicBool::new(false),
-            exited: AtomicBool::new(false),
-            function_arn: format!("arn:aws:lambda:local:123456789012:function:{}", self.spec.name),
-        });
+        let state = InstanceState::new(rx, &self.spec.name);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.map_err(|e| InvokeError::Start(e.to_string()))?;
         let addr: SocketAddr = listener.local_addr().map_err(|e| InvokeError::Start(e.to_string()))?;
         let app = Router::new()
@@ -312,14 +318,7 @@ mod tests {
 
     fn state() -> (mpsc::Sender<Invocation>, Arc<InstanceState>) {
         let (tx, rx) = mpsc::channel(1);
-        let state = Arc::new(InstanceState {
-            next: tokio::sync::Mutex::new(rx),
-            pending: Mutex::default(),
-            dead: AtomicBool::new(false),
-            exited: AtomicBool::new(false),
-            function_arn: "arn:aws:lambda:local:123456789012:function:f".into(),
-        });
-        (tx, state)
+        (tx, InstanceState::new(rx, "f"))
     }
 
     #[tokio::test]
