@@ -132,27 +132,7 @@ async fn forward(State(shared): State<Arc<Shared>>, req: Request) -> Response {
     let Ok(bytes) = to_bytes(body, 64 * 1024 * 1024).await else {
         return Response::builder().status(StatusCode::BAD_REQUEST).body(Body::empty()).unwrap_or_default();
     };
-    let url = format!("{}{}", shared.upstream, parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/"));
-    let client = reqwest::Client::new();
-    let mut out = client.request(parts.method.clone(), url).body(bytes);
-    for (k, v) in &parts.headers {
-        if k != "host" && k != "content-length" {
-            out = out.header(k, v);
-        }
-    }
-    match out.send().await {
-        Ok(resp) => {
-            let mut builder = Response::builder().status(resp.status());
-            for (k, v) in resp.headers() {
-                if k != "content-length" && k != "transfer-encoding" {
-                    builder = builder.header(k, v);
-                }
-            }
-            let body = resp.bytes().await.unwrap_or_default();
-            builder.body(Body::from(body)).unwrap_or_default()
-        }
-        Err(_) => Response::builder().status(StatusCode::BAD_GATEWAY).body(Body::empty()).unwrap_or_default(),
-    }
+    relay_local::forward::forward(&reqwest::Client::new(), &shared.upstream, &parts, bytes).await
 }
 
 /// A local stack whose functions reach the emulator only through a fresh proxy: every AWS

@@ -362,25 +362,7 @@ async fn handle(State(gate): State<Arc<Gate>>, req: Request) -> Response {
     });
     let _exclusive = if conditional { Some(gate.transactions.write().await) } else { None };
     let _shared = if writes && !conditional { Some(gate.transactions.read().await) } else { None };
-    let url = format!("{}{}", gate.upstream, parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/"));
-    let mut out = gate.client.request(parts.method.clone(), url).body(bytes);
-    for (k, v) in &parts.headers {
-        if k != "host" && k != "content-length" {
-            out = out.header(k, v);
-        }
-    }
-    match out.send().await {
-        Ok(resp) => {
-            let mut builder = Response::builder().status(resp.status());
-            for (k, v) in resp.headers() {
-                if k != "content-length" && k != "transfer-encoding" {
-                    builder = builder.header(k, v);
-                }
-            }
-            builder.body(Body::from(resp.bytes().await.unwrap_or_default())).unwrap_or_default()
-        }
-        Err(_) => Response::builder().status(StatusCode::BAD_GATEWAY).body(Body::empty()).unwrap_or_default(),
-    }
+    relay_local::forward::forward(&gate.client, &gate.upstream, &parts, bytes).await
 }
 
 impl Gate {

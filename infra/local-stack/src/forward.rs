@@ -1,0 +1,35 @@
+//! Passing one HTTP request on to the emulator and its answer back: what the local stack's IAM
+//! gate does once it has allowed a call, and what the tests' fault proxy does once it has
+//! decided not to inject a fault. One copy, so the two cannot drift (which headers are dropped,
+//! what an unreachable upstream answers).
+
+use axum::body::{Body, Bytes};
+use axum::http::request::Parts;
+use axum::http::StatusCode;
+use axum::response::Response;
+
+/// Sends the request (`parts` and its whole `body`) to `upstream` (scheme, host and port) and
+/// answers its response, or 502 if the upstream could not be reached.
+pub async fn forward(client: &reqwest::Client, upstream: &str, parts: &Parts, body: Bytes) -> Response {
+    let url = format!("{upstream}{}", parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/"));
+    let mut out = client.request(parts.method.clone(), url).body(body);
+    for (k, v) in &parts.headers {
+        // The client sets its own Host and Content-Length for the new connection.
+        if k != "host" && k != "content-length" {
+            out = out.header(k, v);
+        }
+    }
+    match out.send().await {
+        Ok(resp) => {
+            let mut builder = Response::builder().status(resp.status());
+            for (k, v) in resp.headers() {
+                // The body is passed on whole, so its framing is the new response's.
+                if k != "content-length" && k != "transfer-encoding" {
+                    builder = builder.header(k, v);
+                }
+            }
+            builder.body(Body::from(resp.bytes().await.unwrap_or_default())).unwrap_or_default()
+        }
+        Err(_) => Response::builder().status(StatusCode::BAD_GATEWAY).body(Body::empty()).unwrap_or_default(),
+    }
+}
