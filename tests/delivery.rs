@@ -76,6 +76,21 @@ async fn event_deliveries(stack: &Stack, event_id: &str, until_state: &str) -> V
     }
 }
 
+/// The ids of a listing (`query` after `/v1/events?`) once it holds `event_id`; fails after 30 s.
+async fn listed_once(stack: &Stack, query: &str, event_id: &str) -> Vec<String> {
+    let started = Instant::now();
+    loop {
+        let (status, v) = get(stack, &stack.org_key, &format!("/v1/events?{query}")).await;
+        let ids: Vec<String> =
+            v["events"].as_array().into_iter().flatten().filter_map(|e| e["event"]["eventId"].as_str().map(str::to_string)).collect();
+        if status == 200 && ids.iter().any(|id| id == event_id) {
+            return ids;
+        }
+        assert!(started.elapsed() < Duration::from_secs(30), "{event_id} never listed under {query}: {v}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
 const LIMIT: Duration = Duration::from_secs(30);
 
 #[tokio::test]
@@ -353,6 +368,9 @@ async fn recover_resends_what_failed_since_a_time() {
     let event_id = publish(&stack, "org-acme", "cand-r1").await;
     receiver.wait_for(2, LIMIT).await;
     event_deliveries(&stack, &event_id, "failed").await;
+    listed_once(&stack, "deliveryState=failed", &event_id).await;
+    let (_, delivered) = get(&stack, &stack.org_key, "/v1/events?deliveryState=delivered").await;
+    assert_eq!(delivered["events"].as_array().map(Vec::len), Some(0), "{delivered}");
     let resp = reqwest::Client::new()
         .post(format!("{}/v1/subscriptions/{}/recover", stack.url, sub["id"].as_str().expect("id")))
         .bearer_auth(&stack.org_key)
@@ -365,6 +383,10 @@ async fn recover_resends_what_failed_since_a_time() {
     assert_eq!(body["recovered"][0], event_id.as_str());
     receiver.wait_for(3, LIMIT).await;
     event_deliveries(&stack, &event_id, "delivered").await;
+    listed_once(&stack, "deliveryState=delivered", &event_id).await;
+    let (_, failed) = get(&stack, &stack.org_key, "/v1/events?deliveryState=failed").await;
+    assert_eq!(failed["events"].as_array().map(Vec::len), Some(0), "recovered, so no longer failing: {failed}");
+    assert_eq!(get(&stack, &stack.org_key, "/v1/events?deliveryState=lost").await.0, 400);
 }
 
 #[tokio::test]
@@ -433,11 +455,11 @@ async fn events_put_on_the_bus_directly_are_delivered_and_garbage_goes_to_the_dl
     );
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert_eq!(receiver.count(), 1, "the invalid envelope was not delivered");
-    assert_eq!(
-        get(&stack, &stack.org_key, &format!("/v1/events/{event_id}")).await.0,
-        200,
-        "a bus-direct event is inspectable through its deliveries"
-    );
+    assert_eq!(get(&stack, &stack.org_key, &format!("/v1/events/{event_id}")).await.0, 200, "a bus-direct event is inspectable");
+    let listed = listed_once(&stack, "source=nexus&deliveryState=delivered", event_id).await;
+    assert_eq!(listed, [event_id], "listed like a published event, by its source and delivery state");
+    let (_, others) = get(&stack, &stack.org_key, "/v1/events?source=recruitiq").await;
+    assert_eq!(others["events"].as_array().map(Vec::len), Some(0), "{others}");
 }
 
 #[tokio::test]

@@ -55,6 +55,7 @@ impl App {
         let ports = DeliveryPorts {
             subscriptions: store.clone(),
             deliveries: store.clone(),
+            events: store.clone(),
             rates: store.clone(),
             retries: Arc::new(SqsRetries::new(
                 &sdk,
@@ -70,6 +71,7 @@ impl App {
         let delivery_config = DeliveryConfig {
             policy,
             disable_after: chrono::Duration::seconds(config::number("RELAY_DISABLE_AFTER_SECONDS", 5 * 24 * 3600)?),
+            retention: chrono::Duration::days(config::number("RELAY_EVENT_RETENTION_DAYS", 30)?),
             ..DeliveryConfig::new(config::secret_box()?)
         };
         Ok(Self { deliverer: Deliverer::new(ports, delivery_config) })

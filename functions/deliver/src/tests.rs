@@ -12,16 +12,17 @@ use aws_lambda_events::sqs::{SqsEvent, SqsMessage};
 use chrono::{DateTime, Utc};
 use relay_core::delivery::{Deliverer, DeliveryConfig, DeliveryPorts};
 use relay_core::memory::{
-    MemoryBlobs, MemoryBus, MemoryDeliveries, MemoryMailer, MemoryOrganizations, MemoryRates, MemoryRetries, MemorySubscriptions,
-    RecordedMetrics, ScriptedSender,
+    MemoryBlobs, MemoryBus, MemoryDeliveries, MemoryEvents, MemoryMailer, MemoryOrganizations, MemoryRates, MemoryRetries,
+    MemorySubscriptions, RecordedMetrics, ScriptedSender,
 };
 use relay_core::metrics;
 use relay_core::model::delivery::{RetryKind, RetryMessage, RetryPolicy, State};
 use relay_core::model::envelope::EventEnvelope;
+use relay_core::model::event::{DeliveryFilter, DeliverySummary, EventQuery, StoredEvent};
 use relay_core::model::organization::Profile;
 use relay_core::model::subscription::{Changes, Subscription};
 use relay_core::notify::ContactNotifier;
-use relay_core::ports::{DeliveryStore, OrganizationStore, SubscriptionStore};
+use relay_core::ports::{DeliveryStore, EventStore, EventWriter, OrganizationStore, SubscriptionStore};
 use relay_core::secrets::SecretBox;
 use serde_json::json;
 use uuid::Uuid;
@@ -38,6 +39,7 @@ struct World {
     retries: Arc<MemoryRetries>,
     sender: Arc<ScriptedSender>,
     bus: Arc<MemoryBus>,
+    events: Arc<MemoryEvents>,
     mail: Arc<MemoryMailer>,
     metrics: Arc<RecordedMetrics>,
     secrets: SecretBox,
@@ -49,6 +51,7 @@ async fn world() -> World {
     let secrets = SecretBox::from_base64(&SecretBox::generate_key()).unwrap();
     let subscriptions = Arc::new(MemorySubscriptions::default());
     let deliveries = Arc::new(MemoryDeliveries::default());
+    let events = Arc::new(MemoryEvents::default());
     let retries = Arc::new(MemoryRetries::default());
     let sender = Arc::new(ScriptedSender::default());
     let bus = Arc::new(MemoryBus::default());
@@ -60,6 +63,7 @@ async fn world() -> World {
     let ports = DeliveryPorts {
         subscriptions: subscriptions.clone(),
         deliveries: deliveries.clone(),
+        events: events.clone(),
         rates: Arc::new(MemoryRates::default()),
         retries: retries.clone(),
         sender: sender.clone(),
@@ -74,7 +78,7 @@ async fn world() -> World {
         ..DeliveryConfig::new(secrets.clone())
     };
     let app = App { deliverer: Deliverer::new(ports, config) };
-    World { app, subscriptions, deliveries, retries, sender, bus, mail, metrics, secrets }
+    World { app, subscriptions, deliveries, events, retries, sender, bus, mail, metrics, secrets }
 }
 
 impl World {
@@ -108,6 +112,12 @@ impl World {
         for (message, _) in self.retries.take_scheduled() {
             self.app.deliverer.on_retry(&message, at).await.unwrap();
         }
+    }
+
+    /// The ids of org-1's events the listing shows under a delivery-state filter.
+    async fn listed(&self, delivery: Option<DeliveryFilter>) -> Vec<Uuid> {
+        let query = EventQuery { organization_id: "org-1".into(), delivery, limit: 100, ..EventQuery::default() };
+        self.events.list_events(&query).await.unwrap().0.iter().map(|e| e.envelope.event_id).collect()
     }
 
     async fn stored(&self, id: &str) -> Subscription {
@@ -160,6 +170,46 @@ async fn a_new_event_goes_signed_to_each_wanting_subscription_once_however_often
     assert_eq!(header("webhook-signature"), expected);
     assert_eq!(w.deliveries.status(e.event_id, &sub.id).map(|s| s.state), Some(State::Delivered));
     assert_eq!(w.metrics.total(metrics::DELIVERIES_SUCCEEDED), 1.0);
+}
+
+#[tokio::test]
+async fn every_event_from_the_bus_is_kept_for_the_listing_with_how_its_deliveries_stand() {
+    let w = world().await;
+    let sub = w.subscribe("org-1", HOOK, &["candidate.hired"]);
+    w.sender.script(HOOK, &[Some(500), Some(200)]);
+    let (e, unwanted) = (event("org-1", "candidate.hired"), event("org-1", "job.closed"));
+    let t0 = Utc::now();
+
+    assert!(w.batch(&[from_bus(&e), from_bus(&unwanted)]).await.is_empty());
+    assert_eq!(w.listed(None).await.len(), 2, "both kept, though only one was wanted");
+    assert_eq!(w.listed(Some(DeliveryFilter::Failed)).await, [e.event_id], "retrying after a 500");
+    assert_eq!(w.listed(Some(DeliveryFilter::None)).await, [unwanted.event_id]);
+    assert!(w.listed(Some(DeliveryFilter::Delivered)).await.is_empty());
+
+    w.run_retries(t0 + chrono::Duration::seconds(6)).await;
+    assert_eq!(w.listed(Some(DeliveryFilter::Delivered)).await, [e.event_id], "the retry got through");
+    assert!(w.listed(Some(DeliveryFilter::Failed)).await.is_empty());
+    let kept = w.events.get_event(e.event_id).await.unwrap().unwrap();
+    assert_eq!(kept.deliveries, DeliverySummary { delivered: 1, failing: 0 }, "one endpoint, counted once");
+
+    // A stale copy of the first message is refused at its claim and leaves the mark as it is.
+    assert!(w.batch(&[from_bus(&e)]).await.is_empty());
+    assert_eq!(w.listed(Some(DeliveryFilter::Delivered)).await, [e.event_id]);
+    assert_eq!(w.deliveries.status(e.event_id, &sub.id).map(|s| s.state), Some(State::Delivered));
+
+    // An event ingest stored is kept as ingest wrote it (with the key that may rewrite it).
+    let published = event("org-1", "job.closed");
+    let stored = StoredEvent {
+        envelope: published.clone(),
+        received_at: t0,
+        idempotency_key: Some("product#k".into()),
+        expires_at: i64::MAX,
+        deliveries: DeliverySummary::default(),
+    };
+    w.events.put_events(&[stored]).await.unwrap();
+    w.batch(&[from_bus(&published)]).await;
+    let kept = w.events.get_event(published.event_id).await.unwrap().unwrap();
+    assert_eq!((kept.idempotency_key.as_deref(), kept.received_at), (Some("product#k"), t0));
 }
 
 #[tokio::test]

@@ -5,7 +5,7 @@ use lambda_http::http::Method;
 use lambda_http::Request;
 use relay_core::manage::Manage;
 use relay_core::model::envelope::EventEnvelope;
-use relay_core::model::event::EventQuery;
+use relay_core::model::event::{DeliveryFilter, EventQuery};
 use relay_core::model::problem::{Problem, ProblemKind};
 use relay_core::model::reply::Reply;
 use serde_json::{json, Value};
@@ -34,7 +34,8 @@ pub(crate) async fn route(manage: &Manage, req: &Request, org: &str, rest: &[&st
     }
 }
 
-/// `GET /v1/events?type=&from=&to=&limit=&cursor=`: newest first, a page at a time.
+/// `GET /v1/events?type=&source=&deliveryState=&from=&to=&limit=&cursor=`: newest first, a page
+/// at a time.
 async fn list(manage: &Manage, req: &Request, org: &str) -> Reply {
     let q = relay_edge::query_map(req);
     let time = |name: &str| -> Result<Option<DateTime<Utc>>, Problem> {
@@ -52,16 +53,27 @@ async fn list(manage: &Manage, req: &Request, org: &str) -> Reply {
         Some(Ok(l)) if (1..=100).contains(&l) => l,
         Some(_) => return Problem::new(ProblemKind::InvalidRequest, "limit must be 1 to 100").into(),
     };
+    let delivery = match q.get("deliveryState").map(|d| DeliveryFilter::parse(d)) {
+        None => None,
+        Some(Some(d)) => Some(d),
+        Some(None) => {
+            let names = DeliveryFilter::NAMES.join(", ");
+            return Problem::new(ProblemKind::InvalidRequest, format!("deliveryState must be one of {names}")).into();
+        }
+    };
     let query = EventQuery {
         organization_id: org.to_string(),
         event_type: q.get("type").cloned(),
+        source: q.get("source").cloned(),
+        delivery,
         from,
         to,
         cursor: q.get("cursor").cloned(),
         limit,
     };
     reply(manage.list_events(&query).await, |(events, next)| {
-        let items: Vec<Value> = events.iter().map(|e| json!({"event": listed(&e.envelope), "receivedAt": e.received_at})).collect();
+        let items: Vec<Value> =
+            events.iter().map(|e| json!({"event": listed(&e.envelope), "receivedAt": e.received_at, "deliveries": e.deliveries})).collect();
         Reply::json(200, &json!({"events": items, "nextCursor": next}))
     })
 }

@@ -126,7 +126,13 @@ impl World {
             payload: json!({"candidateId": "c"}).as_object().cloned(),
             payload_ref: None,
         };
-        let stored = StoredEvent { envelope: envelope.clone(), received_at: Utc::now(), idempotency_key: None, expires_at: i64::MAX };
+        let stored = StoredEvent {
+            envelope: envelope.clone(),
+            received_at: Utc::now(),
+            idempotency_key: None,
+            expires_at: i64::MAX,
+            deliveries: Default::default(),
+        };
         self.events.put_events(&[stored]).await.unwrap();
         envelope
     }

@@ -22,10 +22,12 @@ use crate::model::delivery::{
     RetryPolicy, SendResult, State,
 };
 use crate::model::envelope::{EventEnvelope, RELAY_SOURCE};
+use crate::model::event::{DeliveryMark, DeliverySummary, StoredEvent};
+use crate::model::ids::INTEGRATION_PREFIX;
 use crate::model::subscription::Subscription;
 use crate::ports::{
-    inline_payload, modify_subscription, BlobReader, DeliveryStore, EventPublisher, Notifier, RateLimiter, RetryQueue, StoreError,
-    SubscriptionStore, WebhookSender,
+    inline_payload, modify_subscription, BlobReader, DeliveryStore, EventLedger, EventPublisher, Notifier, RateLimiter, RetryQueue,
+    StoreError, SubscriptionStore, WebhookSender,
 };
 use crate::secrets::SecretBox;
 use crate::signing::signature_header;
@@ -38,6 +40,8 @@ const GONE: &str = "the endpoint answered 410 Gone";
 pub struct DeliveryPorts {
     pub subscriptions: Arc<dyn SubscriptionStore>,
     pub deliveries: Arc<dyn DeliveryStore>,
+    /// Keeps every event from the bus for the listing, and how its deliveries stand.
+    pub events: Arc<dyn EventLedger>,
     /// Per-subscription rate limits, shared by every instance.
     pub rates: Arc<dyn RateLimiter>,
     pub retries: Arc<dyn RetryQueue>,
@@ -61,12 +65,20 @@ pub struct DeliveryConfig {
     pub disable_after: chrono::Duration,
     /// How long a claimed attempt holds (longer than the send timeout).
     pub lease: Duration,
+    /// How long an event from the bus is kept for the listing (as ingest keeps its own).
+    pub retention: chrono::Duration,
 }
 
 impl DeliveryConfig {
     /// The defaults, with the key that opens the signing secrets.
     pub fn new(secrets: SecretBox) -> Self {
-        Self { secrets, policy: RetryPolicy::default(), disable_after: chrono::Duration::days(5), lease: Duration::from_secs(60) }
+        Self {
+            secrets,
+            policy: RetryPolicy::default(),
+            disable_after: chrono::Duration::days(5),
+            lease: Duration::from_secs(60),
+            retention: chrono::Duration::days(30),
+        }
     }
 }
 
@@ -98,6 +110,16 @@ impl Deliverer {
     /// A new event from the bus: every matching subscription and integration gets attempt 1.
     /// An `Err` means "retry this message"; pairs already handled are skipped on the retry.
     pub async fn on_event(&self, envelope: &EventEnvelope, now: DateTime<Utc>) -> Result<usize, StoreError> {
+        // Kept first, so the organisation can list it (with whatever happens next) whatever
+        // put it on the bus; an event ingest stored is left as it is.
+        let observed = StoredEvent {
+            envelope: envelope.clone(),
+            received_at: now,
+            idempotency_key: None,
+            expires_at: (now + self.config.retention).timestamp(),
+            deliveries: DeliverySummary::default(),
+        };
+        self.ports.events.observe_event(&observed).await?;
         let mut targets = self.subscriptions_of(&envelope.organization_id).await?;
         targets.extend(self.subscriptions_of("*").await?);
         targets.retain(|s| s.wants(&envelope.event_type, &envelope.source_product, &envelope.organization_id));
@@ -291,7 +313,24 @@ impl Deliverer {
         follow_up: FollowUp,
     ) -> Result<(), StoreError> {
         let outcome = AttemptOutcome { attempt, state, next_attempt, follow_up };
-        self.ports.deliveries.record(pair(envelope, subscription_id), &outcome).await
+        self.ports.deliveries.record(pair(envelope, subscription_id), &outcome).await?;
+        self.mark(envelope, subscription_id, state).await
+    }
+
+    /// Notes a delivery's latest state on the event, for the listing's delivery-state filter.
+    /// Only the organisation's own endpoints count (integrations are the operators' business).
+    /// After the pair's record: a crash between the two is mended by the redelivered message,
+    /// whose refused claim re-marks (see `repair`).
+    async fn mark(&self, envelope: &EventEnvelope, subscription_id: &str, state: State) -> Result<(), StoreError> {
+        let mark = match state {
+            State::Delivered => DeliveryMark::Delivered,
+            State::Retrying | State::Failed => DeliveryMark::Failing,
+            State::Sending => return Ok(()),
+        };
+        if subscription_id.starts_with(INTEGRATION_PREFIX) {
+            return Ok(());
+        }
+        self.ports.events.mark_delivery(envelope.event_id, subscription_id, mark).await
     }
 
     /// Sends attempt `next`'s retry message and marks it sent.
@@ -348,6 +387,7 @@ impl Deliverer {
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         let Some(found) = found else { return Ok(()) };
+        self.mark(envelope, &sub.id, found.state).await?;
         match found.state {
             State::Retrying if found.attempt_no == n + 1 && found.retry_pending => {
                 let due = found.retry_at_ms.and_then(DateTime::from_timestamp_millis).unwrap_or(now);

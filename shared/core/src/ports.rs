@@ -17,7 +17,7 @@ use uuid::Uuid;
 
 use crate::model::delivery::{AttemptClaim, AttemptOutcome, ClaimResult, DeliveryRecord, Outgoing, PairKey, RetryMessage, SendResult};
 use crate::model::envelope::EventEnvelope;
-use crate::model::event::{EventQuery, StoredEvent};
+use crate::model::event::{DeliveryMark, EventQuery, StoredEvent};
 use crate::model::idempotency::{Record, StoredResponse};
 use crate::model::keys::ApiKey;
 use crate::model::organization::Profile;
@@ -91,6 +91,18 @@ pub trait EventStore: Send + Sync {
     /// The organisation's events, newest first, received in `[from, to]`, optionally of one type;
     /// `cursor` continues an earlier page. Returns the page and the next cursor.
     async fn list_events(&self, query: &EventQuery) -> Result<(Vec<StoredEvent>, Option<String>), StoreError>;
+}
+
+/// What deliver writes on the event store, so the listing shows every event of an organisation
+/// whatever its origin (published through the API, put on the bus by a product, produced by an
+/// incoming webhook, announced by Relay) and can filter by how its deliveries stand.
+#[async_trait]
+pub trait EventLedger: Send + Sync {
+    /// Keeps an event from the bus unless the store has it already (ingest wrote it first).
+    async fn observe_event(&self, event: &StoredEvent) -> Result<(), StoreError>;
+    /// Notes the latest attempt of one of the organisation's own deliveries of the event.
+    /// Idempotent; an event no longer kept is left alone.
+    async fn mark_delivery(&self, event_id: Uuid, subscription_id: &str, mark: DeliveryMark) -> Result<(), StoreError>;
 }
 
 /// Why one event was not published.

@@ -1,17 +1,18 @@
-//! The idempotency table's records and the events table: an idempotency lock and the events it
-//! accepts commit in one transaction, so a request is either wholly accepted or not at all.
+//! The idempotency table's records: an idempotency lock and the events it accepts commit in one
+//! transaction (the events' items are built in [`super::events`]), so a request is either wholly
+//! accepted or not at all.
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::error::DisplayErrorContext;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{Put, TransactWriteItem};
-use relay_core::model::envelope::EventEnvelope;
-use relay_core::model::event::{EventQuery, StoredEvent};
+use relay_core::model::event::StoredEvent;
 use relay_core::model::idempotency::{Record, Status, StoredResponse};
-use relay_core::ports::{EventStore, EventWriter, IdempotencyStore, StoreError, WriteError};
+use relay_core::ports::{EventWriter, IdempotencyStore, StoreError, WriteError};
 use uuid::Uuid;
 
-use super::{conditional, get_n, get_s, get_time, key, n, s, DynamoStore, Item, OrStoreError};
+use super::events::event_item;
+use super::{conditional, get_n, get_s, key, n, s, DynamoStore, OrStoreError};
 
 /// Actions per TransactWriteItems (service limit).
 const MAX_TRANSACT_ITEMS: usize = 100;
@@ -32,12 +33,16 @@ impl DynamoStore {
     }
 
     fn event_put(&self, e: &StoredEvent) -> Result<TransactWriteItem, StoreError> {
-        let mut put = Put::builder()
-            .table_name(&self.tables.events)
-            .set_item(Some(event_item(e)))
-            .condition_expression("attribute_not_exists(eventId) OR idempotencyKey = :ik");
-        // A record written without a key can never be rewritten: compare with a value no key has.
-        put = put.expression_attribute_values(":ik", s(e.idempotency_key.as_deref().unwrap_or("\u{0}")));
+        let put = Put::builder().table_name(&self.tables.events).set_item(Some(event_item(e)));
+        // An event written without a key can never be rewritten. A keyed write may rewrite its
+        // own event (a retry of the same request), and one that deliver kept from the bus: the
+        // request that published it, retried after its partial publish was undone.
+        let put = match &e.idempotency_key {
+            None => put.condition_expression("attribute_not_exists(eventId)"),
+            Some(k) => put
+                .condition_expression("attribute_not_exists(eventId) OR idempotencyKey = :ik OR attribute_exists(observed)")
+                .expression_attribute_values(":ik", s(k)),
+        };
         Ok(TransactWriteItem::builder().put(put.build().or_store("build Put")?).build())
     }
 
@@ -62,7 +67,7 @@ impl DynamoStore {
 
     /// Runs conditional puts in as few transactions as the limits allow. `first` (the lock)
     /// rides in the first transaction; `ids[i]` names the event of `actions[i]`.
-    async fn transact(&self, first: Option<TransactWriteItem>, events: &[StoredEvent]) -> Result<(), WriteError> {
+    pub(super) async fn transact(&self, first: Option<TransactWriteItem>, events: &[StoredEvent]) -> Result<(), WriteError> {
         let mut chunks: Vec<(Vec<TransactWriteItem>, Vec<Option<Uuid>>)> = vec![(Vec::new(), Vec::new())];
         let mut bytes = 0usize;
         if let Some(lock) = first {
@@ -201,116 +206,4 @@ impl IdempotencyStore for DynamoStore {
         self.delete_events(event_ids).await?;
         self.delete_id(key).await
     }
-}
-
-#[async_trait]
-impl EventStore for DynamoStore {
-    async fn list_events(&self, q: &EventQuery) -> Result<(Vec<StoredEvent>, Option<String>), StoreError> {
-        let from = q.from.map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)).unwrap_or_else(|| "0".into());
-        let to = q.to.map(|t| format!("{}~", t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))).unwrap_or_else(|| "~".into());
-        let mut req = self
-            .client
-            .query()
-            .table_name(&self.tables.events)
-            .index_name("byOrganization")
-            .key_condition_expression("organizationId = :org AND orgReceived BETWEEN :from AND :to")
-            .expression_attribute_values(":org", s(&q.organization_id))
-            .expression_attribute_values(":from", s(&from))
-            .expression_attribute_values(":to", s(&to))
-            .scan_index_forward(false)
-            .limit(q.limit.clamp(1, 100) as i32);
-        if let Some(t) = &q.event_type {
-            req = req.filter_expression("eventType = :t").expression_attribute_values(":t", s(t));
-        }
-        if let Some(cursor) = &q.cursor {
-            // The cursor is the index position a page stopped at (eventId#receivedAt), base64url.
-            let bad = || StoreError::new("cursor", "not a cursor this API issued");
-            let text = String::from_utf8(base64_url_decode(cursor).ok_or_else(bad)?).map_err(|_| bad())?;
-            let (id, received) = text.split_once('#').ok_or_else(bad)?;
-            req = req
-                .exclusive_start_key("eventId", s(id))
-                .exclusive_start_key("organizationId", s(&q.organization_id))
-                .exclusive_start_key("orgReceived", s(&format!("{received}#{id}")));
-        }
-        // One page at a time (the caller pages with the cursor), so not `query_all`.
-        let out = req.send().await.or_store("dynamodb:Query")?;
-        let mut events = Vec::new();
-        for item in out.items() {
-            if let Some(e) = get_s(item, "envelope").and_then(|e| serde_json::from_str::<EventEnvelope>(e).ok()) {
-                events.push(StoredEvent {
-                    envelope: e,
-                    received_at: get_time(item, "receivedAt"),
-                    idempotency_key: None,
-                    expires_at: get_n(item, "expiresAt").unwrap_or(0),
-                });
-            }
-        }
-        let next = out.last_evaluated_key.as_ref().and_then(|k| {
-            let id = get_s(k, "eventId")?;
-            let received = get_s(k, "orgReceived")?.rsplit_once('#')?.0;
-            Some(base64_url_encode(format!("{id}#{received}").as_bytes()))
-        });
-        Ok((events, next))
-    }
-    async fn get_event(&self, id: Uuid) -> Result<Option<StoredEvent>, StoreError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.tables.events)
-            .set_key(Some(key::event(&id.to_string())))
-            .send()
-            .await
-            .or_store("dynamodb:GetItem")?;
-        let Some(item) = out.item else {
-            return Ok(None);
-        };
-        let envelope: EventEnvelope =
-            serde_json::from_str(get_s(&item, "envelope").unwrap_or_default()).map_err(|e| StoreError::new("decode stored event", e))?;
-        Ok(Some(StoredEvent {
-            envelope,
-            received_at: get_time(&item, "receivedAt"),
-            idempotency_key: get_s(&item, "idempotencyKey").map(str::to_string),
-            expires_at: get_n(&item, "expiresAt").unwrap_or(0),
-        }))
-    }
-}
-
-#[async_trait]
-impl EventWriter for DynamoStore {
-    async fn put_events(&self, events: &[StoredEvent]) -> Result<(), WriteError> {
-        self.transact(None, events).await
-    }
-
-    async fn delete_events(&self, ids: &[Uuid]) -> Result<(), StoreError> {
-        let keys = ids.iter().map(|id| key::event(&id.to_string())).collect();
-        self.batch_delete(&self.tables.events, keys).await
-    }
-}
-
-/// The events-table item: the envelope verbatim plus the attributes its indexes use.
-fn event_item(e: &StoredEvent) -> Item {
-    let env = &e.envelope;
-    let received = e.received_at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
-    let mut item = key::event(&env.event_id.to_string());
-    item.insert("organizationId".into(), s(&env.organization_id));
-    item.insert("eventType".into(), s(&env.event_type));
-    item.insert("sourceProduct".into(), s(&env.source_product));
-    item.insert("receivedAt".into(), s(&received));
-    item.insert("orgReceived".into(), s(&format!("{received}#{}", env.event_id)));
-    item.insert("envelope".into(), s(&env.to_json()));
-    item.insert("expiresAt".into(), n(e.expires_at));
-    if let Some(k) = &e.idempotency_key {
-        item.insert("idempotencyKey".into(), s(k));
-    }
-    item
-}
-
-fn base64_url_encode(bytes: &[u8]) -> String {
-    use base64::Engine;
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
-}
-
-fn base64_url_decode(text: &str) -> Option<Vec<u8>> {
-    use base64::Engine;
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(text).ok()
 }

@@ -5,7 +5,7 @@
 //! | idempotency           | `id`           | `<principal>#<key>` idempotency records             | [`idempotency`]    |
 //! |                       |                | `webhook:<source>#<delivery>` incoming-webhook claims | [`dedupe`]       |
 //! |                       |                | `rate:<key>#<second>` rate-limit counters           | [`rate`]           |
-//! | events                | `eventId`      | accepted events; index `byOrganization` (`organizationId`, `orgReceived`) | [`idempotency`] |
+//! | events                | `eventId`      | every event of an organisation (from ingest, or kept by deliver from the bus: `observed`), with `delivered`/`failing` sets of subscription ids; index `byOrganization` (`organizationId`, `orgReceived`) | [`events`] |
 //! | config                | `pk` / `sk`    | `KEY#<hash>`/`KEY` API keys; `SOURCE#<id>`/`SOURCE` and `SUB#<id>`/`SUB` for look-up, each with an `ORG#<org>`/`SOURCE#<id>` or `SUB#<id>` listing item written in the same transaction; `ORG#<org>`/`PROFILE` | [`config`] |
 //! | deliveries            | `eventId`/`sk` | `SUB#<subscription>` pair state; `ATTEMPT#<subscription>#<nnnn>` attempts; `health:<subscription>`/`HEALTH` failing-since marks; index `bySubscription` (`subscriptionId`, `updatedAt`) | [`deliveries`] |
 //!
@@ -18,6 +18,7 @@
 mod config;
 mod dedupe;
 mod deliveries;
+mod events;
 mod idempotency;
 mod key;
 mod rate;

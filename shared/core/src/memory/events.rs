@@ -1,6 +1,6 @@
 //! Idempotency records and the event store, in memory.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 
@@ -8,9 +8,9 @@ use async_trait::async_trait;
 use uuid::Uuid;
 
 use super::guard::lock;
-use crate::model::event::{EventQuery, StoredEvent};
+use crate::model::event::{DeliveryMark, DeliverySummary, EventQuery, StoredEvent};
 use crate::model::idempotency::{Record, Status, StoredResponse};
-use crate::ports::{EventStore, EventWriter, IdempotencyStore, StoreError, WriteError};
+use crate::ports::{EventLedger, EventStore, EventWriter, IdempotencyStore, StoreError, WriteError};
 
 /// Idempotency records and the events they accept, in one double because a lock and its events
 /// commit together (one transaction in DynamoDB).
@@ -18,6 +18,10 @@ use crate::ports::{EventStore, EventWriter, IdempotencyStore, StoreError, WriteE
 pub struct MemoryEvents {
     records: Mutex<HashMap<String, Record>>,
     events: Mutex<HashMap<Uuid, StoredEvent>>,
+    /// Events deliver kept from the bus (an idempotent API retry may replace them).
+    observed: Mutex<HashSet<Uuid>>,
+    /// Per event, the latest mark of each delivery.
+    marks: Mutex<HashMap<Uuid, HashMap<String, DeliveryMark>>>,
     /// When set, every write fails as if the store were down.
     pub fail_writes: AtomicBool,
 }
@@ -35,12 +39,17 @@ impl MemoryEvents {
         }
         Ok(())
     }
-    fn taken(events: &HashMap<Uuid, StoredEvent>, new: &[StoredEvent]) -> Vec<Uuid> {
+    /// The ids of `new` held by another writer. One deliver kept from the bus may be replaced by
+    /// a keyed write (the request that published it, retried after a partial publish).
+    fn taken(&self, events: &HashMap<Uuid, StoredEvent>, new: &[StoredEvent]) -> Vec<Uuid> {
+        let observed = lock(&self.observed);
         new.iter()
             .filter(|n| {
+                let id = n.envelope.event_id;
+                let replaceable = n.idempotency_key.is_some() && observed.contains(&id);
                 events
-                    .get(&n.envelope.event_id)
-                    .is_some_and(|old| old.idempotency_key.is_none() || old.idempotency_key != n.idempotency_key)
+                    .get(&id)
+                    .is_some_and(|old| !replaceable && (old.idempotency_key.is_none() || old.idempotency_key != n.idempotency_key))
             })
             .map(|n| n.envelope.event_id)
             .collect()
@@ -59,13 +68,14 @@ impl IdempotencyStore for MemoryEvents {
                 return Err(WriteError::LockHeld);
             }
         }
-        let taken = Self::taken(&stored, events);
+        let taken = self.taken(&stored, events);
         if !taken.is_empty() {
             return Err(WriteError::EventIdsTaken(taken));
         }
         records.insert(lock.key.clone(), lock.clone());
         for e in events {
             stored.insert(e.envelope.event_id, e.clone());
+            super::guard::lock(&self.observed).remove(&e.envelope.event_id);
         }
         Ok(())
     }
@@ -91,13 +101,13 @@ impl IdempotencyStore for MemoryEvents {
 #[async_trait]
 impl EventStore for MemoryEvents {
     async fn get_event(&self, id: Uuid) -> Result<Option<StoredEvent>, StoreError> {
-        Ok(lock(&self.events).get(&id).cloned())
+        Ok(lock(&self.events).get(&id).map(|e| self.summarised(e.clone())))
     }
     /// As the adapter's `byOrganization` index query: positions are `"<received, ms>#<id>"`
     /// strings, newest first, bounded by `from`/`to` at millisecond precision; `limit` items
     /// are read and then filtered by type (so a page may come back short); a cursor comes back
     /// whenever `limit` items were read, and names the position to continue after, whether or
-    /// not that event still exists.
+    /// not that event still exists. Type, source and delivery state filter as the type does.
     async fn list_events(&self, query: &EventQuery) -> Result<(Vec<StoredEvent>, Option<String>), StoreError> {
         use base64::Engine;
         let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -130,9 +140,41 @@ impl EventStore for MemoryEvents {
         let page = read
             .into_iter()
             .filter(|e| query.event_type.as_ref().is_none_or(|t| &e.envelope.event_type == t))
-            .map(|e| StoredEvent { idempotency_key: None, ..e.clone() })
+            .filter(|e| query.source.as_ref().is_none_or(|s| &e.envelope.source_product == s))
+            .map(|e| self.summarised(StoredEvent { idempotency_key: None, ..e.clone() }))
+            .filter(|e| query.delivery.is_none_or(|d| d.matches(e.deliveries)))
             .collect();
         Ok((page, next))
+    }
+}
+
+impl MemoryEvents {
+    fn summarised(&self, mut event: StoredEvent) -> StoredEvent {
+        let marks = lock(&self.marks);
+        let of = |m| marks.get(&event.envelope.event_id).map_or(0, |all| all.values().filter(|v| **v == m).count() as u32);
+        event.deliveries = DeliverySummary { delivered: of(DeliveryMark::Delivered), failing: of(DeliveryMark::Failing) };
+        event
+    }
+}
+
+#[async_trait]
+impl EventLedger for MemoryEvents {
+    async fn observe_event(&self, event: &StoredEvent) -> Result<(), StoreError> {
+        self.check_up("observe_event")?;
+        let mut stored = lock(&self.events);
+        if !stored.contains_key(&event.envelope.event_id) {
+            stored.insert(event.envelope.event_id, event.clone());
+            lock(&self.observed).insert(event.envelope.event_id);
+        }
+        Ok(())
+    }
+
+    async fn mark_delivery(&self, event_id: Uuid, subscription_id: &str, mark: DeliveryMark) -> Result<(), StoreError> {
+        self.check_up("mark_delivery")?;
+        if lock(&self.events).contains_key(&event_id) {
+            lock(&self.marks).entry(event_id).or_default().insert(subscription_id.to_string(), mark);
+        }
+        Ok(())
     }
 }
 
@@ -141,12 +183,13 @@ impl EventWriter for MemoryEvents {
     async fn put_events(&self, events: &[StoredEvent]) -> Result<(), WriteError> {
         self.check_up("put_events")?;
         let mut stored = lock(&self.events);
-        let taken = Self::taken(&stored, events);
+        let taken = self.taken(&stored, events);
         if !taken.is_empty() {
             return Err(WriteError::EventIdsTaken(taken));
         }
         for e in events {
             stored.insert(e.envelope.event_id, e.clone());
+            lock(&self.observed).remove(&e.envelope.event_id);
         }
         Ok(())
     }
@@ -155,6 +198,7 @@ impl EventWriter for MemoryEvents {
         let mut stored = lock(&self.events);
         for id in ids {
             stored.remove(id);
+            lock(&self.marks).remove(id);
         }
         Ok(())
     }
@@ -182,6 +226,7 @@ mod tests {
             received_at: at,
             idempotency_key: Some("k".into()),
             expires_at: i64::MAX,
+            deliveries: DeliverySummary::default(),
         }
     }
 

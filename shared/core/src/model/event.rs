@@ -14,6 +14,57 @@ pub struct StoredEvent {
     pub idempotency_key: Option<String>,
     /// When (epoch s) retention ends (DynamoDB TTL attribute).
     pub expires_at: i64,
+    /// How its deliveries to the organisation's own endpoints stand (written by deliver).
+    pub deliveries: DeliverySummary,
+}
+
+/// How many of the organisation's own endpoints an event reached, and how many it has not
+/// reached yet after at least one failed attempt (retrying or given up). An endpoint is
+/// counted once, by its latest attempt; platform integrations are not counted.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct DeliverySummary {
+    pub delivered: u32,
+    pub failing: u32,
+}
+
+/// The latest attempt of one delivery, as the event's summary counts it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeliveryMark {
+    Delivered,
+    Failing,
+}
+
+/// The listing's delivery-state filter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeliveryFilter {
+    /// At least one endpoint not reached after a failed attempt.
+    Failed,
+    /// Reached at least one endpoint and failing at none.
+    Delivered,
+    /// No attempt recorded yet: no endpoint wanted it, or the first attempts are under way.
+    None,
+}
+
+impl DeliveryFilter {
+    /// The query parameter's values.
+    pub const NAMES: [&'static str; 3] = ["failed", "delivered", "none"];
+
+    pub fn parse(name: &str) -> Option<Self> {
+        match name {
+            "failed" => Some(Self::Failed),
+            "delivered" => Some(Self::Delivered),
+            "none" => Some(Self::None),
+            _ => None,
+        }
+    }
+
+    pub fn matches(self, summary: DeliverySummary) -> bool {
+        match self {
+            Self::Failed => summary.failing > 0,
+            Self::Delivered => summary.delivered > 0 && summary.failing == 0,
+            Self::None => summary.delivered == 0 && summary.failing == 0,
+        }
+    }
 }
 
 /// A page request for [`crate::ports::EventStore::list_events`].
@@ -21,6 +72,9 @@ pub struct StoredEvent {
 pub struct EventQuery {
     pub organization_id: String,
     pub event_type: Option<String>,
+    /// The `sourceProduct`: a product, a provider (`stripe`) or `relay`.
+    pub source: Option<String>,
+    pub delivery: Option<DeliveryFilter>,
     pub from: Option<DateTime<Utc>>,
     pub to: Option<DateTime<Utc>>,
     pub cursor: Option<String>,

@@ -1,0 +1,179 @@
+//! The events table: every event of an organisation, whatever put it on the bus. Ingest writes
+//! the events it accepts (with their idempotency lock, in [`super::idempotency`]); deliver keeps
+//! every other event it is handed, and notes on each event how its deliveries stand, as two
+//! string sets of subscription ids (`delivered`, `failing`). Adding to and taking from a set
+//! is idempotent, so a redelivered message can note the same state again harmlessly.
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::types::AttributeValue;
+use relay_core::model::envelope::EventEnvelope;
+use relay_core::model::event::{DeliveryFilter, DeliveryMark, DeliverySummary, EventQuery, StoredEvent};
+use relay_core::ports::{EventLedger, EventStore, EventWriter, StoreError, WriteError};
+use uuid::Uuid;
+
+use super::{conditional, get_n, get_s, get_time, key, n, s, DynamoStore, Item, OrStoreError};
+
+#[async_trait]
+impl EventStore for DynamoStore {
+    async fn list_events(&self, q: &EventQuery) -> Result<(Vec<StoredEvent>, Option<String>), StoreError> {
+        let from = q.from.map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)).unwrap_or_else(|| "0".into());
+        let to = q.to.map(|t| format!("{}~", t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))).unwrap_or_else(|| "~".into());
+        let mut req = self
+            .client
+            .query()
+            .table_name(&self.tables.events)
+            .index_name("byOrganization")
+            .key_condition_expression("organizationId = :org AND orgReceived BETWEEN :from AND :to")
+            .expression_attribute_values(":org", s(&q.organization_id))
+            .expression_attribute_values(":from", s(&from))
+            .expression_attribute_values(":to", s(&to))
+            .scan_index_forward(false)
+            .limit(q.limit.clamp(1, 100) as i32);
+        // Filters apply after the page is read (as DynamoDB does), so a page may come back short.
+        let mut filters = Vec::new();
+        if let Some(t) = &q.event_type {
+            filters.push("eventType = :t");
+            req = req.expression_attribute_values(":t", s(t));
+        }
+        if let Some(source) = &q.source {
+            filters.push("sourceProduct = :src");
+            req = req.expression_attribute_values(":src", s(source));
+        }
+        match q.delivery {
+            Some(DeliveryFilter::Failed) => filters.push("attribute_exists(failing)"),
+            Some(DeliveryFilter::Delivered) => filters.push("attribute_exists(delivered) AND attribute_not_exists(failing)"),
+            Some(DeliveryFilter::None) => filters.push("attribute_not_exists(delivered) AND attribute_not_exists(failing)"),
+            None => {}
+        }
+        if !filters.is_empty() {
+            req = req.filter_expression(filters.join(" AND "));
+        }
+        if let Some(cursor) = &q.cursor {
+            // The cursor is the index position a page stopped at (eventId#receivedAt), base64url.
+            let bad = || StoreError::new("cursor", "not a cursor this API issued");
+            let text = String::from_utf8(base64_url_decode(cursor).ok_or_else(bad)?).map_err(|_| bad())?;
+            let (id, received) = text.split_once('#').ok_or_else(bad)?;
+            req = req
+                .exclusive_start_key("eventId", s(id))
+                .exclusive_start_key("organizationId", s(&q.organization_id))
+                .exclusive_start_key("orgReceived", s(&format!("{received}#{id}")));
+        }
+        // One page at a time (the caller pages with the cursor), so not `query_all`.
+        let out = req.send().await.or_store("dynamodb:Query")?;
+        let events = out.items().iter().filter_map(|item| stored_event(item, false)).collect();
+        let next = out.last_evaluated_key.as_ref().and_then(|k| {
+            let id = get_s(k, "eventId")?;
+            let received = get_s(k, "orgReceived")?.rsplit_once('#')?.0;
+            Some(base64_url_encode(format!("{id}#{received}").as_bytes()))
+        });
+        Ok((events, next))
+    }
+
+    async fn get_event(&self, id: Uuid) -> Result<Option<StoredEvent>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.tables.events)
+            .set_key(Some(key::event(&id.to_string())))
+            .send()
+            .await
+            .or_store("dynamodb:GetItem")?;
+        match out.item {
+            None => Ok(None),
+            Some(item) => stored_event(&item, true).map(Some).ok_or_else(|| StoreError::new("decode stored event", id)),
+        }
+    }
+}
+
+#[async_trait]
+impl EventWriter for DynamoStore {
+    async fn put_events(&self, events: &[StoredEvent]) -> Result<(), WriteError> {
+        self.transact(None, events).await
+    }
+
+    async fn delete_events(&self, ids: &[Uuid]) -> Result<(), StoreError> {
+        let keys = ids.iter().map(|id| key::event(&id.to_string())).collect();
+        self.batch_delete(&self.tables.events, keys).await
+    }
+}
+
+#[async_trait]
+impl EventLedger for DynamoStore {
+    async fn observe_event(&self, event: &StoredEvent) -> Result<(), StoreError> {
+        let mut item = event_item(event);
+        item.insert("observed".into(), AttributeValue::Bool(true));
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.tables.events)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(eventId)")
+            .send()
+            .await;
+        // Already there (ingest wrote it, or an earlier copy of this message): nothing to do.
+        conditional(result, "dynamodb:PutItem")?;
+        Ok(())
+    }
+
+    async fn mark_delivery(&self, event_id: Uuid, subscription_id: &str, mark: DeliveryMark) -> Result<(), StoreError> {
+        let (add, remove) = match mark {
+            DeliveryMark::Delivered => ("delivered", "failing"),
+            DeliveryMark::Failing => ("failing", "delivered"),
+        };
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.tables.events)
+            .set_key(Some(key::event(&event_id.to_string())))
+            .update_expression(format!("ADD {add} :sub DELETE {remove} :sub"))
+            // An event past its retention is not brought back as a bare item.
+            .condition_expression("attribute_exists(eventId)")
+            .expression_attribute_values(":sub", AttributeValue::Ss(vec![subscription_id.to_string()]))
+            .send()
+            .await;
+        conditional(result, "dynamodb:UpdateItem")?;
+        Ok(())
+    }
+}
+
+/// The events-table item: the envelope verbatim plus the attributes its indexes use.
+pub(super) fn event_item(e: &StoredEvent) -> Item {
+    let env = &e.envelope;
+    let received = e.received_at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    let mut item = key::event(&env.event_id.to_string());
+    item.insert("organizationId".into(), s(&env.organization_id));
+    item.insert("eventType".into(), s(&env.event_type));
+    item.insert("sourceProduct".into(), s(&env.source_product));
+    item.insert("receivedAt".into(), s(&received));
+    item.insert("orgReceived".into(), s(&format!("{received}#{}", env.event_id)));
+    item.insert("envelope".into(), s(&env.to_json()));
+    item.insert("expiresAt".into(), n(e.expires_at));
+    if let Some(k) = &e.idempotency_key {
+        item.insert("idempotencyKey".into(), s(k));
+    }
+    item
+}
+
+/// An events-table item as the port's type; `None` for an item without an envelope. The
+/// idempotency key is read only where the caller needs it (a listing never shows it).
+fn stored_event(item: &Item, with_key: bool) -> Option<StoredEvent> {
+    let envelope: EventEnvelope = serde_json::from_str(get_s(item, "envelope")?).ok()?;
+    let count = |name: &str| item.get(name).and_then(|v| v.as_ss().ok()).map_or(0, |set| set.len() as u32);
+    Some(StoredEvent {
+        envelope,
+        received_at: get_time(item, "receivedAt"),
+        idempotency_key: if with_key { get_s(item, "idempotencyKey").map(str::to_string) } else { None },
+        expires_at: get_n(item, "expiresAt").unwrap_or(0),
+        deliveries: DeliverySummary { delivered: count("delivered"), failing: count("failing") },
+    })
+}
+
+fn base64_url_encode(bytes: &[u8]) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+fn base64_url_decode(text: &str) -> Option<Vec<u8>> {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(text).ok()
+}
