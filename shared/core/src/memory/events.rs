@@ -162,8 +162,8 @@ impl EventLedger for MemoryEvents {
     async fn observe_event(&self, event: &StoredEvent) -> Result<(), StoreError> {
         self.check_up("observe_event")?;
         let mut stored = lock(&self.events);
-        if !stored.contains_key(&event.envelope.event_id) {
-            stored.insert(event.envelope.event_id, event.clone());
+        if let std::collections::hash_map::Entry::Vacant(slot) = stored.entry(event.envelope.event_id) {
+            slot.insert(event.clone());
             lock(&self.observed).insert(event.envelope.event_id);
         }
         Ok(())
