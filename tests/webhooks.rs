@@ -8,6 +8,7 @@ use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use futures::StreamExt;
 use relay_e2e::{post_raw as post, repo_root, Stack, StackOptions};
 use serde_json::{json, Value};
 
@@ -312,4 +313,103 @@ async fn sources_belong_to_their_organisation_and_never_show_their_secret() {
         204
     );
     assert_eq!(client.get(format!("{}/v1/sources/{id}", stack.url)).bearer_auth(&stack.org_key).send().await.expect("get").status(), 404);
+}
+
+async fn get(stack: &Stack, path: &str) -> (u16, Value) {
+    let resp = reqwest::Client::new().get(format!("{}{path}", stack.url)).bearer_auth(&stack.org_key).send().await.expect("get");
+    (resp.status().as_u16(), resp.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn a_source_logs_every_call_its_events_are_listed_and_a_flood_of_bad_calls_is_capped() {
+    let stack = Stack::start(StackOptions {
+        function_env: vec![("RELAY_REFUSED_REQUESTS_PER_MINUTE".into(), "25".into())],
+        ..StackOptions::default()
+    })
+    .await;
+    let secret = "whsec_log_1";
+    let source = create_source(&stack, &stack.org_key, json!({"provider": "stripe", "secret": secret})).await;
+    let (url, id) = (source["url"].as_str().expect("url"), source["id"].as_str().expect("id"));
+    let body = json!({"id": "evt_log1", "type": "payment_intent.succeeded", "data": {"object": {"id": "pi_log1"}}}).to_string();
+    let (status, accepted) = post(url, &[("stripe-signature", stripe_header(secret, now(), &body))], &body).await;
+    assert_eq!(status, 200, "{accepted}");
+    let event_id = accepted["eventId"].as_str().expect("event id");
+    let (status, _) = post(url, &[("stripe-signature", stripe_header("whsec_forged", now(), &body))], &body).await;
+    assert_eq!(status, 401);
+
+    // The log, newest first: the forged call with its reason, then the accepted one with its event.
+    let (status, log) = get(&stack, &format!("/v1/sources/{id}/requests")).await;
+    assert_eq!(status, 200, "{log}");
+    let entries = log["requests"].as_array().expect("requests");
+    assert_eq!(entries.len(), 2, "{log}");
+    assert_eq!((entries[0]["outcome"].as_str(), entries[0]["status"].as_u64()), (Some("refused"), Some(401)));
+    assert!(entries[0]["reason"].as_str().is_some_and(|r| r.contains("signature")), "{log}");
+    assert_eq!((entries[1]["outcome"].as_str(), entries[1]["eventId"].as_str()), (Some("accepted"), Some(event_id)));
+    assert_eq!(entries[1]["size"].as_u64(), Some(body.len() as u64));
+    let request_id = entries[1]["id"].as_str().expect("id");
+    let (status, raw) = get(&stack, &format!("/v1/sources/{id}/requests/{request_id}/body")).await;
+    assert_eq!(status, 200, "{raw}");
+    assert_eq!((raw["body"].as_str(), raw["encoding"].as_str()), (Some(body.as_str()), Some("utf8")), "the raw body, byte for byte");
+    assert!(raw["headers"]["stripe-signature"].is_string());
+    let refused_id = entries[0]["id"].as_str().expect("id");
+    assert_eq!(get(&stack, &format!("/v1/sources/{id}/requests/{refused_id}/body")).await.0, 404, "a refused body is not kept");
+    let (_, only_refused) = get(&stack, &format!("/v1/sources/{id}/requests?outcome=refused")).await;
+    assert_eq!(only_refused["requests"].as_array().map(Vec::len), Some(1));
+
+    // The event it produced is listed among the organisation's events, by its source.
+    let started = std::time::Instant::now();
+    loop {
+        let (_, page) = get(&stack, "/v1/events?source=stripe").await;
+        if page["events"].as_array().is_some_and(|e| e.iter().any(|e| e["event"]["eventId"] == event_id)) {
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(30), "the Stripe event was never listed: {page}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+
+    // Another organisation sees none of it.
+    stack.add_org_key("rk_other_org_key_0001", "org-other").await;
+    let resp = reqwest::Client::new()
+        .get(format!("{}/v1/sources/{id}/requests", stack.url))
+        .bearer_auth("rk_other_org_key_0001")
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(resp.status(), 404);
+
+    // A flood of 1,000 forged calls: all refused, at most the cap per minute logged.
+    let client = reqwest::Client::new();
+    let forged = stripe_header("whsec_forged", now(), &body);
+    let statuses: Vec<u16> =
+        futures::stream::iter(0..1000)
+            .map(|_| {
+                let (client, forged, body) = (client.clone(), forged.clone(), body.clone());
+                async move {
+                    client.post(url).header("stripe-signature", forged).body(body).send().await.map(|r| r.status().as_u16()).unwrap_or(0)
+                }
+            })
+            .buffer_unordered(16)
+            .collect()
+            .await;
+    assert!(statuses.iter().all(|s| *s == 401), "every forged call refused");
+    let mut refused = 0;
+    let mut cursor: Option<String> = None;
+    loop {
+        let path = match &cursor {
+            Some(c) => format!("/v1/sources/{id}/requests?outcome=refused&limit=100&cursor={c}"),
+            None => format!("/v1/sources/{id}/requests?outcome=refused&limit=100"),
+        };
+        let (status, page) = get(&stack, &path).await;
+        assert_eq!(status, 200, "{page}");
+        refused += page["requests"].as_array().map_or(0, Vec::len);
+        match page["nextCursor"].as_str() {
+            Some(c) => cursor = Some(c.to_string()),
+            None => break,
+        }
+    }
+    assert!((25..=2 * 25 + 1).contains(&refused), "{refused} refused calls logged; the cap is 25 a minute");
+    let next = json!({"id": "evt_log2", "type": "payment_intent.succeeded", "data": {"object": {"id": "pi_log2"}}}).to_string();
+    assert_eq!(post(url, &[("stripe-signature", stripe_header(secret, now(), &next))], &next).await.0, 200);
+    let (_, log) = get(&stack, &format!("/v1/sources/{id}/requests?limit=1")).await;
+    assert_eq!(log["requests"][0]["outcome"], "accepted", "the flood pushed nothing out: {log}");
 }

@@ -48,6 +48,8 @@ impl App {
             retries: Arc::new(SqsRetries::new(&sdk, config::required("RELAY_RETRY_QUEUE_URL")?, String::new())),
             mailer: Arc::new(SesMailer::new(&sdk, config::required("RELAY_MAIL_FROM")?)),
             blobs: Arc::new(S3Blobs::new(&sdk, config::required("RELAY_PAYLOAD_BUCKET")?)),
+            requests: store.clone(),
+            archive: Arc::new(S3Blobs::new(&sdk, config::required("RELAY_ARCHIVE_BUCKET")?)),
         };
         let manage_config = ManageConfig {
             rotation_overlap: chrono::Duration::seconds(config::number("RELAY_SECRET_ROTATION_OVERLAP_SECONDS", 24 * 3600)?),

@@ -4,7 +4,9 @@ use chrono::Utc;
 use lambda_http::http::Method;
 use lambda_http::Request;
 use relay_core::manage::Manage;
+use relay_core::model::problem::{Problem, ProblemKind};
 use relay_core::model::reply::Reply;
+use relay_core::model::request::{RequestOutcome, RequestQuery, SourceRequest};
 use relay_core::webhooks::sources::public_view;
 use serde_json::{json, Value};
 
@@ -27,7 +29,47 @@ pub(crate) async fn route(manage: &Manage, req: &Request, org: &str, rest: &[&st
         }),
         (&Method::GET, [id]) => reply(manage.source(org, id).await, |s| Reply::json(200, &public_view(&s, &base))),
         (&Method::DELETE, [id]) => reply(manage.delete_source(org, id).await, |()| Reply::no_content()),
-        (_, [] | [_]) => method_not_allowed(req),
+        (&Method::GET, [id, "requests"]) => requests(manage, req, org, id).await,
+        (&Method::GET, [id, "requests", rid]) => {
+            reply(manage.source_request(org, id, rid, Utc::now()).await, |e| Reply::json(200, &request_view(&e)))
+        }
+        (&Method::GET, [id, "requests", rid, "body"]) => {
+            reply(manage.source_request_body(org, id, rid, Utc::now()).await, |raw| Reply::json(200, &raw))
+        }
+        (_, [] | [_] | [_, "requests"] | [_, "requests", _] | [_, "requests", _, "body"]) => method_not_allowed(req),
         _ => no_route(),
     }
+}
+
+/// `GET /v1/sources/{id}/requests?outcome=&limit=&cursor=`: newest first, a page at a time.
+async fn requests(manage: &Manage, req: &Request, org: &str, source_id: &str) -> Reply {
+    let q = relay_edge::query_map(req);
+    let outcome = match q.get("outcome").map(|o| RequestOutcome::parse(o)) {
+        None => None,
+        Some(Some(o)) => Some(o),
+        Some(None) => {
+            let names = RequestOutcome::NAMES.join(", ");
+            return Problem::new(ProblemKind::InvalidRequest, format!("outcome must be one of {names}")).into();
+        }
+    };
+    let limit = match q.get("limit").map(|l| l.parse::<u32>()) {
+        None => 50,
+        Some(Ok(l)) if (1..=100).contains(&l) => l,
+        Some(_) => return Problem::new(ProblemKind::InvalidRequest, "limit must be 1 to 100").into(),
+    };
+    let query =
+        RequestQuery { source_id: source_id.to_string(), outcome, cursor: q.get("cursor").cloned(), limit, now: Utc::now().timestamp() };
+    reply(manage.source_requests(org, &query).await, |(entries, next)| {
+        let items: Vec<Value> = entries.iter().map(request_view).collect();
+        Reply::json(200, &json!({"requests": items, "nextCursor": next}))
+    })
+}
+
+/// One call as the API shows it: whether its raw body can be fetched, never where it is kept.
+fn request_view(e: &SourceRequest) -> Value {
+    let mut v = serde_json::to_value(e).unwrap_or_default();
+    if let Some(o) = v.as_object_mut() {
+        o.insert("hasBody".into(), json!(e.archive_key.is_some()));
+    }
+    v
 }

@@ -12,8 +12,8 @@ use lambda_http::{Body, Request};
 use relay_core::auth::Authenticator;
 use relay_core::manage::{Manage, ManageConfig, ManagePorts};
 use relay_core::memory::{
-    MemoryBlobs, MemoryDeliveries, MemoryEvents, MemoryKeys, MemoryMailer, MemoryOrganizations, MemoryRetries, MemorySources,
-    MemorySubscriptions,
+    MemoryBlobs, MemoryDeliveries, MemoryEvents, MemoryKeys, MemoryMailer, MemoryOrganizations, MemoryRequests, MemoryRetries,
+    MemorySources, MemorySubscriptions,
 };
 use relay_core::model::delivery::{Attempt, AttemptClaim, AttemptOutcome, FollowUp, PairKey, State};
 use relay_core::model::envelope::EventEnvelope;
@@ -77,6 +77,8 @@ async fn world() -> World {
         retries: retries.clone(),
         mailer: mailer.clone(),
         blobs: Arc::new(MemoryBlobs::default()),
+        requests: Arc::new(MemoryRequests::default()),
+        archive: Arc::new(MemoryBlobs::default()),
     };
     let app =
         App { auth: Authenticator::new(keys, Duration::from_secs(60)), manage: Manage::new(ports, ManageConfig::new(secrets.clone())) };

@@ -21,7 +21,7 @@ use relay_edge::to_response;
 
 pub use mollie::MollieApi;
 
-/// The largest webhook body accepted.
+/// The largest webhook body accepted (API Gateway's own limit is 10 MB).
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 
 pub struct App {
@@ -39,6 +39,10 @@ impl App {
                 .ok()
                 .filter(|v| !v.is_empty())
                 .unwrap_or_else(|| "https://api.mollie.com".into()),
+            max_body_bytes: MAX_BODY_BYTES,
+            request_retention_secs: config::number("RELAY_EVENT_RETENTION_DAYS", 30)? * 24 * 3600,
+            noise_retention_secs: config::number("RELAY_REFUSED_REQUEST_RETENTION_HOURS", 24)? * 3600,
+            noise_per_minute: config::number("RELAY_REFUSED_REQUESTS_PER_MINUTE", 60)? as u32,
             ..ReceiverConfig::new(config::secret_box()?)
         };
         let ports = ReceiverPorts {
@@ -48,7 +52,8 @@ impl App {
             archive: Arc::new(S3Blobs::new(&sdk, config::required("RELAY_ARCHIVE_BUCKET")?)),
             payloads: Arc::new(S3Blobs::new(&sdk, config::required("RELAY_PAYLOAD_BUCKET")?)),
             payments: Arc::new(MollieApi::default()),
-            limiter: store,
+            limiter: store.clone(),
+            requests: store,
             metrics: Arc::new(EmfMetrics::from_env("webhook-receive")),
         };
         Ok(Self { receiver: Receiver::new(ports, receiver_config) })
@@ -60,19 +65,14 @@ impl App {
         let parts: Vec<&str> = path.trim_start_matches('/').split('/').collect();
         let reply = match parts.as_slice() {
             ["webhooks", provider, source_id] => {
-                let body: &[u8] = req.body().as_ref();
-                if body.len() > MAX_BODY_BYTES {
-                    Problem::new(ProblemKind::PayloadTooLarge, format!("the body is {} bytes; the limit is {MAX_BODY_BYTES}", body.len()))
-                        .into()
-                } else {
-                    let inbound = InboundRequest {
-                        method: req.method().as_str().to_string(),
-                        headers: relay_edge::header_map(req.headers()),
-                        query: relay_edge::query_map(&req),
-                        body: body.to_vec(),
-                    };
-                    self.receiver.receive(provider, source_id, &inbound, Utc::now(), relay_edge::deadline_ms(&req)).await
-                }
+                // The size limit is the receiver's, so a refused oversized call is logged too.
+                let inbound = InboundRequest {
+                    method: req.method().as_str().to_string(),
+                    headers: relay_edge::header_map(req.headers()),
+                    query: relay_edge::query_map(&req),
+                    body: req.body().to_vec(),
+                };
+                self.receiver.receive(provider, source_id, &inbound, Utc::now(), relay_edge::deadline_ms(&req)).await
             }
             _ => Problem::new(ProblemKind::NotFound, format!("no route {path}")).into(),
         };

@@ -6,8 +6,9 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use lambda_http::{Body, Request};
-use relay_core::memory::{MemoryBlobs, MemoryBus, MemoryDedupe, MemoryRates, MemorySources, RecordedMetrics};
+use relay_core::memory::{MemoryBlobs, MemoryBus, MemoryDedupe, MemoryRates, MemoryRequests, MemorySources, RecordedMetrics};
 use relay_core::metrics;
+use relay_core::model::request::RequestOutcome;
 use relay_core::ports::{PaymentLookup, SourceStore};
 use relay_core::secrets::SecretBox;
 use relay_core::webhooks::receive::{Receiver, ReceiverConfig, ReceiverPorts, DEFAULT_MOLLIE_LOOKUPS_PER_SECOND};
@@ -37,6 +38,7 @@ struct World {
     blobs: Arc<MemoryBlobs>,
     mollie: Arc<FakeMollie>,
     metrics: Arc<RecordedMetrics>,
+    requests: Arc<MemoryRequests>,
 }
 
 async fn world() -> World {
@@ -51,6 +53,7 @@ async fn world() -> World {
     let blobs = Arc::new(MemoryBlobs::default());
     let mollie = Arc::new(FakeMollie::default());
     let metrics = Arc::new(RecordedMetrics::default());
+    let requests = Arc::new(MemoryRequests::default());
     let ports = ReceiverPorts {
         sources: store,
         dedupe: Arc::new(MemoryDedupe::default()),
@@ -59,10 +62,12 @@ async fn world() -> World {
         payloads: blobs.clone(),
         payments: mollie.clone(),
         limiter: Arc::new(MemoryRates::default()),
+        requests: requests.clone(),
         metrics: metrics.clone(),
     };
-    let receiver = Receiver::new(ports, ReceiverConfig::new(secrets));
-    World { app: App { receiver }, bus, blobs, mollie, metrics }
+    let config = ReceiverConfig { noise_per_minute: 5, max_body_bytes: 4096, ..ReceiverConfig::new(secrets) };
+    let receiver = Receiver::new(ports, config);
+    World { app: App { receiver }, bus, blobs, mollie, metrics, requests }
 }
 
 fn request(method: &str, path: &str, headers: Value, body: &str) -> Request {
@@ -215,4 +220,43 @@ async fn unsigned_mollie_callbacks_are_cached_and_rate_limited_per_source() {
     let (status, body) = call(&w, form("tr_later")).await;
     assert_eq!((status, body["eventType"].as_str()), (200, Some("payment.received")), "{body}");
     assert!(refused >= 20 - 2 * limit, "{refused} refused");
+}
+
+#[tokio::test]
+async fn every_call_to_a_source_is_logged_with_what_relay_made_of_it_and_noise_is_capped() {
+    let w = world().await;
+    let now = chrono::Utc::now().timestamp();
+    let (_, accepted) = call(&w, stripe_request(PAYMENT, "whsec_stripe", now)).await;
+    call(&w, stripe_request(PAYMENT, "whsec_stripe", now)).await;
+    call(&w, stripe_request(PAYMENT, "whsec_wrong", now)).await;
+    call(&w, stripe_request(&"x".repeat(5000), "whsec_stripe", now)).await;
+    call(&w, request("POST", "/webhooks/stripe/src_nope", json!({}), PAYMENT)).await;
+
+    let log = w.requests.all("src_stripe");
+    let outcomes: Vec<(RequestOutcome, u16)> = log.iter().map(|e| (e.outcome, e.status)).collect();
+    assert_eq!(
+        outcomes,
+        [(RequestOutcome::Refused, 413), (RequestOutcome::Refused, 401), (RequestOutcome::Duplicate, 200), (RequestOutcome::Accepted, 200)],
+        "newest first; the unknown source logs nothing"
+    );
+    let (too_large, forged, duplicate, first) = (&log[0], &log[1], &log[2], &log[3]);
+    assert_eq!(first.event_id.map(|id| id.to_string()), accepted["eventId"].as_str().map(str::to_string));
+    assert_eq!((first.event_type.as_deref(), first.size), (Some("payment.received"), PAYMENT.len() as u64));
+    assert!(first.archive_key.is_some(), "an accepted call's raw body can be fetched");
+    assert_eq!(duplicate.event_id, first.event_id, "a duplicate names the event it repeats");
+    assert!(forged.reason.as_deref().is_some_and(|r| r.contains("signature")), "{:?}", forged.reason);
+    assert!(too_large.reason.as_deref().is_some_and(|r| r.contains("limit")), "{:?}", too_large.reason);
+    assert!(first.expires_at - forged.expires_at > 24 * 3600, "refused calls are kept briefly, accepted ones as long as events");
+
+    // A flood of forged calls: at most the cap per minute is logged, and the log still takes
+    // the next genuine call.
+    for _ in 0..50 {
+        assert_eq!(call(&w, stripe_request(PAYMENT, "whsec_wrong", now)).await.0, 401);
+    }
+    let noise = w.requests.all("src_stripe").iter().filter(|e| e.outcome.is_noise()).count();
+    assert!(noise <= 2 * 5, "{noise} refused calls logged; the cap is 5 a minute");
+    assert!(w.metrics.total(metrics::WEBHOOK_REQUESTS_NOT_LOGGED) >= 40.0);
+    let other = r#"{"id":"evt_2","type":"payment_intent.succeeded","data":{"object":{"id":"pi_2"}}}"#;
+    assert_eq!(call(&w, stripe_request(other, "whsec_stripe", now)).await.0, 200);
+    assert_eq!(w.requests.all("src_stripe")[0].outcome, RequestOutcome::Accepted);
 }

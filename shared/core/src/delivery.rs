@@ -214,7 +214,7 @@ impl Deliverer {
     ) -> Result<(), StoreError> {
         if let Some(limit) = sub.rate_limit {
             // The limit holds across every instance: one shared counter per subscription-second.
-            if !self.ports.rates.take_rate_slot(&sub.id, limit, now).await? {
+            if !self.ports.rates.take_rate_slot(&sub.id, limit, 1, now).await? {
                 let wait = Duration::from_millis(1000 + rand::rng().random_range(0..500));
                 self.ports.metrics.increment(&[], metrics::RETRIES_SCHEDULED);
                 return self.ports.retries.schedule(&RetryMessage::new(RetryKind::Retry, envelope, &sub.id, n, now), wait).await;

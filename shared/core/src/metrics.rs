@@ -22,6 +22,8 @@ pub const WEBHOOKS_ACCEPTED: &str = "WebhooksAccepted";
 pub const WEBHOOKS_REJECTED: &str = "WebhooksRejected";
 /// Provider retries of a webhook already published (dimension `Provider`).
 pub const WEBHOOKS_DUPLICATE: &str = "WebhooksDuplicate";
+/// Refused or duplicate webhook calls left out of the source's request log (over its cap).
+pub const WEBHOOK_REQUESTS_NOT_LOGGED: &str = "WebhookRequestsNotLogged";
 
 /// Webhook deliveries answered with a 2xx.
 pub const DELIVERIES_SUCCEEDED: &str = "DeliveriesSucceeded";

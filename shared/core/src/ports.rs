@@ -21,6 +21,7 @@ use crate::model::event::{DeliveryMark, EventQuery, StoredEvent};
 use crate::model::idempotency::{Record, StoredResponse};
 use crate::model::keys::ApiKey;
 use crate::model::organization::Profile;
+use crate::model::request::{RequestQuery, SourceRequest};
 use crate::model::source::SealedSource;
 use crate::model::subscription::Subscription;
 
@@ -103,6 +104,19 @@ pub trait EventLedger: Send + Sync {
     /// Notes the latest attempt of one of the organisation's own deliveries of the event.
     /// Idempotent; an event no longer kept is left alone.
     async fn mark_delivery(&self, event_id: Uuid, subscription_id: &str, mark: DeliveryMark) -> Result<(), StoreError>;
+}
+
+/// The incoming-request log, as webhook-receive writes it.
+#[async_trait]
+pub trait RequestRecorder: Send + Sync {
+    async fn record_request(&self, entry: &SourceRequest) -> Result<(), StoreError>;
+}
+
+/// The incoming-request log, as the API reads it: newest first, lapsed entries left out.
+#[async_trait]
+pub trait RequestLog: Send + Sync {
+    async fn list_requests(&self, query: &RequestQuery) -> Result<(Vec<SourceRequest>, Option<String>), StoreError>;
+    async fn get_request(&self, source_id: &str, id: &str, now: i64) -> Result<Option<SourceRequest>, StoreError>;
 }
 
 /// Why one event was not published.
@@ -215,8 +229,15 @@ pub trait DeliveryStore: Send + Sync {
 /// A limit shared by every instance: at most `limit` uses of `key` per second.
 #[async_trait]
 pub trait RateLimiter: Send + Sync {
-    /// Takes one of `limit` slots of the current second for `key`; `false` when none is left.
-    async fn take_rate_slot(&self, key: &str, limit: u32, now: DateTime<Utc>) -> Result<bool, StoreError>;
+    /// Takes one of `limit` slots of the current window of `window_secs` seconds for `key`;
+    /// `false` when none is left.
+    async fn take_rate_slot(&self, key: &str, limit: u32, window_secs: i64, now: DateTime<Utc>) -> Result<bool, StoreError>;
+}
+
+/// The first second (epoch s) of the rate window `now` falls in.
+pub fn window_start(now: DateTime<Utc>, window_secs: i64) -> i64 {
+    let w = window_secs.max(1);
+    now.timestamp().div_euclid(w) * w
 }
 
 /// Delayed retries beyond SQS's 15-minute cap, and the dead-letter queue.

@@ -1,13 +1,14 @@
-//! Relay's state on DynamoDB: one client for the four tables, one file per table's ports.
+//! Relay's state on DynamoDB: one client for the five tables, one file per table's ports.
 //!
 //! | table (template.yaml) | key            | items                                              | file               |
 //! |-----------------------|----------------|----------------------------------------------------|--------------------|
 //! | idempotency           | `id`           | `<principal>#<key>` idempotency records             | [`idempotency`]    |
 //! |                       |                | `webhook:<source>#<delivery>` incoming-webhook claims | [`dedupe`]       |
-//! |                       |                | `rate:<key>#<second>` rate-limit counters           | [`rate`]           |
+//! |                       |                | `rate:<key>#<window>` rate-limit counters           | [`rate`]           |
 //! | events                | `eventId`      | every event of an organisation (from ingest, or kept by deliver from the bus: `observed`), with `delivered`/`failing` sets of subscription ids; index `byOrganization` (`organizationId`, `orgReceived`) | [`events`] |
 //! | config                | `pk` / `sk`    | `KEY#<hash>`/`KEY` API keys; `SOURCE#<id>`/`SOURCE` and `SUB#<id>`/`SUB` for look-up, each with an `ORG#<org>`/`SOURCE#<id>` or `SUB#<id>` listing item written in the same transaction; `ORG#<org>`/`PROFILE` | [`config`] |
 //! | deliveries            | `eventId`/`sk` | `SUB#<subscription>` pair state; `ATTEMPT#<subscription>#<nnnn>` attempts; `health:<subscription>`/`HEALTH` failing-since marks; index `bySubscription` (`subscriptionId`, `updatedAt`) | [`deliveries`] |
+//! | requests              | `sourceId`/`requestId` | what each webhook source received, newest last by id | [`requests`] |
 //!
 //! The rate counters and webhook claims share the idempotency table because they are the same
 //! kind of thing (a short-lived conditional claim on a string key, expired by `expiresAt`) and
@@ -22,6 +23,7 @@ mod events;
 mod idempotency;
 mod key;
 mod rate;
+mod requests;
 
 use std::collections::HashMap;
 
@@ -46,6 +48,7 @@ pub struct Tables {
     pub events: String,
     pub config: String,
     pub deliveries: String,
+    pub requests: String,
 }
 
 impl Tables {
@@ -57,11 +60,12 @@ impl Tables {
             events: required("RELAY_EVENTS_TABLE")?,
             config: required("RELAY_CONFIG_TABLE")?,
             deliveries: required("RELAY_DELIVERIES_TABLE")?,
+            requests: required("RELAY_REQUESTS_TABLE")?,
         })
     }
 }
 
-/// One client for the four tables; implements every store port, so a function builds it once and
+/// One client for the five tables; implements every store port, so a function builds it once and
 /// hands it out as each `Arc<dyn Port>` it needs (and a lock and its events share a transaction).
 #[derive(Clone)]
 pub struct DynamoStore {

@@ -1,25 +1,26 @@
-//! Rate limits shared by every instance: `rate:<key>#<second>` counters in the idempotency table,
-//! each taken with one conditional increment; they expire two minutes after their second.
+//! Rate limits shared by every instance: `rate:<key>#<window start>` counters in the idempotency
+//! table, each taken with one conditional increment; they expire two minutes after their window.
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use relay_core::ports::{RateLimiter, StoreError};
+use relay_core::ports::{window_start, RateLimiter, StoreError};
 
 use super::{conditional, key, n, DynamoStore};
 
 #[async_trait]
 impl RateLimiter for DynamoStore {
-    async fn take_rate_slot(&self, name: &str, limit: u32, now: DateTime<Utc>) -> Result<bool, StoreError> {
+    async fn take_rate_slot(&self, name: &str, limit: u32, window_secs: i64, now: DateTime<Utc>) -> Result<bool, StoreError> {
+        let start = window_start(now, window_secs);
         let result = self
             .client
             .update_item()
             .table_name(&self.tables.idempotency)
-            .set_key(Some(key::id(&format!("rate:{name}#{}", now.timestamp()))))
+            .set_key(Some(key::id(&format!("rate:{name}#{start}"))))
             .update_expression("ADD used :one SET expiresAt = :exp")
             .condition_expression("attribute_not_exists(used) OR used < :limit")
             .expression_attribute_values(":one", n(1))
             .expression_attribute_values(":limit", n(i64::from(limit)))
-            .expression_attribute_values(":exp", n(now.timestamp() + 120))
+            .expression_attribute_values(":exp", n(start + window_secs.max(1) + 120))
             .send()
             .await;
         Ok(conditional(result, "dynamodb:UpdateItem")?.is_some())

@@ -8,7 +8,7 @@
 //!
 //! - [`subscriptions`]: create, change, rotate, delete, recover, test.
 //! - [`events`]: list, inspect (with every attempt), replay.
-//! - [`sources`]: register, list, delete incoming webhook sources.
+//! - [`sources`]: register, list, delete incoming webhook sources; each one's request log.
 //! - [`integrations`]: the platform's product-to-product integrations (operators only).
 //! - [`organization`]: the contact address, used only once its code comes back.
 
@@ -28,7 +28,7 @@ use crate::model::problem::{Problem, ProblemKind};
 use crate::model::source::SealedSource;
 use crate::model::subscription::Subscription;
 use crate::ports::{
-    BlobReader, DeliveryStore, EventStore, Mailer, OrganizationStore, RetryQueue, SourceStore, StoreError, SubscriptionStore,
+    BlobReader, DeliveryStore, EventStore, Mailer, OrganizationStore, RequestLog, RetryQueue, SourceStore, StoreError, SubscriptionStore,
 };
 use crate::secrets::SecretBox;
 
@@ -46,6 +46,10 @@ pub struct ManagePorts {
     pub mailer: Arc<dyn Mailer>,
     /// Large payloads, to show an event whole.
     pub blobs: Arc<dyn BlobReader>,
+    /// What each source received.
+    pub requests: Arc<dyn RequestLog>,
+    /// The raw requests webhook-receive archived, to show an accepted call's body.
+    pub archive: Arc<dyn BlobReader>,
 }
 
 /// How the management API behaves.

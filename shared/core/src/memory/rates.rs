@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use super::guard::lock;
-use crate::ports::{RateLimiter, StoreError};
+use crate::ports::{window_start, RateLimiter, StoreError};
 
 /// Rate slots in a map (a shared limit, as one process sees it).
 #[derive(Default)]
@@ -17,9 +17,9 @@ pub struct MemoryRates {
 
 #[async_trait]
 impl RateLimiter for MemoryRates {
-    async fn take_rate_slot(&self, key: &str, limit: u32, now: DateTime<Utc>) -> Result<bool, StoreError> {
+    async fn take_rate_slot(&self, key: &str, limit: u32, window_secs: i64, now: DateTime<Utc>) -> Result<bool, StoreError> {
         let mut used = lock(&self.used);
-        let n = used.entry(format!("{key}#{}", now.timestamp())).or_default();
+        let n = used.entry(format!("{key}#{}", window_start(now, window_secs))).or_default();
         if *n >= limit {
             return Ok(false);
         }

@@ -7,7 +7,7 @@
 //! - [`idempotency`]: the IETF `Idempotency-Key` state machine (Powertools-style records).
 //! - [`delivery`]: a pair's state and attempts, the retry schedule, retry messages.
 //! - [`subscription`]: an organisation's endpoint, its secrets and the platform integrations.
-//! - [`source`]: a registered webhook source as stored.
+//! - [`source`]: a registered webhook source as stored; [`request`]: what a source received.
 //! - [`organization`]: an organisation's contact address, used only once verified.
 //! - [`keys`]: API keys, stored only as hashes.
 //! - [`ids`]: every id Relay makes up.
@@ -23,6 +23,7 @@ pub mod keys;
 pub mod organization;
 pub mod problem;
 pub mod reply;
+pub mod request;
 pub mod source;
 pub mod subscription;
 pub mod validation;

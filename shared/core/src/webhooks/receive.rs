@@ -1,5 +1,8 @@
 //! Receiving one webhook: find the source, verify, recognise duplicates, publish the internal
-//! event, archive the raw request. Nothing is written before the request is proved genuine.
+//! event, archive the raw request. Nothing is written before the request is proved genuine,
+//! except one entry in the source's request log: every call to a known source is logged with
+//! what Relay made of it, and the calls a sender can make at will (refused, duplicate) are
+//! capped per source per minute and kept only briefly.
 //!
 //! AWS requests per accepted webhook on a warm instance: one conditional claim (DynamoDB), one
 //! PutEvents, one PutObject (the archive). The archive is written last and doubles as the
@@ -21,7 +24,10 @@ use crate::metrics::{self, Metrics};
 use crate::model::envelope::EventEnvelope;
 use crate::model::problem::{Problem, ProblemKind};
 use crate::model::reply::Reply;
-use crate::ports::{BlobArchive, BlobWriter, Claim, DedupeStore, EventPublisher, PaymentLookup, RateLimiter, SourceLookup};
+use crate::model::request::{new_request_id, RequestOutcome, SourceRequest};
+use crate::ports::{
+    window_start, BlobArchive, BlobWriter, Claim, DedupeStore, EventPublisher, PaymentLookup, RateLimiter, RequestRecorder, SourceLookup,
+};
 use crate::secrets::SecretBox;
 
 /// Headers never archived: credentials a sender might include.
@@ -51,6 +57,14 @@ pub struct ReceiverConfig {
     pub mollie_cache: Duration,
     /// Payloads larger than this travel by reference, as ingest's do.
     pub inline_payload_limit: usize,
+    /// The largest body accepted.
+    pub max_body_bytes: usize,
+    /// How long the log keeps an accepted, handshake, ignored or failed call (as events).
+    pub request_retention_secs: i64,
+    /// How long the log keeps a refused or duplicate call.
+    pub noise_retention_secs: i64,
+    /// Refused and duplicate calls logged per source per minute, across every instance.
+    pub noise_per_minute: u32,
 }
 
 impl ReceiverConfig {
@@ -65,6 +79,10 @@ impl ReceiverConfig {
             mollie_lookups_per_second: DEFAULT_MOLLIE_LOOKUPS_PER_SECOND,
             mollie_cache: Duration::from_secs(30),
             inline_payload_limit: crate::model::envelope::DEFAULT_INLINE_PAYLOAD_LIMIT,
+            max_body_bytes: 1024 * 1024,
+            request_retention_secs: 30 * 24 * 3600,
+            noise_retention_secs: 24 * 3600,
+            noise_per_minute: 60,
         }
     }
 }
@@ -82,8 +100,10 @@ pub struct ReceiverPorts {
     pub payloads: Arc<dyn BlobWriter>,
     /// Mollie's API, to confirm a classic (unsigned) callback.
     pub payments: Arc<dyn PaymentLookup>,
-    /// Caps Mollie look-ups per source, across every instance.
+    /// Caps Mollie look-ups and logged noise per source, across every instance.
     pub limiter: Arc<dyn RateLimiter>,
+    /// Each source's request log.
+    pub requests: Arc<dyn RequestRecorder>,
     pub metrics: Arc<dyn Metrics>,
 }
 
@@ -94,6 +114,34 @@ pub struct Receiver {
     cache: Mutex<HashMap<String, (Option<Source>, Instant)>>,
     /// Mollie look-ups by payment id: the answer and when it was fetched.
     lookups: Mutex<HashMap<String, (Option<Value>, Instant)>>,
+    /// Sources whose noise cap this instance saw reached, by the minute it was reached in: the
+    /// rest of that minute's flood costs no AWS call at all.
+    saturated: Mutex<HashMap<String, i64>>,
+}
+
+/// What Relay made of one call to a known source, for its request log.
+struct Note {
+    outcome: RequestOutcome,
+    reason: Option<String>,
+    event: Option<(Uuid, String)>,
+    archive_key: Option<String>,
+}
+
+impl Note {
+    fn new(outcome: RequestOutcome, reason: impl Into<Option<String>>) -> Self {
+        Self { outcome, reason: reason.into(), event: None, archive_key: None }
+    }
+
+    fn of(mut self, envelope: &EventEnvelope) -> Self {
+        self.event = Some((envelope.event_id, envelope.event_type.clone()));
+        self
+    }
+
+    /// A reply Relay made up for a problem of its own (5xx) is a failure; any other, a refusal.
+    fn from_reply(reply: &Reply, reason: &str) -> Self {
+        let outcome = if reply.status >= 500 { RequestOutcome::Failed } else { RequestOutcome::Refused };
+        Self::new(outcome, reason.to_string())
+    }
 }
 
 fn problem(kind: ProblemKind, detail: impl Into<String>) -> Reply {
@@ -102,7 +150,7 @@ fn problem(kind: ProblemKind, detail: impl Into<String>) -> Reply {
 
 impl Receiver {
     pub fn new(ports: ReceiverPorts, config: ReceiverConfig) -> Self {
-        Self { ports, config, cache: Mutex::default(), lookups: Mutex::default() }
+        Self { ports, config, cache: Mutex::default(), lookups: Mutex::default(), saturated: Mutex::default() }
     }
 
     fn count(&self, provider: Provider, metric: &'static str) {
@@ -125,17 +173,37 @@ impl Receiver {
             Ok(_) => return unknown(),
             Err(reply) => return reply,
         };
+        let (reply, note) = self.process(&source, req, now, deadline_ms).await;
+        self.log(&source, req, &reply, note, now).await;
+        reply
+    }
+
+    /// One call to a known source: the reply, and what the log should say about it.
+    async fn process(&self, source: &Source, req: &InboundRequest, now: DateTime<Utc>, deadline_ms: Option<i64>) -> (Reply, Note) {
+        let provider = source.provider;
+        let source_id = source.id.as_str();
+        let refused = |reply: Reply, reason: &str| (reply, Note::new(RequestOutcome::Refused, reason.to_string()));
         if req.method.eq_ignore_ascii_case("GET") && provider != Provider::Linkedin {
-            return problem(ProblemKind::MethodNotAllowed, "this source takes POST requests");
+            return refused(problem(ProblemKind::MethodNotAllowed, "this source takes POST requests"), "GET on a source that takes POST");
+        }
+        if req.body.len() > self.config.max_body_bytes {
+            let detail = format!("the body is {} bytes; the limit is {}", req.body.len(), self.config.max_body_bytes);
+            return refused(problem(ProblemKind::PayloadTooLarge, detail.clone()), &detail);
         }
 
-        let verified = match verify::verify(&source, req, now.timestamp()) {
+        let verified = match verify::verify(source, req, now.timestamp()) {
             Ok(Outcome::Verified(v)) => v,
-            Ok(Outcome::Challenge(answer)) => return Reply::json(200, &answer),
-            Ok(Outcome::Confirm { payment_id }) => match self.confirm_mollie(&source, &payment_id, now).await {
+            Ok(Outcome::Challenge(answer)) => return (Reply::json(200, &answer), Note::new(RequestOutcome::Handshake, None)),
+            Ok(Outcome::Confirm { payment_id }) => match self.confirm_mollie(source, &payment_id, now).await {
                 Ok(Some(v)) => v,
-                Ok(None) => return Reply::json(200, &json!({"received": true, "published": false})),
-                Err(reply) => return reply,
+                Ok(None) => {
+                    let reason = format!("Mollie does not report payment {payment_id} as paid; nothing published");
+                    return (Reply::json(200, &json!({"received": true, "published": false})), Note::new(RequestOutcome::Ignored, reason));
+                }
+                Err((reply, reason)) => {
+                    let note = Note::from_reply(&reply, &reason);
+                    return (reply, note);
+                }
             },
             Err(e) => {
                 tracing::warn!(source_id, provider = provider.slug(), reason = %e, "webhook refused");
@@ -145,17 +213,15 @@ impl Receiver {
                 if kind == ProblemKind::Unauthenticated {
                     p.title = "Webhook signature verification failed".into();
                 }
-                return p.into();
+                return refused(p.into(), &e.to_string());
             }
         };
 
         if let Some(at) = verified.signed_at {
             if now.timestamp() - at > self.config.dedupe_secs {
                 self.count(provider, metrics::WEBHOOKS_REJECTED);
-                return problem(
-                    ProblemKind::InvalidRequest,
-                    "the webhook is older than the duplicate window, so it cannot be told from a replay; it was not published",
-                );
+                let reason = "the webhook is older than the duplicate window, so it cannot be told from a replay; it was not published";
+                return refused(problem(ProblemKind::InvalidRequest, reason), reason);
             }
         }
         let event_id = Uuid::new_v5(&Uuid::NAMESPACE_URL, format!("relay:webhook:{}:{}", source.id, verified.dedupe_id).as_bytes());
@@ -163,27 +229,35 @@ impl Receiver {
         let archive_key = format!("webhooks/{}/{}/{}.json", source.organization_id, source.id, event_id);
         let now_ms = now.timestamp_millis();
         let hold = deadline_ms.unwrap_or(now_ms + self.config.default_hold_ms);
-        let duplicate = || {
-            self.count(provider, metrics::WEBHOOKS_DUPLICATE);
-            Reply::json(200, &json!({"received": true, "duplicate": true, "eventId": event_id}))
+        let failed = |doing: &str, e: &dyn std::fmt::Display| {
+            let reply = self.unavailable(doing, &e.to_string());
+            (reply, Note::new(RequestOutcome::Failed, format!("Relay failed {doing}; the provider's retry will be processed")))
+        };
+        let duplicate = |reason: Option<String>| Note {
+            event: Some((event_id, mapping::internal_type(provider, &verified.provider_type))),
+            ..Note::new(RequestOutcome::Duplicate, reason)
         };
 
         let claim = match self.ports.dedupe.claim(&dedupe_key, hold, now.timestamp() + self.config.dedupe_secs, now_ms).await {
             Ok(c) => c,
-            Err(e) => return self.unavailable("claiming the delivery", &e.to_string()),
+            Err(e) => return failed("claiming the delivery", &e),
         };
         if claim != Claim::Fresh {
             // Seen before. The archive is written last, so it tells a finished delivery from
             // one still running (held) or one whose attempt died (reclaimed: process it now).
             match self.ports.archive.blob_exists(&archive_key).await {
-                Ok(true) => return duplicate(),
+                Ok(true) => {
+                    self.count(provider, metrics::WEBHOOKS_DUPLICATE);
+                    let reply = Reply::json(200, &json!({"received": true, "duplicate": true, "eventId": event_id}));
+                    return (reply, duplicate(None));
+                }
                 Ok(false) if claim == Claim::Held => {
                     let mut p = Problem::new(ProblemKind::RequestInProgress, "this delivery is being processed; retry later");
                     p.retry_after = Some(5);
-                    return p.into();
+                    return (p.into(), duplicate(Some("an earlier call of this delivery was still being processed".into())));
                 }
                 Ok(false) => tracing::warn!(source_id, "an earlier attempt at this delivery did not finish; processing it again"),
-                Err(e) => return self.unavailable("checking for a duplicate", &e.to_string()),
+                Err(e) => return failed("checking for a duplicate", &e),
             }
         }
 
@@ -195,7 +269,7 @@ impl Receiver {
             organization_id: source.organization_id.clone(),
             timestamp: now,
             correlation_id: Some(verified.provider_event_id.clone()),
-            payload: Some(payload(&source, &verified)),
+            payload: Some(payload(source, &verified)),
             payload_ref: None,
         };
         // A bus entry holds 256 KB: a larger payload goes to the payload bucket first, by
@@ -204,23 +278,83 @@ impl Receiver {
         if let Some((key, bytes)) = large {
             if let Err(e) = self.ports.payloads.put_blob(&key, bytes, "application/json").await {
                 let _ = self.ports.dedupe.forget(&dedupe_key).await;
-                return self.unavailable("storing the payload", &e.to_string());
+                let (reply, note) = failed("storing the payload", &e);
+                return (reply, note.of(&envelope));
             }
         }
         if let Some(Err(e)) = self.ports.publisher.publish(std::slice::from_ref(&envelope)).await.into_iter().next() {
             let _ = self.ports.dedupe.forget(&dedupe_key).await;
-            return self.unavailable("publishing the event", &e.to_string());
+            let (reply, note) = failed("publishing the event", &e);
+            return (reply, note.of(&envelope));
         }
-        let archive = archive_record(&source, &verified, &envelope, req, now);
+        let archive = archive_record(source, &verified, &envelope, req, now);
         if let Err(e) = self.ports.archive.put_blob(&archive_key, archive, "application/json").await {
             // The event is on the bus; without the archive a provider retry publishes it again
             // under the same eventId, which consumers deduplicate.
             let _ = self.ports.dedupe.forget(&dedupe_key).await;
-            return self.unavailable("archiving the request", &e.to_string());
+            let (reply, note) = failed("archiving the request", &e);
+            return (reply, note.of(&envelope));
         }
         tracing::info!(event_id = %event_id, event_type = %envelope.event_type, source_id, provider = provider.slug(), "webhook accepted");
         self.count(provider, metrics::WEBHOOKS_ACCEPTED);
-        Reply::json(200, &json!({"received": true, "eventId": event_id, "eventType": envelope.event_type}))
+        let reply = Reply::json(200, &json!({"received": true, "eventId": event_id, "eventType": envelope.event_type}));
+        (reply, Note { archive_key: Some(archive_key), ..Note::new(RequestOutcome::Accepted, None).of(&envelope) })
+    }
+
+    /// Writes the call to the source's request log. Noise (refused, duplicate) takes a slot of
+    /// the source's per-minute cap first; a log entry that cannot be written is counted and
+    /// skipped, never a reason to answer the provider differently.
+    async fn log(&self, source: &Source, req: &InboundRequest, reply: &Reply, note: Note, now: DateTime<Utc>) {
+        let noise = note.outcome.is_noise();
+        if noise && !self.noise_slot(&source.id, now).await {
+            self.count(source.provider, metrics::WEBHOOK_REQUESTS_NOT_LOGGED);
+            return;
+        }
+        let keep = if noise { self.config.noise_retention_secs } else { self.config.request_retention_secs };
+        let (event_id, event_type) = note.event.map_or((None, None), |(id, t)| (Some(id), Some(t)));
+        let entry = SourceRequest {
+            id: new_request_id(now),
+            source_id: source.id.clone(),
+            organization_id: source.organization_id.clone(),
+            received_at: now,
+            method: req.method.to_ascii_uppercase(),
+            outcome: note.outcome,
+            status: reply.status,
+            reason: note.reason,
+            event_id,
+            event_type,
+            size: req.body.len() as u64,
+            archive_key: note.archive_key,
+            expires_at: now.timestamp() + keep,
+        };
+        if let Err(e) = self.ports.requests.record_request(&entry).await {
+            tracing::warn!(source_id = %source.id, error = %e, "the request log entry could not be written");
+            self.count(source.provider, metrics::WEBHOOK_REQUESTS_NOT_LOGGED);
+        }
+    }
+
+    /// One slot of the source's noise cap for the current minute. Once this instance has seen
+    /// the cap reached, the rest of the minute is refused without asking the store.
+    async fn noise_slot(&self, source_id: &str, now: DateTime<Utc>) -> bool {
+        let minute = window_start(now, 60);
+        if self.saturated.lock().ok().and_then(|s| s.get(source_id).copied()) == Some(minute) {
+            return false;
+        }
+        let key = format!("requests:{source_id}");
+        match self.ports.limiter.take_rate_slot(&key, self.config.noise_per_minute, 60, now).await {
+            Ok(true) => true,
+            Ok(false) => {
+                if let Ok(mut s) = self.saturated.lock() {
+                    s.retain(|_, m| *m == minute);
+                    s.insert(source_id.to_string(), minute);
+                }
+                false
+            }
+            Err(e) => {
+                tracing::warn!(source_id, error = %e, "the request log cap could not be checked; not logging");
+                false
+            }
+        }
     }
 
     async fn source(&self, id: &str) -> Result<Option<Source>, Reply> {
@@ -243,7 +377,8 @@ impl Receiver {
         Ok(source)
     }
 
-    async fn confirm_mollie(&self, source: &Source, payment_id: &str, now: DateTime<Utc>) -> Result<Option<Verified>, Reply> {
+    /// Looks the payment up at Mollie. `Err`: the reply, and the reason for the request log.
+    async fn confirm_mollie(&self, source: &Source, payment_id: &str, now: DateTime<Utc>) -> Result<Option<Verified>, (Reply, String)> {
         let cache_key = format!("{}#{payment_id}", source.id);
         let cached = self.lookups.lock().ok().and_then(|c| c.get(&cache_key).cloned());
         let payment = match cached {
@@ -252,22 +387,21 @@ impl Receiver {
                 let slot = self
                     .ports
                     .limiter
-                    .take_rate_slot(&format!("mollie:{}", source.id), self.config.mollie_lookups_per_second, now)
+                    .take_rate_slot(&format!("mollie:{}", source.id), self.config.mollie_lookups_per_second, 1, now)
                     .await
-                    .map_err(|e| self.unavailable("limiting Mollie look-ups", &e.to_string()))?;
+                    .map_err(|e| {
+                        (self.unavailable("limiting Mollie look-ups", &e.to_string()), "Relay failed limiting Mollie look-ups".into())
+                    })?;
                 if !slot {
-                    let mut p =
-                        Problem::new(ProblemKind::TooManyRequests, "too many unsigned Mollie callbacks for this source; retry later");
+                    let reason = "too many unsigned Mollie callbacks for this source; retry later";
+                    let mut p = Problem::new(ProblemKind::TooManyRequests, reason);
                     p.retry_after = Some(2);
-                    return Err(p.into());
+                    return Err((p.into(), reason.into()));
                 }
                 // The API base is the operator's setting, never a source's: Relay fetches from it.
-                let payment = self
-                    .ports
-                    .payments
-                    .payment(&self.config.mollie_base_url, &source.secret, payment_id)
-                    .await
-                    .map_err(|e| self.unavailable("confirming the payment with Mollie", &e))?;
+                let payment = self.ports.payments.payment(&self.config.mollie_base_url, &source.secret, payment_id).await.map_err(|e| {
+                    (self.unavailable("confirming the payment with Mollie", &e), "Mollie could not be asked about the payment".into())
+                })?;
                 // Only a paid answer is reused: "paid" is final, while an open or unknown payment
                 // may be paid a moment later, and Mollie's callback for that must be looked up.
                 let paid = payment.as_ref().is_some_and(|p| p.get("status").and_then(Value::as_str) == Some("paid"));
