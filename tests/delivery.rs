@@ -320,10 +320,29 @@ async fn disabling_the_recruitiq_to_nexus_integration_stops_delivery_and_enablin
     assert_eq!(nexus.count(), 1, "nothing reaches Nexus while the integration is off");
 
     assert_eq!(put(true).await.expect("enable").status(), 200);
-    publish(&stack, "org-acme", "cand-i3").await;
+    let last = publish(&stack, "org-acme", "cand-i3").await;
     let got = nexus.wait_for(2, LIMIT).await;
     let body: Value = serde_json::from_str(&got[1].body).expect("json");
     assert_eq!(body["data"]["payload"]["candidateId"], "cand-i3");
+
+    // The operator's list shows each integration's state and its last day's activity.
+    let started = Instant::now();
+    let nexus_row = loop {
+        let (_, list) = get(&stack, ADMIN_KEY, "/v1/integrations").await;
+        let row =
+            list["integrations"].as_array().into_iter().flatten().find(|i| i["source"] == "recruitiq" && i["target"] == "nexus").cloned();
+        if let Some(row) = row.filter(|r| r["lastEvent"]["eventId"] == last.as_str() && r["lastEvent"]["state"] == "delivered") {
+            break row;
+        }
+        assert!(started.elapsed() < LIMIT, "the integration's activity never showed its last event");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!((nexus_row["state"].as_str(), nexus_row["lastDay"]["delivered"].as_u64()), (Some("on"), Some(2)), "{nexus_row}");
+    assert_eq!(nexus_row["lastDay"]["failed"], 0);
+    assert_eq!(nexus_row["lastEvent"]["eventType"], "candidate.hired");
+    let (_, list) = get(&stack, ADMIN_KEY, "/v1/integrations").await;
+    let unconfigured = list["integrations"].as_array().into_iter().flatten().filter(|i| i["state"] == "unconfigured").count();
+    assert_eq!(unconfigured, 2, "{list}");
 }
 
 #[tokio::test]

@@ -11,12 +11,18 @@ use crate::http::{json_body, no_route, reply};
 
 pub(crate) async fn route(manage: &Manage, req: &Request, rest: &[&str]) -> Reply {
     match (req.method(), rest) {
-        (&Method::GET, []) => reply(manage.integrations().await, |list| {
+        (&Method::GET, []) => reply(manage.integrations(Utc::now()).await, |list| {
             let views: Vec<Value> = list
                 .iter()
-                .map(|i| match &i.stored {
-                    Some(s) => json!({"source": i.source, "target": i.target, "eventTypes": s.event_types, "enabled": s.enabled, "url": s.url, "configured": true}),
-                    None => json!({"source": i.source, "target": i.target, "eventTypes": i.seed_types, "enabled": false, "url": null, "configured": false}),
+                .map(|i| {
+                    let mut view = match &i.stored {
+                        Some(s) => json!({"source": i.source, "target": i.target, "eventTypes": s.event_types, "enabled": s.enabled, "url": s.url, "configured": true, "disabledReason": s.disabled_reason}),
+                        None => json!({"source": i.source, "target": i.target, "eventTypes": i.seed_types, "enabled": false, "url": null, "configured": false, "disabledReason": null}),
+                    };
+                    view["state"] = json!(state_of(i));
+                    view["lastDay"] = json!({"delivered": i.activity.delivered, "failed": i.activity.failed});
+                    view["lastEvent"] = json!(i.activity.last_event);
+                    view
                 })
                 .collect();
             Reply::json(200, &json!({"integrations": views}))
@@ -38,5 +44,16 @@ pub(crate) async fn route(manage: &Manage, req: &Request, rest: &[&str]) -> Repl
             })
         }
         _ => no_route(),
+    }
+}
+
+/// One word for an operator's list: `unconfigured`, `off` (switched off, or disabled by Relay:
+/// see `disabledReason`), `failing` (on, with failures and no success over the last day), `on`.
+fn state_of(i: &relay_core::manage::integrations::IntegrationState) -> &'static str {
+    match &i.stored {
+        None => "unconfigured",
+        Some(s) if !s.enabled => "off",
+        Some(_) if i.activity.failed > 0 && i.activity.delivered == 0 => "failing",
+        Some(_) => "on",
     }
 }

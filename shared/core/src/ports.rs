@@ -15,7 +15,9 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 use uuid::Uuid;
 
-use crate::model::delivery::{AttemptClaim, AttemptOutcome, ClaimResult, DeliveryRecord, Outgoing, PairKey, RetryMessage, SendResult};
+use crate::model::delivery::{
+    AttemptClaim, AttemptOutcome, ClaimResult, DeliveryActivity, DeliveryRecord, Outgoing, PairKey, RetryMessage, SendResult,
+};
 use crate::model::envelope::EventEnvelope;
 use crate::model::event::{DeliveryMark, EventQuery, StoredEvent};
 use crate::model::idempotency::{Record, StoredResponse};
@@ -220,6 +222,8 @@ pub trait DeliveryStore: Send + Sync {
     async fn delivered_envelope(&self, event_id: Uuid) -> Result<Option<EventEnvelope>, StoreError>;
     /// Pairs of a subscription that ended `failed` since `since`: their envelopes and attempt counts.
     async fn failed_since(&self, subscription_id: &str, since: DateTime<Utc>) -> Result<Vec<(EventEnvelope, u32)>, StoreError>;
+    /// The subscription's pairs changed since `since`, counted by state, and its newest pair.
+    async fn activity(&self, subscription_id: &str, since: DateTime<Utc>) -> Result<DeliveryActivity, StoreError>;
     /// Since when the subscription has failed without a success (`None`: its last attempt succeeded).
     async fn failing_since(&self, subscription_id: &str) -> Result<Option<DateTime<Utc>>, StoreError>;
     /// Reopens a pair for attempt `attempt` (replay): returns `false` if a send is in flight.

@@ -9,7 +9,7 @@ use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update};
 use chrono::{DateTime, Utc};
 use relay_core::model::delivery::{
-    Attempt, AttemptClaim, AttemptOutcome, ClaimResult, DeliveryRecord, FollowUp, PairKey, PairStatus, State,
+    Attempt, AttemptClaim, AttemptOutcome, ClaimResult, DeliveryActivity, DeliveryRecord, FollowUp, LastEvent, PairKey, PairStatus, State,
 };
 use relay_core::model::envelope::EventEnvelope;
 use relay_core::ports::{DeliveryStore, StoreError};
@@ -56,6 +56,41 @@ impl DeliveryStore for DynamoStore {
                 Some((envelope, get_n(item, "attemptNo").unwrap_or(1) as u32))
             })
             .collect())
+    }
+
+    async fn activity(&self, subscription_id: &str, since: DateTime<Utc>) -> Result<DeliveryActivity, StoreError> {
+        // The newest pair (with its envelope, for the event's type), then the window's pairs
+        // with nothing but their state, so a busy integration's day costs little to read.
+        let newest = self
+            .client
+            .query()
+            .table_name(&self.tables.deliveries)
+            .index_name("bySubscription")
+            .key_condition_expression("subscriptionId = :sub")
+            .expression_attribute_values(":sub", s(subscription_id))
+            .scan_index_forward(false)
+            .limit(1)
+            .send()
+            .await
+            .or_store("dynamodb:Query")?;
+        let last_event = newest.items().first().and_then(|item| {
+            let envelope: EventEnvelope = serde_json::from_str(get_s(item, "envelope")?).ok()?;
+            let at = get_s(item, "updatedAt")?.parse().ok()?;
+            Some(LastEvent { event_id: envelope.event_id, event_type: envelope.event_type, at, state: read_state(item)? })
+        });
+        let window = self
+            .client
+            .query()
+            .table_name(&self.tables.deliveries)
+            .index_name("bySubscription")
+            .key_condition_expression("subscriptionId = :sub AND updatedAt >= :since")
+            .projection_expression("#st")
+            .expression_attribute_names("#st", "state")
+            .expression_attribute_values(":sub", s(subscription_id))
+            .expression_attribute_values(":since", s(&since.to_rfc3339()));
+        let states: Vec<Option<State>> = self.query_all(window).await?.iter().map(read_state).collect();
+        let count = |wanted: &[State]| states.iter().filter(|s| s.is_some_and(|s| wanted.contains(&s))).count() as u32;
+        Ok(DeliveryActivity { delivered: count(&[State::Delivered]), failed: count(&[State::Retrying, State::Failed]), last_event })
     }
 
     async fn failing_since(&self, subscription_id: &str) -> Result<Option<DateTime<Utc>>, StoreError> {

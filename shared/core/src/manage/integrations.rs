@@ -6,6 +6,7 @@ use chrono::{DateTime, Utc};
 use serde_json::json;
 
 use super::{unavailable, Manage};
+use crate::model::delivery::DeliveryActivity;
 use crate::model::ids::integration_id;
 use crate::model::problem::{Problem, ProblemKind};
 use crate::model::subscription::{Changes, Integration, Subscription, SEED_INTEGRATIONS};
@@ -20,21 +21,25 @@ pub struct IntegrationState {
     pub stored: Option<Subscription>,
     /// The event types it carries when first configured.
     pub seed_types: &'static [&'static str],
+    /// Deliveries over the last day, and the newest event it was sent.
+    pub activity: DeliveryActivity,
 }
 
 impl Manage {
-    /// Every known integration, configured or not.
-    pub async fn integrations(&self) -> Result<Vec<IntegrationState>, Problem> {
+    /// Every known integration, configured or not, with its activity since `now` minus a day.
+    pub async fn integrations(&self, now: DateTime<Utc>) -> Result<Vec<IntegrationState>, Problem> {
         let stored = self.ports.subscriptions.list_subscriptions("*").await.map_err(unavailable)?;
-        Ok(SEED_INTEGRATIONS
-            .iter()
-            .map(|(source, target, types)| IntegrationState {
-                source,
-                target,
-                stored: stored.iter().find(|s| s.id == integration_id(source, target)).cloned(),
-                seed_types: types,
-            })
-            .collect())
+        let since = now - chrono::Duration::days(1);
+        let stored = &stored;
+        let states = SEED_INTEGRATIONS.iter().map(|(source, target, types)| async move {
+            let stored = stored.iter().find(|s| s.id == integration_id(source, target)).cloned();
+            let activity = match &stored {
+                Some(s) => self.ports.deliveries.activity(&s.id, since).await.map_err(unavailable)?,
+                None => DeliveryActivity::default(),
+            };
+            Ok(IntegrationState { source, target, stored, seed_types: types, activity })
+        });
+        futures::future::join_all(states).await.into_iter().collect()
     }
 
     /// Switches an integration on or off and sets its endpoint; the first time, creates it with

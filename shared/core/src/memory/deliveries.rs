@@ -13,7 +13,9 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use super::guard::lock;
-use crate::model::delivery::{Attempt, AttemptClaim, AttemptOutcome, ClaimResult, DeliveryRecord, FollowUp, PairKey, PairStatus, State};
+use crate::model::delivery::{
+    Attempt, AttemptClaim, AttemptOutcome, ClaimResult, DeliveryActivity, DeliveryRecord, FollowUp, LastEvent, PairKey, PairStatus, State,
+};
 use crate::model::envelope::EventEnvelope;
 use crate::ports::{DeliveryStore, StoreError};
 
@@ -180,6 +182,17 @@ impl DeliveryStore for MemoryDeliveries {
             .filter(|((_, sub), p)| sub == subscription_id && p.state == State::Failed && p.updated_at >= since)
             .filter_map(|(_, p)| Some((p.envelope.clone()?, p.attempt_no)))
             .collect())
+    }
+
+    async fn activity(&self, subscription_id: &str, since: DateTime<Utc>) -> Result<DeliveryActivity, StoreError> {
+        let pairs = lock(&self.pairs);
+        let mine: Vec<&Pair> = pairs.iter().filter(|((_, sub), _)| sub == subscription_id).map(|(_, p)| p).collect();
+        let recent = |state: &[State]| mine.iter().filter(|p| p.updated_at >= since && state.contains(&p.state)).count() as u32;
+        let last_event = mine.iter().max_by_key(|p| p.updated_at).and_then(|p| {
+            let e = p.envelope.as_ref()?;
+            Some(LastEvent { event_id: e.event_id, event_type: e.event_type.clone(), at: p.updated_at, state: p.state })
+        });
+        Ok(DeliveryActivity { delivered: recent(&[State::Delivered]), failed: recent(&[State::Retrying, State::Failed]), last_event })
     }
 
     async fn failing_since(&self, subscription_id: &str) -> Result<Option<DateTime<Utc>>, StoreError> {

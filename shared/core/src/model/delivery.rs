@@ -26,6 +26,28 @@ pub enum State {
     Failed,
 }
 
+/// A subscription's recent activity: pairs whose state changed in a window, by how they stand
+/// now, and the newest pair of all (whenever it was).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DeliveryActivity {
+    pub delivered: u32,
+    /// Retrying or given up.
+    pub failed: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_event: Option<LastEvent>,
+}
+
+/// The newest event a subscription was sent.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LastEvent {
+    pub event_id: uuid::Uuid,
+    pub event_type: String,
+    pub at: DateTime<Utc>,
+    pub state: State,
+}
+
 /// One attempt, as shown in the attempt log.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
