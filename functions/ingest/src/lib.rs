@@ -64,9 +64,9 @@ impl App {
             (&Method::GET, "/health") => Reply::json(200, &serde_json::json!({"status": "ok"})),
             (&Method::POST, "/v1/events") => self.post(&req, false).await,
             (&Method::POST, "/v1/events/batch") => self.post(&req, true).await,
-            (_, "/health" | "/v1/events" | "/v1/events/batch") => {
-                Problem::new(ProblemKind::MethodNotAllowed, format!("{} is not supported on {path}", req.method())).into()
-            }
+            (method, "/health") => Problem::method_not_allowed(method.as_str(), &["GET"]).into(),
+            (method, "/v1/events") => Problem::method_not_allowed(method.as_str(), &["GET", "POST"]).into(),
+            (method, "/v1/events/batch") => Problem::method_not_allowed(method.as_str(), &["POST"]).into(),
             _ => Problem::new(ProblemKind::NotFound, format!("no route {path}")).into(),
         };
         Ok(to_response(reply))
@@ -89,7 +89,18 @@ impl App {
             Ok(v) => v,
             Err(p) => return p.into(),
         };
-        let idempotency_key = header(headers, "idempotency-key").or_else(|| header(headers, "x-idempotency-key"));
+        // `x-idempotency-key` is a synonym; when both are sent, Idempotency-Key is the key, and
+        // the other must still be a well-formed key (so a malformed header is never ignored).
+        let idempotency_key = match (header(headers, "idempotency-key"), header(headers, "x-idempotency-key")) {
+            (Some(a), Some(b)) => {
+                if let Err(msg) = relay_core::model::idempotency::scoped_key("", unquote(b)) {
+                    let detail = format!("x-idempotency-key: {msg}");
+                    return Problem::new(ProblemKind::InvalidRequest, detail).into();
+                }
+                Some(a)
+            }
+            (a, b) => a.or(b),
+        };
         let ctx =
             RequestContext { idempotency_key: idempotency_key.map(unquote), now: Utc::now(), deadline_ms: relay_edge::deadline_ms(req) };
         if batch {
@@ -103,7 +114,7 @@ impl App {
 /// The IETF draft sends the key as a structured-field string (`"abc"`); plain tokens work too.
 fn unquote(key: &str) -> &str {
     let k = key.trim();
-    k.strip_prefix('"').and_then(|k| k.strip_suffix('"')).unwrap_or(k)
+    k.strip_prefix('"').and_then(|k| k.strip_suffix('"')).filter(|inner| !inner.is_empty()).unwrap_or(k)
 }
 
 #[cfg(test)]

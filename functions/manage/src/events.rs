@@ -10,7 +10,7 @@ use relay_core::model::problem::{Problem, ProblemKind};
 use relay_core::model::reply::Reply;
 use serde_json::{json, Value};
 
-use crate::http::{json_body, no_route, reply};
+use crate::http::{json_body, method_not_allowed, no_route, reply};
 
 pub(crate) async fn route(manage: &Manage, req: &Request, org: &str, rest: &[&str]) -> Reply {
     match (req.method(), rest) {
@@ -22,7 +22,12 @@ pub(crate) async fn route(manage: &Manage, req: &Request, org: &str, rest: &[&st
             let only = match req.body().as_ref() {
                 [] => None,
                 _ => match json_body(req) {
-                    Ok(v) => v.get("subscriptionId").and_then(Value::as_str).map(str::to_string),
+                    Ok(v) if v.is_object() => match v.get("subscriptionId") {
+                        None | Some(Value::Null) => None,
+                        Some(Value::String(s)) => Some(s.clone()),
+                        Some(_) => return Problem::new(ProblemKind::InvalidRequest, "subscriptionId must be a string").into(),
+                    },
+                    Ok(_) => return Problem::new(ProblemKind::InvalidRequest, "the body must be a JSON object").into(),
                     Err(p) => return p.into(),
                 },
             };
@@ -30,6 +35,9 @@ pub(crate) async fn route(manage: &Manage, req: &Request, org: &str, rest: &[&st
                 Reply::json(202, &json!({"eventId": event_id, "replayedTo": replayed}))
             })
         }
+        (_, []) => method_not_allowed(req, &["GET", "POST"]),
+        (_, [_]) => method_not_allowed(req, &["GET"]),
+        (_, [_, "replay"]) => method_not_allowed(req, &["POST"]),
         _ => no_route(),
     }
 }
@@ -61,6 +69,12 @@ async fn list(manage: &Manage, req: &Request, org: &str) -> Reply {
             return Problem::new(ProblemKind::InvalidRequest, format!("deliveryState must be one of {names}")).into();
         }
     };
+    if q.get("type").is_some_and(|t| !relay_core::model::validation::is_event_type(t)) {
+        return Problem::new(ProblemKind::InvalidRequest, "type must be an event type such as candidate.hired").into();
+    }
+    if q.get("source").is_some_and(|s| !relay_core::model::validation::is_source_name(s)) {
+        return Problem::new(ProblemKind::InvalidRequest, "source must be a product or provider name such as recruitiq or stripe").into();
+    }
     let query = EventQuery {
         organization_id: org.to_string(),
         event_type: q.get("type").cloned(),
@@ -68,7 +82,7 @@ async fn list(manage: &Manage, req: &Request, org: &str) -> Reply {
         delivery,
         from,
         to,
-        cursor: q.get("cursor").cloned(),
+        cursor: q.get("cursor").filter(|c| !c.is_empty()).cloned(),
         limit,
     };
     reply(manage.list_events(&query).await, |(events, next)| {

@@ -20,9 +20,9 @@ pub(crate) fn reply<T>(result: Result<T, Problem>, ok: impl FnOnce(T) -> Reply) 
     result.map_or_else(Reply::from, ok)
 }
 
-/// A known path with a method it does not take.
-pub(crate) fn method_not_allowed(req: &Request) -> Reply {
-    Problem::new(ProblemKind::MethodNotAllowed, format!("{} is not supported here", req.method())).into()
+/// A known path with a method it does not take: 405, with the methods it does take in `Allow`.
+pub(crate) fn method_not_allowed(req: &Request, allow: &[&str]) -> Reply {
+    Problem::method_not_allowed(req.method().as_str(), allow).into()
 }
 
 pub(crate) fn no_route() -> Reply {

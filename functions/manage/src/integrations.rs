@@ -4,10 +4,11 @@ use chrono::Utc;
 use lambda_http::http::Method;
 use lambda_http::Request;
 use relay_core::manage::Manage;
+use relay_core::model::problem::{Problem, ProblemKind};
 use relay_core::model::reply::Reply;
 use serde_json::{json, Value};
 
-use crate::http::{json_body, no_route, reply};
+use crate::http::{json_body, method_not_allowed, no_route, reply};
 
 pub(crate) async fn route(manage: &Manage, req: &Request, rest: &[&str]) -> Reply {
     match (req.method(), rest) {
@@ -32,8 +33,22 @@ pub(crate) async fn route(manage: &Manage, req: &Request, rest: &[&str]) -> Repl
                 Ok(b) => b,
                 Err(p) => return p.into(),
             };
-            let enabled = body.get("enabled").and_then(Value::as_bool);
-            let url = body.get("url").and_then(Value::as_str).map(str::to_string);
+            // Only an object of these two fields is a body.
+            let bad =
+                || Problem::new(ProblemKind::InvalidRequest, "the body must be {\"enabled\": boolean, \"url\": string}, either or both");
+            let Some(fields) = body.as_object().filter(|o| o.keys().all(|k| k == "enabled" || k == "url")) else {
+                return bad().into();
+            };
+            let enabled = match fields.get("enabled") {
+                None | Some(Value::Null) => None,
+                Some(Value::Bool(b)) => Some(*b),
+                Some(_) => return bad().into(),
+            };
+            let url = match fields.get("url") {
+                None | Some(Value::Null) => None,
+                Some(Value::String(u)) => Some(u.clone()),
+                Some(_) => return bad().into(),
+            };
             reply(manage.configure_integration(source, target, enabled, url, Utc::now()).await, |(sub, secret)| {
                 let mut view =
                     json!({"source": source, "target": target, "eventTypes": sub.event_types, "enabled": sub.enabled, "url": sub.url});
@@ -43,6 +58,8 @@ pub(crate) async fn route(manage: &Manage, req: &Request, rest: &[&str]) -> Repl
                 Reply::json(200, &view)
             })
         }
+        (_, []) => method_not_allowed(req, &["GET"]),
+        (_, [_, _]) => method_not_allowed(req, &["PUT"]),
         _ => no_route(),
     }
 }

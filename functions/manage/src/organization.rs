@@ -30,7 +30,8 @@ pub(crate) async fn route(manage: &Manage, req: &Request, org: &str, rest: &[&st
             };
             reply(manage.verify_contact(org, &code, now).await, |p| Reply::json(200, &view(&p)))
         }
-        (_, []) => method_not_allowed(req),
+        (_, []) => method_not_allowed(req, &["GET", "PUT"]),
+        (_, ["contact", "verify"]) => method_not_allowed(req, &["POST"]),
         _ => no_route(),
     }
 }

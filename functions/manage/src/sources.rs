@@ -36,7 +36,9 @@ pub(crate) async fn route(manage: &Manage, req: &Request, org: &str, rest: &[&st
         (&Method::GET, [id, "requests", rid, "body"]) => {
             reply(manage.source_request_body(org, id, rid, Utc::now()).await, |raw| Reply::json(200, &raw))
         }
-        (_, [] | [_] | [_, "requests"] | [_, "requests", _] | [_, "requests", _, "body"]) => method_not_allowed(req),
+        (_, []) => method_not_allowed(req, &["GET", "POST"]),
+        (_, [_]) => method_not_allowed(req, &["GET", "DELETE"]),
+        (_, [_, "requests"] | [_, "requests", _] | [_, "requests", _, "body"]) => method_not_allowed(req, &["GET"]),
         _ => no_route(),
     }
 }
@@ -57,8 +59,13 @@ async fn requests(manage: &Manage, req: &Request, org: &str, source_id: &str) ->
         Some(Ok(l)) if (1..=100).contains(&l) => l,
         Some(_) => return Problem::new(ProblemKind::InvalidRequest, "limit must be 1 to 100").into(),
     };
-    let query =
-        RequestQuery { source_id: source_id.to_string(), outcome, cursor: q.get("cursor").cloned(), limit, now: Utc::now().timestamp() };
+    let query = RequestQuery {
+        source_id: source_id.to_string(),
+        outcome,
+        cursor: q.get("cursor").filter(|c| !c.is_empty()).cloned(),
+        limit,
+        now: Utc::now().timestamp(),
+    };
     reply(manage.source_requests(org, &query).await, |(entries, next)| {
         let items: Vec<Value> = entries.iter().map(request_view).collect();
         Reply::json(200, &json!({"requests": items, "nextCursor": next}))

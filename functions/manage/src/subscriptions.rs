@@ -53,7 +53,9 @@ pub(crate) async fn route(manage: &Manage, req: &Request, org: &str, rest: &[&st
         (&Method::POST, [id, "test"]) => reply(manage.send_test(org, id, now).await, |event_id| {
             Reply::json(202, &json!({"eventId": event_id, "eventType": "relay.test"}))
         }),
-        (_, [] | [_]) => method_not_allowed(req),
+        (_, []) => method_not_allowed(req, &["GET", "POST"]),
+        (_, [_]) => method_not_allowed(req, &["GET", "PATCH", "DELETE"]),
+        (_, [_, "secret", "rotate"] | [_, "recover"] | [_, "test"]) => method_not_allowed(req, &["POST"]),
         _ => no_route(),
     }
 }
@@ -67,7 +69,9 @@ async fn checked_changes(req: &Request) -> Result<Changes, Problem> {
 
 /// The SSRF guard at registration for host names: every address the name resolves to must be
 /// public (IP literals were checked when the body was parsed; send time checks again, since
-/// DNS can change). A name that does not resolve is refused too: nothing could be delivered.
+/// DNS can change). A name that does not resolve (yet) is accepted: its deliveries fail and are
+/// retried in the attempt log, where they can be seen, and the API's answer to a well-formed
+/// URL never depends on the state of someone else's DNS.
 async fn resolves_publicly(url: Option<&str>) -> Result<(), Problem> {
     let Some(url) = url.and_then(|u| url::Url::parse(u).ok()) else { return Ok(()) };
     let Some(url::Host::Domain(host)) = url.host() else { return Ok(()) };
@@ -77,7 +81,7 @@ async fn resolves_publicly(url: Option<&str>) -> Result<(), Problem> {
         p.errors = vec![ProblemField { field: "url".into(), message: detail }];
         p
     };
-    let addrs = tokio::net::lookup_host((host, port)).await.map_err(|_| refused(format!("{host} does not resolve")))?;
+    let Ok(addrs) = tokio::net::lookup_host((host, port)).await else { return Ok(()) };
     let allow = relay_core::ssrf::loopback_allowed();
     for a in addrs {
         relay_core::ssrf::check_ip(a.ip(), allow)

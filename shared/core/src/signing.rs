@@ -17,7 +17,13 @@ pub fn new_secret() -> String {
 /// The HMAC key of a `whsec_<base64>` secret (the same rule for the secrets Relay signs with
 /// and the Standard Webhooks sources it verifies).
 pub fn standard_webhooks_key(secret: &str) -> Option<Vec<u8>> {
-    base64::engine::general_purpose::STANDARD.decode(secret.strip_prefix("whsec_").unwrap_or(secret)).ok()
+    // Lenient about the unused bits of the last character, as the official libraries are
+    // (Python's base64, Node's Buffer): a secret they accept is accepted here too.
+    const LENIENT: base64::engine::GeneralPurpose = base64::engine::GeneralPurpose::new(
+        &base64::alphabet::STANDARD,
+        base64::engine::GeneralPurposeConfig::new().with_decode_allow_trailing_bits(true),
+    );
+    LENIENT.decode(secret.strip_prefix("whsec_").unwrap_or(secret)).ok()
 }
 
 /// The `webhook-signature` header value for `body`, signed with every secret given.

@@ -67,6 +67,9 @@ pub fn to_response(reply: Reply) -> Response<Body> {
     if let Some(secs) = reply.retry_after {
         builder = builder.header("retry-after", secs.to_string());
     }
+    if let Some(allow) = &reply.allow {
+        builder = builder.header("allow", allow.as_str());
+    }
     let body = if reply.status == 204 { Body::Empty } else { Body::Text(reply.body) };
     builder.body(body).unwrap_or_else(|_| Response::new(Body::Empty))
 }

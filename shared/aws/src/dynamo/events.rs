@@ -7,7 +7,7 @@
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::AttributeValue;
 use relay_core::model::envelope::EventEnvelope;
-use relay_core::model::event::{DeliveryFilter, DeliveryMark, DeliverySummary, EventQuery, StoredEvent};
+use relay_core::model::event::{cursor_of, parse_cursor, DeliveryFilter, DeliveryMark, DeliverySummary, EventQuery, StoredEvent};
 use relay_core::ports::{EventLedger, EventStore, EventWriter, StoreError, WriteError};
 use uuid::Uuid;
 
@@ -49,12 +49,11 @@ impl EventStore for DynamoStore {
             req = req.filter_expression(filters.join(" AND "));
         }
         if let Some(cursor) = &q.cursor {
-            // The cursor is the index position a page stopped at (eventId#receivedAt), base64url.
-            let bad = || StoreError::new("cursor", "not a cursor this API issued");
-            let text = String::from_utf8(base64_url_decode(cursor).ok_or_else(bad)?).map_err(|_| bad())?;
-            let (id, received) = text.split_once('#').ok_or_else(bad)?;
+            // The index position a page stopped at; see `cursor_of`.
+            let (received, id) = parse_cursor(cursor).ok_or_else(|| StoreError::new("cursor", "not a cursor this API issued"))?;
+            let received = received.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
             req = req
-                .exclusive_start_key("eventId", s(id))
+                .exclusive_start_key("eventId", s(&id.to_string()))
                 .exclusive_start_key("organizationId", s(&q.organization_id))
                 .exclusive_start_key("orgReceived", s(&format!("{received}#{id}")));
         }
@@ -62,9 +61,9 @@ impl EventStore for DynamoStore {
         let out = req.send().await.or_store("dynamodb:Query")?;
         let events = out.items().iter().filter_map(|item| stored_event(item, false)).collect();
         let next = out.last_evaluated_key.as_ref().and_then(|k| {
-            let id = get_s(k, "eventId")?;
-            let received = get_s(k, "orgReceived")?.rsplit_once('#')?.0;
-            Some(base64_url_encode(format!("{id}#{received}").as_bytes()))
+            let id = get_s(k, "eventId")?.parse().ok()?;
+            let received = chrono::DateTime::parse_from_rfc3339(get_s(k, "orgReceived")?.rsplit_once('#')?.0).ok()?;
+            Some(cursor_of(received.with_timezone(&chrono::Utc), id))
         });
         Ok((events, next))
     }
@@ -166,14 +165,4 @@ fn stored_event(item: &Item, with_key: bool) -> Option<StoredEvent> {
         expires_at: get_n(item, "expiresAt").unwrap_or(0),
         deliveries: DeliverySummary { delivered: count("delivered"), failing: count("failing") },
     })
-}
-
-fn base64_url_encode(bytes: &[u8]) -> String {
-    use base64::Engine;
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
-}
-
-fn base64_url_decode(text: &str) -> Option<Vec<u8>> {
-    use base64::Engine;
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(text).ok()
 }

@@ -65,6 +65,13 @@ impl Manage {
         .map_err(unavailable)?;
         let (sub, secret) = match updated {
             Some(s) => (s, None),
+            None if changes.url.is_none() => {
+                // State, not syntax: the same body is fine once the integration exists.
+                return Err(Problem::new(
+                    ProblemKind::Conflict,
+                    format!("the {source} -> {target} integration is not configured yet: give the url of {target}'s endpoint"),
+                ));
+            }
             None => {
                 let create = Changes { event_types: Some(types.iter().map(|t| t.to_string()).collect()), ..changes };
                 let (mut s, secret) = create.create("*", id, now, &self.config.secrets)?;

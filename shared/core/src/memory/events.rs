@@ -8,7 +8,7 @@ use async_trait::async_trait;
 use uuid::Uuid;
 
 use super::guard::lock;
-use crate::model::event::{DeliveryMark, DeliverySummary, EventQuery, StoredEvent};
+use crate::model::event::{cursor_of, parse_cursor, DeliveryMark, DeliverySummary, EventQuery, StoredEvent};
 use crate::model::idempotency::{Record, Status, StoredResponse};
 use crate::ports::{EventLedger, EventStore, EventWriter, IdempotencyStore, StoreError, WriteError};
 
@@ -109,8 +109,6 @@ impl EventStore for MemoryEvents {
     /// whenever `limit` items were read, and names the position to continue after, whether or
     /// not that event still exists. Type, source and delivery state filter as the type does.
     async fn list_events(&self, query: &EventQuery) -> Result<(Vec<StoredEvent>, Option<String>), StoreError> {
-        use base64::Engine;
-        let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
         let millis = |t: chrono::DateTime<chrono::Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
         let position = |e: &StoredEvent| format!("{}#{}", millis(e.received_at), e.envelope.event_id);
         let from = query.from.map(millis).unwrap_or_else(|| "0".into());
@@ -118,10 +116,8 @@ impl EventStore for MemoryEvents {
         let after = match &query.cursor {
             None => None,
             Some(c) => {
-                let bad = || StoreError::new("cursor", "not a cursor this API issued");
-                let text = String::from_utf8(b64.decode(c).map_err(|_| bad())?).map_err(|_| bad())?;
-                let (id, received) = text.split_once('#').ok_or_else(bad)?;
-                Some(format!("{received}#{id}"))
+                let (received, id) = parse_cursor(c).ok_or_else(|| StoreError::new("cursor", "not a cursor this API issued"))?;
+                Some(format!("{}#{id}", millis(received)))
             }
         };
         let all = lock(&self.events);
@@ -134,9 +130,7 @@ impl EventStore for MemoryEvents {
         window.sort_by(|a, b| b.0.cmp(&a.0));
         let limit = query.limit.clamp(1, 100) as usize;
         let read: Vec<&StoredEvent> = window.iter().take(limit).map(|(_, e)| *e).collect();
-        let next = (read.len() == limit)
-            .then(|| read.last().map(|e| b64.encode(format!("{}#{}", e.envelope.event_id, millis(e.received_at)))))
-            .flatten();
+        let next = (read.len() == limit).then(|| read.last().map(|e| cursor_of(e.received_at, e.envelope.event_id))).flatten();
         let page = read
             .into_iter()
             .filter(|e| query.event_type.as_ref().is_none_or(|t| &e.envelope.event_type == t))

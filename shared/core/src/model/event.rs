@@ -67,6 +67,22 @@ impl DeliveryFilter {
     }
 }
 
+/// The listing's cursor: where the last event of a page sits in the index (received, ms since
+/// the epoch, 13 digits; and its id, 32 hex digits), so that any string of the documented
+/// pattern `^[0-9]{13}_[0-9a-f]{32}$` is a cursor and continues after that position.
+pub fn cursor_of(received_at: DateTime<Utc>, event_id: uuid::Uuid) -> String {
+    format!("{:013}_{}", received_at.timestamp_millis().max(0), event_id.simple())
+}
+
+/// A cursor's position, or `None` for a string that is not one.
+pub fn parse_cursor(cursor: &str) -> Option<(DateTime<Utc>, uuid::Uuid)> {
+    let (ms, id) = cursor.split_once('_')?;
+    if ms.len() != 13 || !ms.bytes().all(|b| b.is_ascii_digit()) || id.len() != 32 {
+        return None;
+    }
+    Some((DateTime::from_timestamp_millis(ms.parse().ok()?)?, uuid::Uuid::try_parse(id).ok()?))
+}
+
 /// A page request for [`crate::ports::EventStore::list_events`].
 #[derive(Debug, Clone, Default)]
 pub struct EventQuery {

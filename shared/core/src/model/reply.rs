@@ -15,30 +15,33 @@ pub struct Reply {
     /// `Idempotent-Replayed: true`.
     pub replayed: bool,
     pub retry_after: Option<u64>,
+    /// `Allow`: the methods a path takes, on a 405.
+    pub allow: Option<String>,
 }
 
 impl Reply {
     pub fn json(status: u16, body: &impl Serialize) -> Self {
         let body = serde_json::to_string(body).unwrap_or_default();
-        Self { status, body, content_type: "application/json", replayed: false, retry_after: None }
+        Self { status, body, content_type: "application/json", replayed: false, retry_after: None, allow: None }
     }
 
     /// A stored response replayed for a repeated idempotent request.
     pub fn replay(stored: StoredResponse) -> Self {
         let content_type = if stored.status >= 400 { PROBLEM_CONTENT_TYPE } else { "application/json" };
-        Self { status: stored.status, body: stored.body, content_type, replayed: true, retry_after: None }
+        Self { status: stored.status, body: stored.body, content_type, replayed: true, retry_after: None, allow: None }
     }
 }
 
 impl Reply {
     /// `204 No Content`.
     pub fn no_content() -> Self {
-        Self { status: 204, body: String::new(), content_type: "application/json", replayed: false, retry_after: None }
+        Self { status: 204, body: String::new(), content_type: "application/json", replayed: false, retry_after: None, allow: None }
     }
 }
 
 impl From<Problem> for Reply {
     fn from(p: Problem) -> Self {
-        Self { status: p.status, body: p.to_json(), content_type: PROBLEM_CONTENT_TYPE, replayed: false, retry_after: p.retry_after }
+        let body = p.to_json();
+        Self { status: p.status, body, content_type: PROBLEM_CONTENT_TYPE, replayed: false, retry_after: p.retry_after, allow: p.allow }
     }
 }

@@ -142,6 +142,10 @@ pub fn pattern_matches(pattern: &str, event_type: &str) -> bool {
 }
 
 fn is_pattern(p: &str) -> bool {
+    p.len() <= 128 && is_pattern_unbounded(p)
+}
+
+fn is_pattern_unbounded(p: &str) -> bool {
     p == "*"
         || is_event_type(p)
         || p.strip_suffix(".*").is_some_and(|prefix| {
@@ -165,13 +169,21 @@ pub struct Changes {
     pub description: Option<String>,
     pub enabled: Option<bool>,
     pub headers: Option<BTreeMap<String, String>>,
+    #[serde(default, deserialize_with = "crate::model::validation::whole_number")]
     pub rate_limit: Option<u32>,
 }
 
 impl Changes {
     pub fn parse(body: &Value) -> Result<Self, Problem> {
+        // serde would also read a struct from an array of its fields: only an object is a body.
+        if !body.is_object() {
+            return Err(invalid("body", "must be a JSON object"));
+        }
         let c: Changes = serde_json::from_value(body.clone()).map_err(|e| invalid("body", format!("is not a subscription: {e}")))?;
         if let Some(url) = &c.url {
+            if url.len() > 2048 {
+                return Err(invalid("url", "must be at most 2048 characters"));
+            }
             ssrf::check_url(url, ssrf::loopback_allowed()).map_err(|e| invalid("url", format!("is refused: {e}")))?;
         }
         if let Some(types) = &c.event_types {
@@ -182,7 +194,7 @@ impl Changes {
                 return Err(invalid("eventTypes", format!("{bad:?} is not an event type, a family such as payroll.*, or *")));
             }
         }
-        if c.description.as_ref().is_some_and(|d| d.len() > 500) {
+        if c.description.as_ref().is_some_and(|d| d.chars().count() > 500) {
             return Err(invalid("description", "must be at most 500 characters"));
         }
         if let Some(h) = &c.headers {
@@ -192,12 +204,14 @@ impl Changes {
             for (name, value) in h {
                 let lower = name.to_ascii_lowercase();
                 if name.is_empty()
+                    || name.len() > 64
                     || !name.chars().all(|ch| ch.is_ascii_alphanumeric() || ch == '-')
                     || RESERVED_HEADERS.contains(&lower.as_str())
                 {
                     return Err(invalid("headers", format!("{name:?} is not a header a subscription may set")));
                 }
-                if value.len() > 1024 || value.chars().any(|ch| ch.is_control()) {
+                // Printable ASCII: what every HTTP stack sends as a header value unchanged.
+                if value.len() > 1024 || !value.chars().all(|ch| (' '..='~').contains(&ch)) {
                     return Err(invalid("headers", format!("the value of {name} is not a valid header value")));
                 }
             }

@@ -282,6 +282,26 @@ fn is_identifier(s: &str) -> bool {
     !s.is_empty() && s.len() <= MAX_ID_LEN && s.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | ':'))
 }
 
+/// Deserializes an optional whole number written as an integer or as a number with no fraction
+/// (`5.0`): JSON does not tell them apart, and JSON Schema's `integer` admits both.
+pub fn whole_number<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: TryFrom<i64>,
+{
+    use serde::de::Error;
+    use serde::Deserialize;
+    let Some(n) = Option::<serde_json::Number>::deserialize(d)? else { return Ok(None) };
+    let whole = n.as_i64().or_else(|| n.as_f64().filter(|f| f.fract() == 0.0 && f.abs() < 9.0e15).map(|f| f as i64));
+    let whole = whole.ok_or_else(|| D::Error::custom(format!("{n} is not a whole number")))?;
+    T::try_from(whole).map(Some).map_err(|_| D::Error::custom(format!("{n} is out of range")))
+}
+
+/// Whether `s` is a product's or provider's name (`sourceProduct`).
+pub fn is_source_name(s: &str) -> bool {
+    is_slug(s)
+}
+
 fn parse_major(v: &str) -> Option<u32> {
     let (major, minor) = v.split_once('.')?;
     minor.parse::<u32>().ok()?;

@@ -71,7 +71,7 @@ pub struct SourceOptions {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub id_header: Option<String>,
     /// Timestamp tolerance in seconds (default 300).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "crate::model::validation::whole_number")]
     pub tolerance_seconds: Option<i64>,
     /// `mollie`: the next-generation webhook signing secret (encrypted at rest).
     #[serde(default, skip_serializing_if = "Option::is_none")]

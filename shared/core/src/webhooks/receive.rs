@@ -183,8 +183,16 @@ impl Receiver {
         let provider = source.provider;
         let source_id = source.id.as_str();
         let refused = |reply: Reply, reason: &str| (reply, Note::new(RequestOutcome::Refused, reason.to_string()));
+        // LinkedIn validates an endpoint with a GET; every other provider only POSTs, so a GET
+        // names a handshake resource that does not exist for it (404, as the API describes).
+        let allow: &[&str] = if provider == Provider::Linkedin { &["GET", "POST"] } else { &["POST"] };
         if req.method.eq_ignore_ascii_case("GET") && provider != Provider::Linkedin {
-            return refused(problem(ProblemKind::MethodNotAllowed, "this source takes POST requests"), "GET on a source that takes POST");
+            let detail = format!("{} sources take POST only; GET is LinkedIn's endpoint validation", provider.slug());
+            return refused(problem(ProblemKind::NotFound, detail.clone()), &detail);
+        }
+        if !allow.iter().any(|m| req.method.eq_ignore_ascii_case(m)) {
+            let reason = format!("{} on a source that takes {}", req.method, allow.join(" and "));
+            return refused(Problem::method_not_allowed(&req.method, allow).into(), &reason);
         }
         if req.body.len() > self.config.max_body_bytes {
             let detail = format!("the body is {} bytes; the limit is {}", req.body.len(), self.config.max_body_bytes);

@@ -30,12 +30,16 @@ fn invalid(field: &str, message: impl Into<String>) -> Problem {
 
 /// Validates a registration body and seals it for storage.
 pub fn register(body: &Value, organization_id: &str, id: String, now: DateTime<Utc>, secrets: &SecretBox) -> Result<SealedSource, Problem> {
+    // serde would also read a struct from an array of its fields: only objects are accepted.
+    if !body.is_object() || body.get("options").is_some_and(|o| !o.is_object()) {
+        return Err(invalid("body", "must be a JSON object, with options (if any) an object"));
+    }
     let new: NewSource = serde_json::from_value(body.clone()).map_err(|e| invalid("body", format!("is not a source registration: {e}")))?;
     let provider = Provider::parse(&new.provider).ok_or_else(|| {
         let known: Vec<&str> = Provider::ALL.iter().map(|p| p.slug()).collect();
         invalid("provider", format!("must be one of {}", known.join(", ")))
     })?;
-    if new.secret.is_empty() || new.secret.len() > 1024 {
+    if new.secret.is_empty() || new.secret.chars().count() > 1024 {
         return Err(invalid("secret", "must be 1 to 1024 characters"));
     }
     if matches!(provider, Provider::StandardWebhooks | Provider::Svix)
@@ -49,10 +53,21 @@ pub fn register(body: &Value, organization_id: &str, id: String, now: DateTime<U
             return Err(invalid("options.encoding", "must be hex or base64"));
         }
     }
+    for (name, value, max) in [
+        ("options.signatureHeader", &o.signature_header, 100),
+        ("options.signaturePrefix", &o.signature_prefix, 100),
+        ("options.timestampHeader", &o.timestamp_header, 100),
+        ("options.idHeader", &o.id_header, 100),
+        ("options.signingSecret", &o.signing_secret, 1024),
+    ] {
+        if value.as_ref().is_some_and(|v| v.chars().count() > max) {
+            return Err(invalid(name, format!("must be at most {max} characters")));
+        }
+    }
     if o.tolerance_seconds.is_some_and(|t| !(1..=86_400).contains(&t)) {
         return Err(invalid("options.toleranceSeconds", "must be between 1 and 86400"));
     }
-    if new.description.as_ref().is_some_and(|d| d.len() > 500) {
+    if new.description.as_ref().is_some_and(|d| d.chars().count() > 500) {
         return Err(invalid("description", "must be at most 500 characters"));
     }
     let mut options = new.options.clone();
