@@ -64,9 +64,9 @@ impl App {
             (&Method::GET, "/health") => Reply::json(200, &serde_json::json!({"status": "ok"})),
             (&Method::POST, "/v1/events") => self.post(&req, false).await,
             (&Method::POST, "/v1/events/batch") => self.post(&req, true).await,
-            (method, "/health") => Problem::method_not_allowed(method.as_str(), &["GET"]).into(),
-            (method, "/v1/events") => Problem::method_not_allowed(method.as_str(), &["GET", "POST"]).into(),
-            (method, "/v1/events/batch") => Problem::method_not_allowed(method.as_str(), &["POST"]).into(),
+            (method, "/health") => Reply::method_not_allowed(method.as_str(), &["GET"]),
+            (method, "/v1/events") => Reply::method_not_allowed(method.as_str(), &["GET", "POST"]),
+            (method, "/v1/events/batch") => Reply::method_not_allowed(method.as_str(), &["POST"]),
             _ => Problem::new(ProblemKind::NotFound, format!("no route {path}")).into(),
         };
         Ok(to_response(reply))

@@ -22,7 +22,7 @@ pub(crate) fn reply<T>(result: Result<T, Problem>, ok: impl FnOnce(T) -> Reply) 
 
 /// A known path with a method it does not take: 405, with the methods it does take in `Allow`.
 pub(crate) fn method_not_allowed(req: &Request, allow: &[&str]) -> Reply {
-    Problem::method_not_allowed(req.method().as_str(), allow).into()
+    Reply::method_not_allowed(req.method().as_str(), allow)
 }
 
 pub(crate) fn no_route() -> Reply {

@@ -109,9 +109,6 @@ pub struct Problem {
     /// Seconds after which a retry may succeed (also sent as the `Retry-After` header).
     #[serde(skip)]
     pub retry_after: Option<u64>,
-    /// The methods the path takes (also sent as the `Allow` header), on a 405.
-    #[serde(skip)]
-    pub allow: Option<String>,
 }
 
 /// One bad field in a problem's `errors` list.
@@ -130,16 +127,7 @@ impl Problem {
             detail: detail.into(),
             errors: Vec::new(),
             retry_after: None,
-            allow: None,
         }
-    }
-
-    /// `405 Method Not Allowed` for `method`, naming the methods the path takes (RFC 9110 §15.5.6).
-    pub fn method_not_allowed(method: &str, allow: &[&str]) -> Self {
-        let list = allow.join(", ");
-        let mut p = Self::new(ProblemKind::MethodNotAllowed, format!("{method} is not supported here; this path takes {list}"));
-        p.allow = Some(list);
-        p
     }
 
     /// An invalid event, listing every field that is wrong.

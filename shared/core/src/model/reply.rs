@@ -33,6 +33,14 @@ impl Reply {
 }
 
 impl Reply {
+    /// `405 Method Not Allowed` for `method`, with the methods the path takes in `Allow` (RFC 9110
+    /// §15.5.6).
+    pub fn method_not_allowed(method: &str, allow: &[&str]) -> Self {
+        let list = allow.join(", ");
+        let detail = format!("{method} is not supported here; this path takes {list}");
+        Self { allow: Some(list), ..Problem::new(crate::model::problem::ProblemKind::MethodNotAllowed, detail).into() }
+    }
+
     /// `204 No Content`.
     pub fn no_content() -> Self {
         Self { status: 204, body: String::new(), content_type: "application/json", replayed: false, retry_after: None, allow: None }
@@ -42,6 +50,6 @@ impl Reply {
 impl From<Problem> for Reply {
     fn from(p: Problem) -> Self {
         let body = p.to_json();
-        Self { status: p.status, body, content_type: PROBLEM_CONTENT_TYPE, replayed: false, retry_after: p.retry_after, allow: p.allow }
+        Self { status: p.status, body, content_type: PROBLEM_CONTENT_TYPE, replayed: false, retry_after: p.retry_after, allow: None }
     }
 }

@@ -192,7 +192,7 @@ impl Receiver {
         }
         if !allow.iter().any(|m| req.method.eq_ignore_ascii_case(m)) {
             let reason = format!("{} on a source that takes {}", req.method, allow.join(" and "));
-            return refused(Problem::method_not_allowed(&req.method, allow).into(), &reason);
+            return refused(Reply::method_not_allowed(&req.method, allow), &reason);
         }
         if req.body.len() > self.config.max_body_bytes {
             let detail = format!("the body is {} bytes; the limit is {}", req.body.len(), self.config.max_body_bytes);
