@@ -54,5 +54,9 @@ async fn the_typescript_client_publishes_once_retries_with_its_key_manages_and_v
     proxy.clear();
     finish(retry, "node --test retry.test.js").await;
 
-    finish(command("node", &["--test", "dist/test/client.test.js"], Some((&stack, &signal))).spawn().expect("node"), "node --test client.test.js").await;
+    finish(
+        command("node", &["--test", "dist/test/client.test.js"], Some((&stack, &signal))).spawn().expect("node"),
+        "node --test client.test.js",
+    )
+    .await;
 }

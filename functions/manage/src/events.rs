@@ -10,7 +10,7 @@ use relay_core::model::problem::{Problem, ProblemKind};
 use relay_core::model::reply::Reply;
 use serde_json::{json, Value};
 
-use crate::http::{json_body, method_not_allowed, no_route, reply};
+use crate::http::{json_body, method_not_allowed, no_route, one_of, page_limit, reply};
 
 pub(crate) async fn route(manage: &Manage, req: &Request, org: &str, rest: &[&str]) -> Reply {
     match (req.method(), rest) {
@@ -56,18 +56,9 @@ async fn list(manage: &Manage, req: &Request, org: &str) -> Reply {
         (Ok(f), Ok(t)) => (f, t),
         (Err(p), _) | (_, Err(p)) => return p.into(),
     };
-    let limit = match q.get("limit").map(|l| l.parse::<u32>()) {
-        None => 50,
-        Some(Ok(l)) if (1..=100).contains(&l) => l,
-        Some(_) => return Problem::new(ProblemKind::InvalidRequest, "limit must be 1 to 100").into(),
-    };
-    let delivery = match q.get("deliveryState").map(|d| DeliveryFilter::parse(d)) {
-        None => None,
-        Some(Some(d)) => Some(d),
-        Some(None) => {
-            let names = DeliveryFilter::NAMES.join(", ");
-            return Problem::new(ProblemKind::InvalidRequest, format!("deliveryState must be one of {names}")).into();
-        }
+    let (limit, delivery) = match (page_limit(&q), one_of(&q, "deliveryState", &DeliveryFilter::NAMES, DeliveryFilter::parse)) {
+        (Ok(l), Ok(d)) => (l, d),
+        (Err(p), _) | (_, Err(p)) => return p.into(),
     };
     if q.get("type").is_some_and(|t| !relay_core::model::validation::is_event_type(t)) {
         return Problem::new(ProblemKind::InvalidRequest, "type must be an event type such as candidate.hired").into();

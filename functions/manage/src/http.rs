@@ -25,6 +25,30 @@ pub(crate) fn method_not_allowed(req: &Request, allow: &[&str]) -> Reply {
     Reply::method_not_allowed(req.method().as_str(), allow)
 }
 
+/// A listing's `limit` (1 to 100, 50 when left out).
+pub(crate) fn page_limit(query: &std::collections::BTreeMap<String, String>) -> Result<u32, Problem> {
+    match query.get("limit").map(|l| l.parse::<u32>()) {
+        None => Ok(50),
+        Some(Ok(l)) if (1..=100).contains(&l) => Ok(l),
+        Some(_) => Err(Problem::new(ProblemKind::InvalidRequest, "limit must be 1 to 100")),
+    }
+}
+
+/// An optional query parameter that must be one of `names` (parsed by `parse`).
+pub(crate) fn one_of<T>(
+    query: &std::collections::BTreeMap<String, String>,
+    name: &str,
+    names: &[&str],
+    parse: impl Fn(&str) -> Option<T>,
+) -> Result<Option<T>, Problem> {
+    match query.get(name) {
+        None => Ok(None),
+        Some(v) => parse(v)
+            .map(Some)
+            .ok_or_else(|| Problem::new(ProblemKind::InvalidRequest, format!("{name} must be one of {}", names.join(", ")))),
+    }
+}
+
 pub(crate) fn no_route() -> Reply {
     Problem::new(ProblemKind::NotFound, "no such route").into()
 }

@@ -4,13 +4,12 @@ use chrono::Utc;
 use lambda_http::http::Method;
 use lambda_http::Request;
 use relay_core::manage::Manage;
-use relay_core::model::problem::{Problem, ProblemKind};
 use relay_core::model::reply::Reply;
 use relay_core::model::request::{RequestOutcome, RequestQuery, SourceRequest};
 use relay_core::webhooks::sources::public_view;
 use serde_json::{json, Value};
 
-use crate::http::{json_body, method_not_allowed, no_route, reply};
+use crate::http::{json_body, method_not_allowed, no_route, one_of, page_limit, reply};
 
 pub(crate) async fn route(manage: &Manage, req: &Request, org: &str, rest: &[&str]) -> Reply {
     // The URL to give the provider is shown on the host the caller reached.
@@ -46,18 +45,9 @@ pub(crate) async fn route(manage: &Manage, req: &Request, org: &str, rest: &[&st
 /// `GET /v1/sources/{id}/requests?outcome=&limit=&cursor=`: newest first, a page at a time.
 async fn requests(manage: &Manage, req: &Request, org: &str, source_id: &str) -> Reply {
     let q = relay_edge::query_map(req);
-    let outcome = match q.get("outcome").map(|o| RequestOutcome::parse(o)) {
-        None => None,
-        Some(Some(o)) => Some(o),
-        Some(None) => {
-            let names = RequestOutcome::NAMES.join(", ");
-            return Problem::new(ProblemKind::InvalidRequest, format!("outcome must be one of {names}")).into();
-        }
-    };
-    let limit = match q.get("limit").map(|l| l.parse::<u32>()) {
-        None => 50,
-        Some(Ok(l)) if (1..=100).contains(&l) => l,
-        Some(_) => return Problem::new(ProblemKind::InvalidRequest, "limit must be 1 to 100").into(),
+    let (limit, outcome) = match (page_limit(&q), one_of(&q, "outcome", &RequestOutcome::NAMES, RequestOutcome::parse)) {
+        (Ok(l), Ok(o)) => (l, o),
+        (Err(p), _) | (_, Err(p)) => return p.into(),
     };
     let query = RequestQuery {
         source_id: source_id.to_string(),
