@@ -479,6 +479,14 @@ async fn events_put_on_the_bus_directly_are_delivered_and_garbage_goes_to_the_dl
     assert_eq!(listed, [event_id], "listed like a published event, by its source and delivery state");
     let (_, others) = get(&stack, &stack.org_key, "/v1/events?source=recruitiq").await;
     assert_eq!(others["events"].as_array().map(Vec::len), Some(0), "{others}");
+
+    // Another product cannot take the kept event over by publishing under its id.
+    let hijack =
+        json!({"eventId": event_id, "eventType": "job.closed", "organizationId": "org-acme", "payload": {"jobId": "j"}}).to_string();
+    let resp = stack.post("/v1/events", &hijack, Some("hijack-1")).await;
+    assert_eq!(resp.status(), 409, "the id is Nexus's event");
+    let (_, kept) = get(&stack, &stack.org_key, &format!("/v1/events/{event_id}")).await;
+    assert_eq!((kept["event"]["sourceProduct"].as_str(), kept["event"]["eventType"].as_str()), (Some("nexus"), Some("employee.created")));
 }
 
 #[tokio::test]

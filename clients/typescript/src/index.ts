@@ -191,7 +191,11 @@ export class Relay {
       }
       const problem = await response.json().catch(() => undefined);
       const retryAfter = seconds(response.headers.get("retry-after"));
-      const worthIt = response.status === 503 || ((response.status === 409 || response.status === 429) && retryAfter !== undefined);
+      // 429, and 409 with Retry-After, mean nothing was done: always safe to send again. A 503
+      // may come after part of the work (a replay queued to some subscriptions): only requests
+      // that are safe to repeat (idempotent, or publishing under the same key) retry it.
+      const nothingDone = (response.status === 409 || response.status === 429) && retryAfter !== undefined;
+      const worthIt = nothingDone || (response.status === 503 && call.repeatable);
       if (!worthIt || attempt > this.maxRetries) throw new RelayError(response.status, problem as Problem | undefined);
       const delayMs = retryAfter !== undefined ? retryAfter * 1000 : this.backoff(attempt);
       await this.wait({ attempt, status: response.status, delayMs, idempotencyKey: call.idempotencyKey });

@@ -1,11 +1,12 @@
 //! Handler tests over in-memory ports. The same behaviour is proved over real HTTP, moto and
 //! independent signing libraries in `tests/webhooks.rs`.
 
+use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
-use lambda_http::{Body, Request};
+use lambda_http::{Body, Request, RequestExt};
 use relay_core::memory::{MemoryBlobs, MemoryBus, MemoryDedupe, MemoryRates, MemoryRequests, MemorySources, RecordedMetrics};
 use relay_core::metrics;
 use relay_core::model::request::RequestOutcome;
@@ -259,4 +260,25 @@ async fn every_call_to_a_source_is_logged_with_what_relay_made_of_it_and_noise_i
     let other = r#"{"id":"evt_2","type":"payment_intent.succeeded","data":{"object":{"id":"pi_2"}}}"#;
     assert_eq!(call(&w, stripe_request(other, "whsec_stripe", now)).await.0, 200);
     assert_eq!(w.requests.all("src_stripe")[0].outcome, RequestOutcome::Accepted);
+}
+
+#[tokio::test]
+async fn credentials_a_sender_puts_in_headers_or_the_query_are_never_archived() {
+    let w = world().await;
+    let now = chrono::Utc::now().timestamp();
+    let req = stripe_request(PAYMENT, "whsec_stripe", now);
+    let (mut parts, body) = req.into_parts();
+    parts.headers.insert("x-api-token", "tok-secret-1".parse().unwrap());
+    parts.headers.insert("authorization", "Bearer tok-secret-2".parse().unwrap());
+    let req = Request::from_parts(parts, body).with_query_string_parameters(HashMap::from([
+        ("token".to_string(), "tok-secret-3".to_string()),
+        ("page".to_string(), "2".to_string()),
+    ]));
+    assert_eq!(call(&w, req).await.0, 200);
+    let archived = w.blobs.blobs.lock().unwrap().values().map(|b| String::from_utf8_lossy(b).into_owned()).collect::<Vec<_>>().join("");
+    for secret in ["tok-secret-1", "tok-secret-2", "tok-secret-3"] {
+        assert!(!archived.contains(secret), "{secret} archived: {archived}");
+    }
+    assert!(archived.contains("[redacted]") && archived.contains("\"page\":\"2\""), "{archived}");
+    assert!(archived.contains("stripe-signature"), "signatures are kept: they prove what was received");
 }

@@ -387,7 +387,12 @@ impl Deliverer {
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         let Some(found) = found else { return Ok(()) };
-        self.mark(envelope, &sub.id, found.state).await?;
+        // A crash between a final record and its mark is mended here. Only final states are
+        // re-marked: a retrying pair may be recorded delivered by its next attempt meanwhile,
+        // and this (stale) copy must not mark it failing after that.
+        if matches!(found.state, State::Delivered | State::Failed) {
+            self.mark(envelope, &sub.id, found.state).await?;
+        }
         match found.state {
             State::Retrying if found.attempt_no == n + 1 && found.retry_pending => {
                 let due = found.retry_at_ms.and_then(DateTime::from_timestamp_millis).unwrap_or(now);

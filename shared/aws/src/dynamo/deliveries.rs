@@ -60,7 +60,9 @@ impl DeliveryStore for DynamoStore {
 
     async fn activity(&self, subscription_id: &str, since: DateTime<Utc>) -> Result<DeliveryActivity, StoreError> {
         // The newest pair (with its envelope, for the event's type), then the window's pairs
-        // with nothing but their state, so a busy integration's day costs little to read.
+        // projected to their state. The projection saves transfer, not read units: the index
+        // projects whole items, so a busy integration's day is read in full (issue #14 weighs
+        // a narrower index or counters).
         let newest = self
             .client
             .query()

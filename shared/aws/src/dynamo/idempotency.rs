@@ -35,13 +35,19 @@ impl DynamoStore {
     fn event_put(&self, e: &StoredEvent) -> Result<TransactWriteItem, StoreError> {
         let put = Put::builder().table_name(&self.tables.events).set_item(Some(event_item(e)));
         // An event written without a key can never be rewritten. A keyed write may rewrite its
-        // own event (a retry of the same request), and one that deliver kept from the bus: the
-        // request that published it, retried after its partial publish was undone.
+        // own event (a retry of the same request), and one that deliver kept from the bus for
+        // the same product and organisation: the request that published it, retried after its
+        // partial publish was undone. Never another product's or organisation's event.
         let put = match &e.idempotency_key {
             None => put.condition_expression("attribute_not_exists(eventId)"),
             Some(k) => put
-                .condition_expression("attribute_not_exists(eventId) OR idempotencyKey = :ik OR attribute_exists(observed)")
-                .expression_attribute_values(":ik", s(k)),
+                .condition_expression(
+                    "attribute_not_exists(eventId) OR idempotencyKey = :ik \
+                     OR (attribute_exists(observed) AND sourceProduct = :sp AND organizationId = :org)",
+                )
+                .expression_attribute_values(":ik", s(k))
+                .expression_attribute_values(":sp", s(&e.envelope.source_product))
+                .expression_attribute_values(":org", s(&e.envelope.organization_id)),
         };
         Ok(TransactWriteItem::builder().put(put.build().or_store("build Put")?).build())
     }

@@ -40,16 +40,20 @@ impl MemoryEvents {
         Ok(())
     }
     /// The ids of `new` held by another writer. One deliver kept from the bus may be replaced by
-    /// a keyed write (the request that published it, retried after a partial publish).
+    /// a keyed write of the same product and organisation (the request that published it,
+    /// retried after a partial publish).
     fn taken(&self, events: &HashMap<Uuid, StoredEvent>, new: &[StoredEvent]) -> Vec<Uuid> {
         let observed = lock(&self.observed);
         new.iter()
             .filter(|n| {
                 let id = n.envelope.event_id;
-                let replaceable = n.idempotency_key.is_some() && observed.contains(&id);
-                events
-                    .get(&id)
-                    .is_some_and(|old| !replaceable && (old.idempotency_key.is_none() || old.idempotency_key != n.idempotency_key))
+                events.get(&id).is_some_and(|old| {
+                    let replaceable = n.idempotency_key.is_some()
+                        && observed.contains(&id)
+                        && old.envelope.source_product == n.envelope.source_product
+                        && old.envelope.organization_id == n.envelope.organization_id;
+                    !replaceable && (old.idempotency_key.is_none() || old.idempotency_key != n.idempotency_key)
+                })
             })
             .map(|n| n.envelope.event_id)
             .collect()
@@ -222,6 +226,26 @@ mod tests {
             expires_at: i64::MAX,
             deliveries: DeliverySummary::default(),
         }
+    }
+
+    #[tokio::test]
+    async fn a_kept_bus_event_is_replaced_only_by_a_keyed_write_of_its_own_product_and_organisation() {
+        let store = MemoryEvents::default();
+        let mut kept = event(0, "employee.created");
+        kept.envelope.source_product = "nexus".into();
+        kept.idempotency_key = None;
+        store.observe_event(&kept).await.unwrap();
+        let mut other = event(1, "job.closed");
+        other.envelope.event_id = kept.envelope.event_id;
+        assert!(matches!(store.put_events(&[other.clone()]).await, Err(WriteError::EventIdsTaken(_))), "recruitiq's write");
+        other.envelope.source_product = "nexus".into();
+        other.envelope.organization_id = "org-2".into();
+        assert!(matches!(store.put_events(&[other.clone()]).await, Err(WriteError::EventIdsTaken(_))), "another organisation's");
+        other.envelope.organization_id = "org-1".into();
+        other.idempotency_key = None;
+        assert!(matches!(store.put_events(&[other.clone()]).await, Err(WriteError::EventIdsTaken(_))), "a write without a key");
+        other.idempotency_key = Some("k".into());
+        store.put_events(&[other]).await.expect("the same product and organisation, retrying under its key");
     }
 
     #[tokio::test]

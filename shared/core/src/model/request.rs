@@ -24,10 +24,12 @@ pub enum RequestOutcome {
 }
 
 impl RequestOutcome {
-    /// Outcomes a sender can cause at will: capped per source per minute and kept briefly, so
-    /// a flood can neither run up the bill nor push the useful entries out.
+    /// Every outcome but an accepted call: anyone can cause them at will (a forged call, a
+    /// replayed signed one, a LinkedIn handshake, an unsigned Mollie callback), so they are
+    /// capped per source per minute and kept briefly, and a flood can neither run up the bill
+    /// nor push the useful entries out. Accepted calls cost their sender a valid signature.
     pub fn is_noise(self) -> bool {
-        matches!(self, Self::Refused | Self::Duplicate)
+        self != Self::Accepted
     }
 
     pub fn name(self) -> &'static str {

@@ -458,9 +458,19 @@ fn payload(source: &Source, v: &Verified) -> serde_json::Map<String, Value> {
     p
 }
 
+/// Whether a header or query parameter's name says it carries a credential (a sender that
+/// authenticates with `?token=` or an `X-Api-Token` header): its value is never archived, since
+/// the organisation can read the archive back through the API.
+fn carries_credential(name: &str) -> bool {
+    let n = name.to_ascii_lowercase();
+    SECRET_HEADERS.contains(&n.as_str())
+        || ["token", "secret", "password", "passwd", "apikey", "api-key", "api_key", "auth", "session"].iter().any(|w| n.contains(w))
+}
+
 fn archive_record(source: &Source, v: &Verified, e: &EventEnvelope, req: &InboundRequest, now: DateTime<Utc>) -> Vec<u8> {
-    let headers: serde_json::Map<String, Value> =
-        req.headers.iter().filter(|(k, _)| !SECRET_HEADERS.contains(&k.as_str())).map(|(k, v)| (k.clone(), json!(v))).collect();
+    let redacted = |(k, v): (&String, &String)| (k.clone(), if carries_credential(k) { json!("[redacted]") } else { json!(v) });
+    let headers: serde_json::Map<String, Value> = req.headers.iter().map(redacted).collect();
+    let query: serde_json::Map<String, Value> = req.query.iter().map(redacted).collect();
     let (body, encoding) = match std::str::from_utf8(&req.body) {
         Ok(t) => (t.to_string(), "utf8"),
         Err(_) => (base64::engine::general_purpose::STANDARD.encode(&req.body), "base64"),
@@ -475,7 +485,7 @@ fn archive_record(source: &Source, v: &Verified, e: &EventEnvelope, req: &Inboun
         "verified_at": now,
         "method": req.method,
         "headers": headers,
-        "query": req.query,
+        "query": query,
         "body": body,
         "bodyEncoding": encoding,
     })
