@@ -77,8 +77,10 @@ async fn list(manage: &Manage, req: &Request, org: &str) -> Reply {
         limit,
     };
     reply(manage.list_events(&query).await, |(events, next)| {
-        let items: Vec<Value> =
-            events.iter().map(|e| json!({"event": listed(&e.envelope), "receivedAt": e.received_at, "deliveries": e.deliveries})).collect();
+        let items: Vec<Value> = events
+            .iter()
+            .map(|(e, summary)| json!({"event": listed(&e.envelope), "receivedAt": e.received_at, "deliveries": summary}))
+            .collect();
         Reply::json(200, &json!({"events": items, "nextCursor": next}))
     })
 }

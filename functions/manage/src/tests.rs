@@ -17,10 +17,10 @@ use relay_core::memory::{
 };
 use relay_core::model::delivery::{Attempt, AttemptClaim, AttemptOutcome, FollowUp, PairKey, State};
 use relay_core::model::envelope::EventEnvelope;
-use relay_core::model::event::StoredEvent;
+use relay_core::model::event::{DeliveryMark, StoredEvent};
 use relay_core::model::keys::{self, ApiKey, KeyKind};
 use relay_core::model::subscription::{Changes, MAX_SUBSCRIPTIONS_PER_ORGANIZATION};
-use relay_core::ports::{DeliveryStore, EventWriter, KeyWriter, SubscriptionStore};
+use relay_core::ports::{DeliveryStore, EventLedger, EventWriter, KeyWriter, SubscriptionStore};
 use relay_core::secrets::SecretBox;
 use serde_json::{json, Value};
 use uuid::Uuid;
@@ -86,14 +86,15 @@ async fn world() -> World {
 }
 
 impl World {
-    /// One request; answers the status and the JSON body (`null` when empty).
+    /// One request (`path` may carry a query); answers the status and the JSON body (`null` when empty).
     async fn call(&self, method: &str, path: &str, key: &str, body: Option<Value>) -> (u16, Value) {
+        let (path, query) = path.split_once('?').unwrap_or((path, ""));
         let mut headers = json!({"authorization": format!("Bearer {key}"), "host": "localhost:3000"});
         if body.is_some() {
             headers["content-type"] = json!("application/json");
         }
         let event = json!({
-            "version": "2.0", "routeKey": "$default", "rawPath": path, "rawQueryString": "",
+            "version": "2.0", "routeKey": "$default", "rawPath": path, "rawQueryString": query,
             "headers": headers, "body": body.map(|b| b.to_string()), "isBase64Encoded": false,
             "requestContext": {"accountId": "1", "apiId": "local", "domainName": "localhost", "domainPrefix": "localhost",
                 "http": {"method": method, "path": path, "protocol": "HTTP/1.1", "sourceIp": "127.0.0.1", "userAgent": "t"},
@@ -299,6 +300,25 @@ async fn replay_reopens_each_pair_as_its_next_attempt_and_leaves_a_pair_being_se
     let (status, _) = w.call("POST", &format!("/v1/events/{}/replay", e.event_id), ORG_2, None).await;
     assert_eq!(status, 404, "another organisation's event does not exist for it");
     assert_eq!(w.retries.scheduled().len(), 1);
+}
+
+#[tokio::test]
+async fn a_deleted_endpoints_failures_stop_counting_in_the_listing() {
+    let w = world().await;
+    let (gone, kept) = (w.create_subscription(ORG_1, &["candidate.*"]).await, w.create_subscription(ORG_1, &["candidate.*"]).await);
+    let e = w.stored_event().await;
+    w.events.mark_delivery(e.event_id, &gone, DeliveryMark::Failing).await.unwrap();
+    w.events.mark_delivery(e.event_id, &kept, DeliveryMark::Delivered).await.unwrap();
+    let listed = |body: &Value| body["events"].as_array().map_or(0, Vec::len);
+
+    let (status, failed) = w.call("GET", "/v1/events?deliveryState=failed", ORG_1, None).await;
+    assert_eq!((status, listed(&failed)), (200, 1), "{failed}");
+    assert_eq!(failed["events"][0]["deliveries"], json!({"delivered": 1, "failing": 1}));
+    assert_eq!(w.call("DELETE", &format!("/v1/subscriptions/{gone}"), ORG_1, None).await.0, 204);
+    let (_, failed) = w.call("GET", "/v1/events?deliveryState=failed", ORG_1, None).await;
+    assert_eq!(listed(&failed), 0, "nothing can be replayed to a deleted endpoint: {failed}");
+    let (_, delivered) = w.call("GET", "/v1/events?deliveryState=delivered", ORG_1, None).await;
+    assert_eq!(delivered["events"][0]["deliveries"], json!({"delivered": 1, "failing": 0}));
 }
 
 #[tokio::test]

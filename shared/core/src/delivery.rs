@@ -22,7 +22,7 @@ use crate::model::delivery::{
     RetryPolicy, SendResult, State,
 };
 use crate::model::envelope::{EventEnvelope, RELAY_SOURCE};
-use crate::model::event::{DeliveryMark, DeliverySummary, StoredEvent};
+use crate::model::event::{DeliveryMark, DeliveryMarks, StoredEvent};
 use crate::model::ids::INTEGRATION_PREFIX;
 use crate::model::subscription::Subscription;
 use crate::ports::{
@@ -117,7 +117,7 @@ impl Deliverer {
             received_at: now,
             idempotency_key: None,
             expires_at: (now + self.config.retention).timestamp(),
-            deliveries: DeliverySummary::default(),
+            deliveries: DeliveryMarks::default(),
         };
         self.ports.events.observe_event(&observed).await?;
         let mut targets = self.subscriptions_of(&envelope.organization_id).await?;

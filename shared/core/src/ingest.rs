@@ -20,7 +20,7 @@ use uuid::Uuid;
 
 use crate::metrics::{self, Metric, Metrics};
 use crate::model::envelope::EventEnvelope;
-use crate::model::event::{DeliverySummary, StoredEvent};
+use crate::model::event::{DeliveryMarks, StoredEvent};
 use crate::model::idempotency::{self, Decision, Record, Status, StoredResponse};
 use crate::model::keys::{ApiKey, KeyKind};
 use crate::model::problem::{Problem, ProblemKind};
@@ -418,7 +418,7 @@ impl Ingest {
             received_at: now,
             idempotency_key: scoped.clone(),
             expires_at: now.timestamp() + self.config.retention_secs,
-            deliveries: DeliverySummary::default(),
+            deliveries: DeliveryMarks::default(),
         }
     }
 

@@ -7,7 +7,7 @@
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::AttributeValue;
 use relay_core::model::envelope::EventEnvelope;
-use relay_core::model::event::{cursor_of, parse_cursor, DeliveryFilter, DeliveryMark, DeliverySummary, EventQuery, StoredEvent};
+use relay_core::model::event::{cursor_of, parse_cursor, DeliveryFilter, DeliveryMark, DeliveryMarks, EventQuery, StoredEvent};
 use relay_core::ports::{EventLedger, EventStore, EventWriter, StoreError, WriteError};
 use uuid::Uuid;
 
@@ -30,6 +30,8 @@ impl EventStore for DynamoStore {
             .scan_index_forward(false)
             .limit(q.limit.clamp(1, 100) as i32);
         // Filters apply after the page is read (as DynamoDB does), so a page may come back short.
+        // The delivery state is pre-filtered loosely (`DeliveryFilter::may_match`): which
+        // endpoints still exist is the caller's to check.
         let mut filters = Vec::new();
         if let Some(t) = &q.event_type {
             filters.push("eventType = :t");
@@ -41,9 +43,8 @@ impl EventStore for DynamoStore {
         }
         match q.delivery {
             Some(DeliveryFilter::Failed) => filters.push("attribute_exists(failing)"),
-            Some(DeliveryFilter::Delivered) => filters.push("attribute_exists(delivered) AND attribute_not_exists(failing)"),
-            Some(DeliveryFilter::None) => filters.push("attribute_not_exists(delivered) AND attribute_not_exists(failing)"),
-            None => {}
+            Some(DeliveryFilter::Delivered) => filters.push("attribute_exists(delivered)"),
+            Some(DeliveryFilter::None) | None => {}
         }
         if !filters.is_empty() {
             req = req.filter_expression(filters.join(" AND "));
@@ -157,12 +158,12 @@ pub(super) fn event_item(e: &StoredEvent) -> Item {
 /// idempotency key is read only where the caller needs it (a listing never shows it).
 fn stored_event(item: &Item, with_key: bool) -> Option<StoredEvent> {
     let envelope: EventEnvelope = serde_json::from_str(get_s(item, "envelope")?).ok()?;
-    let count = |name: &str| item.get(name).and_then(|v| v.as_ss().ok()).map_or(0, |set| set.len() as u32);
+    let ids = |name: &str| item.get(name).and_then(|v| v.as_ss().ok()).map(|set| set.iter().cloned().collect()).unwrap_or_default();
     Some(StoredEvent {
         envelope,
         received_at: get_time(item, "receivedAt"),
         idempotency_key: if with_key { get_s(item, "idempotencyKey").map(str::to_string) } else { None },
         expires_at: get_n(item, "expiresAt").unwrap_or(0),
-        deliveries: DeliverySummary { delivered: count("delivered"), failing: count("failing") },
+        deliveries: DeliveryMarks { delivered: ids("delivered"), failing: ids("failing") },
     })
 }

@@ -7,7 +7,7 @@ use uuid::Uuid;
 use super::{not_found, unavailable, Manage};
 use crate::model::delivery::DeliveryRecord;
 use crate::model::envelope::EventEnvelope;
-use crate::model::event::{EventQuery, StoredEvent};
+use crate::model::event::{DeliverySummary, EventQuery, StoredEvent};
 use crate::model::ids::INTEGRATION_PREFIX;
 use crate::model::problem::{Problem, ProblemKind};
 use crate::model::subscription::Subscription;
@@ -24,12 +24,33 @@ pub struct EventDetail {
 }
 
 impl Manage {
-    /// A page of the organisation's events, newest first, and the cursor of the next page.
-    pub async fn list_events(&self, query: &EventQuery) -> Result<(Vec<StoredEvent>, Option<String>), Problem> {
-        self.ports.events.list_events(query).await.map_err(|e| match e.operation {
+    /// A page of the organisation's events, newest first, each with how its deliveries to the
+    /// organisation's current endpoints stand, and the cursor of the next page. The store
+    /// filters by the marks; the filter is checked again here over the endpoints that still
+    /// exist, so a deleted endpoint's failures do not keep an event "failed".
+    pub async fn list_events(&self, query: &EventQuery) -> Result<(Vec<(StoredEvent, DeliverySummary)>, Option<String>), Problem> {
+        let (events, next) = self.ports.events.list_events(query).await.map_err(|e| match e.operation {
             "cursor" => Problem::new(ProblemKind::InvalidRequest, e.message),
             _ => unavailable(e),
-        })
+        })?;
+        let live: std::collections::HashSet<String> = self
+            .ports
+            .subscriptions
+            .list_subscriptions(&query.organization_id)
+            .await
+            .map_err(unavailable)?
+            .into_iter()
+            .map(|s| s.id)
+            .collect();
+        let page = events
+            .into_iter()
+            .map(|e| {
+                let summary = e.deliveries.summary(|id| live.contains(id));
+                (e, summary)
+            })
+            .filter(|(_, summary)| query.delivery.is_none_or(|d| d.matches(*summary)))
+            .collect();
+        Ok((page, next))
     }
 
     /// The event with every attempt to the organisation's own endpoints.

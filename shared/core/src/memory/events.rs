@@ -8,7 +8,7 @@ use async_trait::async_trait;
 use uuid::Uuid;
 
 use super::guard::lock;
-use crate::model::event::{cursor_of, parse_cursor, DeliveryMark, DeliverySummary, EventQuery, StoredEvent};
+use crate::model::event::{cursor_of, parse_cursor, DeliveryMark, DeliveryMarks, EventQuery, StoredEvent};
 use crate::model::idempotency::{Record, Status, StoredResponse};
 use crate::ports::{EventLedger, EventStore, EventWriter, IdempotencyStore, StoreError, WriteError};
 
@@ -140,7 +140,7 @@ impl EventStore for MemoryEvents {
             .filter(|e| query.event_type.as_ref().is_none_or(|t| &e.envelope.event_type == t))
             .filter(|e| query.source.as_ref().is_none_or(|s| &e.envelope.source_product == s))
             .map(|e| self.summarised(StoredEvent { idempotency_key: None, ..e.clone() }))
-            .filter(|e| query.delivery.is_none_or(|d| d.matches(e.deliveries)))
+            .filter(|e| query.delivery.is_none_or(|d| d.may_match(&e.deliveries)))
             .collect();
         Ok((page, next))
     }
@@ -149,8 +149,12 @@ impl EventStore for MemoryEvents {
 impl MemoryEvents {
     fn summarised(&self, mut event: StoredEvent) -> StoredEvent {
         let marks = lock(&self.marks);
-        let of = |m| marks.get(&event.envelope.event_id).map_or(0, |all| all.values().filter(|v| **v == m).count() as u32);
-        event.deliveries = DeliverySummary { delivered: of(DeliveryMark::Delivered), failing: of(DeliveryMark::Failing) };
+        let of = |m| {
+            marks.get(&event.envelope.event_id).map_or_else(Default::default, |all| {
+                all.iter().filter(|(_, v)| **v == m).map(|(id, _)| id.clone()).collect::<std::collections::BTreeSet<String>>()
+            })
+        };
+        event.deliveries = DeliveryMarks { delivered: of(DeliveryMark::Delivered), failing: of(DeliveryMark::Failing) };
         event
     }
 }
@@ -224,7 +228,7 @@ mod tests {
             received_at: at,
             idempotency_key: Some("k".into()),
             expires_at: i64::MAX,
-            deliveries: DeliverySummary::default(),
+            deliveries: DeliveryMarks::default(),
         }
     }
 

@@ -15,12 +15,30 @@ pub struct StoredEvent {
     /// When (epoch s) retention ends (DynamoDB TTL attribute).
     pub expires_at: i64,
     /// How its deliveries to the organisation's own endpoints stand (written by deliver).
-    pub deliveries: DeliverySummary,
+    pub deliveries: DeliveryMarks,
+}
+
+/// The subscriptions an event reached, and the ones it is failing at (not reached after a
+/// failed attempt), each by its latest attempt.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DeliveryMarks {
+    pub delivered: std::collections::BTreeSet<String>,
+    pub failing: std::collections::BTreeSet<String>,
+}
+
+impl DeliveryMarks {
+    /// The counts, over the subscriptions `live` still knows: a deleted endpoint's failures
+    /// stop counting (nothing could be replayed to it).
+    pub fn summary(&self, live: impl Fn(&str) -> bool) -> DeliverySummary {
+        let count = |ids: &std::collections::BTreeSet<String>| ids.iter().filter(|id| live(id)).count() as u32;
+        DeliverySummary { delivered: count(&self.delivered), failing: count(&self.failing) }
+    }
 }
 
 /// How many of the organisation's own endpoints an event reached, and how many it has not
 /// reached yet after at least one failed attempt (retrying or given up). An endpoint is
-/// counted once, by its latest attempt; platform integrations are not counted.
+/// counted once, by its latest attempt; platform integrations and deleted endpoints are not
+/// counted.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
 pub struct DeliverySummary {
     pub delivered: u32,
@@ -55,6 +73,16 @@ impl DeliveryFilter {
             "delivered" => Some(Self::Delivered),
             "none" => Some(Self::None),
             _ => None,
+        }
+    }
+
+    /// What a store can check from the marks alone, not knowing which endpoints still exist:
+    /// true for every event `matches` accepts (and some it will not).
+    pub fn may_match(self, marks: &DeliveryMarks) -> bool {
+        match self {
+            Self::Failed => !marks.failing.is_empty(),
+            Self::Delivered => !marks.delivered.is_empty(),
+            Self::None => true,
         }
     }
 
