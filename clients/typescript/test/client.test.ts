@@ -63,7 +63,7 @@ test("a delivered webhook passes the official verifier", async () => {
   try {
     const org = new Relay({ baseUrl: env.url, apiKey: env.orgKey });
     // The local stack opts in to loopback endpoints; a deployment refuses them.
-    const sub = await org.subscriptions.create({ url: `http://localhost:${port}/hook`, eventTypes: ["candidate.hired"] } as never);
+    const sub = await org.subscriptions.create({ url: `http://127.0.0.1:${port}/hook`, eventTypes: ["candidate.hired"] } as never);
     const published = await new Relay({ baseUrl: env.url, apiKey: env.productKey }).events.publish(hire("cand-ts-webhook"));
     const deadline = Date.now() + 30_000;
     while (received.length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));

@@ -224,7 +224,9 @@ impl Ingest {
             Ok(s) => s,
             Err(p) => return p.into(),
         };
-        let items = match body.get("events").and_then(Value::as_array) {
+        // `{"events": [...]}` and nothing else: a field Relay would ignore is refused, never dropped.
+        let events = body.as_object().filter(|o| o.keys().all(|k| k == "events")).and_then(|o| o.get("events"));
+        let items = match events.and_then(Value::as_array) {
             Some(items) if !items.is_empty() && items.len() <= self.config.max_batch => items,
             Some(items) if items.len() > self.config.max_batch => {
                 return Problem::new(
@@ -236,7 +238,7 @@ impl Ingest {
             _ => {
                 return Problem::new(
                     ProblemKind::InvalidRequest,
-                    format!("the body must be {{\"events\": [...]}} with 1 to {} events", self.config.max_batch),
+                    format!("the body must be {{\"events\": [...]}} with 1 to {} events, and no other field", self.config.max_batch),
                 )
                 .into();
             }

@@ -141,6 +141,45 @@ pub fn pattern_matches(pattern: &str, event_type: &str) -> bool {
     }
 }
 
+/// The endpoint URL syntax the API documents (`EndpointUrl` in infra/openapi.yaml), checked here
+/// so that the server refuses exactly what the document calls invalid: the WHATWG parser behind
+/// `url` would take host names no DNS has (`a.b*`), fragments and any path. Beyond the pattern,
+/// an IP literal or `localhost` passes this check, to be judged by the SSRF guard.
+pub fn is_endpoint_url(raw: &str) -> bool {
+    let Some(rest) = raw.strip_prefix("https://").or_else(|| raw.strip_prefix("http://")) else { return false };
+    let end = rest.find(['/', '?']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(end);
+    let (host, port) = match authority.rsplit_once(':') {
+        Some((h, p)) if !authority.ends_with(']') => (h, Some(p)),
+        _ => (authority, None),
+    };
+    let host_ok = is_dns_name(host) || host == "localhost" || host.parse::<std::net::Ipv4Addr>().is_ok() || {
+        host.strip_prefix('[').and_then(|h| h.strip_suffix(']')).is_some_and(|h| h.parse::<std::net::Ipv6Addr>().is_ok())
+    };
+    let port_ok = port.is_none_or(|p| !p.starts_with('0') && p.len() <= 5 && p.parse::<u16>().is_ok_and(|n| n > 0));
+    const PATH: &str = "._~!$&'()*+,;=:@/-";
+    let (path, query) = tail.split_once('?').map_or((tail, None), |(p, q)| (p, Some(q)));
+    let path_ok = path.is_empty()
+        || (path.starts_with('/') && path.len() <= 1001 && path.chars().all(|c| c.is_ascii_alphanumeric() || PATH.contains(c)));
+    let query_ok = query.is_none_or(|q| q.len() <= 500 && q.chars().all(|c| c.is_ascii_alphanumeric() || PATH.contains(c) || c == '?'));
+    host_ok && port_ok && path_ok && query_ok
+}
+
+/// Labels of letters, digits and inner hyphens (1 to 63 characters), at least two, the last of
+/// 2 to 24 letters.
+fn is_dns_name(host: &str) -> bool {
+    let labels: Vec<&str> = host.split('.').collect();
+    let label_ok = |l: &&str| {
+        (1..=63).contains(&l.len()) && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') && !l.starts_with('-') && !l.ends_with('-')
+    };
+    match labels.split_last() {
+        Some((tld, rest)) if !rest.is_empty() => {
+            (2..=24).contains(&tld.len()) && tld.chars().all(|c| c.is_ascii_alphabetic()) && rest.iter().all(label_ok)
+        }
+        _ => false,
+    }
+}
+
 fn is_pattern(p: &str) -> bool {
     p.len() <= 128 && is_pattern_unbounded(p)
 }
@@ -183,6 +222,12 @@ impl Changes {
         if let Some(url) = &c.url {
             if url.len() > 2048 {
                 return Err(invalid("url", "must be at most 2048 characters"));
+            }
+            if !is_endpoint_url(url) {
+                return Err(invalid(
+                    "url",
+                    "must be http(s)://host[:port][/path][?query]: a DNS name (letters, digits, '-') or an IP address, no fragment",
+                ));
             }
             ssrf::check_url(url, ssrf::loopback_allowed()).map_err(|e| invalid("url", format!("is refused: {e}")))?;
         }
@@ -293,6 +338,39 @@ pub const SEED_INTEGRATIONS: &[(&str, &str, &[&str])] = &[
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn endpoint_urls_are_held_to_the_documented_syntax() {
+        for ok in [
+            "https://hooks.example.com",
+            "https://hooks.example.com:8443/a/b?x=1&y=2",
+            "http://a-b.example.io/x",
+            "https://93.184.215.14/hook",
+            "http://127.0.0.1:9000/h",
+            "http://[::1]:8080/h",
+            "http://[::1]/h",
+            "http://localhost:8080/hook",
+            "https://EXAMPLE.com/Path_~!$&'()*+,;=:@",
+        ] {
+            assert!(is_endpoint_url(ok), "{ok}");
+        }
+        for bad in [
+            "https://4.AAAhAAiAAjtAa*",
+            "ftp://example.com",
+            "https://example",
+            "https://-a.example.com",
+            "https://a.example.c0m",
+            "https://example.com:0",
+            "https://example.com:65536",
+            "https://example.com:08080",
+            "https://example.com/a b",
+            "https://example.com/#frag",
+            "https://user@example.com",
+            "HTTPS://example.com",
+        ] {
+            assert!(!is_endpoint_url(bad), "{bad}");
+        }
+    }
 
     #[test]
     fn patterns() {
