@@ -17,9 +17,9 @@ use relay_aws::dynamo::{DynamoStore, Tables};
 use relay_aws::eventbridge::EventBridgePublisher;
 use relay_aws::metrics::EmfMetrics;
 use relay_aws::s3::S3Blobs;
-use relay_aws::ses::SesMailer;
 use relay_aws::sqs::SqsRetries;
 use relay_core::delivery::{Deliverer, DeliveryConfig, DeliveryPorts};
+use relay_core::mail::request::BusMailer;
 use relay_core::model::delivery::{RetryMessage, RetryPolicy};
 use relay_core::model::validation::validate_bus_event;
 use relay_core::notify::ContactNotifier;
@@ -52,6 +52,7 @@ impl App {
             expected: "a client with the SSRF guard",
             value: e.to_string(),
         })?;
+        let publisher: Arc<EventBridgePublisher> = Arc::new(EventBridgePublisher::new(&sdk, config::required("RELAY_EVENT_BUS_NAME")?));
         let ports = DeliveryPorts {
             subscriptions: store.clone(),
             deliveries: store.clone(),
@@ -63,8 +64,9 @@ impl App {
                 config::required("RELAY_DEAD_LETTER_QUEUE_URL")?,
             )),
             sender: Arc::new(sender),
-            publisher: Arc::new(EventBridgePublisher::new(&sdk, config::required("RELAY_EVENT_BUS_NAME")?)),
-            notifier: Arc::new(ContactNotifier::new(store, Arc::new(SesMailer::new(&sdk, config::required("RELAY_MAIL_FROM")?)))),
+            publisher: publisher.clone(),
+            // The disabled-endpoint notice goes the way of every mail: email.requested.
+            notifier: Arc::new(ContactNotifier::new(store, Arc::new(BusMailer::new(publisher)))),
             blobs: Arc::new(S3Blobs::new(&sdk, config::required("RELAY_PAYLOAD_BUCKET")?)),
             metrics: Arc::new(EmfMetrics::from_env("deliver")),
         };

@@ -272,8 +272,9 @@ async fn a_410_disables_the_subscription_tells_the_contact_and_stops_its_pending
     assert!(w.retries.scheduled().is_empty(), "a 410 is not retried");
     let mails = w.mail.sent();
     assert_eq!(mails.len(), 1);
-    assert_eq!(mails[0].0, "ops@one.example");
-    assert!(!mails[0].2.contains(HOOK), "the mail quotes nothing the organisation chose");
+    assert_eq!((mails[0].0.as_str(), mails[0].1.recipients.to.as_slice()), ("org-1", &["ops@one.example".to_string()][..]));
+    assert_eq!(mails[0].1.template_name(), Some("endpoint-disabled"));
+    assert!(!format!("{:?}", mails[0].1).contains(HOOK), "the mail quotes nothing the organisation chose");
     assert!(w.bus.published.lock().unwrap().iter().any(|e| e.event_type == "subscription.disabled"));
     assert_eq!(w.metrics.total(metrics::ENDPOINTS_DISABLED), 1.0);
 

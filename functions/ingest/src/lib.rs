@@ -39,8 +39,7 @@ impl App {
             idempotency_ttl_secs: config::number("RELAY_IDEMPOTENCY_TTL_SECONDS", 3 * 24 * 3600)?,
             retention_secs: config::number("RELAY_EVENT_RETENTION_DAYS", 30)? * 24 * 3600,
             inline_payload_limit: config::number("RELAY_INLINE_PAYLOAD_LIMIT_BYTES", 200 * 1024)? as usize,
-            event_id_key: relay_core::secrets::SecretBox::derive_key(&config::required("RELAY_SECRETS_KEY")?, "relay:event-ids")
-                .map_err(|_| ConfigError::Invalid { name: "RELAY_SECRETS_KEY", expected: "32 bytes, base64", value: "(hidden)".into() })?,
+            event_id_key: config::derived_key("relay:event-ids")?,
             ..IngestConfig::default()
         };
         let ports = IngestPorts {
@@ -89,32 +88,17 @@ impl App {
             Ok(v) => v,
             Err(p) => return p.into(),
         };
-        // `x-idempotency-key` is a synonym; when both are sent, Idempotency-Key is the key, and
-        // the other must still be a well-formed key (so a malformed header is never ignored).
-        let idempotency_key = match (header(headers, "idempotency-key"), header(headers, "x-idempotency-key")) {
-            (Some(a), Some(b)) => {
-                if let Err(msg) = relay_core::model::idempotency::scoped_key("", unquote(b)) {
-                    let detail = format!("x-idempotency-key: {msg}");
-                    return Problem::new(ProblemKind::InvalidRequest, detail).into();
-                }
-                Some(a)
-            }
-            (a, b) => a.or(b),
+        let idempotency_key = match relay_edge::idempotency_key(headers) {
+            Ok(k) => k,
+            Err(p) => return p.into(),
         };
-        let ctx =
-            RequestContext { idempotency_key: idempotency_key.map(unquote), now: Utc::now(), deadline_ms: relay_edge::deadline_ms(req) };
+        let ctx = RequestContext { idempotency_key, now: Utc::now(), deadline_ms: relay_edge::deadline_ms(req) };
         if batch {
             self.ingest.ingest_batch(&caller, &value, ctx).await
         } else {
             self.ingest.ingest_one(&caller, &value, ctx).await
         }
     }
-}
-
-/// The IETF draft sends the key as a structured-field string (`"abc"`); plain tokens work too.
-fn unquote(key: &str) -> &str {
-    let k = key.trim();
-    k.strip_prefix('"').and_then(|k| k.strip_suffix('"')).filter(|inner| !inner.is_empty()).unwrap_or(k)
 }
 
 #[cfg(test)]

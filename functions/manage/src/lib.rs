@@ -4,10 +4,12 @@
 //! One file per resource, each with its routes: [`subscriptions`] (outgoing webhooks, with
 //! secret rotation, recovery and test sends), [`sources`] (incoming webhook sources),
 //! [`events`] (listing, inspection and replay), [`organization`] (the contact address) and
-//! [`integrations`] (the platform's product integrations, operator keys only). The rules live
+//! [`integrations`] (the platform's product integrations, operator keys only) and [`emails`]
+//! (mail requests, the message log, the suppression list). The rules live
 //! in [`relay_core::manage`]; these files only read HTTP and render views, with the helpers
 //! they share in `http.rs`.
 
+mod emails;
 mod events;
 mod http;
 mod integrations;
@@ -21,10 +23,13 @@ use std::time::Duration;
 use lambda_http::{Body, Error, Request, Response};
 use relay_aws::config::{self, ConfigError};
 use relay_aws::dynamo::{DynamoStore, Tables};
+use relay_aws::eventbridge::EventBridgePublisher;
+use relay_aws::metrics::EmfMetrics;
 use relay_aws::s3::S3Blobs;
-use relay_aws::ses::SesMailer;
 use relay_aws::sqs::SqsRetries;
 use relay_core::auth::Authenticator;
+use relay_core::mail::log::MailRecords;
+use relay_core::mail::request::{BusMailer, IntakeConfig, IntakePorts, MailIntake};
 use relay_core::manage::{Manage, ManageConfig, ManagePorts};
 use relay_core::model::keys::KeyKind;
 use relay_core::model::problem::{Problem, ProblemKind};
@@ -33,12 +38,15 @@ use relay_edge::{header, to_response};
 pub struct App {
     pub auth: Authenticator,
     pub manage: Manage,
+    pub intake: MailIntake,
+    pub records: MailRecords,
 }
 
 impl App {
     pub async fn from_env() -> Result<Self, ConfigError> {
         let sdk = config::load().await?;
         let store = Arc::new(DynamoStore::new(&sdk, Tables::from_env()?));
+        let publisher = Arc::new(EventBridgePublisher::new(&sdk, config::required("RELAY_EVENT_BUS_NAME")?));
         let ports = ManagePorts {
             subscriptions: store.clone(),
             sources: store.clone(),
@@ -46,7 +54,7 @@ impl App {
             deliveries: store.clone(),
             organizations: store.clone(),
             retries: Arc::new(SqsRetries::new(&sdk, config::required("RELAY_RETRY_QUEUE_URL")?, String::new())),
-            mailer: Arc::new(SesMailer::new(&sdk, config::required("RELAY_MAIL_FROM")?)),
+            mailer: Arc::new(BusMailer::new(publisher.clone())),
             blobs: Arc::new(S3Blobs::new(&sdk, config::required("RELAY_PAYLOAD_BUCKET")?)),
             requests: store.clone(),
             archive: Arc::new(S3Blobs::new(&sdk, config::required("RELAY_ARCHIVE_BUCKET")?)),
@@ -56,7 +64,18 @@ impl App {
             ..ManageConfig::new(config::secret_box()?)
         };
         let key_cache = Duration::from_secs(config::number("RELAY_KEY_CACHE_SECONDS", 60)? as u64);
-        Ok(Self { auth: Authenticator::new(store, key_cache), manage: Manage::new(ports, manage_config) })
+        let intake_config = IntakeConfig {
+            idempotency_ttl_secs: config::number("RELAY_IDEMPOTENCY_TTL_SECONDS", 3 * 24 * 3600)?,
+            id_key: config::derived_key("relay:email-ids")?,
+            retention: config::mail_retention()?,
+            ..IntakeConfig::default()
+        };
+        let intake = MailIntake::new(
+            IntakePorts { idempotency: store.clone(), log: store.clone(), publisher, metrics: Arc::new(EmfMetrics::from_env("manage")) },
+            intake_config,
+        );
+        let records = MailRecords { log: store.clone(), suppressions: store.clone() };
+        Ok(Self { auth: Authenticator::new(store, key_cache), manage: Manage::new(ports, manage_config), intake, records })
     }
 
     /// Handles one request. Never fails: every error is a problem document.
@@ -80,7 +99,15 @@ impl App {
                 Ok(org) => organization::route(&self.manage, &req, &org, rest).await,
                 Err(p) => p.into(),
             },
-            ["v1", "integrations", rest @ ..] => match self.require_operator(&req).await {
+            ["v1", "emails", rest @ ..] => match self.auth.authenticate(header(req.headers(), "authorization")).await {
+                Ok(caller) => emails::route(&self.intake, &self.records, &req, &caller, rest).await,
+                Err(p) => p.into(),
+            },
+            ["v1", "email-suppressions", rest @ ..] => match self.require_operator(&req, "the suppression list is kept by").await {
+                Ok(()) => emails::suppressions(&self.records, &req, rest).await,
+                Err(p) => p.into(),
+            },
+            ["v1", "integrations", rest @ ..] => match self.require_operator(&req, "integrations are managed by").await {
                 Ok(()) => integrations::route(&self.manage, &req, rest).await,
                 Err(p) => p.into(),
             },
@@ -100,11 +127,11 @@ impl App {
     }
 
     /// The guard of the operator routes: an admin key.
-    async fn require_operator(&self, req: &Request) -> Result<(), Problem> {
+    async fn require_operator(&self, req: &Request, what: &str) -> Result<(), Problem> {
         let key = self.auth.authenticate(header(req.headers(), "authorization")).await?;
         match key.kind {
             KeyKind::Admin => Ok(()),
-            _ => Err(Problem::new(ProblemKind::Forbidden, "integrations are managed by the platform's operators (admin keys)")),
+            _ => Err(Problem::new(ProblemKind::Forbidden, format!("{what} the platform's operators (admin keys)"))),
         }
     }
 }

@@ -10,10 +10,12 @@ use std::time::Duration;
 use chrono::Utc;
 use lambda_http::{Body, Request};
 use relay_core::auth::Authenticator;
+use relay_core::mail::log::MailRecords;
+use relay_core::mail::request::{IntakeConfig, IntakePorts, MailIntake};
 use relay_core::manage::{Manage, ManageConfig, ManagePorts};
 use relay_core::memory::{
-    MemoryBlobs, MemoryDeliveries, MemoryEvents, MemoryKeys, MemoryMailer, MemoryOrganizations, MemoryRequests, MemoryRetries,
-    MemorySources, MemorySubscriptions,
+    MemoryBlobs, MemoryBus, MemoryDeliveries, MemoryEvents, MemoryKeys, MemoryMailLog, MemoryMailer, MemoryOrganizations, MemoryRequests,
+    MemoryRetries, MemorySources, MemorySubscriptions, RecordedMetrics,
 };
 use relay_core::model::delivery::{Attempt, AttemptClaim, AttemptOutcome, FollowUp, PairKey, State};
 use relay_core::model::envelope::EventEnvelope;
@@ -31,6 +33,7 @@ const ORG_1: &str = "rk_org_test_one";
 const ORG_2: &str = "rk_org_test_two";
 const ADMIN: &str = "rk_admin_test";
 const PRODUCT: &str = "rk_prod_test";
+const PAYLINQ: &str = "rk_prod_test_paylinq";
 /// A public address literal: registration checks it without DNS.
 const HOOK: &str = "https://93.184.215.14/hook";
 
@@ -41,6 +44,8 @@ struct World {
     events: Arc<MemoryEvents>,
     retries: Arc<MemoryRetries>,
     mailer: Arc<MemoryMailer>,
+    mail_log: Arc<MemoryMailLog>,
+    bus: Arc<MemoryBus>,
     secrets: SecretBox,
 }
 
@@ -52,6 +57,7 @@ async fn world() -> World {
         (ORG_2, KeyKind::Organization, Some("org-2"), None),
         (ADMIN, KeyKind::Admin, None, None),
         (PRODUCT, KeyKind::Product, None, Some("recruitiq")),
+        (PAYLINQ, KeyKind::Product, None, Some("paylinq")),
     ] {
         let api_key = ApiKey {
             kind,
@@ -80,16 +86,38 @@ async fn world() -> World {
         requests: Arc::new(MemoryRequests::default()),
         archive: Arc::new(MemoryBlobs::default()),
     };
-    let app =
-        App { auth: Authenticator::new(keys, Duration::from_secs(60)), manage: Manage::new(ports, ManageConfig::new(secrets.clone())) };
-    World { app, subscriptions, deliveries, events, retries, mailer, secrets }
+    let mail_log = Arc::new(MemoryMailLog::default());
+    let bus = Arc::new(MemoryBus::default());
+    let intake = MailIntake::new(
+        IntakePorts {
+            idempotency: events.clone(),
+            log: mail_log.clone(),
+            publisher: bus.clone(),
+            metrics: Arc::new(RecordedMetrics::default()),
+        },
+        IntakeConfig::default(),
+    );
+    let app = App {
+        auth: Authenticator::new(keys, Duration::from_secs(60)),
+        manage: Manage::new(ports, ManageConfig::new(secrets.clone())),
+        intake,
+        records: MailRecords { log: mail_log.clone(), suppressions: mail_log.clone() },
+    };
+    World { app, subscriptions, deliveries, events, retries, mailer, mail_log, bus, secrets }
 }
 
 impl World {
     /// One request (`path` may carry a query); answers the status and the JSON body (`null` when empty).
     async fn call(&self, method: &str, path: &str, key: &str, body: Option<Value>) -> (u16, Value) {
+        self.call_with(method, path, key, body, &[]).await
+    }
+
+    async fn call_with(&self, method: &str, path: &str, key: &str, body: Option<Value>, extra: &[(&str, &str)]) -> (u16, Value) {
         let (path, query) = path.split_once('?').unwrap_or((path, ""));
         let mut headers = json!({"authorization": format!("Bearer {key}"), "host": "localhost:3000"});
+        for (k, v) in extra {
+            headers[*k] = json!(v);
+        }
         if body.is_some() {
             headers["content-type"] = json!("application/json");
         }
@@ -382,9 +410,15 @@ async fn a_contact_address_counts_only_once_its_code_comes_back() {
     w.mailer.fail.store(false, Ordering::SeqCst);
     let (status, profile) = w.call("PUT", "/v1/organization", ORG_1, Some(json!({"contactEmail": "ops@example.com"}))).await;
     assert_eq!((status, &profile["contactEmail"], &profile["pendingContactEmail"]), (202, &Value::Null, &json!("ops@example.com")));
-    let mail = w.mailer.sent().pop().unwrap();
-    assert_eq!(mail.0, "ops@example.com");
-    let code = mail.2.split("hours: ").nth(1).and_then(|r| r.split_whitespace().next()).unwrap().to_string();
+    let (org, mail) = w.mailer.sent().pop().unwrap();
+    assert_eq!(
+        (org.as_str(), mail.recipients.to.as_slice(), mail.template_name()),
+        ("org-1", &["ops@example.com".to_string()][..], Some("contact-verification"))
+    );
+    let code = match &mail.content {
+        relay_core::model::mail::Content::Template { data, .. } => data["code"].as_str().unwrap().to_string(),
+        other => panic!("{other:?}"),
+    };
 
     let (status, _) = w.call("POST", "/v1/organization/contact/verify", ORG_1, Some(json!({"code": "WRONG"}))).await;
     assert!((400..500).contains(&status));
@@ -392,4 +426,99 @@ async fn a_contact_address_counts_only_once_its_code_comes_back() {
     assert!((400..500).contains(&status), "another organisation's code is not this one's");
     let (status, profile) = w.call("POST", "/v1/organization/contact/verify", ORG_1, Some(json!({"code": code}))).await;
     assert_eq!((status, &profile["contactEmail"]), (200, &json!("ops@example.com")));
+}
+
+fn payslip_mail(to: &str) -> Value {
+    json!({"organizationId": "org-1", "to": [to], "template": "payslip-available", "tags": {"run": "r-1"},
+           "data": {"employeeName": "Ada <b>", "period": "2026-11", "netPay": "EUR 1", "payDate": "2026-11-25", "payslipUrl": "https://p.example.com/1"}})
+}
+
+#[tokio::test]
+async fn a_mail_request_is_checked_logged_queued_once_and_replayed() {
+    let w = world().await;
+    let key = [("idempotency-key", "payslip-1")];
+    let (status, body) = w.call_with("POST", "/v1/emails", PAYLINQ, Some(payslip_mail("ada@example.com")), &key).await;
+    assert_eq!((status, &body["status"]), (202, &json!("queued")), "{body}");
+    let id = body["messageId"].as_str().unwrap().to_string();
+    // The same key and body: the same answer, nothing queued again.
+    let (status, again) = w.call_with("POST", "/v1/emails", PAYLINQ, Some(payslip_mail("ada@example.com")), &key).await;
+    assert_eq!((status, &again["messageId"]), (202, &json!(id)));
+    // The same key, another body: 422.
+    let (status, other) = w.call_with("POST", "/v1/emails", PAYLINQ, Some(payslip_mail("bob@example.com")), &key).await;
+    assert_eq!((status, &other["type"]), (422, &json!("https://relay.dev/problems/idempotency-key-reused")));
+    let published = w.bus.events();
+    assert_eq!(published.len(), 1);
+    assert_eq!((published[0].event_type.as_str(), published[0].event_id.to_string()), ("email.requested", id.clone()));
+    assert_eq!(published[0].source_product, "paylinq");
+
+    // The log: to the sender, to the organisation, to operators; not to another product.
+    for k in [PAYLINQ, ORG_1, ADMIN] {
+        let (status, view) = w.call("GET", &format!("/v1/emails/{id}"), k, None).await;
+        assert_eq!((status, &view["status"], &view["recipients"]["to"]), (200, &json!("queued"), &json!(["ada@example.com"])), "{k}");
+    }
+    for k in [PRODUCT, ORG_2] {
+        assert_eq!(w.call("GET", &format!("/v1/emails/{id}"), k, None).await.0, 404, "{k}");
+    }
+}
+
+#[tokio::test]
+async fn a_mail_that_cannot_be_sent_is_refused_before_anything_is_kept() {
+    let w = world().await;
+    let mut missing = payslip_mail("ada@example.com");
+    missing["data"].as_object_mut().unwrap().remove("netPay");
+    let (status, p) = w.call("POST", "/v1/emails", PAYLINQ, Some(missing)).await;
+    assert_eq!(status, 422, "{p}");
+    assert!(p["detail"].as_str().unwrap().contains("netPay"), "{p}");
+    assert_eq!(p["errors"][0]["field"], "data.netPay");
+
+    // Another product's template, and another product's sender.
+    let (status, p) = w.call("POST", "/v1/emails", PRODUCT, Some(payslip_mail("ada@example.com"))).await;
+    assert_eq!(status, 422, "recruitiq has no payslip template: {p}");
+    let mut as_paylinq = payslip_mail("ada@example.com");
+    as_paylinq["sender"] = json!("paylinq");
+    let (status, p) = w.call("POST", "/v1/emails", PRODUCT, Some(as_paylinq)).await;
+    assert_eq!((status, p["detail"].as_str().unwrap().contains("own address")), (403, true), "{p}");
+    // Not a product key.
+    assert_eq!(w.call("POST", "/v1/emails", ORG_1, Some(payslip_mail("ada@example.com"))).await.0, 403);
+    // Bad fields, all named.
+    let (status, p) = w.call("POST", "/v1/emails", PAYLINQ, Some(json!({"to": "nope", "subject": "s"}))).await;
+    assert_eq!(status, 422);
+    let fields: Vec<&str> = p["errors"].as_array().unwrap().iter().map(|e| e["field"].as_str().unwrap()).collect();
+    assert_eq!(fields, ["organizationId", "to[0]", "text"]);
+    assert!(w.bus.events().is_empty(), "nothing was queued");
+}
+
+#[tokio::test]
+async fn a_mail_that_cannot_be_queued_leaves_nothing_behind_and_its_retry_queues_once() {
+    let w = world().await;
+    let key = [("idempotency-key", "payslip-2")];
+    w.bus.fail.store(true, Ordering::SeqCst);
+    let (status, _) = w.call_with("POST", "/v1/emails", PAYLINQ, Some(payslip_mail("ada@example.com")), &key).await;
+    assert_eq!(status, 503);
+    w.bus.fail.store(false, Ordering::SeqCst);
+    let (status, body) = w.call_with("POST", "/v1/emails", PAYLINQ, Some(payslip_mail("ada@example.com")), &key).await;
+    assert_eq!(status, 202, "{body}");
+    assert_eq!(w.bus.events().len(), 1);
+    let id: Uuid = body["messageId"].as_str().unwrap().parse().unwrap();
+    assert_eq!(relay_core::ports::MailLog::get_message(&*w.mail_log, id, 0).await.unwrap().unwrap().history.len(), 1);
+}
+
+#[tokio::test]
+async fn operators_list_and_lift_suppressions() {
+    use relay_core::model::mail::{Suppression, SuppressionReason};
+    use relay_core::ports::SuppressionList;
+    let w = world().await;
+    for a in ["a@example.com", "b+tag@example.com", "c@example.com"] {
+        let entry =
+            Suppression { address: a.into(), reason: SuppressionReason::Bounce, suppressed_at: Utc::now(), message_id: None, detail: None };
+        w.mail_log.suppress(&entry).await.unwrap();
+    }
+    assert_eq!(w.call("GET", "/v1/email-suppressions", ORG_1, None).await.0, 403);
+    let (status, page) = w.call("GET", "/v1/email-suppressions?limit=2", ADMIN, None).await;
+    assert_eq!((status, page["data"].as_array().unwrap().len(), &page["nextCursor"]), (200, 2, &json!("b+tag@example.com")));
+    let (_, rest) = w.call("GET", "/v1/email-suppressions?limit=2&cursor=b%2Btag%40example.com", ADMIN, None).await;
+    assert_eq!(rest["data"][0]["address"], "c@example.com");
+    assert_eq!(w.call("DELETE", "/v1/email-suppressions/B%2Btag%40Example.com", ADMIN, None).await.0, 204);
+    assert_eq!(w.call("DELETE", "/v1/email-suppressions/b%2Btag%40example.com", ADMIN, None).await.0, 404);
+    assert!(w.mail_log.suppressed(&["b+tag@example.com".into()]).await.unwrap().is_empty());
 }

@@ -110,3 +110,20 @@ pub fn secret_box() -> Result<relay_core::secrets::SecretBox, ConfigError> {
         value: "(hidden)".into(),
     })
 }
+
+/// A key for `purpose` derived from `RELAY_SECRETS_KEY` (ids derived from idempotency keys).
+pub fn derived_key(purpose: &str) -> Result<Vec<u8>, ConfigError> {
+    relay_core::secrets::SecretBox::derive_key(&required("RELAY_SECRETS_KEY")?, purpose).map_err(|_| ConfigError::Invalid {
+        name: "RELAY_SECRETS_KEY",
+        expected: "32 bytes, base64",
+        value: "(hidden)".into(),
+    })
+}
+
+/// How long the message log keeps messages, and their addresses.
+pub fn mail_retention() -> Result<relay_core::mail::Retention, ConfigError> {
+    Ok(relay_core::mail::Retention {
+        log_secs: number("RELAY_MAIL_LOG_RETENTION_DAYS", 30)? * 24 * 3600,
+        addresses_secs: number("RELAY_MAIL_ADDRESS_RETENTION_DAYS", 7)? * 24 * 3600,
+    })
+}

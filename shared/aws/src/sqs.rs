@@ -51,3 +51,28 @@ impl RetryQueue for SqsRetries {
         Ok(())
     }
 }
+
+/// Puts received messages off: a message becomes visible again after a delay (at most 12
+/// hours), so the queue itself carries a retry with backoff, with no second copy to deduplicate.
+pub struct Postponer {
+    client: Client,
+    queue_url: String,
+}
+
+impl Postponer {
+    pub fn new(config: &aws_config::SdkConfig, queue_url: String) -> Self {
+        Self { client: Client::new(config), queue_url }
+    }
+
+    pub async fn postpone(&self, receipt_handle: &str, delay: Duration) -> Result<(), StoreError> {
+        self.client
+            .change_message_visibility()
+            .queue_url(&self.queue_url)
+            .receipt_handle(receipt_handle)
+            .visibility_timeout(delay.as_secs().clamp(1, 43_200) as i32)
+            .send()
+            .await
+            .map_err(|e| StoreError::new("sqs:ChangeMessageVisibility", aws_sdk_sqs::error::DisplayErrorContext(e)))?;
+        Ok(())
+    }
+}

@@ -456,12 +456,10 @@ impl Deliverer {
         .await;
         // The mail quotes nothing the organisation chose (no URL, no description): only Relay's
         // own words and ids, so it cannot carry someone else's text through Relay's sender.
-        let subject = format!("Relay disabled your webhook endpoint {}", sub.id);
-        let body = format!(
-            "Relay stopped delivering to your webhook endpoint {id}: {reason}.\n\nFix the endpoint, then re-enable it with PATCH /v1/subscriptions/{id} {{\"enabled\": true}} and re-send what it missed with POST /v1/subscriptions/{id}/recover.",
-            id = sub.id
-        );
-        match self.ports.notifier.notify(&sub.organization_id, &subject, &body).await {
+        let mut data = serde_json::Map::new();
+        data.insert("subscriptionId".into(), sub.id.clone().into());
+        data.insert("reason".into(), reason.into());
+        match self.ports.notifier.notify(&sub.organization_id, "endpoint-disabled", data).await {
             Ok(true) => {}
             Ok(false) => {
                 tracing::warn!(organization_id = %sub.organization_id, "no verified contact address on record; nobody was e-mailed")

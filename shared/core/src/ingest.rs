@@ -18,11 +18,12 @@ use serde::Serialize;
 use serde_json::Value;
 use uuid::Uuid;
 
+use crate::idempotent::{Idempotency, RETRY_AFTER_SECS};
 use crate::metrics::{self, Metric, Metrics};
 use crate::model::envelope::EventEnvelope;
 use crate::model::event::{DeliveryMarks, StoredEvent};
-use crate::model::idempotency::{self, Decision, Record, Status, StoredResponse};
-use crate::model::keys::{ApiKey, KeyKind};
+use crate::model::idempotency::{self, Record};
+use crate::model::keys::ApiKey;
 use crate::model::problem::{Problem, ProblemKind};
 use crate::model::reply::Reply;
 use crate::model::validation::{validate_event, Defaults};
@@ -31,9 +32,6 @@ use crate::ports::{BlobWriter, EventPublisher, EventWriter, IdempotencyStore, Wr
 /// Route names, part of the idempotency fingerprint.
 pub const ROUTE_SINGLE: &str = "POST /v1/events";
 pub const ROUTE_BATCH: &str = "POST /v1/events/batch";
-
-/// Seconds a client should wait before retrying after a 503.
-const RETRY_AFTER_SECS: u64 = 2;
 
 #[derive(Debug, Clone)]
 pub struct IngestConfig {
@@ -121,11 +119,17 @@ pub struct IngestPorts {
 pub struct Ingest {
     ports: IngestPorts,
     config: IngestConfig,
+    idempotency: Idempotency,
 }
 
 impl Ingest {
     pub fn new(ports: IngestPorts, config: IngestConfig) -> Self {
-        Self { ports, config }
+        let idempotency = Idempotency {
+            store: ports.idempotency.clone(),
+            ttl_secs: config.idempotency_ttl_secs,
+            default_lock_ms: config.default_lock_ms,
+        };
+        Self { ports, config, idempotency }
     }
 
     /// Counts what a request to either route came to. The HTTP edge calls it once per request,
@@ -182,7 +186,7 @@ impl Ingest {
                 )
                 .into();
             }
-            Err(WriteError::LockHeld) => return self.after_lost_race(scoped.as_deref(), lock.as_ref(), ctx).await,
+            Err(WriteError::LockHeld) => return self.after_lost_race(lock.as_ref(), ctx).await,
             Err(WriteError::Store(e)) => {
                 tracing::error!(error = %e, "storing the event failed");
                 return Problem::unavailable("Relay could not store the event; retry with the same Idempotency-Key", RETRY_AFTER_SECS)
@@ -302,7 +306,7 @@ impl Ingest {
                     }
                     stored.retain(|s| !taken.contains(&s.envelope.event_id));
                 }
-                Err(WriteError::LockHeld) => return self.after_lost_race(scoped.as_deref(), lock.as_ref(), ctx).await,
+                Err(WriteError::LockHeld) => return self.after_lost_race(lock.as_ref(), ctx).await,
                 Err(WriteError::Store(e)) => {
                     tracing::error!(error = %e, "storing the batch failed");
                     return Problem::unavailable("Relay could not store the events; retry with the same Idempotency-Key", RETRY_AFTER_SECS)
@@ -373,44 +377,14 @@ impl Ingest {
         reply
     }
 
-    /// The conditional lock failed: someone holds or completed the key. Read and decide.
-    async fn after_lost_race(&self, key: Option<&str>, lock: Option<&Record>, ctx: RequestContext<'_>) -> Reply {
-        let (Some(key), Some(lock)) = (key, lock) else {
-            return Problem::new(ProblemKind::Internal, "lock conflict without a key").into();
-        };
-        match self.ports.idempotency.get_record(key).await {
-            Ok(existing) => match idempotency::decide(existing.as_ref(), &lock.request_hash, ctx.now.timestamp_millis()) {
-                Decision::Replay(stored) => Reply::replay(stored),
-                Decision::Mismatch => Problem::new(
-                    ProblemKind::IdempotencyKeyReused,
-                    "this Idempotency-Key was already used with a different request body; use a new key for a new request",
-                )
-                .into(),
-                Decision::InProgress | Decision::Proceed => {
-                    let mut p = Problem::new(
-                        ProblemKind::RequestInProgress,
-                        "a request with this Idempotency-Key is still being processed; retry shortly",
-                    );
-                    p.retry_after = Some(1);
-                    p.into()
-                }
-            },
-            Err(e) => {
-                tracing::error!(error = %e, "reading the idempotency record failed");
-                Problem::unavailable("Relay could not check the Idempotency-Key; retry", RETRY_AFTER_SECS).into()
-            }
-        }
+    fn new_lock(&self, key: &str, request_hash: String, ctx: RequestContext<'_>) -> Record {
+        self.idempotency.new_lock(key, request_hash, ctx.now, ctx.deadline_ms)
     }
 
-    fn new_lock(&self, key: &str, request_hash: String, ctx: RequestContext<'_>) -> Record {
-        let now_ms = ctx.now.timestamp_millis();
-        Record {
-            key: key.to_string(),
-            status: Status::Inprogress,
-            request_hash,
-            in_progress_expiry_ms: ctx.deadline_ms.unwrap_or(now_ms + self.config.default_lock_ms),
-            expires_at: ctx.now.timestamp() + self.config.idempotency_ttl_secs,
-            response: None,
+    async fn after_lost_race(&self, lock: Option<&Record>, ctx: RequestContext<'_>) -> Reply {
+        match lock {
+            Some(lock) => self.idempotency.after_lost_race(lock, ctx.now).await,
+            None => Problem::new(ProblemKind::Internal, "lock conflict without a key").into(),
         }
     }
 
@@ -443,38 +417,29 @@ impl Ingest {
 
     /// Removes what a failed request wrote, so its retry starts clean.
     async fn undo(&self, key: Option<&str>, ids: &[Uuid]) {
-        let result = match key {
-            Some(key) => self.ports.idempotency.release(key, ids).await,
-            None => self.ports.events.delete_events(ids).await,
-        };
-        if let Err(e) = result {
-            // The lock still lapses at its in-progress expiry, so the key is not stuck for good.
-            tracing::error!(error = %e, "could not release after a failure");
+        match key {
+            Some(key) => self.idempotency.release(key, ids).await,
+            None => {
+                if let Err(e) = self.ports.events.delete_events(ids).await {
+                    tracing::error!(error = %e, "could not release after a failure");
+                }
+            }
         }
     }
 
     async fn finish(&self, key: Option<&str>, reply: &Reply) {
-        let Some(key) = key else { return };
-        let stored = StoredResponse { status: reply.status, body: reply.body.clone() };
-        if let Err(e) = self.ports.idempotency.complete(key, &stored).await {
-            tracing::error!(error = %e, "could not mark the idempotency record completed; it lapses at its in-progress expiry");
+        if let Some(key) = key {
+            self.idempotency.finish(key, reply).await;
         }
     }
 }
 
 fn publisher_product(caller: &ApiKey) -> Result<&str, Problem> {
-    match (caller.kind, caller.product.as_deref()) {
-        (KeyKind::Product, Some(p)) => Ok(p),
-        _ => Err(Problem::new(ProblemKind::Forbidden, "only product keys may publish events; this is an organisation or operator key")),
-    }
+    crate::idempotent::product_of(caller, "publish events")
 }
 
 fn scope(caller: &ApiKey, key: Option<&str>) -> Result<Option<String>, Problem> {
-    key.map(|k| idempotency::scoped_key(&caller.principal(), k)).transpose().map_err(|msg| {
-        let mut p = Problem::new(ProblemKind::InvalidRequest, msg.clone());
-        p.errors = vec![crate::model::problem::ProblemField { field: "Idempotency-Key".into(), message: msg }];
-        p
-    })
+    crate::idempotent::scope(&caller.principal(), key)
 }
 
 /// A catalogued event type is published by the product that owns it and by no other, so no

@@ -37,7 +37,9 @@ pub mod ports;
 
 pub mod auth;
 pub mod delivery;
+pub mod idempotent;
 pub mod ingest;
+pub mod mail;
 pub mod manage;
 pub mod notify;
 

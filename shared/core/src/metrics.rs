@@ -38,6 +38,19 @@ pub const DELIVERIES_EXHAUSTED: &str = "DeliveriesExhausted";
 /// Subscriptions disabled (410 Gone, or failing for longer than the window).
 pub const ENDPOINTS_DISABLED: &str = "EndpointsDisabled";
 
+/// Mails SES accepted (dimension `Sender`).
+pub const EMAILS_SENT: &str = "EmailsSent";
+/// Mails not sent because every recipient is on the suppression list (dimension `Sender`).
+pub const EMAILS_SUPPRESSED: &str = "EmailsSuppressed";
+/// Mails that failed for good: refused by SES, out of attempts, invalid on the bus, or a send
+/// whose outcome is unknown (dimension `Sender`).
+pub const EMAILS_FAILED: &str = "EmailsFailed";
+/// Sends put off by throttling or a transient SES fault, to be tried again.
+pub const EMAIL_RETRIES: &str = "EmailRetries";
+/// Hard bounces and complaints SES reported (each suppresses its addresses).
+pub const EMAILS_BOUNCED: &str = "EmailsBounced";
+pub const EMAILS_COMPLAINED: &str = "EmailsComplained";
+
 /// CloudWatch's unit for a value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Unit {

@@ -22,6 +22,7 @@ use crate::model::envelope::EventEnvelope;
 use crate::model::event::{DeliveryMark, EventQuery, StoredEvent};
 use crate::model::idempotency::{Record, StoredResponse};
 use crate::model::keys::ApiKey;
+use crate::model::mail::{MailMessage, MailRecipients, MailRequest, OutgoingMail, SendFailure, Suppression};
 use crate::model::organization::Profile;
 use crate::model::request::{RequestQuery, SourceRequest};
 use crate::model::source::SealedSource;
@@ -230,12 +231,17 @@ pub trait DeliveryStore: Send + Sync {
     async fn reopen(&self, pair: PairKey<'_>, organization_id: &str, attempt: u32, now_ms: i64) -> Result<bool, StoreError>;
 }
 
-/// A limit shared by every instance: at most `limit` uses of `key` per second.
+/// A limit shared by every instance: at most `limit` uses of `key` per window.
 #[async_trait]
 pub trait RateLimiter: Send + Sync {
-    /// Takes one of `limit` slots of the current window of `window_secs` seconds for `key`;
-    /// `false` when none is left.
-    async fn take_rate_slot(&self, key: &str, limit: u32, window_secs: i64, now: DateTime<Utc>) -> Result<bool, StoreError>;
+    /// Takes `count` of `limit` slots of the current window of `window_secs` seconds for `key`,
+    /// all or none; `false` when too few are left.
+    async fn take_rate_slots(&self, key: &str, count: u32, limit: u32, window_secs: i64, now: DateTime<Utc>) -> Result<bool, StoreError>;
+
+    /// Takes one slot.
+    async fn take_rate_slot(&self, key: &str, limit: u32, window_secs: i64, now: DateTime<Utc>) -> Result<bool, StoreError> {
+        self.take_rate_slots(key, 1, limit, window_secs, now).await
+    }
 }
 
 /// The first second (epoch s) of the rate window `now` falls in.
@@ -251,11 +257,12 @@ pub trait RetryQueue: Send + Sync {
     async fn dead_letter(&self, body: &str) -> Result<(), StoreError>;
 }
 
-/// Tells an organisation's contact about something it must act on (an e-mail, via SES).
+/// Tells an organisation's contact about something it must act on (a system mail).
 #[async_trait]
 pub trait Notifier: Send + Sync {
-    /// Sends to the organisation's contact; `Ok(false)` when it has none on record.
-    async fn notify(&self, organization_id: &str, subject: &str, body: &str) -> Result<bool, StoreError>;
+    /// Mails the system template `template` with `data` to the organisation's contact;
+    /// `Ok(false)` when it has none on record.
+    async fn notify(&self, organization_id: &str, template: &str, data: serde_json::Map<String, Value>) -> Result<bool, StoreError>;
 }
 
 /// Organisation profile: the contact address operational e-mails go to (see
@@ -270,10 +277,48 @@ pub trait OrganizationStore: Send + Sync {
     }
 }
 
-/// Sends one plain-text e-mail from Relay's notification sender.
+/// Hands a mail to the mail path (the mail function sends it): how every function but mail
+/// itself sends mail.
 #[async_trait]
 pub trait Mailer: Send + Sync {
-    async fn send(&self, to: &str, subject: &str, body: &str) -> Result<(), StoreError>;
+    /// Queues `request` for `organization_id`; returns its message id.
+    async fn request_mail(&self, organization_id: &str, request: &MailRequest) -> Result<Uuid, StoreError>;
+}
+
+/// The message log: what became of each mail, without bodies, and its addresses kept apart
+/// for a shorter time.
+#[async_trait]
+pub trait MailLog: Send + Sync {
+    /// Writes a new message and its addresses unless the message is there already (`false`).
+    async fn create_message(&self, message: &MailMessage, recipients: &MailRecipients) -> Result<bool, StoreError>;
+    /// The message, read strongly consistent; `None` once it has lapsed (checked from `now`).
+    async fn get_message(&self, id: Uuid, now: i64) -> Result<Option<MailMessage>, StoreError>;
+    /// The message's addresses, `None` once their retention has passed.
+    async fn get_recipients(&self, id: Uuid, now: i64) -> Result<Option<MailRecipients>, StoreError>;
+    /// Writes `message` (its `version` already the new one) only if the stored copy is still
+    /// at `expected`. `false`: another writer came first; nothing was written.
+    async fn put_message(&self, message: &MailMessage, expected: u64) -> Result<bool, StoreError>;
+    /// Removes a message and its addresses (a request that could not be queued).
+    async fn delete_message(&self, id: Uuid) -> Result<(), StoreError>;
+}
+
+/// Addresses Relay no longer mails (hard bounces, complaints), and the operator's view of them.
+#[async_trait]
+pub trait SuppressionList: Send + Sync {
+    /// Which of `addresses` (suppression keys) are suppressed.
+    async fn suppressed(&self, addresses: &[String]) -> Result<Vec<String>, StoreError>;
+    async fn suppress(&self, entry: &Suppression) -> Result<(), StoreError>;
+    /// Entries in address order after `cursor` (an address); the page and the next cursor.
+    async fn list_suppressions(&self, cursor: Option<&str>, limit: usize) -> Result<(Vec<Suppression>, Option<String>), StoreError>;
+    /// Removes an address; `false` if it was not listed.
+    async fn remove_suppression(&self, address: &str) -> Result<bool, StoreError>;
+}
+
+/// Sends one mail (SES). The error says whether trying again could send it twice.
+#[async_trait]
+pub trait MailTransport: Send + Sync {
+    /// The provider's id for the sent message.
+    async fn send(&self, mail: &OutgoingMail) -> Result<String, SendFailure>;
 }
 
 /// Sends one webhook request (with the SSRF guard, a timeout and no redirects).

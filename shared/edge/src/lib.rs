@@ -94,3 +94,24 @@ pub fn json_body(req: &Request, limit: usize, hint: &str) -> Result<Value, Probl
     }
     serde_json::from_slice(body).map_err(|e| Problem::new(ProblemKind::MalformedJson, format!("the body is not valid JSON: {e}")))
 }
+
+/// The request's `Idempotency-Key` (IETF draft; `x-idempotency-key` is a synonym). When both
+/// are sent, Idempotency-Key is the key and the other must still be well-formed, so a malformed
+/// header is never ignored. The draft sends the key as a structured-field string (`"abc"`);
+/// plain tokens work too.
+pub fn idempotency_key(headers: &HeaderMap) -> Result<Option<&str>, Problem> {
+    match (header(headers, "idempotency-key"), header(headers, "x-idempotency-key")) {
+        (Some(a), Some(b)) => {
+            if let Err(msg) = relay_core::model::idempotency::scoped_key("", unquote(b)) {
+                return Err(Problem::new(ProblemKind::InvalidRequest, format!("x-idempotency-key: {msg}")));
+            }
+            Ok(Some(unquote(a)))
+        }
+        (a, b) => Ok(a.or(b).map(unquote)),
+    }
+}
+
+fn unquote(key: &str) -> &str {
+    let k = key.trim();
+    k.strip_prefix('"').and_then(|k| k.strip_suffix('"')).filter(|inner| !inner.is_empty()).unwrap_or(k)
+}

@@ -95,7 +95,9 @@ impl DynamoStore {
         }
         let mut written: Vec<Uuid> = Vec::new();
         for (actions, ids) in chunks.into_iter().filter(|c| !c.0.is_empty()) {
-            let result = if actions.len() == 1 && ids[0].is_some() {
+            // A lone put (one event, or a lock with no event: `POST /v1/emails`) needs no
+            // transaction, which would cost twice the write units.
+            let result = if actions.len() == 1 {
                 self.single_put(actions, &ids).await
             } else {
                 self.client.transact_write_items().set_transact_items(Some(actions)).send().await.map(|_| ()).map_err(|e| {
@@ -145,11 +147,13 @@ impl DynamoStore {
             .table_name(put.table_name)
             .set_item(Some(put.item))
             .set_condition_expression(put.condition_expression)
+            .set_expression_attribute_names(put.expression_attribute_names)
             .set_expression_attribute_values(put.expression_attribute_values)
             .send()
             .await;
         match conditional(result, "dynamodb:PutItem")? {
             Some(_) => Ok(()),
+            None if ids.iter().all(Option::is_none) => Err(WriteError::LockHeld),
             None => Err(WriteError::EventIdsTaken(ids.iter().flatten().copied().collect())),
         }
     }

@@ -1,4 +1,4 @@
-//! Relay's state on DynamoDB: one client for the five tables, one file per table's ports.
+//! Relay's state on DynamoDB: one client for the six tables, one file per table's ports.
 //!
 //! | table (template.yaml) | key            | items                                              | file               |
 //! |-----------------------|----------------|----------------------------------------------------|--------------------|
@@ -9,6 +9,7 @@
 //! | config                | `pk` / `sk`    | `KEY#<hash>`/`KEY` API keys; `SOURCE#<id>`/`SOURCE` and `SUB#<id>`/`SUB` for look-up, each with an `ORG#<org>`/`SOURCE#<id>` or `SUB#<id>` listing item written in the same transaction; `ORG#<org>`/`PROFILE` | [`config`] |
 //! | deliveries            | `eventId`/`sk` | `SUB#<subscription>` pair state; `ATTEMPT#<subscription>#<nnnn>` attempts; `health:<subscription>`/`HEALTH` failing-since marks; index `bySubscription` (`subscriptionId`, `updatedAt`) | [`deliveries`] |
 //! | requests              | `sourceId`/`requestId` | what each webhook source received, newest last by id | [`requests`] |
+//! | mail                  | `pk` / `sk`    | `MSG#<id>`/`MSG` message log entries, `MSG#<id>`/`RCPT` their addresses (shorter TTL); `SUPPRESSED`/`<address>` the suppression list | [`mail`] |
 //!
 //! The rate counters and webhook claims share the idempotency table because they are the same
 //! kind of thing (a short-lived conditional claim on a string key, expired by `expiresAt`) and
@@ -22,6 +23,7 @@ mod deliveries;
 mod events;
 mod idempotency;
 mod key;
+mod mail;
 mod rate;
 mod requests;
 
@@ -49,6 +51,7 @@ pub struct Tables {
     pub config: String,
     pub deliveries: String,
     pub requests: String,
+    pub mail: String,
 }
 
 impl Tables {
@@ -61,11 +64,12 @@ impl Tables {
             config: required("RELAY_CONFIG_TABLE")?,
             deliveries: required("RELAY_DELIVERIES_TABLE")?,
             requests: required("RELAY_REQUESTS_TABLE")?,
+            mail: required("RELAY_MAIL_TABLE")?,
         })
     }
 }
 
-/// One client for the five tables; implements every store port, so a function builds it once and
+/// One client for the six tables; implements every store port, so a function builds it once and
 /// hands it out as each `Arc<dyn Port>` it needs (and a lock and its events share a transaction).
 #[derive(Clone)]
 pub struct DynamoStore {

@@ -20,8 +20,8 @@ impl Manage {
         let before = profile.clone();
         let code = profile.request(email, now)?;
         self.ports.organizations.put_profile(organization_id, &profile).await.map_err(unavailable)?;
-        let (subject, body) = organization::verification_mail(&code);
-        if let Err(e) = self.ports.mailer.send(email, &subject, &body).await {
+        let request = crate::model::mail::MailRequest::system(email, "contact-verification", organization::verification_data(&code));
+        if let Err(e) = self.ports.mailer.request_mail(organization_id, &request).await {
             tracing::error!(error = %e, "could not send the verification mail");
             let _ = self.ports.organizations.put_profile(organization_id, &before).await;
             return Err(Problem::unavailable("Relay could not send the verification mail; retry", 5));

@@ -17,6 +17,11 @@ pub struct MemoryBus {
 }
 
 impl MemoryBus {
+    /// Everything published so far, in order.
+    pub fn events(&self) -> Vec<EventEnvelope> {
+        self.published.lock().map(|p| p.clone()).unwrap_or_default()
+    }
+
     pub fn count(&self) -> usize {
         self.published.lock().map(|p| p.len()).unwrap_or(0)
     }

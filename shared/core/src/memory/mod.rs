@@ -30,7 +30,7 @@ pub use dedupe::MemoryDedupe;
 pub use deliveries::MemoryDeliveries;
 pub use events::MemoryEvents;
 pub use keys::MemoryKeys;
-pub use mail::{Mail, MemoryMailer};
+pub use mail::{Mail, MemoryMailLog, MemoryMailer, MemoryTransport};
 pub use metrics::RecordedMetrics;
 pub use organizations::MemoryOrganizations;
 pub use queues::MemoryRetries;

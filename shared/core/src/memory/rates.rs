@@ -17,13 +17,13 @@ pub struct MemoryRates {
 
 #[async_trait]
 impl RateLimiter for MemoryRates {
-    async fn take_rate_slot(&self, key: &str, limit: u32, window_secs: i64, now: DateTime<Utc>) -> Result<bool, StoreError> {
+    async fn take_rate_slots(&self, key: &str, count: u32, limit: u32, window_secs: i64, now: DateTime<Utc>) -> Result<bool, StoreError> {
         let mut used = lock(&self.used);
         let n = used.entry(format!("{key}#{}", window_start(now, window_secs))).or_default();
-        if *n >= limit {
+        if *n + count > limit {
             return Ok(false);
         }
-        *n += 1;
+        *n += count;
         Ok(true)
     }
 }

@@ -9,6 +9,8 @@
 //! - [`subscription`]: an organisation's endpoint, its secrets and the platform integrations.
 //! - [`source`]: a registered webhook source as stored; [`request`]: what a source received.
 //! - [`organization`]: an organisation's contact address, used only once verified.
+//! - [`mail`]: mail requests, senders, the message log and the suppression list;
+//!   [`mail_template`]: the products' templates, rendered; [`mail_feedback`]: SES's bounces and complaints.
 //! - [`keys`]: API keys, stored only as hashes.
 //! - [`ids`]: every id Relay makes up.
 //! - [`problem`] + [`reply`]: RFC 9457 problem documents and the HTTP answer.
@@ -20,6 +22,9 @@ pub mod event;
 pub mod idempotency;
 pub mod ids;
 pub mod keys;
+pub mod mail;
+pub mod mail_feedback;
+pub mod mail_template;
 pub mod organization;
 pub mod problem;
 pub mod reply;

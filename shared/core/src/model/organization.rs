@@ -41,13 +41,13 @@ pub struct PendingContact {
 }
 
 /// The verification mail: Relay's words and the code, nothing else.
-pub fn verification_mail(code: &str) -> (String, String) {
-    (
-        "Confirm this address for Relay notifications".to_string(),
-        format!(
-            "Someone asked Relay to send an organisation's webhook notifications to this address.\n\nIf that was you, confirm with this code within {CODE_LIFETIME_HOURS} hours: {code}\n(POST /v1/organization/contact/verify {{\"code\": \"{code}\"}})\n\nIf it was not, ignore this mail: nothing will be sent to this address."
-        ),
-    )
+/// The `contact-verification` system template's data: the code and how long it holds. The
+/// mail carries nothing the organisation chose but the address it goes to.
+pub fn verification_data(code: &str) -> serde_json::Map<String, serde_json::Value> {
+    let mut data = serde_json::Map::new();
+    data.insert("code".into(), code.into());
+    data.insert("hours".into(), CODE_LIFETIME_HOURS.into());
+    data
 }
 
 fn digest(code: &str) -> String {

@@ -278,7 +278,8 @@ fn is_slug(s: &str) -> bool {
         && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
 }
 
-fn is_identifier(s: &str) -> bool {
+/// An organisation or correlation id: 1 to 128 letters, digits, `-`, `_`, `.` or `:`.
+pub fn is_identifier(s: &str) -> bool {
     !s.is_empty() && s.len() <= MAX_ID_LEN && s.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | ':'))
 }
 

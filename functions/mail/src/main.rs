@@ -1,0 +1,11 @@
+//! The mail Lambda. Wiring only: tracing, clients built once, the handler, the runtime.
+
+use aws_lambda_events::sqs::SqsEvent;
+use lambda_runtime::{run, service_fn, Error, LambdaEvent};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    lambda_runtime::tracing::init_default_subscriber();
+    let app = mail::App::from_env().await?;
+    run(service_fn(|event: LambdaEvent<SqsEvent>| app.handle(event.payload))).await
+}

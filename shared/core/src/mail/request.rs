@@ -1,0 +1,292 @@
+//! Asking for mail. `POST /v1/emails` checks the request whole before anything is kept: the
+//! caller's own sender, every field, and the template rendered with the data (a missing variable
+//! is a 422 naming it). Then, under the `Idempotency-Key` (IETF draft, as for events: replay,
+//! 422 on reuse, 409 in progress), it writes the message log entry (`queued`) and publishes the
+//! request as `email.requested`; if publishing fails both are undone and the caller gets 503,
+//! so a retry with the same key queues the mail once.
+//!
+//! Relay's own functions ask through [`BusMailer`]: the same event, from `relay`, with the
+//! system sender.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde_json::{json, Value};
+use uuid::Uuid;
+
+use super::Retention;
+use crate::idempotent::{self, Idempotency, RETRY_AFTER_SECS};
+use crate::metrics::{self, Metrics};
+use crate::model::envelope::{EventEnvelope, RELAY_SOURCE};
+use crate::model::idempotency;
+use crate::model::keys::ApiKey;
+use crate::model::mail::{parse_request, Content, MailMessage, MailRecipients, MailRequest, RequestError, EMAIL_REQUESTED};
+use crate::model::mail_template::{self, RenderError};
+use crate::model::problem::{Problem, ProblemField, ProblemKind};
+use crate::model::reply::Reply;
+use crate::model::validation::is_identifier;
+use crate::ports::{EventPublisher, IdempotencyStore, MailLog, Mailer, StoreError};
+
+/// Route name, part of the idempotency fingerprint.
+pub const ROUTE: &str = "POST /v1/emails";
+
+/// The `email.requested` event for a checked request.
+pub fn requested_event(
+    id: Uuid,
+    product: &str,
+    organization_id: &str,
+    correlation_id: Option<String>,
+    request: &MailRequest,
+    now: DateTime<Utc>,
+) -> EventEnvelope {
+    EventEnvelope {
+        event_id: id,
+        event_type: EMAIL_REQUESTED.into(),
+        event_version: "1.0".into(),
+        source_product: product.to_string(),
+        organization_id: organization_id.to_string(),
+        timestamp: now,
+        correlation_id,
+        payload: Some(request.to_payload()),
+        payload_ref: None,
+    }
+}
+
+/// The [`Mailer`] of every function but mail: puts `email.requested` on the bus, from Relay.
+pub struct BusMailer {
+    publisher: Arc<dyn EventPublisher>,
+}
+
+impl BusMailer {
+    pub fn new(publisher: Arc<dyn EventPublisher>) -> Self {
+        Self { publisher }
+    }
+}
+
+#[async_trait]
+impl Mailer for BusMailer {
+    async fn request_mail(&self, organization_id: &str, request: &MailRequest) -> Result<Uuid, StoreError> {
+        let id = Uuid::new_v4();
+        let event = requested_event(id, RELAY_SOURCE, organization_id, None, request, Utc::now());
+        match self.publisher.publish(std::slice::from_ref(&event)).await.into_iter().next() {
+            Some(Err(e)) => Err(StoreError::new("events:PutEvents", e)),
+            _ => Ok(id),
+        }
+    }
+}
+
+/// What `POST /v1/emails` talks to.
+#[derive(Clone)]
+pub struct IntakePorts {
+    pub idempotency: Arc<dyn IdempotencyStore>,
+    pub log: Arc<dyn MailLog>,
+    pub publisher: Arc<dyn EventPublisher>,
+    pub metrics: Arc<dyn Metrics>,
+}
+
+#[derive(Debug, Clone)]
+pub struct IntakeConfig {
+    pub idempotency_ttl_secs: i64,
+    pub default_lock_ms: i64,
+    /// Keys the message ids derived from idempotency keys.
+    pub id_key: Vec<u8>,
+    pub retention: Retention,
+}
+
+impl Default for IntakeConfig {
+    fn default() -> Self {
+        Self { idempotency_ttl_secs: 3 * 24 * 3600, default_lock_ms: 30_000, id_key: Vec::new(), retention: Retention::default() }
+    }
+}
+
+/// `POST /v1/emails`.
+pub struct MailIntake {
+    ports: IntakePorts,
+    config: IntakeConfig,
+    idempotency: Idempotency,
+}
+
+impl MailIntake {
+    pub fn new(ports: IntakePorts, config: IntakeConfig) -> Self {
+        let idempotency = Idempotency {
+            store: ports.idempotency.clone(),
+            ttl_secs: config.idempotency_ttl_secs,
+            default_lock_ms: config.default_lock_ms,
+        };
+        Self { ports, config, idempotency }
+    }
+
+    /// Checks, logs and queues one mail; 202 `{messageId, status}`.
+    pub async fn request(
+        &self,
+        caller: &ApiKey,
+        body: &Value,
+        idempotency_key: Option<&str>,
+        now: DateTime<Utc>,
+        deadline_ms: Option<i64>,
+    ) -> Reply {
+        let reply = self.checked(caller, body, idempotency_key, now, deadline_ms).await;
+        let metric = match reply.status {
+            _ if reply.replayed => metrics::IDEMPOTENT_REPLAYS,
+            503 => metrics::UNAVAILABLE,
+            400..=499 => metrics::REQUESTS_REJECTED,
+            _ => return reply,
+        };
+        self.ports.metrics.increment(&[], metric);
+        reply
+    }
+
+    async fn checked(&self, caller: &ApiKey, body: &Value, key: Option<&str>, now: DateTime<Utc>, deadline_ms: Option<i64>) -> Reply {
+        let product = match idempotent::product_of(caller, "send mail") {
+            Ok(p) => p,
+            Err(p) => return p.into(),
+        };
+        // Mail keys are their own family: the same key may name an event and a mail.
+        let scoped = match idempotent::scope(&format!("{}:emails", caller.principal()), key) {
+            Ok(s) => s,
+            Err(p) => return p.into(),
+        };
+        let Some(obj) = body.as_object() else {
+            return Problem::new(ProblemKind::InvalidRequest, "the body must be a JSON object").into();
+        };
+        let mut fields = obj.clone();
+        let mut errors = Vec::new();
+        let organization_id = match fields.remove("organizationId") {
+            Some(Value::String(s)) if is_identifier(&s) => s,
+            _ => {
+                errors.push(field(
+                    "organizationId",
+                    "is required: the organisation the mail is sent for (1 to 128 letters, digits, '-', '_', '.' or ':')",
+                ));
+                String::new()
+            }
+        };
+        let correlation_id = match fields.remove("correlationId") {
+            None | Some(Value::Null) => None,
+            Some(Value::String(s)) if is_identifier(&s) => Some(s),
+            Some(_) => {
+                errors.push(field("correlationId", "1 to 128 letters, digits, '-', '_', '.' or ':'"));
+                None
+            }
+        };
+        let request = match parse_request(&fields, product) {
+            Ok(r) if errors.is_empty() => r,
+            Ok(_) => return invalid(errors, "fix the fields named in errors"),
+            Err(RequestError::Invalid(more)) => {
+                errors.extend(more);
+                return invalid(errors, "fix the fields named in errors");
+            }
+            Err(RequestError::WrongSender { own, asked }) => {
+                return Problem::new(
+                    ProblemKind::Forbidden,
+                    format!("this key sends as {:?} and may not send as {asked:?}; a product mails only from its own address", own.name()),
+                )
+                .into();
+            }
+            Err(RequestError::NoSender(p)) => {
+                return Problem::new(
+                    ProblemKind::Forbidden,
+                    format!("product {p:?} has no mail sender; senders are recruitiq, paylinq, nexus and system (portal)"),
+                )
+                .into();
+            }
+        };
+        if let Content::Template { name, data } = &request.content {
+            if let Err(e) = mail_template::render(request.sender, name, data) {
+                return render_problem(request.sender.name(), name, e).into();
+            }
+        }
+
+        let id = match &scoped {
+            Some(k) => idempotency::derived_event_id(&self.config.id_key, k, 0),
+            None => Uuid::new_v4(),
+        };
+        let lock = scoped.as_deref().map(|k| self.idempotency.new_lock(k, idempotency::request_hash(ROUTE, body), now, deadline_ms));
+        if let Some(lock) = &lock {
+            match self.ports.idempotency.lock_and_store(lock, &[], now.timestamp_millis()).await {
+                Ok(()) => {}
+                Err(crate::ports::WriteError::Store(e)) => {
+                    tracing::error!(error = %e, "taking the idempotency lock failed");
+                    return Problem::unavailable("Relay could not queue the mail; retry with the same Idempotency-Key", RETRY_AFTER_SECS)
+                        .into();
+                }
+                Err(_) => return self.idempotency.after_lost_race(lock, now).await,
+            }
+        }
+
+        let retention = self.config.retention;
+        let message = MailMessage::queued(id, &organization_id, &request, now, now.timestamp() + retention.log_secs);
+        let recipients = MailRecipients {
+            recipients: request.recipients.clone(),
+            reply_to: request.reply_to.clone(),
+            expires_at: now.timestamp() + retention.addresses_secs,
+        };
+        if let Err(e) = self.ports.log.create_message(&message, &recipients).await {
+            tracing::error!(message_id = %id, error = %e, "writing the message log failed");
+            self.release(scoped.as_deref(), None).await;
+            return Problem::unavailable("Relay could not queue the mail; retry with the same Idempotency-Key", RETRY_AFTER_SECS).into();
+        }
+        let event = requested_event(id, product, &organization_id, correlation_id, &request, now);
+        if let Some(Err(e)) = self.ports.publisher.publish(std::slice::from_ref(&event)).await.into_iter().next() {
+            tracing::error!(message_id = %id, error = %e, "queueing the mail failed; releasing");
+            self.release(scoped.as_deref(), Some(id)).await;
+            return Problem::unavailable(
+                "Relay could not queue the mail; nothing was kept, retry with the same Idempotency-Key",
+                RETRY_AFTER_SECS,
+            )
+            .into();
+        }
+        tracing::info!(message_id = %id, sender = request.sender.name(), template = request.template_name().unwrap_or(""), recipients = request.recipients.count(), "mail queued");
+        let reply = Reply::json(202, &json!({"messageId": id, "status": "queued", "receivedAt": now}));
+        if let Some(k) = scoped.as_deref() {
+            self.idempotency.finish(k, &reply).await;
+        }
+        reply
+    }
+
+    /// Undoes a request that could not be queued: the log entry, then the lock.
+    async fn release(&self, key: Option<&str>, message: Option<Uuid>) {
+        if let Some(id) = message {
+            if let Err(e) = self.ports.log.delete_message(id).await {
+                tracing::error!(message_id = %id, error = %e, "could not remove the log entry of a mail that was not queued");
+            }
+        }
+        if let Some(k) = key {
+            self.idempotency.release(k, &[]).await;
+        }
+    }
+}
+
+fn field(name: &str, message: &str) -> ProblemField {
+    ProblemField { field: name.into(), message: message.into() }
+}
+
+fn invalid(errors: Vec<ProblemField>, detail: &str) -> Reply {
+    let mut p = Problem::new(ProblemKind::InvalidEmail, detail);
+    p.errors = errors;
+    p.into()
+}
+
+/// The 422 for a template that cannot be rendered with the data given.
+pub fn render_problem(sender: &str, name: &str, e: RenderError) -> Problem {
+    match e {
+        RenderError::UnknownTemplate { available } => {
+            let mut p =
+                Problem::new(ProblemKind::InvalidEmail, format!("{sender} has no template {name:?}; it has {}", available.join(", ")));
+            p.errors = vec![field("template", "unknown template")];
+            p
+        }
+        RenderError::MissingVariables(missing) => {
+            let mut p =
+                Problem::new(ProblemKind::InvalidEmail, format!("template {name:?} needs data it was not given: {}", missing.join(", ")));
+            p.errors = missing.iter().map(|m| field(&format!("data.{m}"), "is required by the template")).collect();
+            p
+        }
+        RenderError::Invalid(msg) => {
+            let mut p = Problem::new(ProblemKind::InvalidEmail, format!("template {name:?} could not be rendered with this data: {msg}"));
+            p.errors = vec![field("data", "does not fit the template")];
+            p
+        }
+    }
+}
