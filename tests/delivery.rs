@@ -539,23 +539,12 @@ async fn an_endpoint_failing_past_the_window_is_disabled_announced_and_its_conta
     assert!(attempts >= 2, "it failed more than once before the window passed");
 
     // The e-mail follows the disabling; moto lists what SES sent.
-    let mail = loop {
-        let data: Value =
-            reqwest::get(format!("{}/moto-api/data.json", stack.aws_endpoint)).await.expect("moto").json().await.expect("json");
-        let mails = data["ses"]["Message"].as_array().cloned().unwrap_or_default();
-        if let Some(m) = mails.into_iter().find(|m| {
-            m["destinations"]["ToAddresses"][0] == "ops@acme.test" && m["subject"].as_str().is_some_and(|s| s.contains("disabled"))
-        }) {
-            break m;
-        }
-        assert!(started.elapsed() < LIMIT, "no e-mail to the contact");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    };
+    let mail = relay_e2e::wait_for_mail(&stack, "ops@acme.test", "Relay disabled your webhook endpoint").await;
     // The mail names the subscription, never the organisation's URL (nothing an organisation
     // chose travels through Relay's sender to someone else).
     assert!(mail["subject"].as_str().is_some_and(|s| s.contains(id) && !s.contains(&receiver.url)), "{mail}");
-    assert!(!mail["body"].to_string().contains(&receiver.url), "{mail}");
-    assert_eq!(mail["source"], "relay-notifications@example.com");
+    assert!(!mail["text"].to_string().contains(&receiver.url) && !mail["html"].to_string().contains(&receiver.url), "{mail}");
+    assert_eq!(mail["from"], "RecruitIQ Platform <system@recruitiq.com>", "the system sender, through the mail path");
     tokio::time::sleep(Duration::from_secs(3)).await;
     assert_eq!(receiver.count(), attempts, "pending retries stop once the endpoint is disabled");
     // The pair whose retry was pending ends failed, so recover can find it once re-enabled.

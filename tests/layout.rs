@@ -331,7 +331,7 @@ fn core_layer(module: &str) -> (u8, &'static str) {
         ("crypto" | "secrets" | "signing" | "ssrf", _) => (0, "primitives"),
         (_, "webhooks" | "webhooks::verify" | "webhooks::mapping" | "webhooks::sources") | ("model", _) => (1, "model"),
         ("ports" | "metrics", _) => (2, "ports"),
-        ("auth" | "ingest" | "delivery" | "manage" | "notify", _) | (_, "webhooks::receive") => (3, "workflows"),
+        ("auth" | "idempotent" | "ingest" | "delivery" | "manage" | "mail" | "notify", _) | (_, "webhooks::receive") => (3, "workflows"),
         ("memory", _) => (4, "test doubles"),
         _ => (u8::MAX, "unplaced"),
     }

@@ -121,6 +121,15 @@ fn every_sample_event_parses_into_its_functions_event_type() {
                 let route = event.route_key.clone().unwrap_or_default();
                 assert!(serves(&routes, &route), "{name}: {route} is not a served route");
             }
+            // Queue functions take SQS batches whose bodies are EventBridge events.
+            "mail" => {
+                let event: aws_lambda_events::sqs::SqsEvent = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{name}: {e}"));
+                for r in &event.records {
+                    let body: serde_json::Value =
+                        serde_json::from_str(r.body.as_deref().unwrap_or("")).unwrap_or_else(|e| panic!("{name}: {e}"));
+                    assert!(body["detail"].is_object() && body["source"].is_string(), "{name}: an EventBridge event");
+                }
+            }
             other => panic!("{name}: no event type known for function {other}; add it here"),
         }
         seen += 1;

@@ -30,26 +30,37 @@ pub async fn post_raw(url: &str, headers: &[(&str, String)], body: &str) -> (u16
     (resp.status().as_u16(), resp.json().await.unwrap_or(serde_json::Value::Null))
 }
 
-/// The e-mails SES sent (moto lists them), newest last.
+/// The e-mails SES sent (moto lists them), in the order sent, each parsed by Python's `email`
+/// package (`tests/python/mail_tools.py`): from, to, cc, bcc, reply_to, subject, text, html.
 pub async fn sent_mails(stack: &Stack) -> Vec<serde_json::Value> {
-    let url = format!("{}/moto-api/data.json", stack.aws_endpoint);
-    let data: serde_json::Value = reqwest::get(url).await.expect("moto").json().await.expect("json");
-    data["ses"]["Message"].as_array().cloned().unwrap_or_default()
+    let out = tokio::process::Command::new(repo_root().join(".venv/bin/python"))
+        .arg(repo_root().join("tests/python/mail_tools.py"))
+        .args(["sent", &stack.aws_endpoint])
+        .output()
+        .await
+        .expect("python");
+    assert!(out.status.success(), "mail_tools.py: {}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).expect("json")
+}
+
+/// The first mail sent to `to` whose subject starts with `subject`, waiting up to 30 s.
+pub async fn wait_for_mail(stack: &Stack, to: &str, subject: &str) -> serde_json::Value {
+    let started = std::time::Instant::now();
+    loop {
+        let mail = sent_mails(stack).await.into_iter().find(|m| {
+            m["to"].as_array().is_some_and(|t| t.iter().any(|a| a == to)) && m["subject"].as_str().is_some_and(|s| s.starts_with(subject))
+        });
+        if let Some(m) = mail {
+            return m;
+        }
+        assert!(started.elapsed() < std::time::Duration::from_secs(30), "no mail to {to} starting {subject:?}");
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
 }
 
 /// The contact-verification code mailed to `to` (waits for the mail).
 pub async fn verification_code(stack: &Stack, to: &str) -> String {
-    let started = std::time::Instant::now();
-    loop {
-        let mail = sent_mails(stack).await.into_iter().rev().find(|m| {
-            m["destinations"]["ToAddresses"][0] == to && m["subject"].as_str().is_some_and(|s| s.starts_with("Confirm this address"))
-        });
-        if let Some(m) = mail {
-            let body = m["body"].as_str().unwrap_or_default();
-            let code = body.split("hours: ").nth(1).and_then(|rest| rest.split_whitespace().next()).unwrap_or_default();
-            return code.to_string();
-        }
-        assert!(started.elapsed() < std::time::Duration::from_secs(30), "no verification mail to {to}");
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
+    let mail = wait_for_mail(stack, to, "Confirm this address").await;
+    let body = mail["text"].as_str().unwrap_or_default();
+    body.split("hours: ").nth(1).and_then(|rest| rest.split_whitespace().next()).unwrap_or_default().to_string()
 }

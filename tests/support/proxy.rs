@@ -22,6 +22,9 @@ pub enum Fault {
     /// PutEvents only: answer 200 with every entry failed (`FailedEntryCount` = all), as
     /// EventBridge does under throttling, for the next `n` calls; then forward again.
     RejectEntries(usize),
+    /// SES only: answer 429 TooManyRequestsException (SES's throttling) for the next `n` calls;
+    /// then forward again.
+    Throttle(usize),
 }
 
 #[derive(Default)]
@@ -85,6 +88,9 @@ fn operation(method: &str, path: &str, headers: &HeaderMap) -> String {
     if let Some(target) = headers.get("x-amz-target").and_then(|v| v.to_str().ok()) {
         return target.rsplit('.').next().unwrap_or(target).to_string();
     }
+    if path.starts_with("/v2/email/outbound-emails") {
+        return "SendEmail".into();
+    }
     format!("S3:{method}{}", if path.matches('/').count() > 1 { "Object" } else { "Bucket" })
 }
 
@@ -121,6 +127,21 @@ async fn forward(State(shared): State<Arc<Shared>>, req: Request) -> Response {
                 .status(StatusCode::OK)
                 .header("content-type", "application/x-amz-json-1.1")
                 .body(Body::from(serde_json::json!({"FailedEntryCount": entries, "Entries": failed}).to_string()))
+                .unwrap_or_default();
+        }
+        Some(Fault::Throttle(n)) => {
+            if let Ok(mut f) = shared.faults.lock() {
+                if n <= 1 {
+                    f.remove(&op);
+                } else {
+                    f.insert(op.clone(), Fault::Throttle(n - 1));
+                }
+            }
+            return Response::builder()
+                .status(StatusCode::TOO_MANY_REQUESTS)
+                .header("content-type", "application/json")
+                .header("x-amzn-errortype", "TooManyRequestsException")
+                .body(Body::from(r#"{"message":"Maximum sending rate exceeded (injected by the test proxy)"}"#))
                 .unwrap_or_default();
         }
         Some(Fault::Stall(d)) => {

@@ -30,6 +30,8 @@ export type Source = Schemas["Source"];
 export type SourceInput = Schemas["SourceInput"];
 export type SourceRequest = Schemas["SourceRequest"];
 export type RawRequest = Schemas["RawRequest"];
+export type EmailRequest = Schemas["EmailRequest"];
+export type EmailMessage = Schemas["EmailMessage"];
 export type Problem = Schemas["Problem"];
 
 /** A page of a listing, and the cursor of the next (`null` at the end). */
@@ -164,6 +166,14 @@ export class Relay {
     },
     requestBody: (id: string, requestId: string): Promise<RawRequest> =>
       this.send({ method: "GET", path: `/v1/sources/${enc(id)}/requests/${enc(requestId)}/body`, repeatable: true }),
+  };
+
+  readonly emails = {
+    /** Sends a mail once per idempotency key (a template with its data, or subject and parts). */
+    send: (mail: EmailRequest, options: { idempotencyKey?: string } = {}): Promise<{ messageId: string; status: "queued"; receivedAt: string }> =>
+      this.send({ method: "POST", path: "/v1/emails", body: mail, idempotencyKey: options.idempotencyKey ?? randomUUID(), repeatable: true }),
+    /** What became of a mail: status, tries, history. */
+    get: (id: string): Promise<EmailMessage> => this.send({ method: "GET", path: `/v1/emails/${enc(id)}`, repeatable: true }),
   };
 
   /** One call, with the retries it deserves. */

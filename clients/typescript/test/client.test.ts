@@ -82,3 +82,22 @@ test("a delivered webhook passes the official verifier", async () => {
     server.close();
   }
 });
+
+test("a mail is sent once per key, and a missing template variable is named", async () => {
+  const relay = new Relay({ baseUrl: env.url, apiKey: env.productKey });
+  const mail = {
+    organizationId: env.orgId,
+    to: ["ts-candidate@example.com"],
+    template: "interview-invitation" as const,
+    data: { candidateName: "Ada", jobTitle: "Engineer", organizationName: "Acme", dateTime: "2026-12-01 10:00", confirmUrl: "https://example.com/c" },
+  };
+  const first = await relay.emails.send(mail, { idempotencyKey: "ts-mail-1" });
+  const again = await relay.emails.send(mail, { idempotencyKey: "ts-mail-1" });
+  assert.equal(again.messageId, first.messageId);
+  const logged = await relay.emails.get(first.messageId);
+  assert.equal(logged.sender, "recruitiq");
+  await assert.rejects(
+    relay.emails.send({ ...mail, data: { candidateName: "Ada" } }),
+    (e: unknown) => e instanceof RelayError && e.status === 422 && (e.problem?.detail ?? "").includes("confirmUrl"),
+  );
+});

@@ -8,7 +8,8 @@ use lambda_http::Request;
 use relay_core::mail::log::{MailRecords, Viewer};
 use relay_core::mail::request::MailIntake;
 use relay_core::model::keys::{ApiKey, KeyKind};
-use relay_core::model::mail::{MailMessage, MailRecipients, Sender, Suppression};
+use relay_core::model::mail::Sender;
+use relay_core::model::mail_log::{MailMessage, MailRecipients, Suppression};
 use relay_core::model::problem::{Problem, ProblemKind};
 use relay_core::model::reply::Reply;
 use serde_json::{json, Value};
@@ -62,7 +63,7 @@ pub(crate) async fn suppressions(records: &MailRecords, req: &Request, rest: &[&
             };
             let cursor = query.get("cursor").filter(|c| !c.is_empty()).map(String::as_str);
             reply(records.suppressions(cursor, limit).await, |(entries, next)| {
-                Reply::json(200, &json!({"data": entries.iter().map(suppression_view).collect::<Vec<_>>(), "nextCursor": next}))
+                Reply::json(200, &json!({"suppressions": entries.iter().map(suppression_view).collect::<Vec<_>>(), "nextCursor": next}))
             })
         }
         (&Method::DELETE, [address]) => {

@@ -146,6 +146,13 @@ impl Policies {
                     })
                     .map(|(table, item)| keyed("BatchWriteItem", &table, &item, None))
                     .collect(),
+                "BatchGetItem" => json["RequestItems"]
+                    .as_object()
+                    .into_iter()
+                    .flatten()
+                    .flat_map(|(table, req)| req["Keys"].as_array().into_iter().flatten().map(move |k| (table.clone(), k.clone())))
+                    .map(|(table, key)| keyed("BatchGetItem", &table, &key, None))
+                    .collect(),
                 "Query" => {
                     let table = json["TableName"].as_str().unwrap_or("");
                     let index = json["IndexName"].as_str();
@@ -179,10 +186,20 @@ impl Policies {
                 .collect();
         }
         if path.starts_with("/v2/email/outbound-emails") {
-            let from = json["FromEmailAddress"].as_str().unwrap_or("").to_string();
-            let mut c = call("ses:SendEmail".into(), format!("arn:aws:ses:{region}:{account}:identity/{from}"));
-            c.from_address = Some(from);
-            return vec![c];
+            // The identity is the bare address of `Name <address>`; a configuration set is a
+            // second resource the send must be granted.
+            let from = json["FromEmailAddress"].as_str().unwrap_or("");
+            let address = match (from.find('<'), from.rfind('>')) {
+                (Some(a), Some(b)) if a < b => from[a + 1..b].trim().to_string(),
+                _ => from.trim().to_string(),
+            };
+            let mut c = call("ses:SendEmail".into(), format!("arn:aws:ses:{region}:{account}:identity/{address}"));
+            c.from_address = Some(address);
+            let mut calls = vec![c];
+            if let Some(set) = json["ConfigurationSetName"].as_str() {
+                calls.push(call("ses:SendEmail".into(), format!("arn:aws:ses:{region}:{account}:configuration-set/{set}")));
+            }
+            return calls;
         }
         // S3, path-style: /bucket or /bucket/key.
         let trimmed = path.trim_start_matches('/');

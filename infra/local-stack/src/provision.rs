@@ -28,6 +28,7 @@ const CREATED: &[&str] = &[
     "AWS::Events::Rule",
     "AWS::S3::Bucket",
     "AWS::SES::EmailIdentity",
+    "AWS::SES::ConfigurationSet",
 ];
 /// Types that need no emulator resource locally (IAM is not enforced; functions and APIs run in
 /// this process; alarms have no local meaning).
@@ -39,6 +40,9 @@ const NOT_NEEDED: &[&str] = &[
     "AWS::IAM::Role",
     "AWS::IAM::Policy",
     "AWS::Logs::LogGroup",
+    // The emulator sends nothing anywhere, so it has no bounces to publish: the tests feed
+    // SES's documented event records to the default bus instead.
+    "AWS::SES::ConfigurationSetEventDestination",
 ];
 
 pub struct Clients {
@@ -110,6 +114,14 @@ pub async fn provision(t: &mut Template, c: &Clients) -> Result<(), ProvisionErr
     }
     for id in ids(t, "AWS::Events::Rule") {
         rule(t, c, &id).await?;
+    }
+    for id in ids(t, "AWS::SES::ConfigurationSet") {
+        let name = t.physical[&id].name.clone();
+        if let Err(e) = c.ses.create_configuration_set().configuration_set_name(&name).send().await {
+            if !e.as_service_error().is_some_and(|s| s.is_already_exists_exception()) {
+                return Err(fail(t, &id, aws_sdk_sesv2::error::DisplayErrorContext(e)));
+            }
+        }
     }
     for id in ids(t, "AWS::SES::EmailIdentity") {
         let identity = str_of(&props(t, &id)?, "EmailIdentity");

@@ -104,7 +104,7 @@ impl Template {
             let name_prop = match r.kind.as_str() {
                 "AWS::DynamoDB::Table" => "TableName",
                 "AWS::SQS::Queue" => "QueueName",
-                "AWS::Events::EventBus" | "AWS::Events::Rule" => "Name",
+                "AWS::Events::EventBus" | "AWS::Events::Rule" | "AWS::SES::ConfigurationSet" => "Name",
                 "AWS::Events::Archive" => "ArchiveName",
                 "AWS::S3::Bucket" => "BucketName",
                 "AWS::Serverless::Function" => "FunctionName",

@@ -9,15 +9,17 @@
 //!    (secrets sealed at rest), [`signing`] (Standard Webhooks signatures and secrets), [`ssrf`]
 //!    (which addresses Relay may call).
 //! 2. **Model**: [`model`], the types and the pure rules over them (envelope, validation,
-//!    idempotency records, delivery records, subscriptions, sources, ids, problems, replies);
+//!    idempotency records, delivery records, subscriptions, sources, mail and its templates, ids,
+//!    problems, replies);
 //!    and the pure halves of incoming webhooks: [`webhooks::verify`], [`webhooks::mapping`],
 //!    [`webhooks::sources`].
 //! 3. **Ports**: [`ports`], the traits the outside world implements (stores, bus, queues,
 //!    mail, HTTP), and [`metrics`], the metric names and their port.
-//! 4. **Workflows**, over `Arc<dyn Port>`s: [`auth`] (API keys), [`ingest`] (exactly-once
-//!    publish), [`delivery`] (signed, retried webhooks), [`webhooks::receive`] (verified incoming
-//!    webhooks), [`manage`] (the management API's use cases), [`notify`] (mail to an
-//!    organisation's verified contact).
+//! 4. **Workflows**, over `Arc<dyn Port>`s: [`auth`] (API keys), [`idempotent`] (the
+//!    `Idempotency-Key` handling keyed routes share), [`ingest`] (exactly-once publish),
+//!    [`delivery`] (signed, retried webhooks), [`webhooks::receive`] (verified incoming
+//!    webhooks), [`manage`] (the management API's use cases), [`mail`] (mail requests, sending
+//!    through SES at most once, bounces), [`notify`] (mail to an organisation's verified contact).
 //! 5. **Test doubles**: [`memory`] (tests and benchmarks only) implements the ports in memory,
 //!    one file per port.
 //!

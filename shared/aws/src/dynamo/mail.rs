@@ -7,7 +7,7 @@ use std::collections::HashMap;
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{KeysAndAttributes, ReturnValue};
-use relay_core::model::mail::{MailMessage, MailRecipients, Suppression};
+use relay_core::model::mail_log::{MailMessage, MailRecipients, Suppression};
 use relay_core::ports::{MailLog, StoreError, SuppressionList};
 use uuid::Uuid;
 

@@ -5,7 +5,8 @@ use std::sync::Arc;
 
 use uuid::Uuid;
 
-use crate::model::mail::{suppression_key, MailMessage, MailRecipients, Sender, Suppression};
+use crate::model::mail::{suppression_key, Sender};
+use crate::model::mail_log::{MailMessage, MailRecipients, Suppression};
 use crate::model::problem::{Problem, ProblemKind};
 use crate::ports::{MailLog, StoreError, SuppressionList};
 
@@ -44,12 +45,18 @@ impl MailRecords {
     }
 
     pub async fn suppressions(&self, cursor: Option<&str>, limit: usize) -> Result<(Vec<Suppression>, Option<String>), Problem> {
+        if cursor.is_some_and(|c| c.len() > 254) {
+            return Err(Problem::new(ProblemKind::InvalidRequest, "cursor must be the nextCursor of the previous page (an address)"));
+        }
         self.suppressions.list_suppressions(cursor, limit).await.map_err(unavailable)
     }
 
     /// Takes an address off the list (an operator who knows the mailbox works again).
     pub async fn unsuppress(&self, address: &str) -> Result<(), Problem> {
         let key = suppression_key(address);
+        if key.len() > 254 {
+            return Err(Problem::new(ProblemKind::NotFound, "that address is not on the suppression list"));
+        }
         match self.suppressions.remove_suppression(&key).await.map_err(unavailable)? {
             true => {
                 tracing::info!("an address was taken off the suppression list");

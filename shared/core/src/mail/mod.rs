@@ -23,7 +23,7 @@ use serde_json::{json, Map, Value};
 use uuid::Uuid;
 
 use crate::model::envelope::{EventEnvelope, RELAY_SOURCE};
-use crate::model::mail::{MailMessage, MailStatus};
+use crate::model::mail_log::{MailMessage, MailStatus};
 
 /// Retention of the message log and of the addresses in it.
 #[derive(Debug, Clone, Copy)]

@@ -21,12 +21,16 @@ use crate::metrics::{self, Metrics};
 use crate::model::envelope::{EventEnvelope, RELAY_SOURCE};
 use crate::model::idempotency;
 use crate::model::keys::ApiKey;
-use crate::model::mail::{parse_request, Content, MailMessage, MailRecipients, MailRequest, RequestError, EMAIL_REQUESTED};
+use crate::model::mail::{parse_request, Content, MailRequest, RequestError, EMAIL_REQUESTED};
+use crate::model::mail_log::{MailMessage, MailRecipients};
 use crate::model::mail_template::{self, RenderError};
 use crate::model::problem::{Problem, ProblemField, ProblemKind};
 use crate::model::reply::Reply;
 use crate::model::validation::is_identifier;
 use crate::ports::{EventPublisher, IdempotencyStore, MailLog, Mailer, StoreError};
+
+/// The largest `email.requested` entry the API puts on the bus (EventBridge takes 256 KB).
+const MAX_REQUEST_EVENT_BYTES: usize = 240 * 1024;
 
 /// Route name, part of the idempotency fingerprint.
 pub const ROUTE: &str = "POST /v1/emails";
@@ -163,10 +167,10 @@ impl MailIntake {
             }
         };
         let correlation_id = match fields.remove("correlationId") {
-            None | Some(Value::Null) => None,
-            Some(Value::String(s)) if is_identifier(&s) => Some(s),
+            None => None,
+            Some(Value::String(s)) if (1..=256).contains(&s.chars().count()) => Some(s),
             Some(_) => {
-                errors.push(field("correlationId", "1 to 128 letters, digits, '-', '_', '.' or ':'"));
+                errors.push(field("correlationId", "a string of 1 to 256 characters"));
                 None
             }
         };
@@ -228,6 +232,13 @@ impl MailIntake {
             return Problem::unavailable("Relay could not queue the mail; retry with the same Idempotency-Key", RETRY_AFTER_SECS).into();
         }
         let event = requested_event(id, product, &organization_id, correlation_id, &request, now);
+        if event.to_json().len() > MAX_REQUEST_EVENT_BYTES {
+            self.release(scoped.as_deref(), Some(id)).await;
+            return invalid(
+                vec![field("html", "the mail is too large")],
+                "the mail's parts and data come to more than 240 KiB; send a shorter mail",
+            );
+        }
         if let Some(Err(e)) = self.ports.publisher.publish(std::slice::from_ref(&event)).await.into_iter().next() {
             tracing::error!(message_id = %id, error = %e, "queueing the mail failed; releasing");
             self.release(scoped.as_deref(), Some(id)).await;

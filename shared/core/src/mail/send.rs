@@ -21,10 +21,11 @@ use super::{announcement, Retention};
 use crate::metrics::{self, Metrics};
 use crate::model::envelope::EventEnvelope;
 use crate::model::mail::{
-    parse_request, suppression_key, Content, MailMessage, MailRecipients, MailRequest, MailStatus, OutgoingMail, Recipients, RenderedMail,
-    RequestError, SendFailure, Sender, Suppression, SuppressionReason, EMAIL_REQUESTED, MESSAGE_ID_TAG,
+    parse_request, suppression_key, Content, MailRequest, OutgoingMail, Recipients, RenderedMail, RequestError, SendFailure, Sender,
+    EMAIL_REQUESTED, MESSAGE_ID_TAG,
 };
 use crate::model::mail_feedback::{parse_feedback, Feedback, FeedbackKind, SES_SOURCE};
+use crate::model::mail_log::{MailMessage, MailRecipients, MailStatus, Suppression, SuppressionReason};
 use crate::model::mail_template;
 use crate::ports::{EventPublisher, MailLog, MailTransport, RateLimiter, StoreError, SuppressionList};
 
@@ -223,7 +224,7 @@ impl Postman {
                 message.lease_until_ms = 0;
                 message.next_attempt_at = Some(now + chrono::Duration::from_std(wait).unwrap_or_default());
                 message.updated_at = now;
-                message.history.push(crate::model::mail::StatusChange {
+                message.history.push(crate::model::mail_log::StatusChange {
                     status: MailStatus::Queued,
                     at: now,
                     detail: Some(format!("try {} refused: {why}", message.attempts)),
@@ -376,7 +377,7 @@ impl Postman {
             match status {
                 Some(s) => message.set(s, now, Some(detail)),
                 None => {
-                    message.history.push(crate::model::mail::StatusChange { status: message.status, at: now, detail: Some(detail) });
+                    message.history.push(crate::model::mail_log::StatusChange { status: message.status, at: now, detail: Some(detail) });
                     message.updated_at = now;
                 }
             }

@@ -9,7 +9,8 @@ use async_trait::async_trait;
 use uuid::Uuid;
 
 use super::guard::lock;
-use crate::model::mail::{MailMessage, MailRecipients, MailRequest, OutgoingMail, SendFailure, Suppression};
+use crate::model::mail::{MailRequest, OutgoingMail, SendFailure};
+use crate::model::mail_log::{MailMessage, MailRecipients, Suppression};
 use crate::ports::{MailLog, MailTransport, Mailer, StoreError, SuppressionList};
 
 /// One requested mail: (organisation, request).

@@ -8,7 +8,6 @@
 
 use std::collections::BTreeMap;
 
-use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use uuid::Uuid;
@@ -21,9 +20,10 @@ pub const EMAIL_REQUESTED: &str = "email.requested";
 pub const MAX_RECIPIENTS: usize = 50;
 /// Tags a request may set (SES allows more; Relay adds its own two).
 pub const MAX_TAGS: usize = 10;
-/// The largest html or text part given directly, and the largest template data: together they
-/// keep an `email.requested` entry well under EventBridge's 256 KB.
-pub const MAX_PART_BYTES: usize = 96 * 1024;
+/// The longest html or text part given directly (characters), and the largest template data
+/// (bytes): they keep an `email.requested` entry under EventBridge's 256 KB in the common case;
+/// the API checks the entry's size as well.
+pub const MAX_PART_CHARS: usize = 96 * 1024;
 pub const MAX_DATA_BYTES: usize = 32 * 1024;
 /// RFC 5322's line limit, for the subject.
 pub const MAX_SUBJECT_CHARS: usize = 998;
@@ -204,8 +204,8 @@ pub fn parse_request(body: &Map<String, Value>, product: &str) -> Result<MailReq
 
     let list = |field: &str, required: bool, bad: &mut dyn FnMut(&str, String)| -> Vec<String> {
         match body.get(field) {
-            None | Some(Value::Null) if !required => Vec::new(),
-            None | Some(Value::Null) => {
+            None if !required => Vec::new(),
+            None => {
                 bad(field, "at least one recipient address is required".into());
                 Vec::new()
             }
@@ -215,8 +215,8 @@ pub fn parse_request(body: &Map<String, Value>, product: &str) -> Result<MailReq
                 if strings.len() != items.len() {
                     bad(field, "must be an address or a list of addresses (strings)".into());
                 }
-                if required && items.is_empty() {
-                    bad(field, "at least one recipient address is required".into());
+                if items.is_empty() {
+                    bad(field, "an empty list: give at least one address, or leave the field out".into());
                 }
                 checked_addresses(field, &strings, bad)
             }
@@ -237,7 +237,7 @@ pub fn parse_request(body: &Map<String, Value>, product: &str) -> Result<MailReq
 
     let mut tags = BTreeMap::new();
     match body.get("tags") {
-        None | Some(Value::Null) => {}
+        None => {}
         Some(Value::Object(m)) => {
             if m.len() > MAX_TAGS {
                 bad("tags", format!("at most {MAX_TAGS} tags"));
@@ -246,9 +246,7 @@ pub fn parse_request(body: &Map<String, Value>, product: &str) -> Result<MailReq
                 let field = format!("tags.{k}");
                 match v.as_str() {
                     _ if !is_tag_text(k) => bad(&field, "tag names are 1 to 256 letters, digits, '_' or '-'".into()),
-                    _ if k.starts_with("relay-") || k.starts_with("ses") || k.starts_with("aws") => {
-                        bad(&field, "tag names starting with relay-, ses or aws are reserved".into())
-                    }
+                    _ if k.starts_with("relay-") => bad(&field, "tag names starting with relay- are Relay's own".into()),
                     Some(s) if is_tag_text(s) => {
                         tags.insert(k.clone(), s.to_string());
                     }
@@ -261,9 +259,9 @@ pub fn parse_request(body: &Map<String, Value>, product: &str) -> Result<MailReq
 
     let text_field = |field: &str, bad: &mut dyn FnMut(&str, String)| -> Option<String> {
         match body.get(field) {
-            None | Some(Value::Null) => None,
-            Some(Value::String(s)) if s.len() > MAX_PART_BYTES => {
-                bad(field, format!("at most {} KiB", MAX_PART_BYTES / 1024));
+            None => None,
+            Some(Value::String(s)) if s.chars().count() > MAX_PART_CHARS => {
+                bad(field, format!("at most {MAX_PART_CHARS} characters"));
                 None
             }
             Some(Value::String(s)) => Some(s.clone()),
@@ -274,7 +272,7 @@ pub fn parse_request(body: &Map<String, Value>, product: &str) -> Result<MailReq
         }
     };
     let template = body.get("template");
-    let direct = ["subject", "html", "text"].iter().any(|f| body.get(*f).is_some_and(|v| !v.is_null()));
+    let direct = ["subject", "html", "text"].iter().any(|f| body.contains_key(*f));
     let content = match (template, direct) {
         (Some(_), true) => {
             bad("template", "give either a template (with data) or subject/html/text, not both".into());
@@ -282,7 +280,7 @@ pub fn parse_request(body: &Map<String, Value>, product: &str) -> Result<MailReq
         }
         (Some(Value::String(name)), false) => {
             let data = match body.get("data") {
-                None | Some(Value::Null) => Map::new(),
+                None => Map::new(),
                 Some(Value::Object(m)) if serde_json::to_vec(m).map_or(0, |b| b.len()) > MAX_DATA_BYTES => {
                     bad("data", format!("at most {} KiB of template data", MAX_DATA_BYTES / 1024));
                     Map::new()
@@ -341,19 +339,15 @@ fn checked_addresses(field: &str, items: &[String], bad: &mut dyn FnMut(&str, St
     out
 }
 
-/// A plain addr-spec SES will take: ASCII, one `@`, a dotted domain, nothing that could end a
-/// header or open a display name.
+/// A plain addr-spec SES will take, exactly the pattern the OpenAPI document gives: dot-atoms
+/// of letters, digits and `!#$%&'*+/=?^_`{|}~-` before the `@`, dotted labels of letters, digits
+/// and `-` after it (two at least), 254 characters in all. Nothing that could end a header or
+/// open a display name.
 pub fn is_address(a: &str) -> bool {
     let Some((local, domain)) = a.split_once('@') else { return false };
-    let label_ok = |l: &str| !l.is_empty() && l.len() <= 63 && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
-    a.len() <= 254
-        && !local.is_empty()
-        && local.len() <= 64
-        && local.chars().all(|c| c.is_ascii_graphic() && !"<>()[]\\,;:\"@".contains(c))
-        && !local.starts_with('.')
-        && !local.ends_with('.')
-        && domain.contains('.')
-        && domain.split('.').all(label_ok)
+    let atom = |w: &str| !w.is_empty() && w.chars().all(|c| c.is_ascii_alphanumeric() || "!#$%&'*+/=?^_`{|}~-".contains(c));
+    let label = |l: &str| !l.is_empty() && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
+    a.len() <= 254 && local.split('.').all(atom) && domain.contains('.') && domain.split('.').all(label)
 }
 
 fn is_tag_text(s: &str) -> bool {
@@ -401,169 +395,6 @@ pub enum SendFailure {
     Rejected(String),
     /// The request went out and no answer came back: SES may or may not have sent it.
     Unknown(String),
-}
-
-/// Where a message stands in the log.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum MailStatus {
-    Queued,
-    Sending,
-    Sent,
-    Suppressed,
-    Bounced,
-    Complained,
-    Failed,
-}
-
-impl MailStatus {
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::Queued => "queued",
-            Self::Sending => "sending",
-            Self::Sent => "sent",
-            Self::Suppressed => "suppressed",
-            Self::Bounced => "bounced",
-            Self::Complained => "complained",
-            Self::Failed => "failed",
-        }
-    }
-
-    /// Nothing more will be sent for a message in this state.
-    pub fn is_final(self) -> bool {
-        !matches!(self, Self::Queued | Self::Sending)
-    }
-}
-
-/// One step in a message's life, for the log.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct StatusChange {
-    pub status: MailStatus,
-    pub at: DateTime<Utc>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub detail: Option<String>,
-}
-
-/// A message in the log. Holds no body and no address: the addresses live apart, for a shorter
-/// time (see [`MailRecipients`]).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct MailMessage {
-    pub id: Uuid,
-    pub organization_id: String,
-    pub sender: Sender,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub template: Option<String>,
-    #[serde(default)]
-    pub tags: BTreeMap<String, String>,
-    pub recipient_count: usize,
-    pub status: MailStatus,
-    /// Sends tried so far.
-    pub attempts: u32,
-    /// While `sending`: until when (epoch ms) this attempt holds the message.
-    #[serde(default)]
-    pub lease_until_ms: i64,
-    /// While `queued` after a failed try: not before this time.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub next_attempt_at: Option<DateTime<Utc>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub reason: Option<String>,
-    /// SES's id for the sent message.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub provider_message_id: Option<String>,
-    /// Recipients left out because they are on the suppression list.
-    #[serde(default)]
-    pub suppressed_recipients: usize,
-    pub history: Vec<StatusChange>,
-    /// The event announcing the latest final status is on the bus.
-    #[serde(default)]
-    pub announced: bool,
-    pub created_at: DateTime<Utc>,
-    pub updated_at: DateTime<Utc>,
-    /// When (epoch s) the log forgets the message.
-    pub expires_at: i64,
-    /// Bumped by every write; writes are conditional on it.
-    #[serde(default)]
-    pub version: u64,
-}
-
-impl MailMessage {
-    pub fn queued(id: Uuid, organization_id: &str, request: &MailRequest, now: DateTime<Utc>, expires_at: i64) -> Self {
-        Self {
-            id,
-            organization_id: organization_id.to_string(),
-            sender: request.sender,
-            template: request.template_name().map(str::to_string),
-            tags: request.tags.clone(),
-            recipient_count: request.recipients.count(),
-            status: MailStatus::Queued,
-            attempts: 0,
-            lease_until_ms: 0,
-            next_attempt_at: None,
-            reason: None,
-            provider_message_id: None,
-            suppressed_recipients: 0,
-            history: vec![StatusChange { status: MailStatus::Queued, at: now, detail: None }],
-            announced: false,
-            created_at: now,
-            updated_at: now,
-            expires_at,
-            version: 0,
-        }
-    }
-
-    /// Moves to `status`, noting when and why.
-    pub fn set(&mut self, status: MailStatus, now: DateTime<Utc>, detail: Option<String>) {
-        self.status = status;
-        self.updated_at = now;
-        if status.is_final() {
-            self.announced = false;
-            self.lease_until_ms = 0;
-            self.next_attempt_at = None;
-            if status == MailStatus::Failed || status == MailStatus::Suppressed {
-                self.reason = detail.clone();
-            }
-        }
-        self.history.push(StatusChange { status, at: now, detail });
-    }
-}
-
-/// A message's addresses, kept apart from the log entry and for a shorter time (a retention
-/// setting): the log says what happened long after it stops saying to whom.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct MailRecipients {
-    #[serde(flatten)]
-    pub recipients: Recipients,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub reply_to: Vec<String>,
-    /// When (epoch s) the addresses are forgotten.
-    pub expires_at: i64,
-}
-
-/// Why an address is on the suppression list.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum SuppressionReason {
-    Bounce,
-    Complaint,
-}
-
-/// An address Relay no longer mails.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Suppression {
-    /// Lower case (see [`suppression_key`]).
-    pub address: String,
-    pub reason: SuppressionReason,
-    pub suppressed_at: DateTime<Utc>,
-    /// The message whose bounce or complaint put it here.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub message_id: Option<Uuid>,
-    /// SES's bounce sub-type or complaint feedback type, when it gave one.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub detail: Option<String>,
 }
 
 /// Splits `Name <address>` into its parts; a bare address has no name.
@@ -635,8 +466,16 @@ mod tests {
 
     #[test]
     fn addresses_that_could_smuggle_a_header_or_a_name_are_refused() {
-        for bad in ["a@b", "a b@example.com", "a@example.com\r\nBcc: x@evil.test", "Name <a@example.com>", "a@exa_mple.com", "@example.com"]
-        {
+        for bad in [
+            "a@b",
+            "a..b@example.com",
+            ".a@example.com",
+            "a b@example.com",
+            "a@example.com\r\nBcc: x@evil.test",
+            "Name <a@example.com>",
+            "a@exa_mple.com",
+            "@example.com",
+        ] {
             assert!(!is_address(bad), "{bad:?}");
         }
         for good in ["a@example.com", "first.last+tag@mail.example.co.uk", "x-y_z@a-b.example"] {

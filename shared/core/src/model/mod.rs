@@ -9,8 +9,8 @@
 //! - [`subscription`]: an organisation's endpoint, its secrets and the platform integrations.
 //! - [`source`]: a registered webhook source as stored; [`request`]: what a source received.
 //! - [`organization`]: an organisation's contact address, used only once verified.
-//! - [`mail`]: mail requests, senders, the message log and the suppression list;
-//!   [`mail_template`]: the products' templates, rendered; [`mail_feedback`]: SES's bounces and complaints.
+//! - [`mail`]: mail requests, senders and addresses; [`mail_log`]: the message log and the
+//!   suppression list; [`mail_template`]: the products' templates, rendered; [`mail_feedback`]: SES's bounces and complaints.
 //! - [`keys`]: API keys, stored only as hashes.
 //! - [`ids`]: every id Relay makes up.
 //! - [`problem`] + [`reply`]: RFC 9457 problem documents and the HTTP answer.
@@ -24,6 +24,7 @@ pub mod ids;
 pub mod keys;
 pub mod mail;
 pub mod mail_feedback;
+pub mod mail_log;
 pub mod mail_template;
 pub mod organization;
 pub mod problem;
