@@ -213,18 +213,26 @@ async fn a_bounce_suppresses_the_address_and_the_next_mail_is_reported_suppresse
     let fixture: Value = serde_json::from_str(&std::fs::read_to_string(repo_root().join("events/mail-ses-bounce.json")).unwrap()).unwrap();
     let mut detail: Value = serde_json::from_str::<Value>(fixture["Records"][0]["body"].as_str().unwrap()).unwrap()["detail"].clone();
     detail["mail"]["tags"]["relay-message-id"] = json!([first]);
+    detail["mail"]["tags"]["ses:configuration-set"] = json!(["relay-local-mail"]);
+    // Another application's bounce (its own configuration set) goes first: not Relay's to act on.
+    let mut foreign = detail.clone();
+    foreign["mail"]["tags"]["ses:configuration-set"] = json!(["another-app"]);
+    foreign["bounce"]["bouncedRecipients"][0]["emailAddress"] = json!("someone-else@example.com");
     let events = aws_sdk_eventbridge::Client::new(&stack.aws().await);
-    let entry = aws_sdk_eventbridge::types::PutEventsRequestEntry::builder()
-        .source("aws.ses")
-        .detail_type("Email Bounced")
-        .detail(detail.to_string())
-        .build();
-    events.put_events().entries(entry).send().await.expect("put events");
+    for d in [foreign, detail] {
+        let entry = aws_sdk_eventbridge::types::PutEventsRequestEntry::builder()
+            .source("aws.ses")
+            .detail_type("Email Bounced")
+            .detail(d.to_string())
+            .build();
+        events.put_events().entries(entry).send().await.expect("put events");
+    }
 
     let bounced = until_status(&stack, &first, "bounced").await;
     assert!(bounced["history"].to_string().contains("hard bounce"), "{bounced}");
     let (status, list) = call(&stack, reqwest::Method::GET, ADMIN_KEY, "/v1/email-suppressions", None, None).await;
     assert_eq!(status, 200);
+    assert_eq!(list["suppressions"].as_array().map(Vec::len), Some(1), "only this stage's bounce counts: {list}");
     assert_eq!(list["suppressions"][0]["address"], address);
     assert_eq!(list["suppressions"][0]["reason"], "bounce");
     assert_eq!(list["suppressions"][0]["messageId"], first.as_str());

@@ -158,11 +158,20 @@ async fn forward(State(shared): State<Arc<Shared>>, req: Request) -> Response {
 
 /// A local stack whose functions reach the emulator only through a fresh proxy: every AWS
 /// request they make is counted, and faults can be injected.
+/// Like [`crate::Stack::start`], a stack that exits before it is ready (a port taken in between)
+/// is started again, with a new emulator port and proxy.
 pub async fn stack_behind_proxy(opts: crate::StackOptions) -> (crate::Stack, FaultProxy) {
-    let moto_port = crate::free_port();
-    let proxy = FaultProxy::start(format!("http://127.0.0.1:{moto_port}")).await;
-    let stack =
-        crate::Stack::start(crate::StackOptions { function_aws_endpoint: Some(proxy.url.clone()), moto_port: Some(moto_port), ..opts })
-            .await;
-    (stack, proxy)
+    let mut opts = opts;
+    let mut last = String::new();
+    for _ in 0..3 {
+        let moto_port = crate::free_port();
+        let proxy = FaultProxy::start(format!("http://127.0.0.1:{moto_port}")).await;
+        opts.function_aws_endpoint = Some(proxy.url.clone());
+        opts.moto_port = Some(moto_port);
+        match crate::Stack::try_start(&opts).await {
+            Ok(stack) => return (stack, proxy),
+            Err(e) => last = e,
+        }
+    }
+    panic!("relay-local did not become ready; stderr:\n{last}");
 }

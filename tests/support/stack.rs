@@ -38,7 +38,21 @@ pub const ORG_KEY: &str = "rk_org_test_acme";
 pub const ADMIN_KEY: &str = "rk_admin_test_ops";
 
 impl Stack {
+    /// Starts a stack on free ports. A stack that exits before it is ready (another test took
+    /// a port between `free_port` and the bind) is started again on new ports, twice at most.
     pub async fn start(opts: StackOptions) -> Self {
+        let mut last = String::new();
+        for _ in 0..3 {
+            match Self::try_start(&opts).await {
+                Ok(stack) => return stack,
+                Err(e) => last = e,
+            }
+        }
+        panic!("relay-local did not become ready; stderr:\n{last}");
+    }
+
+    /// One try at starting a stack; its stderr if it exits before it is ready.
+    pub async fn try_start(opts: &StackOptions) -> Result<Self, String> {
         let root = crate::repo_root();
         let port = crate::free_port();
         let moto_port = opts.moto_port.unwrap_or_else(crate::free_port);
@@ -98,22 +112,24 @@ impl Stack {
             }
         }
         let Some(url) = url else {
-            let err = std::fs::read_to_string(state_dir.join("stack.err.log")).unwrap_or_default();
-            panic!("relay-local did not become ready; stderr:\n{err}");
+            // Let the stderr task write what the process said last.
+            let _ = tokio::time::timeout(Duration::from_secs(5), child.wait()).await;
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            return Err(std::fs::read_to_string(state_dir.join("stack.err.log")).unwrap_or_default());
         };
         tokio::spawn(async move {
             while let Ok(Some(line)) = lines.next_line().await {
                 let _ = log.write_all(format!("{line}\n").as_bytes()).await;
             }
         });
-        Self {
+        Ok(Self {
             url,
             aws_endpoint: format!("http://127.0.0.1:{moto_port}"),
             product_key: PRODUCT_KEY.into(),
             org_key: ORG_KEY.into(),
             state_dir,
             child,
-        }
+        })
     }
 
     /// SDK configuration for talking to the stack's emulator directly.

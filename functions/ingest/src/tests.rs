@@ -360,3 +360,13 @@ async fn a_product_may_not_publish_another_products_catalogued_event() {
     assert!(body["detail"].as_str().is_some_and(|d| d.contains("published by recruitiq")), "{body}");
     assert_eq!(w.bus.count(), 0);
 }
+
+#[tokio::test]
+async fn mail_is_not_published_as_an_event() {
+    let w = world().await;
+    for t in ["email.requested", "email.sent"] {
+        let body = json!({"eventType": t, "organizationId": "org-1", "payload": {"to": ["a@example.com"], "subject": "s", "text": "t"}});
+        let (status, problem, _) = call(&w, post(&body.to_string(), Some(PRODUCT_KEY), Some(&format!("mail-{t}")))).await;
+        assert_eq!(status, 403, "{t}: {problem}");
+    }
+}

@@ -51,6 +51,8 @@ impl App {
             send_rate_per_second: config::number("RELAY_MAIL_SEND_RATE", 14)?.clamp(1, 10_000) as u32,
             max_attempts: config::number("RELAY_MAIL_MAX_ATTEMPTS", 8)?.clamp(1, 50) as u32,
             first_backoff: Duration::from_secs(config::number("RELAY_MAIL_FIRST_BACKOFF_SECONDS", 5)?.max(1) as u64),
+            // The mail queue's maxReceiveCount (template.yaml) less a margin.
+            last_receive: config::number("RELAY_MAIL_LAST_RECEIVE", 45)?.max(1) as u32,
             ..MailConfig::default()
         };
         Ok(Self { postman: Postman::new(ports, mail_config), queue: Postponer::new(&sdk, config::required("RELAY_MAIL_QUEUE_URL")?) })
@@ -73,7 +75,8 @@ impl App {
     /// `true` when the message must come back.
     async fn message(&self, message: &SqsMessage) -> bool {
         let body = message.body.as_deref().unwrap_or("");
-        match self.postman.handle(body, Utc::now()).await {
+        let receives = message.attributes.get("ApproximateReceiveCount").and_then(|c| c.parse().ok()).unwrap_or(1);
+        match self.postman.handle(body, Utc::now(), receives).await {
             Ok(Handled::Done) => false,
             Ok(Handled::RetryIn(delay)) => {
                 if let Some(receipt) = message.receipt_handle.as_deref() {

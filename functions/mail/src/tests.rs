@@ -65,7 +65,7 @@ async fn a_request_is_sent_once_however_often_its_message_comes() {
     let body = request(id, "paylinq", payslip("ada@example.com"));
     let now = Utc::now();
     for _ in 0..3 {
-        assert_eq!(w.postman.handle(&body, now).await.unwrap(), Handled::Done);
+        assert_eq!(w.postman.handle(&body, now, 1).await.unwrap(), Handled::Done);
     }
     let sent = w.transport.sent();
     assert_eq!(sent.len(), 1);
@@ -84,13 +84,13 @@ async fn a_throttled_send_is_put_off_with_backoff_then_sent_once() {
     let body = request(id, "paylinq", payslip("ada@example.com"));
     w.transport.fail_next([SendFailure::Retryable("TooManyRequestsException (429)".into()), SendFailure::Retryable("again".into())]);
     let t0 = Utc::now();
-    assert_eq!(w.postman.handle(&body, t0).await.unwrap(), Handled::RetryIn(Duration::from_secs(5)));
+    assert_eq!(w.postman.handle(&body, t0, 1).await.unwrap(), Handled::RetryIn(Duration::from_secs(5)));
     // Redelivered early (a duplicate copy): it waits for the same due time, sending nothing.
     assert!(
-        matches!(w.postman.handle(&body, t0 + chrono::Duration::seconds(1)).await.unwrap(), Handled::RetryIn(d) if d <= Duration::from_secs(4))
+        matches!(w.postman.handle(&body, t0 + chrono::Duration::seconds(1), 1).await.unwrap(), Handled::RetryIn(d) if d <= Duration::from_secs(4))
     );
-    assert_eq!(w.postman.handle(&body, t0 + chrono::Duration::seconds(5)).await.unwrap(), Handled::RetryIn(Duration::from_secs(10)));
-    assert_eq!(w.postman.handle(&body, t0 + chrono::Duration::seconds(15)).await.unwrap(), Handled::Done);
+    assert_eq!(w.postman.handle(&body, t0 + chrono::Duration::seconds(5), 1).await.unwrap(), Handled::RetryIn(Duration::from_secs(10)));
+    assert_eq!(w.postman.handle(&body, t0 + chrono::Duration::seconds(15), 1).await.unwrap(), Handled::Done);
     assert_eq!(w.transport.sent().len(), 1);
     let m = w.log.get_message(id, t0.timestamp()).await.unwrap().unwrap();
     assert_eq!((m.status, m.attempts), (MailStatus::Sent, 3));
@@ -103,8 +103,8 @@ async fn a_send_with_an_unknown_outcome_is_never_repeated() {
     let body = request(id, "paylinq", payslip("ada@example.com"));
     w.transport.fail_next([SendFailure::Unknown("timed out".into())]);
     let now = Utc::now();
-    assert_eq!(w.postman.handle(&body, now).await.unwrap(), Handled::Done);
-    assert_eq!(w.postman.handle(&body, now).await.unwrap(), Handled::Done);
+    assert_eq!(w.postman.handle(&body, now, 1).await.unwrap(), Handled::Done);
+    assert_eq!(w.postman.handle(&body, now, 1).await.unwrap(), Handled::Done);
     assert!(w.transport.sent().is_empty());
     let m = w.log.get_message(id, now.timestamp()).await.unwrap().unwrap();
     assert_eq!(m.status, MailStatus::Failed);
@@ -119,7 +119,7 @@ async fn a_claim_left_by_a_crash_fails_the_message_rather_than_send_twice() {
     let now = Utc::now();
     // Crash after the claim: the log says `sending` with a lease, nothing recorded after.
     w.transport.fail_next([SendFailure::Retryable("x".into())]);
-    w.postman.handle(&body, now).await.unwrap();
+    w.postman.handle(&body, now, 1).await.unwrap();
     let mut m = w.log.get_message(id, now.timestamp()).await.unwrap().unwrap();
     let v = m.version;
     m.status = MailStatus::Sending;
@@ -128,11 +128,11 @@ async fn a_claim_left_by_a_crash_fails_the_message_rather_than_send_twice() {
     m.version += 1;
     assert!(w.log.put_message(&m, v).await.unwrap());
     // Within the lease: another instance holds it; this copy is a duplicate.
-    assert_eq!(w.postman.handle(&body, now).await.unwrap(), Handled::Done);
+    assert_eq!(w.postman.handle(&body, now, 1).await.unwrap(), Handled::Done);
     assert_eq!(status(&w, id, now).await, MailStatus::Sending);
     // After it: the send may have gone out, so it is failed, not repeated.
     let later = now + chrono::Duration::minutes(2);
-    assert_eq!(w.postman.handle(&body, later).await.unwrap(), Handled::Done);
+    assert_eq!(w.postman.handle(&body, later, 1).await.unwrap(), Handled::Done);
     assert_eq!(status(&w, id, later).await, MailStatus::Failed);
     assert!(w.transport.sent().is_empty());
 }
@@ -142,14 +142,14 @@ async fn a_hard_bounce_suppresses_the_address_and_the_next_mail_to_it_is_not_sen
     let w = world(MailConfig::default());
     let now = Utc::now();
     let first = Uuid::new_v4();
-    w.postman.handle(&request(first, "paylinq", payslip("Gone@Example.com")), now).await.unwrap();
+    w.postman.handle(&request(first, "paylinq", payslip("Gone@Example.com")), now, 1).await.unwrap();
     // A soft bounce only notes it.
-    w.postman.handle(&bounce(first, "Gone@Example.com", "Transient"), now).await.unwrap();
+    w.postman.handle(&bounce(first, "Gone@Example.com", "Transient"), now, 1).await.unwrap();
     assert!(w.log.suppressed(&["gone@example.com".into()]).await.unwrap().is_empty());
     assert_eq!(status(&w, first, now).await, MailStatus::Sent);
     // A hard bounce, twice (redelivered): suppressed, the message bounced, announced once.
     for _ in 0..2 {
-        assert_eq!(w.postman.handle(&bounce(first, "Gone@Example.com", "Permanent"), now).await.unwrap(), Handled::Done);
+        assert_eq!(w.postman.handle(&bounce(first, "Gone@Example.com", "Permanent"), now, 1).await.unwrap(), Handled::Done);
     }
     assert_eq!(w.log.suppressed(&["gone@example.com".into()]).await.unwrap(), ["gone@example.com"]);
     assert_eq!(status(&w, first, now).await, MailStatus::Bounced);
@@ -157,7 +157,7 @@ async fn a_hard_bounce_suppresses_the_address_and_the_next_mail_to_it_is_not_sen
     assert_eq!(bounced, 1);
 
     let second = Uuid::new_v4();
-    w.postman.handle(&request(second, "paylinq", payslip("gone@example.com")), now).await.unwrap();
+    w.postman.handle(&request(second, "paylinq", payslip("gone@example.com")), now, 1).await.unwrap();
     assert_eq!(w.transport.sent().len(), 1, "only the first mail went out");
     assert_eq!(status(&w, second, now).await, MailStatus::Suppressed);
     let failed: Vec<Value> =
@@ -171,11 +171,11 @@ async fn a_suppressed_cc_is_left_out_and_the_rest_still_get_the_mail() {
     let w = world(MailConfig::default());
     let now = Utc::now();
     let first = Uuid::new_v4();
-    w.postman.handle(&request(first, "nexus", json!({"to": "x@example.com", "subject": "s", "text": "t"})), now).await.unwrap();
-    w.postman.handle(&bounce(first, "x@example.com", "Permanent"), now).await.unwrap();
+    w.postman.handle(&request(first, "nexus", json!({"to": "x@example.com", "subject": "s", "text": "t"})), now, 1).await.unwrap();
+    w.postman.handle(&bounce(first, "x@example.com", "Permanent"), now, 1).await.unwrap();
     let second = Uuid::new_v4();
     w.postman
-        .handle(&request(second, "nexus", json!({"to": "y@example.com", "cc": "x@example.com", "subject": "s", "text": "t"})), now)
+        .handle(&request(second, "nexus", json!({"to": "y@example.com", "cc": "x@example.com", "subject": "s", "text": "t"})), now, 1)
         .await
         .unwrap();
     let sent = w.transport.sent();
@@ -195,7 +195,7 @@ async fn a_request_on_the_bus_that_cannot_be_sent_fails_visibly() {
     ];
     for (product, payload, why) in cases {
         let id = Uuid::new_v4();
-        assert_eq!(w.postman.handle(&request(id, product, payload), now).await.unwrap(), Handled::Done);
+        assert_eq!(w.postman.handle(&request(id, product, payload), now, 1).await.unwrap(), Handled::Done);
         let m = w.log.get_message(id, now.timestamp()).await.unwrap().unwrap();
         assert_eq!(m.status, MailStatus::Failed);
         assert!(m.reason.as_deref().unwrap_or("").contains(why), "{why}: {:?}", m.reason);
@@ -208,9 +208,9 @@ async fn the_send_rate_is_shared_and_counted_in_recipients() {
     let w = world(MailConfig { send_rate_per_second: 2, ..MailConfig::default() });
     let now = Utc::now();
     let three = json!({"to": ["a@example.com", "b@example.com"], "subject": "s", "text": "t"});
-    assert_eq!(w.postman.handle(&request(Uuid::new_v4(), "nexus", three.clone()), now).await.unwrap(), Handled::Done);
+    assert_eq!(w.postman.handle(&request(Uuid::new_v4(), "nexus", three.clone()), now, 1).await.unwrap(), Handled::Done);
     // The second in the same second finds no room and is put off for a second.
-    assert_eq!(w.postman.handle(&request(Uuid::new_v4(), "nexus", three), now).await.unwrap(), Handled::RetryIn(Duration::from_secs(1)));
+    assert_eq!(w.postman.handle(&request(Uuid::new_v4(), "nexus", three), now, 1).await.unwrap(), Handled::RetryIn(Duration::from_secs(1)));
     assert_eq!(w.transport.sent().len(), 1);
 }
 
@@ -221,9 +221,9 @@ async fn a_failed_announcement_is_repeated_without_sending_again() {
     let body = request(id, "paylinq", payslip("ada@example.com"));
     let now = Utc::now();
     w.bus.fail.store(true, std::sync::atomic::Ordering::SeqCst);
-    assert_eq!(w.postman.handle(&body, now).await.unwrap(), Handled::RetryIn(Duration::from_secs(5)));
+    assert_eq!(w.postman.handle(&body, now, 1).await.unwrap(), Handled::RetryIn(Duration::from_secs(5)));
     w.bus.fail.store(false, std::sync::atomic::Ordering::SeqCst);
-    assert_eq!(w.postman.handle(&body, now).await.unwrap(), Handled::Done);
+    assert_eq!(w.postman.handle(&body, now, 1).await.unwrap(), Handled::Done);
     assert_eq!(w.transport.sent().len(), 1);
     assert_eq!(w.bus.events().len(), 1);
 }
@@ -236,6 +236,57 @@ fn the_sample_events_parse_and_are_handled() {
         let body = event.records[0].body.clone().unwrap();
         let w = world(MailConfig::default());
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-        assert_eq!(rt.block_on(w.postman.handle(&body, Utc::now())).unwrap(), Handled::Done, "{name}");
+        assert_eq!(rt.block_on(w.postman.handle(&body, Utc::now(), 1)).unwrap(), Handled::Done, "{name}");
     }
+}
+
+#[tokio::test]
+async fn a_request_whose_source_is_not_its_product_is_dropped() {
+    let w = world(MailConfig::default());
+    let id = Uuid::new_v4();
+    // Put on the bus as paylinq, claiming to be the Portal (the system sender).
+    let mut body: Value = serde_json::from_str(&request(id, "portal", payslip("ada@example.com"))).unwrap();
+    body["source"] = json!("paylinq");
+    assert_eq!(w.postman.handle(&body.to_string(), Utc::now(), 1).await.unwrap(), Handled::Done);
+    assert!(w.transport.sent().is_empty());
+    assert!(w.log.get_message(id, Utc::now().timestamp()).await.unwrap().is_none(), "nothing logged either");
+}
+
+#[tokio::test]
+async fn a_request_reusing_another_messages_id_neither_sends_nor_touches_it() {
+    let w = world(MailConfig::default());
+    let now = Utc::now();
+    let id = Uuid::new_v4();
+    w.transport.fail_next([SendFailure::Retryable("throttled".into())]);
+    w.postman.handle(&request(id, "paylinq", payslip("ada@example.com")), now, 1).await.unwrap();
+    let before = w.log.get_message(id, now.timestamp()).await.unwrap().unwrap();
+    assert_eq!(before.status, MailStatus::Queued);
+    // nexus learns the id and sends its own content under it, then a request that is refused.
+    let own = json!({"to": "mallory@example.com", "subject": "s", "text": "t"});
+    assert_eq!(w.postman.handle(&request(id, "nexus", own), now + chrono::Duration::seconds(10), 1).await.unwrap(), Handled::Done);
+    let bad = json!({"to": "not an address", "subject": "s", "text": "t"});
+    assert_eq!(w.postman.handle(&request(id, "nexus", bad), now + chrono::Duration::seconds(10), 1).await.unwrap(), Handled::Done);
+    assert!(w.transport.sent().is_empty());
+    assert_eq!(w.log.get_message(id, now.timestamp()).await.unwrap().unwrap(), before, "untouched");
+}
+
+#[tokio::test]
+async fn a_mail_that_never_finds_room_in_the_send_rate_fails_before_the_queue_gives_up() {
+    let w = world(MailConfig { send_rate_per_second: 1, last_receive: 5, ..MailConfig::default() });
+    let now = Utc::now();
+    w.postman.handle(&request(Uuid::new_v4(), "nexus", json!({"to": "a@example.com", "subject": "s", "text": "t"})), now, 1).await.unwrap();
+    let id = Uuid::new_v4();
+    let body = request(id, "nexus", json!({"to": "b@example.com", "subject": "s", "text": "t"}));
+    assert_eq!(w.postman.handle(&body, now, 4).await.unwrap(), Handled::RetryIn(Duration::from_secs(1)));
+    assert_eq!(w.postman.handle(&body, now, 5).await.unwrap(), Handled::Done);
+    let m = w.log.get_message(id, now.timestamp()).await.unwrap().unwrap();
+    assert_eq!(m.status, MailStatus::Failed);
+    assert!(w.bus.events().iter().any(|e| e.event_type == "email.failed"), "announced, not lost in the DLQ");
+}
+
+#[test]
+fn a_refusal_quoting_an_address_is_kept_without_it() {
+    let r = relay_core::mail::send::redact_addresses("MessageRejected: Email address is not verified. The following identities failed the check in region US-EAST-1: bob@x.example, <ann@y.example>");
+    assert!(!r.contains("bob@") && !r.contains("ann@"), "{r}");
+    assert!(r.contains("failed the check"), "{r}");
 }

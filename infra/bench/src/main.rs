@@ -480,7 +480,7 @@ async fn startup(ingest: &Path, bare: &Path, runs: usize) -> (Duration, Duration
 }
 
 /// What template.yaml and Lambda hand the function (values that need no AWS to start).
-const STARTUP_ENV: [(&str, &str); 14] = [
+const STARTUP_ENV: [(&str, &str); 15] = [
     ("RELAY_IDEMPOTENCY_TABLE", "t"),
     // 32 zero bytes, base64: ingest derives its event-id key from it at start-up.
     ("RELAY_SECRETS_KEY", "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="),
@@ -488,6 +488,7 @@ const STARTUP_ENV: [(&str, &str); 14] = [
     ("RELAY_CONFIG_TABLE", "t"),
     ("RELAY_DELIVERIES_TABLE", "t"),
     ("RELAY_REQUESTS_TABLE", "t"),
+    ("RELAY_MAIL_TABLE", "t"),
     ("RELAY_EVENT_BUS_NAME", "b"),
     ("RELAY_PAYLOAD_BUCKET", "p"),
     ("AWS_REGION", "us-east-1"),

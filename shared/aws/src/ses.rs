@@ -22,7 +22,17 @@ pub struct SesTransport {
 
 impl SesTransport {
     pub fn new(config: &aws_config::SdkConfig, configuration_set: Option<String>) -> Self {
-        let ses = aws_sdk_sesv2::config::Builder::from(config).retry_config(aws_config::retry::RetryConfig::disabled()).build();
+        // A send may take longer than a table write; a timeout is an unknown outcome (the mail
+        // fails rather than go twice), so the limit is generous but well inside the function's.
+        let timeouts = aws_config::timeout::TimeoutConfig::builder()
+            .connect_timeout(std::time::Duration::from_secs(3))
+            .operation_attempt_timeout(std::time::Duration::from_secs(12))
+            .operation_timeout(std::time::Duration::from_secs(12))
+            .build();
+        let ses = aws_sdk_sesv2::config::Builder::from(config)
+            .retry_config(aws_config::retry::RetryConfig::disabled())
+            .timeout_config(timeouts)
+            .build();
         Self { client: Client::from_conf(ses), configuration_set: configuration_set.filter(|c| !c.is_empty()) }
     }
 }
@@ -39,11 +49,11 @@ pub fn mime(mail: &OutgoingMail) -> Result<Vec<u8>, String> {
     fn list(v: &[String]) -> Address<'_> {
         Address::new_list(v.iter().map(|a| Address::from(a.as_str())).collect())
     }
-    let mut m = MessageBuilder::new()
-        .from(from)
-        .to(list(&mail.recipients.to))
-        .subject(mail.rendered.subject.as_str())
-        .message_id(format!("{}@relay", mail.message_id));
+    let mut m = MessageBuilder::new().from(from).subject(mail.rendered.subject.as_str()).message_id(format!("{}@relay", mail.message_id));
+    // No To header at all when every To address was suppressed (an empty one is malformed).
+    if !mail.recipients.to.is_empty() {
+        m = m.to(list(&mail.recipients.to));
+    }
     if !mail.recipients.cc.is_empty() {
         m = m.cc(list(&mail.recipients.cc));
     }
@@ -89,9 +99,10 @@ impl MailTransport for SesTransport {
     }
 }
 
-/// Whether a failed send may be tried again: only when SES answered that it did not send
-/// (throttling, a quota, a service fault) or the request never left. A timeout or an
-/// unreadable answer leaves the outcome unknown.
+/// Whether a failed send may be tried again: only when SES itself answered that it did not
+/// send (throttling, a quota, a fault it named) or no connection was ever made. A timeout, a
+/// connection lost mid-request, an unreadable answer or a bare 5xx from something in between
+/// leave the outcome unknown.
 fn classify<E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static>(
     e: SdkError<E, aws_sdk_sesv2::config::http::HttpResponse>,
 ) -> SendFailure {
@@ -100,17 +111,66 @@ fn classify<E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static>
         SdkError::ServiceError(s) => {
             let code = s.err().code().unwrap_or_default();
             let status = s.raw().status().as_u16();
-            if matches!(code, "TooManyRequestsException" | "LimitExceededException" | "ThrottlingException" | "Throttling")
-                || status == 429
-                || status >= 500
-            {
+            let throttled = matches!(code, "TooManyRequestsException" | "LimitExceededException" | "ThrottlingException" | "Throttling");
+            // A 5xx SES names (InternalFailure, ServiceUnavailable) is SES saying it did not send.
+            if throttled || status == 429 || (status >= 500 && !code.is_empty()) {
                 SendFailure::Retryable(format!("{code} ({status})"))
+            } else if status >= 500 {
+                SendFailure::Unknown(format!("HTTP {status} without an SES error"))
             } else {
                 SendFailure::Rejected(format!("{code}: {}", s.err().message().unwrap_or_default()))
             }
         }
-        SdkError::DispatchFailure(d) if d.is_io() && !d.is_timeout() => SendFailure::Retryable(text),
+        SdkError::DispatchFailure(_) if never_connected(&e) => SendFailure::Retryable(text),
         SdkError::ConstructionFailure(_) => SendFailure::Rejected(text),
         _ => SendFailure::Unknown(text),
+    }
+}
+
+/// Did the request fail before any connection was made (refused, unreachable)? Only then is it
+/// certain SES never saw it.
+fn never_connected(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut source = e.source();
+    while let Some(err) = source {
+        if let Some(io) = err.downcast_ref::<std::io::Error>() {
+            use std::io::ErrorKind::*;
+            if matches!(io.kind(), ConnectionRefused | AddrNotAvailable | HostUnreachable | NetworkUnreachable) {
+                return true;
+            }
+        }
+        source = err.source();
+    }
+    false
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use relay_core::model::mail::{Recipients, RenderedMail};
+
+    use super::*;
+
+    fn outgoing(to: &[&str], cc: &[&str], bcc: &[&str]) -> OutgoingMail {
+        let list = |v: &[&str]| v.iter().map(|s| s.to_string()).collect();
+        OutgoingMail {
+            message_id: uuid::Uuid::nil(),
+            from: "Paylinq <noreply@paylinq.com>".into(),
+            recipients: Recipients { to: list(to), cc: list(cc), bcc: list(bcc) },
+            reply_to: vec![],
+            rendered: RenderedMail { subject: "Über alles".into(), html: Some("<p>hi</p>".into()), text: Some("hi".into()) },
+            tags: BTreeMap::new(),
+        }
+    }
+
+    #[test]
+    fn bcc_never_becomes_a_header_and_an_empty_to_is_left_out() {
+        let raw = String::from_utf8(mime(&outgoing(&["a@example.com"], &[], &["secret@example.com"])).unwrap()).unwrap();
+        assert!(!raw.contains("secret@example.com"), "{raw}");
+        assert!(raw.contains("multipart/alternative"), "both parts: {raw}");
+        assert!(raw.contains("Subject: =?utf-8?"), "a non-ASCII subject is encoded: {raw}");
+        let raw = String::from_utf8(mime(&outgoing(&[], &["c@example.com"], &[])).unwrap()).unwrap();
+        assert!(!raw.lines().any(|l| l.starts_with("To:")), "{raw}");
+        assert!(raw.contains("Cc: <c@example.com>") || raw.contains("Cc: c@example.com"), "{raw}");
     }
 }

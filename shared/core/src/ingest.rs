@@ -443,8 +443,19 @@ fn scope(caller: &ApiKey, key: Option<&str>) -> Result<Option<String>, Problem> 
 }
 
 /// A catalogued event type is published by the product that owns it and by no other, so no
-/// product can speak for another (nexus cannot announce a hire).
+/// product can speak for another (nexus cannot announce a hire). Mail's events are not events
+/// to publish: a request goes through `POST /v1/emails` (checked, logged, never stored with the
+/// events), and what became of a mail is Relay's to announce.
 fn not_owned(product: &str, event_type: &str) -> Option<Problem> {
+    if event_type == crate::model::mail::EMAIL_REQUESTED {
+        return Some(Problem::new(
+            ProblemKind::Forbidden,
+            "mail is sent with POST /v1/emails, which checks and logs it; not published as an event",
+        ));
+    }
+    if event_type.starts_with("email.") {
+        return Some(Problem::new(ProblemKind::Forbidden, format!("{event_type} is announced by Relay's mail path alone")));
+    }
     crate::model::catalogue::lookup(event_type).filter(|entry| entry.product != product).map(|entry| {
         Problem::new(
             ProblemKind::Forbidden,

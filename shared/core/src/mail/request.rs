@@ -202,11 +202,20 @@ impl MailIntake {
             }
         }
 
-        let id = match &scoped {
+        if requested_event(Uuid::nil(), product, &organization_id, correlation_id.clone(), &request, now).to_json().len()
+            > MAX_REQUEST_EVENT_BYTES
+        {
+            return invalid(
+                vec![field("html", "the mail is too large")],
+                "the mail's parts and data come to more than 240 KiB; send a shorter mail",
+            );
+        }
+        let request_hash = idempotency::request_hash(ROUTE, body);
+        let mut id = match &scoped {
             Some(k) => idempotency::derived_event_id(&self.config.id_key, k, 0),
             None => Uuid::new_v4(),
         };
-        let lock = scoped.as_deref().map(|k| self.idempotency.new_lock(k, idempotency::request_hash(ROUTE, body), now, deadline_ms));
+        let lock = scoped.as_deref().map(|k| self.idempotency.new_lock(k, request_hash.clone(), now, deadline_ms));
         if let Some(lock) = &lock {
             match self.ports.idempotency.lock_and_store(lock, &[], now.timestamp_millis()).await {
                 Ok(()) => {}
@@ -220,53 +229,70 @@ impl MailIntake {
         }
 
         let retention = self.config.retention;
-        let message = MailMessage::queued(id, &organization_id, &request, now, now.timestamp() + retention.log_secs);
         let recipients = MailRecipients {
             recipients: request.recipients.clone(),
             reply_to: request.reply_to.clone(),
             expires_at: now.timestamp() + retention.addresses_secs,
         };
-        if let Err(e) = self.ports.log.create_message(&message, &recipients).await {
-            tracing::error!(message_id = %id, error = %e, "writing the message log failed");
-            self.release(scoped.as_deref(), None).await;
-            return Problem::unavailable("Relay could not queue the mail; retry with the same Idempotency-Key", RETRY_AFTER_SECS).into();
+        // The entry is the mail function's record of the message, so once a publish has been
+        // tried it is never deleted: the publish may have gone through. A retry of this very
+        // request finds it (same fingerprint) and publishes again, which the mail function
+        // deduplicates; a different request under a key whose record lapsed gets a new id.
+        for _ in 0..2 {
+            let mut message = MailMessage::queued(id, &organization_id, &request, now, now.timestamp() + retention.log_secs);
+            message.request_hash = Some(request_hash.clone());
+            match self.ports.log.create_message(&message, &recipients).await {
+                Ok(true) => break,
+                Ok(false) => match self.ports.log.get_message(id, now.timestamp()).await {
+                    Ok(Some(existing)) if existing.request_hash.as_deref() == Some(request_hash.as_str()) => {
+                        if existing.status.is_final() {
+                            // Queued and handled before: the retry is answered, nothing is sent again.
+                            let reply = accepted(id, existing.created_at);
+                            self.finish(scoped.as_deref(), &reply).await;
+                            return reply;
+                        }
+                        break;
+                    }
+                    Ok(_) => id = Uuid::new_v4(),
+                    Err(e) => return self.unavailable(scoped.as_deref(), e).await,
+                },
+                Err(e) => return self.unavailable(scoped.as_deref(), e).await,
+            }
         }
         let event = requested_event(id, product, &organization_id, correlation_id, &request, now);
-        if event.to_json().len() > MAX_REQUEST_EVENT_BYTES {
-            self.release(scoped.as_deref(), Some(id)).await;
-            return invalid(
-                vec![field("html", "the mail is too large")],
-                "the mail's parts and data come to more than 240 KiB; send a shorter mail",
-            );
-        }
         if let Some(Err(e)) = self.ports.publisher.publish(std::slice::from_ref(&event)).await.into_iter().next() {
-            tracing::error!(message_id = %id, error = %e, "queueing the mail failed; releasing");
-            self.release(scoped.as_deref(), Some(id)).await;
-            return Problem::unavailable(
-                "Relay could not queue the mail; nothing was kept, retry with the same Idempotency-Key",
-                RETRY_AFTER_SECS,
-            )
-            .into();
+            tracing::error!(message_id = %id, error = %e, "queueing the mail failed; the key is released for a retry");
+            self.release(scoped.as_deref()).await;
+            return Problem::unavailable("Relay could not queue the mail; retry with the same Idempotency-Key", RETRY_AFTER_SECS).into();
         }
         tracing::info!(message_id = %id, sender = request.sender.name(), template = request.template_name().unwrap_or(""), recipients = request.recipients.count(), "mail queued");
-        let reply = Reply::json(202, &json!({"messageId": id, "status": "queued", "receivedAt": now}));
-        if let Some(k) = scoped.as_deref() {
-            self.idempotency.finish(k, &reply).await;
-        }
+        let reply = accepted(id, now);
+        self.finish(scoped.as_deref(), &reply).await;
         reply
     }
 
-    /// Undoes a request that could not be queued: the log entry, then the lock.
-    async fn release(&self, key: Option<&str>, message: Option<Uuid>) {
-        if let Some(id) = message {
-            if let Err(e) = self.ports.log.delete_message(id).await {
-                tracing::error!(message_id = %id, error = %e, "could not remove the log entry of a mail that was not queued");
-            }
+    async fn finish(&self, key: Option<&str>, reply: &Reply) {
+        if let Some(k) = key {
+            self.idempotency.finish(k, reply).await;
         }
+    }
+
+    /// Frees the key after a failure, so the client's retry runs again.
+    async fn release(&self, key: Option<&str>) {
         if let Some(k) = key {
             self.idempotency.release(k, &[]).await;
         }
     }
+
+    async fn unavailable(&self, key: Option<&str>, e: StoreError) -> Reply {
+        tracing::error!(error = %e, "writing the message log failed");
+        self.release(key).await;
+        Problem::unavailable("Relay could not queue the mail; retry with the same Idempotency-Key", RETRY_AFTER_SECS).into()
+    }
+}
+
+fn accepted(id: Uuid, at: DateTime<Utc>) -> Reply {
+    Reply::json(202, &json!({"messageId": id, "status": "queued", "receivedAt": at}))
 }
 
 fn field(name: &str, message: &str) -> ProblemField {
@@ -299,5 +325,81 @@ pub fn render_problem(sender: &str, name: &str, e: RenderError) -> Problem {
             p.errors = vec![field("data", "does not fit the template")];
             p
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::Ordering;
+
+    use super::*;
+    use crate::memory::{MemoryBus, MemoryEvents, MemoryMailLog, RecordedMetrics};
+    use crate::model::keys::KeyKind;
+    use crate::model::mail_log::MailStatus;
+
+    fn intake(ttl_secs: i64) -> (MailIntake, Arc<MemoryMailLog>, Arc<MemoryBus>) {
+        let (log, bus) = (Arc::new(MemoryMailLog::default()), Arc::new(MemoryBus::default()));
+        let ports = IntakePorts {
+            idempotency: Arc::new(MemoryEvents::default()),
+            log: log.clone(),
+            publisher: bus.clone(),
+            metrics: Arc::new(RecordedMetrics::default()),
+        };
+        (MailIntake::new(ports, IntakeConfig { idempotency_ttl_secs: ttl_secs, ..IntakeConfig::default() }), log, bus)
+    }
+
+    fn nexus() -> ApiKey {
+        ApiKey {
+            kind: KeyKind::Product,
+            product: Some("nexus".into()),
+            organization_id: None,
+            name: "n".into(),
+            created_at: Utc::now(),
+            disabled: false,
+        }
+    }
+
+    fn mail(text: &str) -> Value {
+        json!({"organizationId": "org-1", "to": "a@example.com", "subject": "s", "text": text})
+    }
+
+    fn id_of(r: &Reply) -> Uuid {
+        serde_json::from_str::<Value>(&r.body).unwrap()["messageId"].as_str().unwrap().parse().unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_publish_that_may_have_gone_through_keeps_the_entry_and_the_retry_publishes_the_same_id() {
+        let (intake, log, bus) = intake(3600);
+        let now = Utc::now();
+        bus.fail.store(true, Ordering::SeqCst);
+        let r = intake.request(&nexus(), &mail("t"), Some("k1"), now, None).await;
+        assert_eq!(r.status, 503);
+        bus.fail.store(false, Ordering::SeqCst);
+        let r = intake.request(&nexus(), &mail("t"), Some("k1"), now, None).await;
+        assert_eq!(r.status, 202);
+        let id = id_of(&r);
+        assert_eq!(bus.events().iter().map(|e| e.event_id).collect::<Vec<_>>(), [id]);
+        assert_eq!(log.get_message(id, now.timestamp()).await.unwrap().unwrap().status, MailStatus::Queued);
+    }
+
+    #[tokio::test]
+    async fn a_key_reused_after_its_record_lapsed_names_a_new_message_unless_the_request_is_the_same() {
+        let (intake, log, bus) = intake(0);
+        let now = Utc::now();
+        let first = id_of(&intake.request(&nexus(), &mail("one"), Some("k2"), now, None).await);
+        // The mail was handled: the same request again is answered with it and sends nothing.
+        let mut m = log.get_message(first, now.timestamp()).await.unwrap().unwrap();
+        m.status = MailStatus::Sent;
+        m.version += 1;
+        assert!(log.put_message(&m, m.version - 1).await.unwrap());
+        let later = now + chrono::Duration::seconds(5);
+        let again = intake.request(&nexus(), &mail("one"), Some("k2"), later, None).await;
+        assert_eq!((again.status, id_of(&again)), (202, first));
+        assert_eq!(bus.count(), 1, "not queued again");
+        // Another request under the lapsed key is a new message, not the old one's id.
+        let other = intake.request(&nexus(), &mail("two"), Some("k2"), later, None).await;
+        assert_eq!(other.status, 202);
+        assert_ne!(id_of(&other), first);
+        assert_eq!(bus.count(), 2);
     }
 }

@@ -54,6 +54,9 @@ pub struct MailConfig {
     pub max_backoff: Duration,
     /// How long a claimed send holds the message (longer than one send can take).
     pub lease: Duration,
+    /// The receive after which the queue would dead-letter the message (its `maxReceiveCount`
+    /// less a margin): a mail still waiting for the send rate then fails, visibly.
+    pub last_receive: u32,
 }
 
 impl Default for MailConfig {
@@ -66,6 +69,7 @@ impl Default for MailConfig {
             first_backoff: Duration::from_secs(5),
             max_backoff: Duration::from_secs(900),
             lease: Duration::from_secs(60),
+            last_receive: 45,
         }
     }
 }
@@ -93,7 +97,11 @@ impl Postman {
     /// One queue message: the EventBridge event the rules delivered. A store fault is an
     /// `Err` (the queue hands the message back); anything that can never succeed is `Done`
     /// after it is logged.
-    pub async fn handle(&self, body: &str, now: DateTime<Utc>) -> Result<Handled, StoreError> {
+    ///
+    /// `receive_count` is how often the queue has handed this message out (SQS's
+    /// `ApproximateReceiveCount`): near the queue's redrive limit a mail still waiting on the
+    /// send rate fails visibly rather than slip into the dead-letter queue unannounced.
+    pub async fn handle(&self, body: &str, now: DateTime<Utc>, receive_count: u32) -> Result<Handled, StoreError> {
         let event: Value = match serde_json::from_str(body) {
             Ok(v) => v,
             Err(e) => {
@@ -105,7 +113,14 @@ impl Postman {
             return self.feedback(&event["detail"], now).await;
         }
         match serde_json::from_value::<EventEnvelope>(event["detail"].clone()) {
-            Ok(envelope) if envelope.event_type == EMAIL_REQUESTED => self.request(envelope, now).await,
+            // The EventBridge source is what IAM lets a product put (`events:source`); the
+            // envelope's sourceProduct is whatever the caller wrote. A mismatch is someone
+            // speaking for another product: dropped, and nothing in the log is touched.
+            Ok(envelope) if event["source"].as_str() != Some(envelope.source_product.as_str()) => {
+                tracing::warn!(message_id = %envelope.event_id, "a mail request whose source is not its sourceProduct; dropped");
+                Ok(Handled::Done)
+            }
+            Ok(envelope) if envelope.event_type == EMAIL_REQUESTED => self.request(envelope, now, receive_count).await,
             Ok(envelope) => {
                 tracing::warn!(event_type = %envelope.event_type, "not a mail request; dropped");
                 Ok(Handled::Done)
@@ -117,7 +132,7 @@ impl Postman {
         }
     }
 
-    async fn request(&self, envelope: EventEnvelope, now: DateTime<Utc>) -> Result<Handled, StoreError> {
+    async fn request(&self, envelope: EventEnvelope, now: DateTime<Utc>, receive_count: u32) -> Result<Handled, StoreError> {
         let id = envelope.event_id;
         let payload = envelope.payload.clone().unwrap_or_default();
         let checked = match parse_request(&payload, &envelope.source_product) {
@@ -148,6 +163,11 @@ impl Postman {
             tracing::warn!(message_id = %id, "the mail's log entry has lapsed; dropped");
             return Ok(Handled::Done);
         };
+        if !same_origin(&message, &envelope, request.sender) {
+            // An id of another product's or organisation's message: never theirs to send or change.
+            tracing::warn!(message_id = %id, "a mail request reusing another message's id; dropped");
+            return Ok(Handled::Done);
+        }
 
         match message.status {
             s if s.is_final() => return self.announce(&mut message, now).await,
@@ -182,6 +202,10 @@ impl Postman {
         // SES counts recipients against the send rate, so one slot per recipient.
         let slots = (recipients.count() as u32).min(self.config.send_rate_per_second.max(1));
         if !self.ports.rates.take_rate_slots("ses:send", slots, self.config.send_rate_per_second.max(1), 1, now).await? {
+            if receive_count >= self.config.last_receive {
+                let why = format!("no room in the account's send rate after {receive_count} waits; not sent");
+                return self.fail(&mut message, why, now).await;
+            }
             return Ok(Handled::RetryIn(Duration::from_secs(1)));
         }
 
@@ -279,6 +303,9 @@ impl Postman {
             None => self.ports.log.get_message(envelope.event_id, now.timestamp()).await?,
         };
         let Some(mut message) = message else { return Ok(Handled::Done) };
+        if !same_origin(&message, envelope, sender) {
+            return Ok(Handled::Done);
+        }
         if message.status.is_final() {
             return self.announce(&mut message, now).await;
         }
@@ -286,6 +313,8 @@ impl Postman {
     }
 
     async fn fail(&self, message: &mut MailMessage, why: String, now: DateTime<Utc>) -> Result<Handled, StoreError> {
+        // SES's refusals can quote an address; the log, the events and tracing never hold one.
+        let why = redact_addresses(&why);
         tracing::warn!(message_id = %message.id, reason = %why, "mail failed");
         self.ports.metrics.increment(&[("Sender", message.sender.name())], metrics::EMAILS_FAILED);
         self.finish(message, MailStatus::Failed, Some(why), now).await
@@ -388,6 +417,28 @@ impl Postman {
         }
         Err(StoreError::new("mail log", format!("message {id} kept changing while its feedback was noted; retry")))
     }
+}
+
+/// Is this logged message the one this request speaks of: the same sender and organisation?
+/// (A refused request whose sender is unknown speaks for no logged message.)
+fn same_origin(message: &MailMessage, envelope: &EventEnvelope, sender: Sender) -> bool {
+    message.sender == sender && message.organization_id == envelope.organization_id
+}
+
+/// `text` with every e-mail address replaced by `<address>`.
+pub fn redact_addresses(text: &str) -> String {
+    text.split_inclusive(|c: char| c.is_whitespace() || "<>()[],;:\"'".contains(c))
+        .map(|word| {
+            let end =
+                word.len() - word.chars().last().filter(|c| c.is_whitespace() || "<>()[],;:\"'".contains(*c)).map_or(0, char::len_utf8);
+            let (core, tail) = word.split_at(end);
+            if core.contains('@') && core.split('@').all(|p| !p.is_empty()) {
+                format!("<address>{tail}")
+            } else {
+                word.to_string()
+            }
+        })
+        .collect()
 }
 
 /// The status feedback moves a message to: a hard bounce makes it `bounced`, a complaint

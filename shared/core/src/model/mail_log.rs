@@ -89,6 +89,10 @@ pub struct MailMessage {
     pub updated_at: DateTime<Utc>,
     /// When (epoch s) the log forgets the message.
     pub expires_at: i64,
+    /// The fingerprint of the API request that made it (route and body), so a retry of that
+    /// request finds it and a different request under a lapsed key does not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_hash: Option<String>,
     /// Bumped by every write; writes are conditional on it.
     #[serde(default)]
     pub version: u64,
@@ -115,6 +119,7 @@ impl MailMessage {
             created_at: now,
             updated_at: now,
             expires_at,
+            request_hash: None,
             version: 0,
         }
     }
