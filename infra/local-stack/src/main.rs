@@ -203,7 +203,7 @@ fn banner(port: u16, aws: &str, fns: &functions::Functions, keys: &SeededKeys) {
     routes.sort();
     let queues: Vec<String> = fns.queues.iter().map(|q| format!("{} -> {}", q.queue_url, q.function)).collect();
     println!(
-        "\nRelay local stack is up.\n\n  API            {url}\n  AWS emulator   {aws} (moto; AWS_ENDPOINT_URL={aws} for the aws CLI/SDKs)\n  product key    {} (publishes as {})\n  org key        {} (organisation {})\n  operator key   {} (integrations)\n\n  routes\n    {}\n  queue pollers\n    {}\n\n  try:\n    curl -sS {url}/v1/events \\\n      -H 'authorization: Bearer {}' -H 'content-type: application/json' -H 'idempotency-key: demo-1' \\\n      -d '{{\"eventType\":\"candidate.hired\",\"organizationId\":\"{}\",\"payload\":{{\"candidateId\":\"cand-1\",\"jobId\":\"job-1\",\"startDate\":\"2026-12-01\"}}}}'\n\n  Ctrl-C stops everything.\nRELAY_LOCAL_READY {url}",
+        "\nRelay local stack is up.\n\n  API            {url}\n  AWS emulator   {aws} (moto; AWS_ENDPOINT_URL={aws} for the aws CLI/SDKs)\n  product key    {} (publishes as {})\n  org key        {} (organisation {})\n  operator key   {} (integrations, mail suppressions)\n  mail sent      {aws}/moto-api/data.json (ses.RawMessage: what SES would have delivered)\n\n  routes\n    {}\n  queue pollers\n    {}\n\n  try:\n    curl -sS {url}/v1/events \\\n      -H 'authorization: Bearer {}' -H 'content-type: application/json' -H 'idempotency-key: demo-1' \\\n      -d '{{\"eventType\":\"candidate.hired\",\"organizationId\":\"{}\",\"payload\":{{\"candidateId\":\"cand-1\",\"jobId\":\"job-1\",\"startDate\":\"2026-12-01\"}}}}'\n\n  Ctrl-C stops everything.\nRELAY_LOCAL_READY {url}",
         keys.product,
         keys.product_name,
         keys.org,

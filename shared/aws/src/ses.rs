@@ -127,8 +127,11 @@ fn classify<E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static>
     }
 }
 
-/// Did the request fail before any connection was made (refused, unreachable)? Only then is it
-/// certain SES never saw it.
+/// Did the request fail before a connection to SES was made (refused, unreachable, the
+/// connect timeout, DNS)? Only then is it certain SES never saw it. The HTTP client reports the
+/// connect phase as hyper-util's `Connect` kind (shown as `client error (Connect)`), its connect
+/// timeout as `HTTP connect timeout ...` and a failed look-up as `failed to perform DNS lookup`;
+/// a connection lost after the request went out is none of these.
 fn never_connected(e: &(dyn std::error::Error + 'static)) -> bool {
     let mut source = e.source();
     while let Some(err) = source {
@@ -137,6 +140,10 @@ fn never_connected(e: &(dyn std::error::Error + 'static)) -> bool {
             if matches!(io.kind(), ConnectionRefused | AddrNotAvailable | HostUnreachable | NetworkUnreachable) {
                 return true;
             }
+        }
+        let text = err.to_string();
+        if text == "client error (Connect)" || text.starts_with("HTTP connect timeout") || text == "failed to perform DNS lookup" {
+            return true;
         }
         source = err.source();
     }
@@ -172,5 +179,30 @@ mod tests {
         let raw = String::from_utf8(mime(&outgoing(&[], &["c@example.com"], &[])).unwrap()).unwrap();
         assert!(!raw.lines().any(|l| l.starts_with("To:")), "{raw}");
         assert!(raw.contains("Cc: <c@example.com>") || raw.contains("Cc: c@example.com"), "{raw}");
+    }
+
+    /// What the HTTP client reports when no connection was made, and when one was lost.
+    #[test]
+    fn only_a_connection_never_made_counts_as_not_sent() {
+        #[derive(Debug)]
+        struct Wrap(&'static str, Option<Box<dyn std::error::Error + 'static>>);
+        impl std::fmt::Display for Wrap {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.0)
+            }
+        }
+        impl std::error::Error for Wrap {
+            fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+                self.1.as_deref()
+            }
+        }
+        let chain = |inner: Box<dyn std::error::Error>| Wrap("dispatch failure", Some(Box::new(Wrap("io error", Some(inner)))));
+        let refused = chain(Box::new(std::io::Error::from(std::io::ErrorKind::ConnectionRefused)));
+        assert!(never_connected(&refused));
+        assert!(never_connected(&chain(Box::new(Wrap("client error (Connect)", None)))));
+        assert!(never_connected(&chain(Box::new(Wrap("HTTP connect timeout occurred after 3s", None)))));
+        let reset = chain(Box::new(std::io::Error::from(std::io::ErrorKind::ConnectionReset)));
+        assert!(!never_connected(&reset), "a reset may come after SES took the mail");
+        assert!(!never_connected(&chain(Box::new(Wrap("HTTP read timeout occurred after 12s", None)))));
     }
 }

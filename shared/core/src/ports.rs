@@ -299,6 +299,9 @@ pub trait MailLog: Send + Sync {
     /// Writes `message` (its `version` already the new one) only if the stored copy is still
     /// at `expected`. `false`: another writer came first; nothing was written.
     async fn put_message(&self, message: &MailMessage, expected: u64) -> Result<bool, StoreError>;
+    /// Writes a message's addresses again (a retried request whose first try logged the entry
+    /// but not the addresses).
+    async fn put_recipients(&self, id: Uuid, recipients: &MailRecipients) -> Result<(), StoreError>;
     /// Removes a message and its addresses (a request that could not be queued).
     async fn delete_message(&self, id: Uuid) -> Result<(), StoreError>;
 }

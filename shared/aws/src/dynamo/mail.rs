@@ -68,11 +68,16 @@ impl MailLog for DynamoStore {
         if conditional(result, "dynamodb:PutItem")?.is_none() {
             return Ok(false);
         }
-        let mut item = key(&message_pk(message.id), "RCPT");
+        self.put_recipients(message.id, recipients).await?;
+        Ok(true)
+    }
+
+    async fn put_recipients(&self, id: Uuid, recipients: &MailRecipients) -> Result<(), StoreError> {
+        let mut item = key(&message_pk(id), "RCPT");
         item.insert("doc".into(), s(&json(recipients)?));
         item.insert("expiresAt".into(), n(recipients.expires_at));
         self.client.put_item().table_name(&self.tables.mail).set_item(Some(item)).send().await.or_store("dynamodb:PutItem")?;
-        Ok(true)
+        Ok(())
     }
 
     async fn get_message(&self, id: Uuid, now: i64) -> Result<Option<MailMessage>, StoreError> {

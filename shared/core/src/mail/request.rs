@@ -2,8 +2,9 @@
 //! caller's own sender, every field, and the template rendered with the data (a missing variable
 //! is a 422 naming it). Then, under the `Idempotency-Key` (IETF draft, as for events: replay,
 //! 422 on reuse, 409 in progress), it writes the message log entry (`queued`) and publishes the
-//! request as `email.requested`; if publishing fails both are undone and the caller gets 503,
-//! so a retry with the same key queues the mail once.
+//! request as `email.requested`. If publishing fails the caller gets 503 and the key is freed,
+//! but the entry stays (the publish may have gone through; the entry is what keeps the mail
+//! function from sending twice): the retry with the same key finds it and publishes again.
 //!
 //! Relay's own functions ask through [`BusMailer`]: the same event, from `relay`, with the
 //! system sender.
@@ -22,7 +23,7 @@ use crate::model::envelope::{EventEnvelope, RELAY_SOURCE};
 use crate::model::idempotency;
 use crate::model::keys::ApiKey;
 use crate::model::mail::{parse_request, Content, MailRequest, RequestError, EMAIL_REQUESTED};
-use crate::model::mail_log::{MailMessage, MailRecipients};
+use crate::model::mail_log::{MailMessage, MailRecipients, MailStatus};
 use crate::model::mail_template::{self, RenderError};
 use crate::model::problem::{Problem, ProblemField, ProblemKind};
 use crate::model::reply::Reply;
@@ -246,10 +247,15 @@ impl MailIntake {
                 Ok(false) => match self.ports.log.get_message(id, now.timestamp()).await {
                     Ok(Some(existing)) if existing.request_hash.as_deref() == Some(request_hash.as_str()) => {
                         if existing.status.is_final() {
-                            // Queued and handled before: the retry is answered, nothing is sent again.
-                            let reply = accepted(id, existing.created_at);
+                            // Queued and handled before: the retry is told how it went, and nothing
+                            // is sent again.
+                            let reply = accepted(id, existing.status, existing.created_at);
                             self.finish(scoped.as_deref(), &reply).await;
                             return reply;
+                        }
+                        // The first try may have logged the entry but not its addresses.
+                        if let Err(e) = self.ports.log.put_recipients(id, &recipients).await {
+                            return self.unavailable(scoped.as_deref(), e).await;
                         }
                         break;
                     }
@@ -266,7 +272,7 @@ impl MailIntake {
             return Problem::unavailable("Relay could not queue the mail; retry with the same Idempotency-Key", RETRY_AFTER_SECS).into();
         }
         tracing::info!(message_id = %id, sender = request.sender.name(), template = request.template_name().unwrap_or(""), recipients = request.recipients.count(), "mail queued");
-        let reply = accepted(id, now);
+        let reply = accepted(id, MailStatus::Queued, now);
         self.finish(scoped.as_deref(), &reply).await;
         reply
     }
@@ -291,8 +297,10 @@ impl MailIntake {
     }
 }
 
-fn accepted(id: Uuid, at: DateTime<Utc>) -> Reply {
-    Reply::json(202, &json!({"messageId": id, "status": "queued", "receivedAt": at}))
+/// The 202: the message id, and where the message stands (`queued`, unless a retry finds it
+/// already handled).
+fn accepted(id: Uuid, status: MailStatus, at: DateTime<Utc>) -> Reply {
+    Reply::json(202, &json!({"messageId": id, "status": status, "receivedAt": at}))
 }
 
 fn field(name: &str, message: &str) -> ProblemField {
@@ -335,7 +343,6 @@ mod tests {
     use super::*;
     use crate::memory::{MemoryBus, MemoryEvents, MemoryMailLog, RecordedMetrics};
     use crate::model::keys::KeyKind;
-    use crate::model::mail_log::MailStatus;
 
     fn intake(ttl_secs: i64) -> (MailIntake, Arc<MemoryMailLog>, Arc<MemoryBus>) {
         let (log, bus) = (Arc::new(MemoryMailLog::default()), Arc::new(MemoryBus::default()));
@@ -395,6 +402,7 @@ mod tests {
         let later = now + chrono::Duration::seconds(5);
         let again = intake.request(&nexus(), &mail("one"), Some("k2"), later, None).await;
         assert_eq!((again.status, id_of(&again)), (202, first));
+        assert_eq!(serde_json::from_str::<Value>(&again.body).unwrap()["status"], "sent", "told how it went");
         assert_eq!(bus.count(), 1, "not queued again");
         // Another request under the lapsed key is a new message, not the old one's id.
         let other = intake.request(&nexus(), &mail("two"), Some("k2"), later, None).await;

@@ -24,8 +24,8 @@ use crate::model::mail::{
     parse_request, suppression_key, Content, MailRequest, OutgoingMail, Recipients, RenderedMail, RequestError, SendFailure, Sender,
     EMAIL_REQUESTED, MESSAGE_ID_TAG,
 };
-use crate::model::mail_feedback::{parse_feedback, Feedback, FeedbackKind, SES_SOURCE};
-use crate::model::mail_log::{MailMessage, MailRecipients, MailStatus, Suppression, SuppressionReason};
+use crate::model::mail_feedback::{describe, next_status, parse_feedback, FeedbackKind, SES_SOURCE};
+use crate::model::mail_log::{redact_addresses, MailMessage, MailRecipients, MailStatus, Suppression, SuppressionReason};
 use crate::model::mail_template;
 use crate::ports::{EventPublisher, MailLog, MailTransport, RateLimiter, StoreError, SuppressionList};
 
@@ -138,21 +138,23 @@ impl Postman {
         let checked = match parse_request(&payload, &envelope.source_product) {
             Ok(r) => match render(&r) {
                 Ok(rendered) => Ok((r, rendered)),
-                Err(why) => Err((Some(r.sender), why)),
+                Err(why) => Err((r.sender, why)),
             },
             Err(RequestError::Invalid(fields)) => Err((
-                Sender::of_product(&envelope.source_product),
+                Sender::of_product(&envelope.source_product).unwrap_or(Sender::System),
                 format!("invalid request: {}", fields.iter().map(|f| format!("{}: {}", f.field, f.message)).collect::<Vec<_>>().join("; ")),
             )),
-            Err(RequestError::WrongSender { own, asked }) => {
-                Err((Some(own), format!("{} may not send as {asked}", envelope.source_product)))
+            Err(RequestError::WrongSender { own, asked }) => Err((own, format!("{} may not send as {asked}", envelope.source_product))),
+            Err(RequestError::NoSender(p)) => {
+                // No sender, no message of its own to log or fail: nothing is touched.
+                tracing::warn!(message_id = %id, product = %p, "a mail request from a product with no sender; dropped");
+                return Ok(Handled::Done);
             }
-            Err(RequestError::NoSender(p)) => Err((None, format!("product {p} has no mail sender"))),
         };
         let (request, rendered) = match checked {
             Ok(ok) => ok,
             // A request put on the bus unchecked: it fails, visibly, in the log.
-            Err((sender, why)) => return self.refuse(&envelope, sender.unwrap_or(Sender::System), why, now).await,
+            Err((sender, why)) => return self.refuse(&envelope, sender, why, now).await,
         };
 
         let fresh = self.log_if_new(id, &envelope.organization_id, &request, now).await?;
@@ -206,7 +208,7 @@ impl Postman {
                 let why = format!("no room in the account's send rate after {receive_count} waits; not sent");
                 return self.fail(&mut message, why, now).await;
             }
-            return Ok(Handled::RetryIn(Duration::from_secs(1)));
+            return Ok(Handled::RetryIn(rate_wait(receive_count)));
         }
 
         // The claim: from here on a copy of this message finds it `sending`.
@@ -331,7 +333,21 @@ impl Postman {
         let expected = message.version;
         message.set(status, now, detail);
         message.version += 1;
-        if !self.ports.log.put_message(message, expected).await? {
+        // After a send this write is all that says it went out: a passing store fault gets a few
+        // tries here, well inside the claim's lease, before the error hands the message back.
+        let mut tries = 0u64;
+        let written = loop {
+            match self.ports.log.put_message(message, expected).await {
+                Ok(w) => break w,
+                Err(e) if tries < 3 => {
+                    tries += 1;
+                    tracing::warn!(message_id = %message.id, error = %e, "writing the final status failed; trying again");
+                    tokio::time::sleep(Duration::from_millis(200 * tries)).await;
+                }
+                Err(e) => return Err(e),
+            }
+        };
+        if !written {
             // Someone else moved it on; their copy announces.
             return Ok(Handled::Done);
         }
@@ -419,52 +435,18 @@ impl Postman {
     }
 }
 
+/// How long a mail waits for room in the send rate: a second at first, longer the more often it
+/// has waited (up to a minute), with jitter, so a backlog does not poll the counter in lockstep.
+fn rate_wait(receive_count: u32) -> Duration {
+    let base = 1u64 << receive_count.saturating_sub(1).min(6);
+    let jitter = rand::random::<u64>() % (base * 500 + 1);
+    Duration::from_millis((base * 1000 + jitter).min(60_000))
+}
+
 /// Is this logged message the one this request speaks of: the same sender and organisation?
 /// (A refused request whose sender is unknown speaks for no logged message.)
 fn same_origin(message: &MailMessage, envelope: &EventEnvelope, sender: Sender) -> bool {
     message.sender == sender && message.organization_id == envelope.organization_id
-}
-
-/// `text` with every e-mail address replaced by `<address>`.
-pub fn redact_addresses(text: &str) -> String {
-    text.split_inclusive(|c: char| c.is_whitespace() || "<>()[],;:\"'".contains(c))
-        .map(|word| {
-            let end =
-                word.len() - word.chars().last().filter(|c| c.is_whitespace() || "<>()[],;:\"'".contains(*c)).map_or(0, char::len_utf8);
-            let (core, tail) = word.split_at(end);
-            if core.contains('@') && core.split('@').all(|p| !p.is_empty()) {
-                format!("<address>{tail}")
-            } else {
-                word.to_string()
-            }
-        })
-        .collect()
-}
-
-/// The status feedback moves a message to: a hard bounce makes it `bounced`, a complaint
-/// `complained` (it stays so); a soft bounce only notes.
-fn next_status(message: &MailMessage, f: &Feedback) -> Option<MailStatus> {
-    match (f.kind, message.status) {
-        (FeedbackKind::Complaint, _) => Some(MailStatus::Complained),
-        (FeedbackKind::HardBounce, MailStatus::Complained) => None,
-        (FeedbackKind::HardBounce, _) => Some(MailStatus::Bounced),
-        (FeedbackKind::SoftBounce, _) => None,
-    }
-}
-
-/// The history line for a piece of feedback: counts and SES's words, never an address.
-fn describe(f: &Feedback, recipient_count: usize) -> String {
-    let what = match f.kind {
-        FeedbackKind::HardBounce => "hard bounce",
-        FeedbackKind::SoftBounce => "soft bounce (not suppressed)",
-        FeedbackKind::Complaint => "complaint",
-    };
-    format!(
-        "{what} for {} of {recipient_count} recipient(s){} at {}",
-        f.recipients.len(),
-        f.detail.as_deref().map(|d| format!(": {d}")).unwrap_or_default(),
-        f.at.to_rfc3339()
-    )
 }
 
 /// The mail's subject and parts: the template rendered, or what was given.

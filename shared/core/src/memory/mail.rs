@@ -77,6 +77,13 @@ impl MailLog for MemoryMailLog {
         }
     }
 
+    async fn put_recipients(&self, id: Uuid, recipients: &MailRecipients) -> Result<(), StoreError> {
+        if let Some((_, r)) = lock(&self.messages).get_mut(&id) {
+            *r = recipients.clone();
+        }
+        Ok(())
+    }
+
     async fn delete_message(&self, id: Uuid) -> Result<(), StoreError> {
         lock(&self.messages).remove(&id);
         Ok(())

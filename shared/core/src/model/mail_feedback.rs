@@ -9,6 +9,7 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use crate::model::mail::MESSAGE_ID_TAG;
+use crate::model::mail_log::{MailMessage, MailStatus};
 
 /// The EventBridge `source` of SES's events.
 pub const SES_SOURCE: &str = "aws.ses";
@@ -106,6 +107,32 @@ pub fn parse_feedback(detail: &Value, now: DateTime<Utc>) -> Result<Option<Feedb
         "" => Err("an SES event record names its eventType".into()),
         _ => Ok(None),
     }
+}
+
+/// The status feedback moves a message to: a hard bounce makes it `bounced`, a complaint
+/// `complained` (it stays so); a soft bounce only notes.
+pub fn next_status(message: &MailMessage, f: &Feedback) -> Option<MailStatus> {
+    match (f.kind, message.status) {
+        (FeedbackKind::Complaint, _) => Some(MailStatus::Complained),
+        (FeedbackKind::HardBounce, MailStatus::Complained) => None,
+        (FeedbackKind::HardBounce, _) => Some(MailStatus::Bounced),
+        (FeedbackKind::SoftBounce, _) => None,
+    }
+}
+
+/// The history line for a piece of feedback: counts and SES's words, never an address.
+pub fn describe(f: &Feedback, recipient_count: usize) -> String {
+    let what = match f.kind {
+        FeedbackKind::HardBounce => "hard bounce",
+        FeedbackKind::SoftBounce => "soft bounce (not suppressed)",
+        FeedbackKind::Complaint => "complaint",
+    };
+    format!(
+        "{what} for {} of {recipient_count} recipient(s){} at {}",
+        f.recipients.len(),
+        f.detail.as_deref().map(|d| format!(": {d}")).unwrap_or_default(),
+        f.at.to_rfc3339()
+    )
 }
 
 #[cfg(test)]

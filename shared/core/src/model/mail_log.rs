@@ -176,3 +176,21 @@ pub struct Suppression {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
 }
+
+/// The log, the events and tracing never hold an address: a provider's words that quote one
+/// (SES's refusals do) are kept without it.
+/// `text` with every e-mail address replaced by `<address>`.
+pub fn redact_addresses(text: &str) -> String {
+    text.split_inclusive(|c: char| c.is_whitespace() || "<>()[],;:\"'".contains(c))
+        .map(|word| {
+            let end =
+                word.len() - word.chars().last().filter(|c| c.is_whitespace() || "<>()[],;:\"'".contains(*c)).map_or(0, char::len_utf8);
+            let (core, tail) = word.split_at(end);
+            if core.contains('@') && core.split('@').all(|p| !p.is_empty()) {
+                format!("<address>{tail}")
+            } else {
+                word.to_string()
+            }
+        })
+        .collect()
+}
