@@ -93,14 +93,10 @@ pub fn render(sender: Sender, name: &str, data: &Map<String, Value>) -> Result<R
             (Ok(s), Ok(h), Ok(t)) => (s, h, t),
             _ => return Err(unknown()),
         };
-    // Name every missing variable at once, before rendering anything.
-    let mut missing: Vec<String> =
-        [&subject, &html, &text].iter().flat_map(|t| t.undeclared_variables(true)).filter(|path| !resolves(data, path)).collect();
-    missing.sort();
-    missing.dedup();
     let ctx = minijinja::Value::from_serialize(data);
-    let run = |t: &minijinja::Template| t.render(&ctx);
-    match (run(&subject), run(&html), run(&text)) {
+    let run = |t: &minijinja::Template, ctx: &minijinja::Value| t.render(ctx);
+    let rendered = (run(&subject, &ctx), run(&html, &ctx), run(&text, &ctx));
+    match rendered {
         (Ok(s), Ok(h), Ok(t)) => {
             let s = s.trim().to_string();
             if !is_subject(&s) || s.is_empty() {
@@ -108,12 +104,48 @@ pub fn render(sender: Sender, name: &str, data: &Map<String, Value>) -> Result<R
             }
             Ok(RenderedMail { subject: s, html: Some(h), text: Some(t) })
         }
-        (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => {
-            if e.kind() == minijinja::ErrorKind::UndefinedError && !missing.is_empty() {
-                Err(RenderError::MissingVariables(missing))
+        (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) if e.kind() != minijinja::ErrorKind::UndefinedError => {
+            Err(RenderError::Invalid(e.to_string()))
+        }
+        _ => {
+            // Name every variable the data lacks that the templates cannot do without: of the
+            // names they use and the data does not hold, those whose absence alone (every other
+            // one filled in) still leaves a value undefined. A guarded one (`is defined`) is not named.
+            let mut candidates: Vec<String> =
+                [&subject, &html, &text].iter().flat_map(|t| t.undeclared_variables(true)).filter(|path| !resolves(data, path)).collect();
+            candidates.sort();
+            candidates.dedup();
+            let undefined_without = |gap: &str| {
+                let mut filled = data.clone();
+                for c in candidates.iter().filter(|c| c.as_str() != gap) {
+                    fill(&mut filled, c);
+                }
+                let ctx = minijinja::Value::from_serialize(&filled);
+                [&subject, &html, &text].iter().any(|t| run(t, &ctx).is_err_and(|e| e.kind() == minijinja::ErrorKind::UndefinedError))
+            };
+            let missing: Vec<String> = candidates.iter().filter(|c| undefined_without(c)).cloned().collect();
+            if missing.is_empty() {
+                Err(RenderError::Invalid("a value the template uses is undefined".into()))
             } else {
-                Err(RenderError::Invalid(e.to_string()))
+                Err(RenderError::MissingVariables(missing))
             }
+        }
+    }
+}
+
+/// Puts a stand-in value at the dotted path `a.b.c` (for finding which variables are required).
+fn fill(data: &mut Map<String, Value>, path: &str) {
+    let mut parts = path.split('.').peekable();
+    let mut at = data;
+    while let Some(p) = parts.next() {
+        if parts.peek().is_none() {
+            at.entry(p.to_string()).or_insert_with(|| Value::String("x".into()));
+            return;
+        }
+        let next = at.entry(p.to_string()).or_insert_with(|| Value::Object(Map::new()));
+        match next {
+            Value::Object(m) => at = m,
+            _ => return,
         }
     }
 }
@@ -170,10 +202,15 @@ mod tests {
     }
 
     #[test]
-    fn an_optional_variable_may_be_left_out() {
+    fn an_optional_variable_may_be_left_out_and_is_never_named_missing() {
         let d = data(json!({"candidateName": "A", "jobTitle": "B", "organizationName": "C", "dateTime": "D", "confirmUrl": "E"}));
         let m = render(Sender::Recruitiq, "interview-invitation", &d).unwrap();
         assert!(!m.text.unwrap().contains(" at "), "no location, no 'at'");
+        let d = data(json!({"candidateName": "A"}));
+        assert_eq!(
+            render(Sender::Recruitiq, "interview-invitation", &d),
+            Err(RenderError::MissingVariables(vec!["confirmUrl".into(), "dateTime".into(), "jobTitle".into(), "organizationName".into()]))
+        );
     }
 
     #[test]
