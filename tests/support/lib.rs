@@ -6,7 +6,7 @@ pub mod proxy;
 pub mod receiver;
 pub mod stack;
 
-pub use proxy::{stack_behind_proxy, Fault, FaultProxy};
+pub use proxy::{stack_behind_proxy, Exchange, Fault, FaultProxy};
 pub use stack::{Stack, StackOptions};
 
 /// The repository root (the tests crate lives in `tests/`).

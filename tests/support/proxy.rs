@@ -32,6 +32,24 @@ struct Shared {
     upstream: String,
     faults: Mutex<BTreeMap<String, Fault>>,
     counts: Mutex<BTreeMap<String, usize>>,
+    /// While `Some`, every forwarded request is kept with its answer (the cost benchmark).
+    recording: Mutex<Option<Vec<Exchange>>>,
+}
+
+/// One AWS request that crossed the proxy, with what the emulator answered. For DynamoDB
+/// writes whose request does not hold the whole item (an update, a delete, an update or delete
+/// inside a transaction), the item as stored before (deletes) or after (updates), read from the
+/// emulator, since a write is billed by the item's size.
+#[derive(Debug, Clone)]
+pub struct Exchange {
+    pub service: &'static str,
+    pub operation: String,
+    pub request: serde_json::Value,
+    pub response: serde_json::Value,
+    /// Request body size in bytes (EventBridge and SQS bill by 64 KB chunk).
+    pub request_bytes: usize,
+    /// `TableName` and item of each write the request does not carry whole, in request order.
+    pub stored_items: Vec<(String, serde_json::Value)>,
 }
 
 #[derive(Clone)]
@@ -79,6 +97,66 @@ impl FaultProxy {
         if let Ok(mut c) = self.shared.counts.lock() {
             c.clear();
         }
+    }
+
+    /// Keeps every request from now on, with its answer (see [`Exchange`]).
+    pub fn start_recording(&self) {
+        if let Ok(mut r) = self.shared.recording.lock() {
+            *r = Some(Vec::new());
+        }
+    }
+
+    /// What was kept since [`Self::start_recording`]; recording stops.
+    pub fn take_recording(&self) -> Vec<Exchange> {
+        self.shared.recording.lock().ok().and_then(|mut r| r.take()).unwrap_or_default()
+    }
+}
+
+/// The service a request is for, as the price list names it.
+fn service(path: &str, headers: &HeaderMap) -> &'static str {
+    match headers.get("x-amz-target").and_then(|v| v.to_str().ok()).unwrap_or("") {
+        t if t.starts_with("DynamoDB") => "dynamodb",
+        t if t.starts_with("AWSEvents") => "eventbridge",
+        t if t.starts_with("AmazonSQS") => "sqs",
+        _ if path.starts_with("/v2/email") => "ses",
+        _ => "s3",
+    }
+}
+
+/// The items a DynamoDB write request does not carry whole: `(table, key)` of each update or
+/// delete, in order, and whether it is read before (`true`: a delete) or after the write.
+fn unsized_writes(op: &str, req: &serde_json::Value) -> Vec<(String, serde_json::Value, bool)> {
+    let one = |kind: &str, x: &serde_json::Value| (x["TableName"].as_str().unwrap_or("").to_string(), x["Key"].clone(), kind == "Delete");
+    match op {
+        "UpdateItem" => vec![one("Update", req)],
+        "DeleteItem" => vec![one("Delete", req)],
+        "TransactWriteItems" => req["TransactItems"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|i| ["Update", "Delete"].into_iter().find_map(|k| i.get(k).map(|x| one(k, x))))
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// One item straight from the emulator (strongly consistent), or `null`.
+async fn read_item(upstream: &str, table: &str, key: &serde_json::Value) -> serde_json::Value {
+    let body = serde_json::json!({"TableName": table, "Key": key, "ConsistentRead": true});
+    let resp = reqwest::Client::new()
+        .post(upstream)
+        .header("x-amz-target", "DynamoDB_20120810.GetItem")
+        .header("content-type", "application/x-amz-json-1.0")
+        .header(
+            "authorization",
+            "AWS4-HMAC-SHA256 Credential=testing/20260101/us-east-1/dynamodb/aws4_request, SignedHeaders=host, Signature=0",
+        )
+        .body(body.to_string())
+        .send()
+        .await;
+    match resp {
+        Ok(r) => r.json::<serde_json::Value>().await.map(|v| v["Item"].clone()).unwrap_or_default(),
+        Err(_) => serde_json::Value::Null,
     }
 }
 
@@ -153,7 +231,36 @@ async fn forward(State(shared): State<Arc<Shared>>, req: Request) -> Response {
     let Ok(bytes) = to_bytes(body, 64 * 1024 * 1024).await else {
         return Response::builder().status(StatusCode::BAD_REQUEST).body(Body::empty()).unwrap_or_default();
     };
-    relay_local::forward::forward(&reqwest::Client::new(), &shared.upstream, &parts, bytes).await
+    let recording = shared.recording.lock().is_ok_and(|r| r.is_some());
+    if !recording {
+        return relay_local::forward::forward(&reqwest::Client::new(), &shared.upstream, &parts, bytes).await;
+    }
+    let request: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or_default();
+    let writes = unsized_writes(&op, &request);
+    let mut stored_items = Vec::new();
+    for (table, key, _) in writes.iter().filter(|w| w.2) {
+        stored_items.push((table.clone(), read_item(&shared.upstream, table, key).await));
+    }
+    let response = relay_local::forward::forward(&reqwest::Client::new(), &shared.upstream, &parts, bytes.clone()).await;
+    for (table, key, _) in writes.iter().filter(|w| !w.2) {
+        stored_items.push((table.clone(), read_item(&shared.upstream, table, key).await));
+    }
+    let (resp_parts, resp_body) = response.into_parts();
+    let resp_bytes = to_bytes(resp_body, 64 * 1024 * 1024).await.unwrap_or_default();
+    let exchange = Exchange {
+        service: service(parts.uri.path(), &parts.headers),
+        operation: op,
+        request,
+        response: serde_json::from_slice(&resp_bytes).unwrap_or_default(),
+        request_bytes: bytes.len(),
+        stored_items,
+    };
+    if let Ok(mut r) = shared.recording.lock() {
+        if let Some(list) = r.as_mut() {
+            list.push(exchange);
+        }
+    }
+    Response::from_parts(resp_parts, Body::from(resp_bytes))
 }
 
 /// A local stack whose functions reach the emulator only through a fresh proxy: every AWS

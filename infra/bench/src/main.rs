@@ -13,6 +13,9 @@
 //! - Start-up: process spawn to the first `GET /next` on a local Runtime API, ingest against the
 //!   bare binary, median of several runs, interleaved so machine noise hits both alike.
 
+mod cost;
+mod prices;
+
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -36,6 +39,16 @@ const WEBHOOK_BUDGET: f64 = 4.0;
 /// Issue #14 weighs cutting these writes.
 const DELIVERY_BUDGET: f64 = 4.5;
 
+/// Issue #14's goal for a 1 KB event ingested and delivered once (the floor is about $4.10).
+const COST_GOAL: f64 = 5.0;
+
+/// A typical event: about 1 KB as JSON.
+fn event_1kb(i: usize) -> Value {
+    json!({"eventType": "candidate.hired", "organizationId": "org-acme", "correlationId": format!("c-{i}"),
+           "payload": {"candidateId": format!("cand-{i}"), "jobId": "job-1", "startDate": "2026-12-01", "salary": 60000, "currency": "EUR",
+                       "notes": "x".repeat(780)}})
+}
+
 fn event(i: usize) -> Value {
     json!({"eventType": "candidate.hired", "organizationId": "org-bench", "correlationId": format!("c-{i}"),
            "payload": {"candidateId": format!("cand-{i}"), "jobId": "job-1", "startDate": "2026-12-01", "salary": 60000, "currency": "EUR"}})
@@ -46,6 +59,12 @@ async fn main() {
     let root = relay_e2e::repo_root();
     // The stacks run the release builds of the functions, as deployed.
     std::env::set_var("RELAY_LOCAL_BIN_DIR", root.join("target/release"));
+    // `RELAY_BENCH_ONLY=cost ./dev bench` runs the cost scenarios alone (a minute, not ten).
+    let only_cost = std::env::var("RELAY_BENCH_ONLY").is_ok_and(|v| v == "cost");
+    if only_cost {
+        print_costs().await;
+        return;
+    }
     let mut failures = Vec::new();
     let mut check = |name: &str, value: f64, budget: f64| {
         let ok = value <= budget;
@@ -93,6 +112,8 @@ async fn main() {
         cpu.emulator_ms,
         100.0 * cpu.emulator_ms / cpu.wall_ms
     );
+
+    print_costs().await;
 
     println!("Release binaries");
     let ingest = root.join("target/release/ingest");
@@ -303,6 +324,171 @@ async fn deliveries() -> (f64, f64, String, DeliveryCpu) {
         wall_ms: elapsed.as_secs_f64() * 1000.0 / n as f64,
     };
     (per, n as f64 / elapsed.as_secs_f64(), detail, cpu)
+}
+
+async fn print_costs() {
+    println!("Cost per million events on AWS's list price (us-east-1; infra/bench/src/prices.rs)");
+    for (name, bill, tally, events) in cost_scenarios().await {
+        println!("  {name}: ${:.2} per million (goal <= ${COST_GOAL:.2})", bill.total());
+        for (service, dollars, how) in &bill.lines {
+            println!("    {service:<16} ${dollars:>6.3}   {how}");
+        }
+        let units: Vec<String> =
+            tally.units_by.iter().map(|(what, (w, r))| format!("{what} {:.2}W/{:.2}R", w / events, r / events)).collect();
+        println!("    DynamoDB units per event: {}", units.join(", "));
+    }
+}
+
+/// Waits until the functions have made no AWS request for two seconds (a delivery's records
+/// are written after the endpoint has answered).
+async fn settle(proxy: &relay_e2e::FaultProxy) {
+    let mut last = proxy.total();
+    let mut quiet_since = Instant::now();
+    while quiet_since.elapsed() < Duration::from_secs(2) {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let now = proxy.total();
+        if now != last {
+            last = now;
+            quiet_since = Instant::now();
+        }
+    }
+}
+
+/// The functions' CPU ticks (every Relay Lambda binary, by process name).
+fn function_ticks() -> u64 {
+    cpu_ticks(|comm, _| matches!(comm, "ingest" | "deliver" | "webhook-receive" | "manage" | "mail"))
+}
+
+/// Bytes of JSON lines (logs and EMF metrics) the functions wrote since `from`.
+fn log_bytes_since(stack: &relay_e2e::Stack, from: usize) -> usize {
+    let log = std::fs::read(stack.state_dir.join("stack.log")).unwrap_or_default();
+    let tail = String::from_utf8_lossy(log.get(from..).unwrap_or_default()).into_owned();
+    tail.lines().filter(|l| l.starts_with('{')).map(|l| l.len() + 1).sum()
+}
+
+fn log_len(stack: &relay_e2e::Stack) -> usize {
+    std::fs::metadata(stack.state_dir.join("stack.log")).map_or(0, |m| m.len() as usize)
+}
+
+/// The three scenarios of issue #14, each through the local stack with every AWS request
+/// recorded: single 1 KB events (each ingested, then delivered to one endpoint), a batch of
+/// 100 of them, and accepted Stripe webhooks (which deliver keeps though nobody subscribes).
+async fn cost_scenarios() -> Vec<(String, cost::Bill, cost::Tally, f64)> {
+    let (stack, proxy) = stack_behind_proxy(StackOptions::default()).await;
+    let (url, delivered) = counting_receiver().await;
+    let client = reqwest::Client::new();
+    let created = client
+        .post(format!("{}/v1/subscriptions", stack.url))
+        .bearer_auth(&stack.org_key)
+        .json(&json!({"url": url, "eventTypes": ["candidate.hired"]}))
+        .send()
+        .await
+        .expect("subscribe");
+    assert_eq!(created.status(), 201);
+    let wait = |target: usize| {
+        let delivered = delivered.clone();
+        async move {
+            let started = Instant::now();
+            while delivered.load(std::sync::atomic::Ordering::SeqCst) < target {
+                assert!(started.elapsed() < Duration::from_secs(120), "deliveries stalled");
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+    };
+    let post = |i: usize| {
+        let stack = &stack;
+        async move { stack.post("/v1/events", &event_1kb(i).to_string(), Some(&format!("cost-{i}"))).await }
+    };
+    assert_eq!(post(0).await.status(), 202);
+    wait(1).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    // Lambda polls a queue with a receive and a delete per batch; at a million events the
+    // batches are full (ten), so 0.2 requests per message, plus EventBridge's SendMessage.
+    let sqs_per_queued = 1.0 + 2.0 / 10.0;
+    let memory_gb = 256.0 / 1024.0;
+    let mut out = Vec::new();
+
+    let n = 40;
+    let (ticks, log_from) = (function_ticks(), log_len(&stack));
+    proxy.start_recording();
+    for i in 1..=n {
+        assert_eq!(post(i).await.status(), 202);
+    }
+    wait(1 + n).await;
+    settle(&proxy).await;
+    let t = cost::tally(&proxy.take_recording());
+    let usage = cost::Usage {
+        events: n as f64,
+        api_requests: n as f64,
+        invocations: n as f64 * (1.0 + 1.0 / 10.0),
+        cpu_ms: (function_ticks() - ticks) as f64 * TICK_MS,
+        deliveries: n as f64,
+        sqs_requests: n as f64 * sqs_per_queued,
+        log_bytes: log_bytes_since(&stack, log_from) as f64,
+        memory_gb,
+    };
+    out.push(("1 KB event, ingested once, delivered to one endpoint".to_string(), cost::bill(&t, &usage), t, usage.events));
+
+    let (ticks, log_from) = (function_ticks(), log_len(&stack));
+    proxy.start_recording();
+    let batch: Vec<Value> = (1000..1100).map(event_1kb).collect();
+    let r = stack.post("/v1/events/batch", &json!({"events": batch}).to_string(), Some("cost-batch")).await;
+    assert_eq!(r.status(), 202);
+    wait(1 + n + 100).await;
+    settle(&proxy).await;
+    let t = cost::tally(&proxy.take_recording());
+    let usage = cost::Usage {
+        events: 100.0,
+        api_requests: 1.0,
+        invocations: 1.0 + 10.0,
+        cpu_ms: (function_ticks() - ticks) as f64 * TICK_MS,
+        deliveries: 100.0,
+        sqs_requests: 100.0 * sqs_per_queued,
+        log_bytes: log_bytes_since(&stack, log_from) as f64,
+        memory_gb,
+    };
+    out.push(("the same, published in batches of 100".to_string(), cost::bill(&t, &usage), t, usage.events));
+
+    let source: Value = client
+        .post(format!("{}/v1/sources", stack.url))
+        .bearer_auth(&stack.org_key)
+        .json(&json!({"provider": "stripe", "secret": "whsec_bench"}))
+        .send()
+        .await
+        .expect("create source")
+        .json()
+        .await
+        .expect("json");
+    let hook = source["url"].as_str().expect("url").to_string();
+    let send = |i: usize| {
+        let body = json!({"id": format!("evt_{i}"), "type": "payment_intent.succeeded", "data": {"object": {"id": format!("pi_{i}"), "amount": 1000, "description": "x".repeat(700)}}})
+            .to_string();
+        let t = chrono::Utc::now().timestamp();
+        let sig = hex(&relay_core::crypto::hmac_sha256(b"whsec_bench", &[format!("{t}.").as_bytes(), body.as_bytes()]));
+        client.post(&hook).header("stripe-signature", format!("t={t},v1={sig}")).body(body).send()
+    };
+    assert_eq!(send(0).await.expect("warm").status(), 200);
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let (ticks, log_from) = (function_ticks(), log_len(&stack));
+    proxy.start_recording();
+    for i in 1..=n {
+        assert_eq!(send(i).await.expect("send").status(), 200);
+    }
+    // deliver keeps each one for the listing though nobody subscribes: let it finish.
+    settle(&proxy).await;
+    let t = cost::tally(&proxy.take_recording());
+    let usage = cost::Usage {
+        events: n as f64,
+        api_requests: n as f64,
+        invocations: n as f64 * (1.0 + 1.0 / 10.0),
+        cpu_ms: (function_ticks() - ticks) as f64 * TICK_MS,
+        deliveries: 0.0,
+        sqs_requests: n as f64 * sqs_per_queued,
+        log_bytes: log_bytes_since(&stack, log_from) as f64,
+        memory_gb,
+    };
+    out.push(("an accepted Stripe webhook (~1 KB), no subscriber".to_string(), cost::bill(&t, &usage), t, usage.events));
+    out
 }
 
 fn uuid_for(i: usize) -> String {
