@@ -1,7 +1,6 @@
 //! The deliveries table: per (event, subscription) pair, `SUB#<subscription>` holds the state,
-//! the lease, the pending follow-up and the event's type (the envelope is the event store's,
-//! where deliver keeps every event; pairs written before that carry it, and are still read);
-//! `ATTEMPT#<subscription>#<nnnn>` holds each attempt; and
+//! the lease, the pending follow-up and the envelope (for replays of events that were never in
+//! the event store); `ATTEMPT#<subscription>#<nnnn>` holds each attempt; and
 //! `health:<subscription>`/`HEALTH` remembers since when a subscription has failed.
 
 use async_trait::async_trait;
@@ -50,34 +49,17 @@ impl DeliveryStore for DynamoStore {
             .expression_attribute_values(":since", s(&since.to_rfc3339()))
             .expression_attribute_values(":failed", s("failed"));
         let items = self.query_all(query).await?;
-        // A pair keeps only its event's id and type (issue 14: the envelope made every pair item
-        // over 1 KB, three write units a delivery); the envelope is the event store's, where
-        // deliver keeps every event. Pairs written before still carry theirs.
-        let mut out = Vec::new();
-        let mut wanted: Vec<(Uuid, u32)> = Vec::new();
-        for item in &items {
-            let attempts = get_n(item, "attemptNo").unwrap_or(1) as u32;
-            match get_s(item, "envelope").and_then(|e| serde_json::from_str::<EventEnvelope>(e).ok()) {
-                Some(envelope) => out.push((envelope, attempts)),
-                None => {
-                    if let Some(id) = get_s(item, "eventId").and_then(|i| i.parse().ok()) {
-                        wanted.push((id, attempts));
-                    }
-                }
-            }
-        }
-        let found = self.events_by_id(&wanted.iter().map(|(id, _)| *id).collect::<Vec<_>>()).await?;
-        for (id, attempts) in wanted {
-            match found.iter().find(|e| e.event_id == id) {
-                Some(envelope) => out.push((envelope.clone(), attempts)),
-                None => tracing::warn!(event_id = %id, "a failed delivery's event is no longer kept; it cannot be recovered"),
-            }
-        }
-        Ok(out)
+        Ok(items
+            .iter()
+            .filter_map(|item| {
+                let envelope = serde_json::from_str(get_s(item, "envelope")?).ok()?;
+                Some((envelope, get_n(item, "attemptNo").unwrap_or(1) as u32))
+            })
+            .collect())
     }
 
     async fn activity(&self, subscription_id: &str, since: DateTime<Utc>) -> Result<DeliveryActivity, StoreError> {
-        // The newest pair (with its event's id and type), then the window's pairs
+        // The newest pair (with its envelope, for the event's type), then the window's pairs
         // projected to their state. The projection saves transfer, not read units: the index
         // projects whole items, so a busy integration's day is read in full (issue #14 weighs
         // a narrower index or counters).
@@ -94,12 +76,9 @@ impl DeliveryStore for DynamoStore {
             .await
             .or_store("dynamodb:Query")?;
         let last_event = newest.items().first().and_then(|item| {
-            let (event_id, event_type) = match get_s(item, "envelope").and_then(|e| serde_json::from_str::<EventEnvelope>(e).ok()) {
-                Some(envelope) => (envelope.event_id, envelope.event_type),
-                None => (get_s(item, "eventId")?.parse().ok()?, get_s(item, "eventType")?.to_string()),
-            };
+            let envelope: EventEnvelope = serde_json::from_str(get_s(item, "envelope")?).ok()?;
             let at = get_s(item, "updatedAt")?.parse().ok()?;
-            Some(LastEvent { event_id, event_type, at, state: read_state(item)? })
+            Some(LastEvent { event_id: envelope.event_id, event_type: envelope.event_type, at, state: read_state(item)? })
         });
         let window = self
             .client
@@ -136,7 +115,7 @@ impl DeliveryStore for DynamoStore {
             .update_item()
             .table_name(&self.tables.deliveries)
             .set_key(Some(pair_key(PairKey { event_id: event.event_id, subscription_id })))
-            .update_expression("SET #st = :sending, leaseUntil = :lease, attemptNo = :n, organizationId = :org, subscriptionId = :sub, updatedAt = :now, eventType = :type")
+            .update_expression("SET #st = :sending, leaseUntil = :lease, attemptNo = :n, organizationId = :org, subscriptionId = :sub, updatedAt = :now, envelope = if_not_exists(envelope, :env)")
             .condition_expression("attribute_not_exists(sk) OR (#st = :retrying AND attemptNo = :n) OR (#st = :sending AND leaseUntil <= :nowms)")
             .expression_attribute_names("#st", "state")
             .expression_attribute_values(":sending", s("sending"))
@@ -147,7 +126,7 @@ impl DeliveryStore for DynamoStore {
             .expression_attribute_values(":sub", s(subscription_id))
             .expression_attribute_values(":now", s(&Utc::now().to_rfc3339()))
             .expression_attribute_values(":nowms", n(now_ms))
-            .expression_attribute_values(":type", s(&event.event_type))
+            .expression_attribute_values(":env", s(&event.to_json()))
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .send()
             .await;
@@ -268,8 +247,8 @@ impl DeliveryStore for DynamoStore {
         Ok(records)
     }
 
-    /// The envelope a delivery was made from, for pairs written before the event store kept
-    /// every event (they carry it); newer pairs carry none and the event store has the event.
+    /// The envelope a delivery was made from (events put on the bus directly are not in the
+    /// event store, but every delivered pair keeps its envelope).
     async fn delivered_envelope(&self, event_id: Uuid) -> Result<Option<EventEnvelope>, StoreError> {
         let out = self
             .client

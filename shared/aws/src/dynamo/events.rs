@@ -153,31 +153,6 @@ impl EventLedger for DynamoStore {
     }
 }
 
-impl DynamoStore {
-    /// Envelopes of the given events still kept, read in batches (strongly consistent).
-    pub(super) async fn events_by_id(&self, ids: &[Uuid]) -> Result<Vec<EventEnvelope>, StoreError> {
-        use aws_sdk_dynamodb::types::KeysAndAttributes;
-        let mut out = Vec::new();
-        for chunk in ids.chunks(100) {
-            let keys: Vec<Item> = chunk.iter().map(|id| key::event(&id.to_string())).collect();
-            let mut request =
-                Some(KeysAndAttributes::builder().set_keys(Some(keys)).consistent_read(true).build().or_store("build KeysAndAttributes")?);
-            for _ in 0..5 {
-                let Some(r) = request.take() else { break };
-                let got =
-                    self.client.batch_get_item().request_items(&self.tables.events, r).send().await.or_store("dynamodb:BatchGetItem")?;
-                let items = got.responses.and_then(|mut r| r.remove(&self.tables.events)).unwrap_or_default();
-                out.extend(items.iter().filter_map(|i| stored_event(i, true)).map(|e| e.envelope));
-                request = got.unprocessed_keys.and_then(|mut u| u.remove(&self.tables.events));
-            }
-            if request.is_some() {
-                return Err(StoreError::new("dynamodb:BatchGetItem", "keys left unprocessed"));
-            }
-        }
-        Ok(out)
-    }
-}
-
 /// The events-table item: the envelope verbatim plus the attributes its indexes use.
 pub(super) fn event_item(e: &StoredEvent) -> Item {
     let env = &e.envelope;
