@@ -100,17 +100,18 @@ impl EventWriter for DynamoStore {
 #[async_trait]
 impl EventLedger for DynamoStore {
     async fn observe_event(&self, event: &StoredEvent) -> Result<(), StoreError> {
-        // Most events were stored by ingest before they reached the bus. An eventually
-        // consistent read of one costs half a read unit; the conditional put it saves costs a
-        // write unit per started KB of the event even when its condition fails (issue 14:
-        // 2 WRU of a 1 KB event, $1.25 per million, for $0.06). A read that misses a fresh item
-        // only falls through to the put, whose condition still keeps the stored one.
+        // Most events were stored by ingest before they reached the bus. A strongly consistent
+        // read of one costs a read unit; the conditional put it saves costs a write unit per
+        // started KB of the event even when its condition fails (issue 14: 2 WRU of a 1 KB
+        // event, $1.25 per million, for $0.125). Strongly consistent, so it sees exactly what
+        // the put's condition would (an item ingest wrote, or one its undo deleted).
         let found = self
             .client
             .get_item()
             .table_name(&self.tables.events)
             .set_key(Some(key::event(&event.envelope.event_id.to_string())))
             .projection_expression("eventId")
+            .consistent_read(true)
             .send()
             .await
             .or_store("dynamodb:GetItem")?;
