@@ -38,7 +38,7 @@ const WEBHOOK_BUDGET: f64 = 4.0;
 /// (one per event) and its delivery mark (one per pair); the subscriptions query, amortised.
 /// Since issue #14 the event is read before it is kept (these events were put on the bus
 /// directly, so both happen; for an event ingest stored the read replaces a failing write of
-/// four times its price): one request more here, cheaper in the cost scenarios.
+/// ten times its price): one request more here, cheaper in the cost scenarios.
 const DELIVERY_BUDGET: f64 = 5.2;
 
 /// Issue #14's goal for a 1 KB event ingested and delivered once (the floor is about $4.10).
