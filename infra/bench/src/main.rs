@@ -178,9 +178,8 @@ async fn aws_requests() -> (f64, f64, String) {
     (single, batch, detail)
 }
 
-async fn webhook_requests() -> (f64, String) {
-    let (stack, proxy) = stack_behind_proxy(StackOptions { no_pollers: true, ..StackOptions::default() }).await;
-    let client = reqwest::Client::new();
+/// A Stripe source of the stack's organisation; its webhook URL.
+async fn stripe_source(stack: &relay_e2e::Stack, client: &reqwest::Client) -> String {
     let source: Value = client
         .post(format!("{}/v1/sources", stack.url))
         .bearer_auth(&stack.org_key)
@@ -191,14 +190,28 @@ async fn webhook_requests() -> (f64, String) {
         .json()
         .await
         .expect("json");
-    let url = source["url"].as_str().expect("url").to_string();
-    let send = |i: usize| {
-        let body = json!({"id": format!("evt_{i}"), "type": "payment_intent.succeeded", "data": {"object": {"id": format!("pi_{i}")}}})
-            .to_string();
-        let t = chrono::Utc::now().timestamp();
-        let sig = hex(&relay_core::crypto::hmac_sha256(b"whsec_bench", &[format!("{t}.").as_bytes(), body.as_bytes()]));
-        client.post(&url).header("stripe-signature", format!("t={t},v1={sig}")).body(body).send()
-    };
+    source["url"].as_str().expect("url").to_string()
+}
+
+/// Stripe calling `url` with event `i`, signed as Stripe signs, with `pad` bytes of description.
+fn stripe_call(
+    client: &reqwest::Client,
+    url: &str,
+    i: usize,
+    pad: usize,
+) -> impl std::future::Future<Output = reqwest::Result<reqwest::Response>> {
+    let body = json!({"id": format!("evt_{i}"), "type": "payment_intent.succeeded", "data": {"object": {"id": format!("pi_{i}"), "description": "x".repeat(pad)}}})
+        .to_string();
+    let t = chrono::Utc::now().timestamp();
+    let sig = hex(&relay_core::crypto::hmac_sha256(b"whsec_bench", &[format!("{t}.").as_bytes(), body.as_bytes()]));
+    client.post(url).header("stripe-signature", format!("t={t},v1={sig}")).body(body).send()
+}
+
+async fn webhook_requests() -> (f64, String) {
+    let (stack, proxy) = stack_behind_proxy(StackOptions { no_pollers: true, ..StackOptions::default() }).await;
+    let client = reqwest::Client::new();
+    let url = stripe_source(&stack, &client).await;
+    let send = |i: usize| stripe_call(&client, &url, i, 0);
     assert_eq!(send(0).await.expect("warm").status(), 200);
     proxy.reset_counts();
     let n = 20;
@@ -455,24 +468,9 @@ async fn cost_scenarios() -> Vec<(String, cost::Bill, cost::Tally, f64)> {
     };
     out.push(("the same, published in batches of 100".to_string(), cost::bill(&t, &usage), t, usage.events));
 
-    let source: Value = client
-        .post(format!("{}/v1/sources", stack.url))
-        .bearer_auth(&stack.org_key)
-        .json(&json!({"provider": "stripe", "secret": "whsec_bench"}))
-        .send()
-        .await
-        .expect("create source")
-        .json()
-        .await
-        .expect("json");
-    let hook = source["url"].as_str().expect("url").to_string();
-    let send = |i: usize| {
-        let body = json!({"id": format!("evt_{i}"), "type": "payment_intent.succeeded", "data": {"object": {"id": format!("pi_{i}"), "amount": 1000, "description": "x".repeat(700)}}})
-            .to_string();
-        let t = chrono::Utc::now().timestamp();
-        let sig = hex(&relay_core::crypto::hmac_sha256(b"whsec_bench", &[format!("{t}.").as_bytes(), body.as_bytes()]));
-        client.post(&hook).header("stripe-signature", format!("t={t},v1={sig}")).body(body).send()
-    };
+    let hook = stripe_source(&stack, &client).await;
+    // About 1 KB, like the events.
+    let send = |i: usize| stripe_call(&client, &hook, i, 700);
     assert_eq!(send(0).await.expect("warm").status(), 200);
     tokio::time::sleep(Duration::from_secs(1)).await;
     let (ticks, log_from) = (function_ticks(), log_len(&stack));
