@@ -256,22 +256,22 @@ struct DeliveryCpu {
 /// Clock ticks (user + system) used so far by the processes whose command name or command line
 /// matches, read from /proc.
 fn cpu_ticks(matches: impl Fn(&str, &str) -> bool) -> u64 {
-    let mut total = 0;
-    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
-        let dir = entry.path();
-        let (Ok(stat), Ok(cmdline)) = (std::fs::read_to_string(dir.join("stat")), std::fs::read(dir.join("cmdline"))) else { continue };
-        let Some((head, rest)) = stat.rsplit_once(") ") else { continue };
-        let comm = head.split_once(" (").map_or("", |(_, c)| c);
-        let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
-        if !matches(comm, &cmdline) {
-            continue;
-        }
-        let fields: Vec<&str> = rest.split_whitespace().collect();
-        // After the command name: state is field 3 of stat, utime 14 and stime 15.
-        total += fields.get(11).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
-        total += fields.get(12).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+    std::fs::read_dir("/proc").into_iter().flatten().flatten().filter_map(|e| cpu_ticks_of(&e.path(), &matches)).sum()
+}
+
+/// One process's clock ticks, if it matches.
+fn cpu_ticks_of(dir: &Path, matches: impl Fn(&str, &str) -> bool) -> Option<u64> {
+    let (Ok(stat), Ok(cmdline)) = (std::fs::read_to_string(dir.join("stat")), std::fs::read(dir.join("cmdline"))) else { return None };
+    let (head, rest) = stat.rsplit_once(") ")?;
+    let comm = head.split_once(" (").map_or("", |(_, c)| c);
+    let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+    if !matches(comm, &cmdline) {
+        return None;
     }
-    total
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // After the command name: state is field 3 of stat, utime 14 and stime 15.
+    let field = |i: usize| fields.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+    Some(field(11) + field(12))
 }
 
 fn deliver_ticks() -> u64 {
@@ -373,9 +373,28 @@ async fn settle(proxy: &relay_e2e::FaultProxy) {
     }
 }
 
-/// The functions' CPU ticks (every Relay Lambda binary, by process name).
-fn function_ticks() -> u64 {
-    cpu_ticks(|comm, _| matches!(comm, "ingest" | "deliver" | "webhook-receive" | "manage" | "mail"))
+/// The functions' CPU ticks so far, per process (every Relay Lambda binary, by process name).
+fn function_ticks() -> std::collections::HashMap<String, u64> {
+    let mut out = std::collections::HashMap::new();
+    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let pid = entry.file_name().to_string_lossy().into_owned();
+        if !pid.chars().all(|c| c.is_ascii_digit()) {
+            continue;
+        }
+        let is_function = |comm: &str, _: &str| matches!(comm, "ingest" | "deliver" | "webhook-receive" | "manage" | "mail");
+        let ticks = cpu_ticks_of(&entry.path(), is_function);
+        if let Some(t) = ticks {
+            out.insert(pid, t);
+        }
+    }
+    out
+}
+
+/// CPU milliseconds the functions spent since `before`: per process, so a process that ended
+/// in between (an earlier stack's) takes nothing away and one that started counts whole.
+fn function_cpu_ms_since(before: &std::collections::HashMap<String, u64>) -> f64 {
+    let after = function_ticks();
+    after.iter().map(|(pid, t)| t.saturating_sub(before.get(pid).copied().unwrap_or(0))).sum::<u64>() as f64 * TICK_MS
 }
 
 /// Bytes of JSON lines (logs and EMF metrics) the functions wrote since `from`.
@@ -440,7 +459,7 @@ async fn cost_scenarios() -> Vec<(String, cost::Bill, cost::Tally, f64)> {
         events: n as f64,
         api_requests: n as f64,
         invocations: n as f64 * (1.0 + 1.0 / 10.0),
-        cpu_ms: (function_ticks() - ticks) as f64 * TICK_MS,
+        cpu_ms: function_cpu_ms_since(&ticks),
         deliveries: n as f64,
         sqs_requests: n as f64 * sqs_per_queued,
         log_bytes: log_bytes_since(&stack, log_from) as f64,
@@ -460,7 +479,7 @@ async fn cost_scenarios() -> Vec<(String, cost::Bill, cost::Tally, f64)> {
         events: 100.0,
         api_requests: 1.0,
         invocations: 1.0 + 10.0,
-        cpu_ms: (function_ticks() - ticks) as f64 * TICK_MS,
+        cpu_ms: function_cpu_ms_since(&ticks),
         deliveries: 100.0,
         sqs_requests: 100.0 * sqs_per_queued,
         log_bytes: log_bytes_since(&stack, log_from) as f64,
@@ -485,7 +504,7 @@ async fn cost_scenarios() -> Vec<(String, cost::Bill, cost::Tally, f64)> {
         events: n as f64,
         api_requests: n as f64,
         invocations: n as f64 * (1.0 + 1.0 / 10.0),
-        cpu_ms: (function_ticks() - ticks) as f64 * TICK_MS,
+        cpu_ms: function_cpu_ms_since(&ticks),
         deliveries: 0.0,
         sqs_requests: n as f64 * sqs_per_queued,
         log_bytes: log_bytes_since(&stack, log_from) as f64,
