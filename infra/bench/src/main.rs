@@ -243,6 +243,27 @@ async fn counting_receiver() -> (String, Arc<std::sync::atomic::AtomicUsize>) {
     (url, count)
 }
 
+/// Subscribes the stack's organisation to `types` at `url`.
+async fn subscribe(stack: &relay_e2e::Stack, url: &str, types: &[&str]) {
+    let created = reqwest::Client::new()
+        .post(format!("{}/v1/subscriptions", stack.url))
+        .bearer_auth(&stack.org_key)
+        .json(&json!({"url": url, "eventTypes": types}))
+        .send()
+        .await
+        .expect("subscribe");
+    assert_eq!(created.status(), 201);
+}
+
+/// Waits until a receiver has counted `target` deliveries (two minutes at most).
+async fn wait_for(count: &std::sync::atomic::AtomicUsize, target: usize) {
+    let started = Instant::now();
+    while count.load(std::sync::atomic::Ordering::SeqCst) < target {
+        assert!(started.elapsed() < Duration::from_secs(120), "deliveries stalled");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 /// Where a delivery's wall-clock time goes, from the processes' own CPU accounting.
 struct DeliveryCpu {
     /// CPU time of the deliver process(es) per delivery: Relay's code with its SDK, TLS and HTTP.
@@ -288,15 +309,7 @@ const TICK_MS: f64 = 10.0;
 async fn deliveries() -> (f64, f64, String, DeliveryCpu) {
     let (stack, proxy) = stack_behind_proxy(StackOptions::default()).await;
     let (url, count) = counting_receiver().await;
-    let client = reqwest::Client::new();
-    let created = client
-        .post(format!("{}/v1/subscriptions", stack.url))
-        .bearer_auth(&stack.org_key)
-        .json(&json!({"url": url, "eventTypes": ["*"]}))
-        .send()
-        .await
-        .expect("subscribe");
-    assert_eq!(created.status(), 201);
+    subscribe(&stack, &url, &["*"]).await;
     let bus = aws_sdk_eventbridge::Client::new(&stack.aws().await);
     let put = |from: usize, n: usize| {
         let entries: Vec<_> = (from..from + n)
@@ -308,16 +321,7 @@ async fn deliveries() -> (f64, f64, String, DeliveryCpu) {
             .collect();
         bus.put_events().set_entries(Some(entries)).send()
     };
-    let wait = |target: usize| {
-        let count = count.clone();
-        async move {
-            let started = Instant::now();
-            while count.load(std::sync::atomic::Ordering::SeqCst) < target {
-                assert!(started.elapsed() < Duration::from_secs(120), "deliveries stalled");
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
-        }
-    };
+    let wait = |target: usize| wait_for(&count, target);
     put(0, 1).await.expect("warm");
     wait(1).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
@@ -415,24 +419,8 @@ async fn cost_scenarios() -> Vec<(String, cost::Bill, cost::Tally, f64)> {
     let (stack, proxy) = stack_behind_proxy(StackOptions::default()).await;
     let (url, delivered) = counting_receiver().await;
     let client = reqwest::Client::new();
-    let created = client
-        .post(format!("{}/v1/subscriptions", stack.url))
-        .bearer_auth(&stack.org_key)
-        .json(&json!({"url": url, "eventTypes": ["candidate.hired"]}))
-        .send()
-        .await
-        .expect("subscribe");
-    assert_eq!(created.status(), 201);
-    let wait = |target: usize| {
-        let delivered = delivered.clone();
-        async move {
-            let started = Instant::now();
-            while delivered.load(std::sync::atomic::Ordering::SeqCst) < target {
-                assert!(started.elapsed() < Duration::from_secs(120), "deliveries stalled");
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
-        }
-    };
+    subscribe(&stack, &url, &["candidate.hired"]).await;
+    let wait = |target: usize| wait_for(&delivered, target);
     let post = |i: usize| {
         let stack = &stack;
         async move { stack.post("/v1/events", &event_1kb(i).to_string(), Some(&format!("cost-{i}"))).await }
