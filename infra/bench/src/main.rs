@@ -362,6 +362,48 @@ async fn print_costs() {
     }
 }
 
+/// One priced scenario: its name, its bill, what crossed the proxy, and how many events.
+type Measured = (String, cost::Bill, cost::Tally, f64);
+
+/// What a scenario did per run besides its recorded AWS requests.
+struct Shape {
+    events: f64,
+    api_requests: f64,
+    invocations: f64,
+    deliveries: f64,
+}
+
+/// Where a scenario's CPU and log accounting start; recording starts too.
+struct Start {
+    ticks: std::collections::HashMap<String, u64>,
+    log_from: usize,
+}
+
+fn begin(proxy: &relay_e2e::FaultProxy, stack: &relay_e2e::Stack) -> Start {
+    let start = Start { ticks: function_ticks(), log_from: log_len(stack) };
+    proxy.start_recording();
+    start
+}
+
+/// Settles, then prices what was recorded since `start`. Lambda polls a queue with a receive
+/// and a delete per batch; at a million events the batches are full (ten), so 0.2 requests per
+/// message, plus EventBridge's SendMessage; the functions run at the template's 256 MB.
+async fn measured(name: &str, proxy: &relay_e2e::FaultProxy, stack: &relay_e2e::Stack, start: Start, shape: Shape) -> Measured {
+    settle(proxy).await;
+    let t = cost::tally(&proxy.take_recording());
+    let usage = cost::Usage {
+        events: shape.events,
+        api_requests: shape.api_requests,
+        invocations: shape.invocations,
+        cpu_ms: function_cpu_ms_since(&start.ticks),
+        deliveries: shape.deliveries,
+        sqs_requests: shape.events * (1.0 + 2.0 / 10.0),
+        log_bytes: log_bytes_since(stack, start.log_from) as f64,
+        memory_gb: 256.0 / 1024.0,
+    };
+    (name.to_string(), cost::bill(&t, &usage), t, shape.events)
+}
+
 /// Waits until the functions have made no AWS request for two seconds (a delivery's records
 /// are written after the endpoint has answered).
 async fn settle(proxy: &relay_e2e::FaultProxy) {
@@ -415,7 +457,7 @@ fn log_len(stack: &relay_e2e::Stack) -> usize {
 /// The three scenarios of issue #14, each through the local stack with every AWS request
 /// recorded: single 1 KB events (each ingested, then delivered to one endpoint), a batch of
 /// 100 of them, and accepted Stripe webhooks (which deliver keeps though nobody subscribes).
-async fn cost_scenarios() -> Vec<(String, cost::Bill, cost::Tally, f64)> {
+async fn cost_scenarios() -> Vec<Measured> {
     let (stack, proxy) = stack_behind_proxy(StackOptions::default()).await;
     let (url, delivered) = counting_receiver().await;
     let client = reqwest::Client::new();
@@ -428,77 +470,38 @@ async fn cost_scenarios() -> Vec<(String, cost::Bill, cost::Tally, f64)> {
     assert_eq!(post(0).await.status(), 202);
     wait(1).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
-    // Lambda polls a queue with a receive and a delete per batch; at a million events the
-    // batches are full (ten), so 0.2 requests per message, plus EventBridge's SendMessage.
-    let sqs_per_queued = 1.0 + 2.0 / 10.0;
-    let memory_gb = 256.0 / 1024.0;
     let mut out = Vec::new();
 
     let n = 40;
-    let (ticks, log_from) = (function_ticks(), log_len(&stack));
-    proxy.start_recording();
+    let start = begin(&proxy, &stack);
     for i in 1..=n {
         assert_eq!(post(i).await.status(), 202);
     }
     wait(1 + n).await;
-    settle(&proxy).await;
-    let t = cost::tally(&proxy.take_recording());
-    let usage = cost::Usage {
-        events: n as f64,
-        api_requests: n as f64,
-        invocations: n as f64 * (1.0 + 1.0 / 10.0),
-        cpu_ms: function_cpu_ms_since(&ticks),
-        deliveries: n as f64,
-        sqs_requests: n as f64 * sqs_per_queued,
-        log_bytes: log_bytes_since(&stack, log_from) as f64,
-        memory_gb,
-    };
-    out.push(("1 KB event, ingested once, delivered to one endpoint".to_string(), cost::bill(&t, &usage), t, usage.events));
+    // Each event a request to ingest and its invocation, and a tenth of a deliver invocation.
+    let shape = Shape { events: n as f64, api_requests: n as f64, invocations: n as f64 * 1.1, deliveries: n as f64 };
+    out.push(measured("1 KB event, ingested once, delivered to one endpoint", &proxy, &stack, start, shape).await);
 
-    let (ticks, log_from) = (function_ticks(), log_len(&stack));
-    proxy.start_recording();
+    let start = begin(&proxy, &stack);
     let batch: Vec<Value> = (1000..1100).map(event_1kb).collect();
     let r = stack.post("/v1/events/batch", &json!({"events": batch}).to_string(), Some("cost-batch")).await;
     assert_eq!(r.status(), 202);
     wait(1 + n + 100).await;
-    settle(&proxy).await;
-    let t = cost::tally(&proxy.take_recording());
-    let usage = cost::Usage {
-        events: 100.0,
-        api_requests: 1.0,
-        invocations: 1.0 + 10.0,
-        cpu_ms: function_cpu_ms_since(&ticks),
-        deliveries: 100.0,
-        sqs_requests: 100.0 * sqs_per_queued,
-        log_bytes: log_bytes_since(&stack, log_from) as f64,
-        memory_gb,
-    };
-    out.push(("the same, published in batches of 100".to_string(), cost::bill(&t, &usage), t, usage.events));
+    let shape = Shape { events: 100.0, api_requests: 1.0, invocations: 1.0 + 10.0, deliveries: 100.0 };
+    out.push(measured("the same, published in batches of 100", &proxy, &stack, start, shape).await);
 
     let hook = stripe_source(&stack, &client).await;
     // About 1 KB, like the events.
     let send = |i: usize| stripe_call(&client, &hook, i, 700);
     assert_eq!(send(0).await.expect("warm").status(), 200);
     tokio::time::sleep(Duration::from_secs(1)).await;
-    let (ticks, log_from) = (function_ticks(), log_len(&stack));
-    proxy.start_recording();
+    let start = begin(&proxy, &stack);
     for i in 1..=n {
         assert_eq!(send(i).await.expect("send").status(), 200);
     }
-    // deliver keeps each one for the listing though nobody subscribes: let it finish.
-    settle(&proxy).await;
-    let t = cost::tally(&proxy.take_recording());
-    let usage = cost::Usage {
-        events: n as f64,
-        api_requests: n as f64,
-        invocations: n as f64 * (1.0 + 1.0 / 10.0),
-        cpu_ms: function_cpu_ms_since(&ticks),
-        deliveries: 0.0,
-        sqs_requests: n as f64 * sqs_per_queued,
-        log_bytes: log_bytes_since(&stack, log_from) as f64,
-        memory_gb,
-    };
-    out.push(("an accepted Stripe webhook (~1 KB), no subscriber".to_string(), cost::bill(&t, &usage), t, usage.events));
+    // deliver keeps each one for the listing though nobody subscribes: `measured` lets it finish.
+    let shape = Shape { events: n as f64, api_requests: n as f64, invocations: n as f64 * 1.1, deliveries: 0.0 };
+    out.push(measured("an accepted Stripe webhook (~1 KB), no subscriber", &proxy, &stack, start, shape).await);
     out
 }
 

@@ -120,7 +120,6 @@ impl SuppressionList for MemoryMailLog {
 pub struct MemoryTransport {
     sent: Mutex<Vec<OutgoingMail>>,
     script: Mutex<VecDeque<SendFailure>>,
-    pub fail_all: AtomicBool,
 }
 
 impl MemoryTransport {
@@ -137,9 +136,6 @@ impl MemoryTransport {
 #[async_trait]
 impl MailTransport for MemoryTransport {
     async fn send(&self, mail: &OutgoingMail) -> Result<String, SendFailure> {
-        if self.fail_all.load(Ordering::SeqCst) {
-            return Err(SendFailure::Retryable("injected fault".into()));
-        }
         if let Some(f) = lock(&self.script).pop_front() {
             return Err(f);
         }
