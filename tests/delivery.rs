@@ -552,6 +552,40 @@ async fn an_endpoint_failing_past_the_window_is_disabled_announced_and_its_conta
 }
 
 #[tokio::test]
+async fn a_success_clears_the_failing_mark_so_a_later_failure_starts_a_new_window() {
+    let stack = stack("0,1,1,1,1,1,1,1", &[("RELAY_DISABLE_AFTER_SECONDS", "2")]).await;
+    let receiver = Receiver::start().await;
+    let sub = subscribe(&stack, &stack.org_key, &receiver.url, &["candidate.hired"]).await;
+    let id = sub["id"].as_str().expect("id");
+    let wait_for = |n: usize| {
+        let receiver = &receiver;
+        async move {
+            let started = Instant::now();
+            while receiver.count() < n {
+                assert!(started.elapsed() < LIMIT, "{} of {n} requests arrived", receiver.count());
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    };
+
+    // Fails once (the failing mark is set), then succeeds on its retry (the mark must go).
+    receiver.answer(500, None, Duration::ZERO, 1);
+    publish(&stack, "org-acme", "cand-h1").await;
+    wait_for(2).await;
+    // Longer than the window: a mark left standing would now be "failing for too long".
+    tokio::time::sleep(Duration::from_secs(3)).await;
+
+    // One more failure starts a new window rather than disabling the endpoint, so its retry
+    // is sent and succeeds.
+    receiver.answer(500, None, Duration::ZERO, 1);
+    let event_id = publish(&stack, "org-acme", "cand-h2").await;
+    wait_for(4).await;
+    event_deliveries(&stack, &event_id, "delivered").await;
+    let (_, view) = get(&stack, &stack.org_key, &format!("/v1/subscriptions/{id}")).await;
+    assert_eq!(view["enabled"], true, "{view}");
+}
+
+#[tokio::test]
 async fn the_test_endpoint_sends_an_example_event_with_the_subscriptions_custom_headers() {
     let stack = stack("0", &[]).await;
     let receiver = Receiver::start().await;

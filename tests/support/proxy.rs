@@ -25,6 +25,9 @@ pub enum Fault {
     /// SES only: answer 429 TooManyRequestsException (SES's throttling) for the next `n` calls;
     /// then forward again.
     Throttle(usize),
+    /// Answer 500 InternalFailure to the requests whose body contains this text (an item's
+    /// attribute, a table's name); forward every other call of the operation.
+    FailWhenBodyHas(&'static str),
 }
 
 #[derive(Default)]
@@ -172,6 +175,14 @@ fn operation(method: &str, path: &str, headers: &HeaderMap) -> String {
     format!("S3:{method}{}", if path.matches('/').count() > 1 { "Object" } else { "Bucket" })
 }
 
+fn internal_failure() -> Response {
+    Response::builder()
+        .status(StatusCode::INTERNAL_SERVER_ERROR)
+        .header("content-type", "application/x-amz-json-1.1")
+        .body(Body::from(r#"{"__type":"InternalFailure","message":"injected by the test proxy"}"#))
+        .unwrap_or_default()
+}
+
 async fn forward(State(shared): State<Arc<Shared>>, req: Request) -> Response {
     let (parts, body) = req.into_parts();
     let op = operation(parts.method.as_str(), parts.uri.path(), &parts.headers);
@@ -180,13 +191,7 @@ async fn forward(State(shared): State<Arc<Shared>>, req: Request) -> Response {
     }
     let fault = shared.faults.lock().ok().and_then(|f| f.get(&op).copied());
     match fault {
-        Some(Fault::Fail) => {
-            return Response::builder()
-                .status(StatusCode::INTERNAL_SERVER_ERROR)
-                .header("content-type", "application/x-amz-json-1.1")
-                .body(Body::from(r#"{"__type":"InternalFailure","message":"injected by the test proxy"}"#))
-                .unwrap_or_default();
-        }
+        Some(Fault::Fail) => return internal_failure(),
         Some(Fault::RejectEntries(n)) => {
             if let Ok(mut f) = shared.faults.lock() {
                 if n <= 1 {
@@ -226,11 +231,16 @@ async fn forward(State(shared): State<Arc<Shared>>, req: Request) -> Response {
             tokio::time::sleep(d).await;
             return Response::builder().status(StatusCode::GATEWAY_TIMEOUT).body(Body::empty()).unwrap_or_default();
         }
-        None => {}
+        Some(Fault::FailWhenBodyHas(_)) | None => {}
     }
     let Ok(bytes) = to_bytes(body, 64 * 1024 * 1024).await else {
         return Response::builder().status(StatusCode::BAD_REQUEST).body(Body::empty()).unwrap_or_default();
     };
+    if let Some(Fault::FailWhenBodyHas(text)) = fault {
+        if bytes.windows(text.len()).any(|w| w == text.as_bytes()) {
+            return internal_failure();
+        }
+    }
     let recording = shared.recording.lock().is_ok_and(|r| r.is_some());
     if !recording {
         return relay_local::forward::forward(&reqwest::Client::new(), &shared.upstream, &parts, bytes).await;

@@ -1,9 +1,10 @@
-//! Exactly-once ingest: validate, lock the idempotency key together with the event record,
-//! publish, complete. Written against the ports only, so the same code runs in Lambda, in the
+//! Exactly-once ingest: validate, lock the idempotency key, store the event record, publish,
+//! complete. Written against the ports only, so the same code runs in Lambda, in the
 //! local stack and in microsecond unit tests.
 //!
-//! AWS requests for one event with an `Idempotency-Key`: one transactional write (lock + event
-//! record), one PutEvents, one completion write. A batch shares the lock and the completion and
+//! AWS requests for one event with an `Idempotency-Key`: the lock's conditional write, the event
+//! record's, one PutEvents, one completion write (issue 14: two single writes cost a third of the
+//! transaction they replaced). A batch shares the lock and the completion and
 //! packs records and bus entries into as few calls as the service limits allow.
 //!
 //! Failure rules: if storing or publishing fails, everything written for the request is
@@ -104,8 +105,8 @@ struct BatchAccepted {
 /// What ingest talks to, each built once per instance by the function (or in memory by a test).
 #[derive(Clone)]
 pub struct IngestPorts {
-    /// Takes the idempotency lock and writes its events in one transaction, so it must be the
-    /// same store as `events` (one DynamoDB client serves both; one double in tests).
+    /// Takes the idempotency lock and writes its events, undoing both on failure, so it must be
+    /// the same store as `events` (one DynamoDB client serves both; one double in tests).
     pub idempotency: Arc<dyn IdempotencyStore>,
     /// Events accepted without an idempotency key, and the undo of a failed request.
     pub events: Arc<dyn EventWriter>,

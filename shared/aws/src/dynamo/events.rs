@@ -6,12 +6,11 @@
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::AttributeValue;
-use relay_core::model::envelope::EventEnvelope;
 use relay_core::model::event::{cursor_of, parse_cursor, DeliveryFilter, DeliveryMark, DeliveryMarks, EventQuery, StoredEvent};
 use relay_core::ports::{EventLedger, EventStore, EventWriter, StoreError, WriteError};
 use uuid::Uuid;
 
-use super::{conditional, get_n, get_s, get_time, key, n, s, DynamoStore, Item, OrStoreError};
+use super::{conditional, get_n, get_s, get_time, key, n, packed, s, DynamoStore, Item, OrStoreError};
 
 #[async_trait]
 impl EventStore for DynamoStore {
@@ -88,7 +87,7 @@ impl EventStore for DynamoStore {
 #[async_trait]
 impl EventWriter for DynamoStore {
     async fn put_events(&self, events: &[StoredEvent]) -> Result<(), WriteError> {
-        self.transact(None, events).await
+        self.put_each(events).await
     }
 
     async fn delete_events(&self, ids: &[Uuid]) -> Result<(), StoreError> {
@@ -164,7 +163,7 @@ pub(super) fn event_item(e: &StoredEvent) -> Item {
     item.insert("sourceProduct".into(), s(&env.source_product));
     item.insert("receivedAt".into(), s(&received));
     item.insert("orgReceived".into(), s(&format!("{received}#{}", env.event_id)));
-    item.insert("envelope".into(), s(&env.to_json()));
+    item.insert("envelope".into(), packed::pack(&env.to_json()));
     item.insert("expiresAt".into(), n(e.expires_at));
     if let Some(k) = &e.idempotency_key {
         item.insert("idempotencyKey".into(), s(k));
@@ -175,7 +174,7 @@ pub(super) fn event_item(e: &StoredEvent) -> Item {
 /// An events-table item as the port's type; `None` for an item without an envelope. The
 /// idempotency key is read only where the caller needs it (a listing never shows it).
 fn stored_event(item: &Item, with_key: bool) -> Option<StoredEvent> {
-    let envelope: EventEnvelope = serde_json::from_str(get_s(item, "envelope")?).ok()?;
+    let envelope = packed::envelope(item, "envelope")?;
     let ids = |name: &str| item.get(name).and_then(|v| v.as_ss().ok()).map(|set| set.iter().cloned().collect()).unwrap_or_default();
     Some(StoredEvent {
         envelope,

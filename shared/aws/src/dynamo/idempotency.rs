@@ -1,11 +1,16 @@
-//! The idempotency table's records: an idempotency lock and the events it accepts commit in one
-//! transaction (the events' items are built in [`super::events`]), so a request is either wholly
-//! accepted or not at all.
+//! The idempotency table's records. A request's lock is taken first, then its events are
+//! written one conditional PutItem each (their items are built in [`super::events`]); if any
+//! step fails, what this request wrote is deleted again, so it is wholly accepted or not at all.
+//!
+//! Why not one transaction, as before issue 14: DynamoDB bills a transactional write twice, so
+//! the lock and a 1 KB event cost 6 write units together and 2 apart (the lock under 1 KB, the
+//! event deflated under 1 KB: [`super::packed`]). Nothing needs them to land at the same
+//! instant: the lock is taken before any event is written, no event is published before every
+//! write succeeded, and a crash between the writes leaves an unpublished event under an
+//! in-progress lock that lapses at its expiry; the retry then rewrites the same derived ids.
 
 use async_trait::async_trait;
-use aws_sdk_dynamodb::error::DisplayErrorContext;
-use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-use aws_sdk_dynamodb::types::{Put, TransactWriteItem};
+use aws_sdk_dynamodb::operation::put_item::builders::PutItemFluentBuilder;
 use relay_core::model::event::StoredEvent;
 use relay_core::model::idempotency::{Record, Status, StoredResponse};
 use relay_core::ports::{EventWriter, IdempotencyStore, StoreError, WriteError};
@@ -14,10 +19,9 @@ use uuid::Uuid;
 use super::events::event_item;
 use super::{conditional, get_n, get_s, key, n, s, DynamoStore, OrStoreError};
 
-/// Actions per TransactWriteItems (service limit).
-const MAX_TRANSACT_ITEMS: usize = 100;
-/// Bytes per TransactWriteItems we aim to stay under (the service limit is 4 MB).
-const MAX_TRANSACT_BYTES: usize = 3_500_000;
+/// Event writes in flight at once: a batch of 100 takes a few round trips, not a hundred,
+/// and stays well inside one partition's burst.
+const PARALLEL_PUTS: usize = 25;
 
 impl DynamoStore {
     /// Deletes one item of the idempotency table (a record, a webhook claim).
@@ -32,13 +36,13 @@ impl DynamoStore {
         Ok(())
     }
 
-    fn event_put(&self, e: &StoredEvent) -> Result<TransactWriteItem, StoreError> {
-        let put = Put::builder().table_name(&self.tables.events).set_item(Some(event_item(e)));
+    fn event_put(&self, e: &StoredEvent) -> PutItemFluentBuilder {
+        let put = self.client.put_item().table_name(&self.tables.events).set_item(Some(event_item(e)));
         // An event written without a key can never be rewritten. A keyed write may rewrite its
         // own event (a retry of the same request), and one that deliver kept from the bus for
         // the same product and organisation: the request that published it, retried after its
         // partial publish was undone. Never another product's or organisation's event.
-        let put = match &e.idempotency_key {
+        match &e.idempotency_key {
             None => put.condition_expression("attribute_not_exists(eventId)"),
             Some(k) => put
                 .condition_expression(
@@ -48,17 +52,20 @@ impl DynamoStore {
                 .expression_attribute_values(":ik", s(k))
                 .expression_attribute_values(":sp", s(&e.envelope.source_product))
                 .expression_attribute_values(":org", s(&e.envelope.organization_id)),
-        };
-        Ok(TransactWriteItem::builder().put(put.build().or_store("build Put")?).build())
+        }
     }
 
-    fn lock_put(&self, lock: &Record, now_ms: i64) -> Result<TransactWriteItem, StoreError> {
+    /// Takes `lock` with a conditional PutItem: free, expired, or an in-progress lock whose
+    /// holder's deadline has passed.
+    async fn take_lock(&self, lock: &Record, now_ms: i64) -> Result<(), WriteError> {
         let mut item = key::id(&lock.key);
         item.insert("status".into(), s("INPROGRESS"));
         item.insert("requestHash".into(), s(&lock.request_hash));
         item.insert("inProgressExpiry".into(), n(lock.in_progress_expiry_ms));
         item.insert("expiresAt".into(), n(lock.expires_at));
-        let put = Put::builder()
+        let result = self
+            .client
+            .put_item()
             .table_name(&self.tables.idempotency)
             .set_item(Some(item))
             .condition_expression("attribute_not_exists(id) OR expiresAt <= :nows OR (#s = :inprogress AND inProgressExpiry <= :nowms)")
@@ -66,104 +73,66 @@ impl DynamoStore {
             .expression_attribute_values(":nows", n(now_ms / 1000))
             .expression_attribute_values(":nowms", n(now_ms))
             .expression_attribute_values(":inprogress", s("INPROGRESS"))
-            .build()
-            .or_store("build Put")?;
-        Ok(TransactWriteItem::builder().put(put).build())
-    }
-
-    /// Runs conditional puts in as few transactions as the limits allow. `first` (the lock)
-    /// rides in the first transaction; `ids[i]` names the event of `actions[i]`.
-    pub(super) async fn transact(&self, first: Option<TransactWriteItem>, events: &[StoredEvent]) -> Result<(), WriteError> {
-        let mut chunks: Vec<(Vec<TransactWriteItem>, Vec<Option<Uuid>>)> = vec![(Vec::new(), Vec::new())];
-        let mut bytes = 0usize;
-        if let Some(lock) = first {
-            chunks[0].0.push(lock);
-            chunks[0].1.push(None);
-        }
-        for e in events {
-            let size = e.envelope.to_json().len() + 256;
-            let last = chunks.last_mut().map(|c| c.0.len()).unwrap_or(0);
-            if last == MAX_TRANSACT_ITEMS || (last > 0 && bytes + size > MAX_TRANSACT_BYTES) {
-                chunks.push((Vec::new(), Vec::new()));
-                bytes = 0;
-            }
-            bytes += size;
-            if let Some(c) = chunks.last_mut() {
-                c.0.push(self.event_put(e)?);
-                c.1.push(Some(e.envelope.event_id));
-            }
-        }
-        let mut written: Vec<Uuid> = Vec::new();
-        for (actions, ids) in chunks.into_iter().filter(|c| !c.0.is_empty()) {
-            // A lone put (one event, or a lock with no event: `POST /v1/emails`) needs no
-            // transaction, which would cost twice the write units.
-            let result = if actions.len() == 1 {
-                self.single_put(actions, &ids).await
-            } else {
-                self.client.transact_write_items().set_transact_items(Some(actions)).send().await.map(|_| ()).map_err(|e| {
-                    match e.into_service_error() {
-                        TransactWriteItemsError::TransactionCanceledException(c) => {
-                            let failed: Vec<Option<Uuid>> = c
-                                .cancellation_reasons()
-                                .iter()
-                                .zip(&ids)
-                                .filter(|(r, _)| r.code() == Some("ConditionalCheckFailed"))
-                                .map(|(_, id)| *id)
-                                .collect();
-                            if failed.iter().any(Option::is_none) {
-                                WriteError::LockHeld
-                            } else if failed.is_empty() {
-                                WriteError::Store(StoreError::new("dynamodb:TransactWriteItems", format!("cancelled: {c}")))
-                            } else {
-                                WriteError::EventIdsTaken(failed.into_iter().flatten().collect())
-                            }
-                        }
-                        other => WriteError::Store(StoreError::new("dynamodb:TransactWriteItems", DisplayErrorContext(other))),
-                    }
-                })
-            };
-            if let Err(err) = result {
-                // Later chunks never ran; undo the earlier ones so nothing is half-written.
-                if !written.is_empty() {
-                    if let Err(e) = self.delete_events(&written).await {
-                        tracing::error!(error = %e, "could not undo a partial event write");
-                    }
-                }
-                return Err(err);
-            }
-            written.extend(ids.into_iter().flatten());
-        }
-        Ok(())
-    }
-
-    /// One event without a lock: a plain conditional PutItem is cheaper than a transaction.
-    async fn single_put(&self, mut actions: Vec<TransactWriteItem>, ids: &[Option<Uuid>]) -> Result<(), WriteError> {
-        let Some(put) = actions.pop().and_then(|a| a.put) else {
-            return Ok(());
-        };
-        let result = self
-            .client
-            .put_item()
-            .table_name(put.table_name)
-            .set_item(Some(put.item))
-            .set_condition_expression(put.condition_expression)
-            .set_expression_attribute_names(put.expression_attribute_names)
-            .set_expression_attribute_values(put.expression_attribute_values)
             .send()
             .await;
         match conditional(result, "dynamodb:PutItem")? {
             Some(_) => Ok(()),
-            None if ids.iter().all(Option::is_none) => Err(WriteError::LockHeld),
-            None => Err(WriteError::EventIdsTaken(ids.iter().flatten().copied().collect())),
+            None => Err(WriteError::LockHeld),
         }
+    }
+
+    /// Writes `events`, each with its own condition, [`PARALLEL_PUTS`] at a time. On any
+    /// failure the ones written are deleted again and the failure returned: a store error
+    /// first (the caller answers 503), else the ids other requests hold.
+    pub(super) async fn put_each(&self, events: &[StoredEvent]) -> Result<(), WriteError> {
+        let mut written: Vec<Uuid> = Vec::with_capacity(events.len());
+        let mut taken: Vec<Uuid> = Vec::new();
+        let mut failure: Option<StoreError> = None;
+        for chunk in events.chunks(PARALLEL_PUTS) {
+            let puts =
+                chunk.iter().map(|e| async move { (e.envelope.event_id, conditional(self.event_put(e).send().await, "dynamodb:PutItem")) });
+            for (id, outcome) in futures::future::join_all(puts).await {
+                match outcome {
+                    Ok(Some(_)) => written.push(id),
+                    Ok(None) => taken.push(id),
+                    Err(e) => failure = Some(e),
+                }
+            }
+            if failure.is_some() || !taken.is_empty() {
+                break;
+            }
+        }
+        if failure.is_none() && taken.is_empty() {
+            return Ok(());
+        }
+        if !written.is_empty() {
+            if let Err(e) = self.delete_events(&written).await {
+                tracing::error!(error = %e, "could not undo a partial event write");
+            }
+        }
+        Err(match failure {
+            Some(e) => WriteError::Store(e),
+            None => WriteError::EventIdsTaken(taken),
+        })
     }
 }
 
 #[async_trait]
 impl IdempotencyStore for DynamoStore {
     async fn lock_and_store(&self, lock: &Record, events: &[StoredEvent], now_ms: i64) -> Result<(), WriteError> {
-        let lock_put = self.lock_put(lock, now_ms)?;
-        self.transact(Some(lock_put), events).await
+        self.take_lock(lock, now_ms).await?;
+        if events.is_empty() {
+            return Ok(());
+        }
+        if let Err(e) = self.put_each(events).await {
+            // The key is free again for the retry (the batch route retries at once without
+            // the ids others hold). If this delete fails, the lock lapses at its expiry.
+            if let Err(d) = self.delete_id(&lock.key).await {
+                tracing::error!(error = %d, "could not release the idempotency lock after a failed write");
+            }
+            return Err(e);
+        }
+        Ok(())
     }
 
     async fn get_record(&self, key: &str) -> Result<Option<Record>, StoreError> {

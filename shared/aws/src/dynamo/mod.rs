@@ -24,6 +24,7 @@ mod events;
 mod idempotency;
 mod key;
 mod mail;
+mod packed;
 mod rate;
 mod requests;
 
