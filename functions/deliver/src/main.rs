@@ -5,7 +5,7 @@ use lambda_runtime::{run, service_fn, Error, LambdaEvent};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    lambda_runtime::tracing::init_default_subscriber();
+    relay_aws::logging::init();
     let app = deliver::App::from_env().await?;
     run(service_fn(|event: LambdaEvent<SqsEvent>| app.handle(event.payload))).await
 }

@@ -6,6 +6,7 @@
 //!   which items live where).
 //! - [`eventbridge`]: the bus publisher.
 //! - [`s3`]: the blob store.
+//! - [`logging`]: the functions' log lines, as few bytes as say what they must.
 //! - [`metrics`]: CloudWatch metrics as Embedded Metric Format log lines.
 //! - [`ses`]: mail through SES.
 //! - [`sqs`]: the delivery retry queue and the dead-letter queue.
@@ -13,6 +14,7 @@
 pub mod config;
 pub mod dynamo;
 pub mod eventbridge;
+pub mod logging;
 pub mod metrics;
 pub mod s3;
 pub mod ses;

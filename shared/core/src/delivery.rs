@@ -253,7 +253,7 @@ impl Deliverer {
             response_excerpt: result.excerpt.clone(),
             error_kind: if success { None } else { result.error_kind.clone().or_else(|| Some("http".into())) },
         };
-        tracing::info!(event_id = %envelope.event_id, subscription_id = %sub.id, attempt = n, status = ?status, "delivery attempt");
+        tracing::info!(event_id = %envelope.event_id, subscription_id = %sub.id, attempt = n, status, "delivery attempt");
         let outcome = if success { metrics::DELIVERIES_SUCCEEDED } else { metrics::DELIVERY_ATTEMPTS_FAILED };
         self.ports.metrics.record(&[], &[Metric::count(outcome, 1), Metric::millis(metrics::DELIVERY_DURATION, result.duration)]);
 
