@@ -224,6 +224,92 @@ async fn a_batch_whose_event_write_fails_half_way_keeps_nothing_and_the_retry_pu
 }
 
 #[tokio::test]
+async fn a_write_that_landed_but_whose_answer_was_lost_counts_as_written_not_as_taken() {
+    let (stack, proxy) = stack_behind_proxy().await;
+    // The lock's put lands, its answer is lost, the SDK retries: the lock is this request's own.
+    proxy.inject("PutItem", Fault::LoseAnswerWhenBodyHas("INPROGRESS"));
+    let (status, body, _) = json_of(stack.post("/v1/events", &hired("cand-1"), Some("lost-1")).await).await;
+    assert_eq!(status, 202, "{body}");
+    // An event without a key: its put lands, the answer is lost; the retry finds its own item.
+    proxy.inject("PutItem", Fault::LoseAnswerWhenBodyHas("orgReceived"));
+    let (status, body, _) = json_of(stack.post("/v1/events", &hired("cand-2"), None).await).await;
+    assert_eq!(status, 202, "{body}");
+    assert_eq!(proxy.counts().get("PutItem").copied().unwrap_or(0), 4 + 1, "each lost answer was retried once");
+    assert_eq!(stack.drain(DELIVERY_QUEUE, QUIET).await.len(), 2);
+    assert_eq!(stack.count(EVENTS_TABLE).await, 2);
+}
+
+#[tokio::test]
+async fn a_batch_meeting_taken_ids_all_through_it_refuses_just_those_in_one_answer() {
+    let (stack, _proxy) = stack_behind_proxy().await;
+    let ids: Vec<String> = (0..4).map(|k| format!("7a4e0000-0000-4000-8000-00000000000{k}")).collect();
+    for (k, id) in ids.iter().enumerate() {
+        let mut e: Value = serde_json::from_str(&hired(&format!("first-{k}"))).expect("json");
+        e["eventId"] = id.as_str().into();
+        assert_eq!(json_of(stack.post("/v1/events", &e.to_string(), Some(&format!("first-{k}"))).await).await.0, 202);
+    }
+    stack.drain(DELIVERY_QUEUE, QUIET).await;
+    // The taken ids sit in four different groups of the adapter's parallel writes.
+    let mut events: Vec<Value> = (0..100).map(|i| serde_json::from_str(&hired(&format!("b-{i}"))).expect("json")).collect();
+    for (k, at) in [5, 30, 55, 80].into_iter().enumerate() {
+        events[at]["eventId"] = ids[k].as_str().into();
+    }
+    let body = json!({"events": events}).to_string();
+    let (status, result, _) = json_of(stack.post("/v1/events/batch", &body, Some("spread-1")).await).await;
+    assert_eq!(status, 207, "{result}");
+    assert_eq!((result["accepted"].as_u64(), result["rejected"].as_u64()), (Some(96), Some(4)), "{result}");
+    for at in [5, 30, 55, 80] {
+        assert_eq!(result["results"][at]["status"], 409, "{}", result["results"][at]);
+    }
+    assert_eq!(stack.drain(DELIVERY_QUEUE, QUIET).await.len(), 96);
+    assert_eq!(stack.count(EVENTS_TABLE).await, 100);
+}
+
+#[tokio::test]
+async fn undoing_a_failed_batch_puts_back_the_event_deliver_kept_from_the_bus() {
+    let (stack, proxy) = relay_e2e::stack_behind_proxy(StackOptions { function_env: fast_timeouts(), ..StackOptions::default() }).await;
+    // RecruitIQ's event reached the bus (say its request's ingest undid its record after an
+    // ambiguous publish): deliver keeps it for the listing.
+    let id = "5eed0000-0000-4000-8000-000000000001";
+    let mut kept: Value = serde_json::from_str(&hired("on-the-bus")).expect("json");
+    kept["eventId"] = id.into();
+    kept["eventVersion"] = "1.0".into();
+    kept["sourceProduct"] = "recruitiq".into();
+    kept["timestamp"] = "2026-11-24T10:00:00Z".into();
+    let entry = aws_sdk_eventbridge::types::PutEventsRequestEntry::builder()
+        .event_bus_name("relay-local")
+        .source("recruitiq")
+        .detail_type("candidate.hired")
+        .detail(kept.to_string())
+        .build();
+    aws_sdk_eventbridge::Client::new(&stack.aws().await).put_events().entries(entry).send().await.expect("put events");
+    let client = reqwest::Client::new();
+    let get = || client.get(format!("{}/v1/events/{id}", stack.url)).bearer_auth(&stack.org_key).send();
+    let started = std::time::Instant::now();
+    while get().await.expect("get").status() != 200 {
+        assert!(started.elapsed() < Duration::from_secs(30), "deliver never kept the event");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+
+    // The request retried with the same id writes over the kept copy, then another write of
+    // its batch fails: the undo must put the kept copy back, not delete it.
+    proxy.inject("PutItem", Fault::FailWhenBodyHas("5eed0000-0000-4000-8000-0000000000ff"));
+    let mut retried = kept.clone();
+    if let Some(o) = retried.as_object_mut() {
+        o.retain(|k, _| k != "sourceProduct" && k != "eventVersion" && k != "timestamp");
+    }
+    retried["payload"]["candidateId"] = "retried".into();
+    let mut poison: Value = serde_json::from_str(&hired("poison")).expect("json");
+    poison["eventId"] = "5eed0000-0000-4000-8000-0000000000ff".into();
+    let body = json!({"events": [retried, poison]}).to_string();
+    let (status, result, _) = json_of(stack.post("/v1/events/batch", &body, Some("undo-1")).await).await;
+    assert_eq!(status, 503, "{result}");
+    let (status, event, _) = json_of(get().await.expect("get")).await;
+    assert_eq!(status, 200, "the kept event is still listed: {event}");
+    assert_eq!(event["event"]["payload"]["candidateId"], "on-the-bus", "{event}");
+}
+
+#[tokio::test]
 async fn a_failing_completion_write_still_answers_202_and_never_publishes_twice() {
     // The event is on the bus before the completion write; answering 503 would invite a
     // retry that publishes it again. The caller gets its 202; the lock lapses on its own.

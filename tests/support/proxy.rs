@@ -28,6 +28,10 @@ pub enum Fault {
     /// Answer 500 InternalFailure to the requests whose body contains this text (an item's
     /// attribute, a table's name); forward every other call of the operation.
     FailWhenBodyHas(&'static str),
+    /// Once, for the first request whose body contains this text: forward it (it lands), then
+    /// answer 500 as if the answer were lost on the way back, so the SDK retries a write that
+    /// already happened.
+    LoseAnswerWhenBodyHas(&'static str),
 }
 
 #[derive(Default)]
@@ -231,15 +235,22 @@ async fn forward(State(shared): State<Arc<Shared>>, req: Request) -> Response {
             tokio::time::sleep(d).await;
             return Response::builder().status(StatusCode::GATEWAY_TIMEOUT).body(Body::empty()).unwrap_or_default();
         }
-        Some(Fault::FailWhenBodyHas(_)) | None => {}
+        Some(Fault::FailWhenBodyHas(_) | Fault::LoseAnswerWhenBodyHas(_)) | None => {}
     }
     let Ok(bytes) = to_bytes(body, 64 * 1024 * 1024).await else {
         return Response::builder().status(StatusCode::BAD_REQUEST).body(Body::empty()).unwrap_or_default();
     };
-    if let Some(Fault::FailWhenBodyHas(text)) = fault {
-        if bytes.windows(text.len()).any(|w| w == text.as_bytes()) {
+    let has = |text: &str| bytes.windows(text.len()).any(|w| w == text.as_bytes());
+    match fault {
+        Some(Fault::FailWhenBodyHas(text)) if has(text) => return internal_failure(),
+        Some(Fault::LoseAnswerWhenBodyHas(text)) if has(text) => {
+            if let Ok(mut f) = shared.faults.lock() {
+                f.remove(&op);
+            }
+            let _landed = relay_local::forward::forward(&reqwest::Client::new(), &shared.upstream, &parts, bytes).await;
             return internal_failure();
         }
+        _ => {}
     }
     let recording = shared.recording.lock().is_ok_and(|r| r.is_some());
     if !recording {

@@ -4,8 +4,8 @@
 //!
 //! AWS requests for one event with an `Idempotency-Key`: the lock's conditional write, the event
 //! record's, one PutEvents, one completion write (issue 14: two single writes cost a third of the
-//! transaction they replaced). A batch shares the lock and the completion and
-//! packs records and bus entries into as few calls as the service limits allow.
+//! transaction they replaced). A batch shares the lock and the completion, writes each record
+//! with its own condition (25 at a time) and packs bus entries ten to a PutEvents.
 //!
 //! Failure rules: if storing or publishing fails, everything written for the request is
 //! deleted again and the caller gets 503 with `Retry-After`, so a retry with the same key starts

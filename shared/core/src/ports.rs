@@ -45,7 +45,7 @@ impl StoreError {
 
 #[derive(Debug, thiserror::Error)]
 pub enum WriteError {
-    /// These event ids already belong to other requests; nothing was written.
+    /// These event ids already belong to other requests; what the request wrote was undone.
     #[error("event ids already taken: {0:?}")]
     EventIdsTaken(Vec<Uuid>),
     /// The idempotency lock is held or completed by an earlier request; nothing was written.
@@ -67,11 +67,13 @@ pub trait KeyWriter: Send + Sync {
     async fn put_key(&self, key_hash: &str, key: &ApiKey) -> Result<(), StoreError>;
 }
 
-/// Idempotency records, written together with the events they accept.
+/// Idempotency records, and the events they accept.
 #[async_trait]
 pub trait IdempotencyStore: Send + Sync {
-    /// Takes the `INPROGRESS` lock `lock` and stores `events`, all or nothing: the put succeeds
-    /// only if no live record holds the key (absent, expired, or an expired in-progress lock).
+    /// Takes the `INPROGRESS` lock `lock` and stores `events`: the lock only if no live record
+    /// holds the key (absent, expired, or an expired in-progress lock). On an error, what it
+    /// wrote is undone and the lock given back; a crash or a failed undo leaves writes that are
+    /// not yet published under a lock that lapses at its expiry, for the retry to rewrite.
     async fn lock_and_store(&self, lock: &Record, events: &[StoredEvent], now_ms: i64) -> Result<(), WriteError>;
     async fn get_record(&self, key: &str) -> Result<Option<Record>, StoreError>;
     /// Marks the record `COMPLETED` with the response to replay.

@@ -1,27 +1,47 @@
 //! The idempotency table's records. A request's lock is taken first, then its events are
-//! written one conditional PutItem each (their items are built in [`super::events`]); if any
-//! step fails, what this request wrote is deleted again, so it is wholly accepted or not at all.
+//! written one conditional PutItem each (their items are built in [`super::events`]); if a
+//! write fails, what this request wrote is undone (each replaced item put back, each new one
+//! deleted) and the lock released, so the retry starts clean. A crash or a failed undo leaves
+//! unpublished writes under an in-progress lock that lapses at its expiry; the retry then
+//! rewrites the same derived ids.
 //!
 //! Why not one transaction, as before issue 14: DynamoDB bills a transactional write twice, so
 //! the lock and a 1 KB event cost 6 write units together and 2 apart (the lock under 1 KB, the
 //! event deflated under 1 KB: [`super::packed`]). Nothing needs them to land at the same
-//! instant: the lock is taken before any event is written, no event is published before every
-//! write succeeded, and a crash between the writes leaves an unpublished event under an
-//! in-progress lock that lapses at its expiry; the retry then rewrites the same derived ids.
+//! instant: the lock is taken before any event is written, and no event is published before
+//! every write succeeded.
+//!
+//! What the transaction gave for free and single writes must do by hand: a transaction's SDK
+//! retry carries a client token, so a retry of one that landed is harmless. A retried PutItem
+//! that landed fails its own condition instead; so each failed condition returns the item that
+//! stands, and one that is exactly what this request wrote (the lock carries a token unique to
+//! the attempt) counts as written.
+
+use std::collections::HashMap;
 
 use async_trait::async_trait;
-use aws_sdk_dynamodb::operation::put_item::builders::PutItemFluentBuilder;
+use aws_sdk_dynamodb::error::DisplayErrorContext;
+use aws_sdk_dynamodb::operation::put_item::PutItemError;
+use aws_sdk_dynamodb::types::{ReturnValue, ReturnValuesOnConditionCheckFailure};
 use relay_core::model::event::StoredEvent;
 use relay_core::model::idempotency::{Record, Status, StoredResponse};
 use relay_core::ports::{EventWriter, IdempotencyStore, StoreError, WriteError};
 use uuid::Uuid;
 
 use super::events::event_item;
-use super::{conditional, get_n, get_s, key, n, s, DynamoStore, OrStoreError};
+use super::{get_n, get_s, key, n, s, DynamoStore, Item, OrStoreError};
 
 /// Event writes in flight at once: a batch of 100 takes a few round trips, not a hundred,
 /// and stays well inside one partition's burst.
 const PARALLEL_PUTS: usize = 25;
+
+/// A conditional put's outcome.
+enum Put {
+    /// Written; the item it replaced, if any (to put back on undo).
+    Written(Option<Item>),
+    /// The condition failed: another request's item stands.
+    Refused,
+}
 
 impl DynamoStore {
     /// Deletes one item of the idempotency table (a record, a webhook claim).
@@ -36,100 +56,158 @@ impl DynamoStore {
         Ok(())
     }
 
-    fn event_put(&self, e: &StoredEvent) -> PutItemFluentBuilder {
-        let put = self.client.put_item().table_name(&self.tables.events).set_item(Some(event_item(e)));
+    /// Puts `item` into `table` if `condition` holds. A refusal whose standing item is `item`
+    /// itself is this put landing on an earlier try (the SDK retried it): written.
+    async fn put_if(
+        &self,
+        table: &str,
+        item: Item,
+        condition: &str,
+        values: HashMap<String, aws_sdk_dynamodb::types::AttributeValue>,
+    ) -> Result<Put, StoreError> {
+        let result = self
+            .client
+            .put_item()
+            .table_name(table)
+            .set_item(Some(item.clone()))
+            .condition_expression(condition)
+            .set_expression_attribute_names(condition.contains("#s").then(|| HashMap::from([("#s".to_string(), "status".to_string())])))
+            .set_expression_attribute_values((!values.is_empty()).then_some(values))
+            .return_values(ReturnValue::AllOld)
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .send()
+            .await;
+        match result {
+            Ok(out) => Ok(Put::Written(out.attributes.filter(|a| !a.is_empty()))),
+            Err(e) => match e.into_service_error() {
+                PutItemError::ConditionalCheckFailedException(c) if c.item.as_ref() == Some(&item) => Ok(Put::Written(None)),
+                PutItemError::ConditionalCheckFailedException(_) => Ok(Put::Refused),
+                other => Err(StoreError::new("dynamodb:PutItem", DisplayErrorContext(other))),
+            },
+        }
+    }
+
+    async fn put_event(&self, e: &StoredEvent) -> Result<Put, StoreError> {
         // An event written without a key can never be rewritten. A keyed write may rewrite its
         // own event (a retry of the same request), and one that deliver kept from the bus for
         // the same product and organisation: the request that published it, retried after its
         // partial publish was undone. Never another product's or organisation's event.
-        match &e.idempotency_key {
-            None => put.condition_expression("attribute_not_exists(eventId)"),
-            Some(k) => put
-                .condition_expression(
-                    "attribute_not_exists(eventId) OR idempotencyKey = :ik \
-                     OR (attribute_exists(observed) AND sourceProduct = :sp AND organizationId = :org)",
-                )
-                .expression_attribute_values(":ik", s(k))
-                .expression_attribute_values(":sp", s(&e.envelope.source_product))
-                .expression_attribute_values(":org", s(&e.envelope.organization_id)),
-        }
+        let (condition, values) = match &e.idempotency_key {
+            None => ("attribute_not_exists(eventId)", HashMap::new()),
+            Some(k) => (
+                "attribute_not_exists(eventId) OR idempotencyKey = :ik \
+                 OR (attribute_exists(observed) AND sourceProduct = :sp AND organizationId = :org)",
+                HashMap::from([
+                    (":ik".to_string(), s(k)),
+                    (":sp".to_string(), s(&e.envelope.source_product)),
+                    (":org".to_string(), s(&e.envelope.organization_id)),
+                ]),
+            ),
+        };
+        self.put_if(&self.tables.events, event_item(e), condition, values).await
     }
 
-    /// Takes `lock` with a conditional PutItem: free, expired, or an in-progress lock whose
-    /// holder's deadline has passed.
-    async fn take_lock(&self, lock: &Record, now_ms: i64) -> Result<(), WriteError> {
+    /// Takes `lock` with a conditional PutItem (free, expired, or an in-progress lock whose
+    /// holder's deadline has passed); the token it returns is this attempt's, on the lock.
+    async fn take_lock(&self, lock: &Record, now_ms: i64) -> Result<String, WriteError> {
+        let token = Uuid::new_v4().simple().to_string();
         let mut item = key::id(&lock.key);
         item.insert("status".into(), s("INPROGRESS"));
         item.insert("requestHash".into(), s(&lock.request_hash));
         item.insert("inProgressExpiry".into(), n(lock.in_progress_expiry_ms));
         item.insert("expiresAt".into(), n(lock.expires_at));
-        let result = self
-            .client
-            .put_item()
-            .table_name(&self.tables.idempotency)
-            .set_item(Some(item))
-            .condition_expression("attribute_not_exists(id) OR expiresAt <= :nows OR (#s = :inprogress AND inProgressExpiry <= :nowms)")
-            .expression_attribute_names("#s", "status")
-            .expression_attribute_values(":nows", n(now_ms / 1000))
-            .expression_attribute_values(":nowms", n(now_ms))
-            .expression_attribute_values(":inprogress", s("INPROGRESS"))
-            .send()
-            .await;
-        match conditional(result, "dynamodb:PutItem")? {
-            Some(_) => Ok(()),
-            None => Err(WriteError::LockHeld),
+        item.insert("token".into(), s(&token));
+        let condition = "attribute_not_exists(id) OR expiresAt <= :nows OR (#s = :inprogress AND inProgressExpiry <= :nowms)";
+        let values = HashMap::from([
+            (":nows".to_string(), n(now_ms / 1000)),
+            (":nowms".to_string(), n(now_ms)),
+            (":inprogress".to_string(), s("INPROGRESS")),
+        ]);
+        match self.put_if(&self.tables.idempotency, item, condition, values).await? {
+            Put::Written(_) => Ok(token),
+            Put::Refused => Err(WriteError::LockHeld),
         }
     }
 
-    /// Writes `events`, each with its own condition, [`PARALLEL_PUTS`] at a time. On any
-    /// failure the ones written are deleted again and the failure returned: a store error
-    /// first (the caller answers 503), else the ids other requests hold.
+    /// Gives back a lock this attempt took (and only that: another request may hold the key
+    /// by now, if this one outlived its lock's expiry).
+    async fn release_lock(&self, key: &str, token: &str) {
+        let result = self
+            .client
+            .delete_item()
+            .table_name(&self.tables.idempotency)
+            .set_key(Some(key::id(key)))
+            .condition_expression("#t = :t")
+            .expression_attribute_names("#t", "token")
+            .expression_attribute_values(":t", s(token))
+            .send()
+            .await;
+        if let Err(e) = super::conditional(result, "dynamodb:DeleteItem") {
+            tracing::error!(error = %e, "could not release the idempotency lock after a failed write; it lapses at its expiry");
+        }
+    }
+
+    /// Writes `events`, each with its own condition, [`PARALLEL_PUTS`] at a time. Every event
+    /// is tried, so all the ids other requests hold are found in one pass (the batch route
+    /// retries without them); a store error stops at once. On any failure what was written is
+    /// undone and the failure returned: a store error first (the caller answers 503), else the
+    /// ids other requests hold.
     pub(super) async fn put_each(&self, events: &[StoredEvent]) -> Result<(), WriteError> {
-        let mut written: Vec<Uuid> = Vec::with_capacity(events.len());
+        let mut written: Vec<(Uuid, Option<Item>)> = Vec::with_capacity(events.len());
         let mut taken: Vec<Uuid> = Vec::new();
         let mut failure: Option<StoreError> = None;
         for chunk in events.chunks(PARALLEL_PUTS) {
-            let puts =
-                chunk.iter().map(|e| async move { (e.envelope.event_id, conditional(self.event_put(e).send().await, "dynamodb:PutItem")) });
+            let puts = chunk.iter().map(|e| async move { (e.envelope.event_id, self.put_event(e).await) });
             for (id, outcome) in futures::future::join_all(puts).await {
                 match outcome {
-                    Ok(Some(_)) => written.push(id),
-                    Ok(None) => taken.push(id),
+                    Ok(Put::Written(replaced)) => written.push((id, replaced)),
+                    Ok(Put::Refused) => taken.push(id),
                     Err(e) => failure = Some(e),
                 }
             }
-            if failure.is_some() || !taken.is_empty() {
+            if failure.is_some() {
                 break;
             }
         }
         if failure.is_none() && taken.is_empty() {
             return Ok(());
         }
-        if !written.is_empty() {
-            if let Err(e) = self.delete_events(&written).await {
-                tracing::error!(error = %e, "could not undo a partial event write");
-            }
+        if let Err(e) = self.undo_puts(written).await {
+            tracing::error!(error = %e, "could not undo a partial event write");
         }
         Err(match failure {
             Some(e) => WriteError::Store(e),
             None => WriteError::EventIdsTaken(taken),
         })
     }
+
+    /// Undoes event puts: an item that replaced another (deliver's copy from the bus, or the
+    /// same key's event from before the key expired) gets the old one back; a new one goes.
+    async fn undo_puts(&self, written: Vec<(Uuid, Option<Item>)>) -> Result<(), StoreError> {
+        let mut new = Vec::new();
+        for (id, replaced) in written {
+            match replaced {
+                Some(old) => {
+                    self.client.put_item().table_name(&self.tables.events).set_item(Some(old)).send().await.or_store("dynamodb:PutItem")?;
+                }
+                None => new.push(id),
+            }
+        }
+        self.delete_events(&new).await
+    }
 }
 
 #[async_trait]
 impl IdempotencyStore for DynamoStore {
     async fn lock_and_store(&self, lock: &Record, events: &[StoredEvent], now_ms: i64) -> Result<(), WriteError> {
-        self.take_lock(lock, now_ms).await?;
+        let token = self.take_lock(lock, now_ms).await?;
         if events.is_empty() {
             return Ok(());
         }
         if let Err(e) = self.put_each(events).await {
             // The key is free again for the retry (the batch route retries at once without
-            // the ids others hold). If this delete fails, the lock lapses at its expiry.
-            if let Err(d) = self.delete_id(&lock.key).await {
-                tracing::error!(error = %d, "could not release the idempotency lock after a failed write");
-            }
+            // the ids others hold).
+            self.release_lock(&lock.key, &token).await;
             return Err(e);
         }
         Ok(())

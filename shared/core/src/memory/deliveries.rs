@@ -1,7 +1,7 @@
 //! Delivery state per (event, subscription) pair, in memory, with the DynamoDB adapter's
 //! conditions: a claim succeeds only on a new pair, on a retry of exactly that attempt, or over
 //! a lapsed lease; a record writes the state, the attempt, the follow-up and the endpoint's
-//! health together; a reopen refuses a pair being sent right now. Stricter than the adapter in
+//! health (the adapter as three writes, the pair's last); a reopen refuses a pair being sent right now. Stricter than the adapter in
 //! one way: recording or finishing a follow-up of a pair that was never claimed fails (the
 //! adapter's update would create a bare item), since a workflow doing so has a bug.
 

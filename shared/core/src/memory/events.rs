@@ -13,7 +13,8 @@ use crate::model::idempotency::{Record, Status, StoredResponse};
 use crate::ports::{EventLedger, EventStore, EventWriter, IdempotencyStore, StoreError, WriteError};
 
 /// Idempotency records and the events they accept, in one double because a lock and its events
-/// commit together (one transaction in DynamoDB).
+/// are written and undone together (the DynamoDB adapter writes the lock first, then each event,
+/// and undoes what it wrote on failure; here it is one step).
 #[derive(Default)]
 pub struct MemoryEvents {
     records: Mutex<HashMap<String, Record>>,

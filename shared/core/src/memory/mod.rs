@@ -1,5 +1,5 @@
 //! In-memory implementations of the ports, a file per store, queue or sender (`events.rs` holds
-//! idempotency records and events together, as they commit together): fast unit tests of the
+//! idempotency records and events together, as they are written and undone together): fast unit tests of the
 //! domain and CPU benchmarks with the AWS round trips taken out. Two ports have no double here:
 //! the Mollie look-up's sits beside its only user (webhook-receive's tests), and the notifier
 //! needs none (the real `ContactNotifier` runs over the mail and organisation doubles). They keep the adapters' semantics
