@@ -57,6 +57,10 @@ pub struct Exchange {
     pub request_bytes: usize,
     /// `TableName` and item of each write the request does not carry whole, in request order.
     pub stored_items: Vec<(String, serde_json::Value)>,
+    /// Who signed it: the access key id of its SigV4 `Authorization` header. The local stack
+    /// gives each function its logical id as its key id (as the IAM gate does), so this names
+    /// the function that made the call.
+    pub caller: String,
 }
 
 #[derive(Clone)]
@@ -179,6 +183,12 @@ fn operation(method: &str, path: &str, headers: &HeaderMap) -> String {
     format!("S3:{method}{}", if path.matches('/').count() > 1 { "Object" } else { "Bucket" })
 }
 
+/// The access key id in a SigV4 `Authorization` header (`... Credential=<key id>/<date>/...`).
+fn signer(headers: &HeaderMap) -> String {
+    let auth = headers.get("authorization").and_then(|v| v.to_str().ok()).unwrap_or_default();
+    auth.split("Credential=").nth(1).and_then(|c| c.split('/').next()).unwrap_or_default().to_string()
+}
+
 fn internal_failure() -> Response {
     Response::builder()
         .status(StatusCode::INTERNAL_SERVER_ERROR)
@@ -275,6 +285,7 @@ async fn forward(State(shared): State<Arc<Shared>>, req: Request) -> Response {
         response: serde_json::from_slice(&resp_bytes).unwrap_or_default(),
         request_bytes: bytes.len(),
         stored_items,
+        caller: signer(&parts.headers),
     };
     if let Ok(mut r) = shared.recording.lock() {
         if let Some(list) = r.as_mut() {

@@ -68,8 +68,18 @@ pub struct Tally {
     pub sqs_requests: f64,
     pub s3_put: f64,
     pub s3_get: f64,
-    /// Milliseconds a function would wait on these calls in AWS (see `prices::LATENCY_MS_*`).
-    pub aws_wait_ms: f64,
+    /// Milliseconds each function (by the access key id it signs with: its physical name in
+    /// the local stack) would wait on these calls in AWS (see `prices::LATENCY_MS_*`).
+    pub aws_wait_ms: BTreeMap<String, f64>,
+}
+
+impl Tally {
+    /// The waits of the function built from `binary`, whose calls are signed with its name
+    /// (template.yaml names each `relay-<stage>-<binary>`).
+    pub fn waits_of(&self, binary: &str) -> f64 {
+        let suffix = format!("-{binary}");
+        self.aws_wait_ms.iter().filter(|(caller, _)| caller.ends_with(&suffix)).map(|(_, ms)| ms).sum()
+    }
 }
 
 /// Adds up the DynamoDB units, the requests and the waits of what crossed the proxy.
@@ -77,11 +87,17 @@ pub fn tally(exchanges: &[Exchange]) -> Tally {
     let mut t = Tally::default();
     for x in exchanges {
         *t.requests.entry(format!("{}:{}", x.service, x.operation)).or_default() += 1.0;
+        *t.aws_wait_ms.entry(x.caller.clone()).or_default() += match x.service {
+            "dynamodb" => LATENCY_MS_DYNAMODB,
+            "eventbridge" => LATENCY_MS_EVENTBRIDGE,
+            "sqs" => LATENCY_MS_SQS,
+            "s3" => LATENCY_MS_S3,
+            _ => 0.0,
+        };
         let r = &x.request;
         let (wru0, rru0) = (t.wru, t.rru);
         match x.service {
             "dynamodb" => {
-                t.aws_wait_ms += LATENCY_MS_DYNAMODB;
                 let stored = |i: usize| x.stored_items.get(i).map_or(0, |(_, item)| item_size(item));
                 match x.operation.as_str() {
                     "PutItem" => t.wru += write_units(item_size(&r["Item"])),
@@ -130,18 +146,15 @@ pub fn tally(exchanges: &[Exchange]) -> Tally {
                 e.1 += t.rru - rru0;
             }
             "eventbridge" => {
-                t.aws_wait_ms += LATENCY_MS_EVENTBRIDGE;
                 for e in r["Entries"].as_array().into_iter().flatten() {
                     let size = e.to_string().len();
                     t.eventbridge_events += size.div_ceil(64 * 1024).max(1) as f64;
                 }
             }
             "sqs" => {
-                t.aws_wait_ms += LATENCY_MS_SQS;
                 t.sqs_requests += x.request_bytes.div_ceil(64 * 1024).max(1) as f64;
             }
             "s3" => {
-                t.aws_wait_ms += LATENCY_MS_S3;
                 if x.operation.starts_with("S3:GET") || x.operation.starts_with("S3:HEAD") {
                     t.s3_get += 1.0;
                 } else {
@@ -189,9 +202,11 @@ pub struct Usage {
     pub events: f64,
     /// API Gateway requests (an HTTP call to Relay).
     pub api_requests: f64,
-    /// Lambda invocations, and the functions' own CPU in milliseconds, over the run.
+    /// Lambda invocations over the run.
     pub invocations: f64,
-    pub cpu_ms: f64,
+    /// Each function's own CPU in milliseconds over the run, and its memory size in the
+    /// template, by logical id.
+    pub functions: BTreeMap<String, Function>,
     /// Webhooks sent to endpoints (their answer is waited on).
     pub deliveries: f64,
     /// SQS requests no function makes but the run causes: EventBridge's SendMessage to a rule's
@@ -199,15 +214,28 @@ pub struct Usage {
     pub sqs_requests: f64,
     /// Bytes the functions wrote to their logs (CloudWatch Logs ingests them).
     pub log_bytes: f64,
-    /// The template's memory size for the functions involved.
-    pub memory_gb: f64,
+}
+
+/// One function as the bill sees it.
+#[derive(Debug, Clone, Default)]
+pub struct Function {
+    /// Its binary (the process name its CPU was read under).
+    pub binary: String,
+    pub memory_mb: f64,
+    pub cpu_ms: f64,
 }
 
 /// Dollars per million events, by service, with how each line was reached.
 pub fn bill(t: &Tally, u: &Usage) -> Bill {
     let per = |x: f64| x / u.events;
-    let million = 1_000_000.0;
-    let billed_ms = per(u.cpu_ms + t.aws_wait_ms + u.deliveries * LATENCY_MS_ENDPOINT);
+    let (mut lambda_dollars, mut billed_ms) = (per(u.invocations) * LAMBDA_PER_MILLION_REQUESTS, 0.0);
+    let mut sizes = Vec::new();
+    for (id, f) in u.functions.iter().filter(|(_, f)| f.cpu_ms > 0.0 || t.waits_of(&f.binary) > 0.0) {
+        let (dollars, ms) = lambda_at(t, u, id, f.memory_mb);
+        lambda_dollars += dollars;
+        billed_ms += ms;
+        sizes.push(format!("{} {ms:.0} ms at {:.0} MB", f.binary, f.memory_mb));
+    }
     let lines = vec![
         (
             "DynamoDB",
@@ -221,19 +249,30 @@ pub fn bill(t: &Tally, u: &Usage) -> Bill {
             per(t.sqs_requests + u.sqs_requests) * SQS_PER_MILLION_REQUESTS,
             format!("{:.2} requests ({:.2} by the functions)", per(t.sqs_requests + u.sqs_requests), per(t.sqs_requests)),
         ),
-        (
-            "Lambda",
-            billed_ms / 1000.0 * u.memory_gb * LAMBDA_ARM_PER_GB_SECOND * million + per(u.invocations) * LAMBDA_PER_MILLION_REQUESTS,
-            format!("{:.2} invocations, {billed_ms:.1} ms at {:.0} MB", per(u.invocations), u.memory_gb * 1024.0),
-        ),
+        ("Lambda", lambda_dollars, format!("{:.2} invocations, {billed_ms:.1} ms ({})", per(u.invocations), sizes.join(", "))),
         (
             "S3",
             per(t.s3_put) * S3_PER_THOUSAND_PUT * 1000.0 + per(t.s3_get) * S3_PER_THOUSAND_GET * 1000.0,
             format!("{:.2} PUT + {:.2} GET", per(t.s3_put), per(t.s3_get)),
         ),
-        ("CloudWatch Logs", per(u.log_bytes) / 1e9 * CLOUDWATCH_LOGS_PER_GB * million, format!("{:.0} bytes", per(u.log_bytes))),
+        ("CloudWatch Logs", per(u.log_bytes) / 1e9 * CLOUDWATCH_LOGS_PER_GB * 1e6, format!("{:.0} bytes", per(u.log_bytes))),
     ];
     Bill { lines }
+}
+
+/// Function `id`'s Lambda duration in dollars per million events, and its billed
+/// milliseconds per event, at `memory_mb`. Lambda gives a function CPU in proportion to its
+/// memory (one vCPU at [`LAMBDA_MB_PER_VCPU`]), so the CPU it spent here on a whole core
+/// stretches by that ratio; its waits on AWS and on endpoints (deliver's) do not. Waits are
+/// summed as if every call were made one after another: an upper bound where a function
+/// overlaps them (a batch's event writes, 25 at a time).
+pub fn lambda_at(t: &Tally, u: &Usage, id: &str, memory_mb: f64) -> (f64, f64) {
+    let per = |x: f64| x / u.events;
+    let f = u.functions.get(id).cloned().unwrap_or_default();
+    let endpoint_ms = if f.binary == "deliver" { u.deliveries * LATENCY_MS_ENDPOINT } else { 0.0 };
+    let cpu_ms = per(f.cpu_ms) * (LAMBDA_MB_PER_VCPU / memory_mb).max(1.0);
+    let billed_ms = cpu_ms + per(t.waits_of(&f.binary) + endpoint_ms);
+    (billed_ms / 1000.0 * memory_mb / 1024.0 * LAMBDA_ARM_PER_GB_SECOND * 1e6, billed_ms)
 }
 
 #[cfg(test)]

@@ -483,7 +483,9 @@ async fn deliveries() -> (f64, f64, String, DeliveryCpu) {
 
 async fn print_costs() {
     println!("Cost per million events on AWS's list price (us-east-1; infra/bench/src/prices.rs)");
-    for (name, bill, tally, events) in cost_scenarios().await {
+    let (scenarios, peaks) = cost_scenarios().await;
+    for (name, bill, tally, usage) in scenarios {
+        let events = usage.events;
         println!("  {name}: ${:.2} per million (goal <= ${COST_GOAL:.2})", bill.total());
         for (service, dollars, how) in &bill.lines {
             println!("    {service:<16} ${dollars:>6.3}   {how}");
@@ -491,11 +493,22 @@ async fn print_costs() {
         let units: Vec<String> =
             tally.units_by.iter().map(|(what, (w, r))| format!("{what} {:.2}W/{:.2}R", w / events, r / events)).collect();
         println!("    DynamoDB units per event: {}", units.join(", "));
+        for (id, f) in usage.functions.iter().filter(|(_, f)| f.cpu_ms > 0.0) {
+            let sizes: Vec<String> = [128.0, 256.0, 512.0, 1024.0]
+                .iter()
+                .map(|mb| {
+                    let (dollars, ms) = cost::lambda_at(&tally, &usage, id, *mb);
+                    format!("{mb:.0} MB ${dollars:.3} ({ms:.0} ms)")
+                })
+                .collect();
+            println!("    {} ({:.2} ms CPU per event on a whole core) at: {}", f.binary, f.cpu_ms / events, sizes.join(", "));
+        }
     }
+    println!("  peak resident memory per function (VmHWM): {peaks}");
 }
 
-/// One priced scenario: its name, its bill, what crossed the proxy, and how many events.
-type Measured = (String, cost::Bill, cost::Tally, f64);
+/// One priced scenario: its name, its bill, what crossed the proxy, and what else it used.
+type Measured = (String, cost::Bill, cost::Tally, cost::Usage);
 
 /// What a scenario did per run besides its recorded AWS requests.
 struct Shape {
@@ -507,7 +520,7 @@ struct Shape {
 
 /// Where a scenario's CPU and log accounting start; recording starts too.
 struct Start {
-    ticks: std::collections::HashMap<String, u64>,
+    ticks: std::collections::HashMap<String, (String, u64)>,
     log_from: usize,
 }
 
@@ -519,7 +532,7 @@ fn begin(proxy: &relay_e2e::FaultProxy, stack: &relay_e2e::Stack) -> Start {
 
 /// Settles, then prices what was recorded since `start`. Lambda polls a queue with a receive
 /// and a delete per batch; at a million events the batches are full (ten), so 0.2 requests per
-/// message, plus EventBridge's SendMessage; the functions run at the template's 256 MB.
+/// message, plus EventBridge's SendMessage; each function runs at its memory size in the template.
 async fn measured(name: &str, proxy: &relay_e2e::FaultProxy, stack: &relay_e2e::Stack, start: Start, shape: Shape) -> Measured {
     settle(proxy).await;
     let t = cost::tally(&proxy.take_recording());
@@ -527,13 +540,12 @@ async fn measured(name: &str, proxy: &relay_e2e::FaultProxy, stack: &relay_e2e::
         events: shape.events,
         api_requests: shape.api_requests,
         invocations: shape.invocations,
-        cpu_ms: function_cpu_ms_since(&start.ticks),
+        functions: template_functions(&function_cpu_ms_since(&start.ticks)),
         deliveries: shape.deliveries,
         sqs_requests: shape.events * (1.0 + 2.0 / 10.0),
         log_bytes: log_bytes_since(stack, start.log_from) as f64,
-        memory_gb: 256.0 / 1024.0,
     };
-    (name.to_string(), cost::bill(&t, &usage), t, shape.events)
+    (name.to_string(), cost::bill(&t, &usage), t, usage)
 }
 
 /// Waits until the functions have made no AWS request for two seconds (a delivery's records
@@ -551,28 +563,72 @@ async fn settle(proxy: &relay_e2e::FaultProxy) {
     }
 }
 
-/// The functions' CPU ticks so far, per process (every Relay Lambda binary, by process name).
-fn function_ticks() -> std::collections::HashMap<String, u64> {
+/// The functions' CPU ticks so far, per process id, with the process's name (its binary).
+fn function_ticks() -> std::collections::HashMap<String, (String, u64)> {
     let mut out = std::collections::HashMap::new();
     for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
         let pid = entry.file_name().to_string_lossy().into_owned();
         if !pid.chars().all(|c| c.is_ascii_digit()) {
             continue;
         }
-        let is_function = |comm: &str, _: &str| matches!(comm, "ingest" | "deliver" | "webhook-receive" | "manage" | "mail");
-        let ticks = cpu_ticks_of(&entry.path(), is_function);
-        if let Some(t) = ticks {
-            out.insert(pid, t);
+        let comm = std::fs::read_to_string(entry.path().join("comm")).unwrap_or_default().trim().to_string();
+        if !FUNCTION_BINARIES.contains(&comm.as_str()) {
+            continue;
+        }
+        if let Some(t) = cpu_ticks_of(&entry.path(), |_, _| true) {
+            out.insert(pid, (comm, t));
         }
     }
     out
 }
 
-/// CPU milliseconds the functions spent since `before`: per process, so a process that ended
-/// in between (an earlier stack's) takes nothing away and one that started counts whole.
-fn function_cpu_ms_since(before: &std::collections::HashMap<String, u64>) -> f64 {
-    let after = function_ticks();
-    after.iter().map(|(pid, t)| t.saturating_sub(before.get(pid).copied().unwrap_or(0))).sum::<u64>() as f64 * TICK_MS
+/// The Lambda binaries, as their processes are named.
+const FUNCTION_BINARIES: [&str; 5] = ["ingest", "deliver", "webhook-receive", "manage", "mail"];
+
+/// The most memory each running function process has held (its high-water mark), by name.
+fn peak_memory() -> String {
+    let mut peaks: std::collections::BTreeMap<String, u64> = std::collections::BTreeMap::new();
+    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Ok(status) = std::fs::read_to_string(entry.path().join("status")) else { continue };
+        let field = |name: &str| status.lines().find_map(|l| l.strip_prefix(name)).map(|v| v.trim().to_string());
+        let (Some(comm), Some(hwm)) = (field("Name:"), field("VmHWM:")) else { continue };
+        if FUNCTION_BINARIES.contains(&comm.as_str()) {
+            let kb = hwm.trim_end_matches("kB").trim().parse().unwrap_or(0);
+            let peak = peaks.entry(comm).or_default();
+            *peak = (*peak).max(kb);
+        }
+    }
+    peaks.iter().map(|(name, kb)| format!("{name} {:.1} MB", *kb as f64 / 1024.0)).collect::<Vec<_>>().join(", ")
+}
+
+/// CPU milliseconds each binary spent since `before`: per process, so a process that ended in
+/// between (an earlier stack's) takes nothing away and one that started counts whole.
+fn function_cpu_ms_since(before: &std::collections::HashMap<String, (String, u64)>) -> std::collections::BTreeMap<String, f64> {
+    let mut out = std::collections::BTreeMap::new();
+    for (pid, (comm, ticks)) in function_ticks() {
+        let earlier = before.get(&pid).map_or(0, |(_, t)| *t);
+        *out.entry(comm).or_default() += ticks.saturating_sub(earlier) as f64 * TICK_MS;
+    }
+    out
+}
+
+/// The template's functions by logical id: binary and memory size (the function's own, or
+/// the template's global), as the bill needs them.
+fn template_functions(cpu_ms: &std::collections::BTreeMap<String, f64>) -> std::collections::BTreeMap<String, cost::Function> {
+    let text = std::fs::read_to_string(relay_e2e::repo_root().join("template.yaml")).expect("template.yaml");
+    let doc: serde_yaml::Value = serde_yaml::from_str(&text).expect("template.yaml parses");
+    let global = doc["Globals"]["Function"]["MemorySize"].as_f64().unwrap_or(128.0);
+    let mut out = std::collections::BTreeMap::new();
+    for (id, r) in doc["Resources"].as_mapping().into_iter().flatten() {
+        if r["Type"].as_str() != Some("AWS::Serverless::Function") {
+            continue;
+        }
+        let (Some(id), Some(binary)) = (id.as_str(), r["Metadata"]["BuildProperties"]["Binary"].as_str()) else { continue };
+        let memory_mb = r["Properties"]["MemorySize"].as_f64().unwrap_or(global);
+        let cpu_ms = cpu_ms.get(binary).copied().unwrap_or(0.0);
+        out.insert(id.to_string(), cost::Function { binary: binary.to_string(), memory_mb, cpu_ms });
+    }
+    out
 }
 
 /// Bytes of JSON lines (logs and EMF metrics) the functions wrote since `from`.
@@ -589,7 +645,7 @@ fn log_len(stack: &relay_e2e::Stack) -> usize {
 /// The three scenarios of issue #14, each through the local stack with every AWS request
 /// recorded: single 1 KB events (each ingested, then delivered to one endpoint), a batch of
 /// 100 of them, and accepted Stripe webhooks (which deliver keeps though nobody subscribes).
-async fn cost_scenarios() -> Vec<Measured> {
+async fn cost_scenarios() -> (Vec<Measured>, String) {
     let (stack, proxy) = stack_behind_proxy(StackOptions::default()).await;
     let (url, delivered) = counting_receiver().await;
     let client = reqwest::Client::new();
@@ -634,7 +690,8 @@ async fn cost_scenarios() -> Vec<Measured> {
     // deliver keeps each one for the listing though nobody subscribes: `measured` lets it finish.
     let shape = Shape { events: n as f64, api_requests: n as f64, invocations: n as f64 * 1.1, deliveries: 0.0 };
     out.push(measured("an accepted Stripe webhook (~1 KB), no subscriber", &proxy, &stack, start, shape).await);
-    out
+    // Read while the stack's function processes still run.
+    (out, peak_memory())
 }
 
 fn uuid_for(i: usize) -> String {

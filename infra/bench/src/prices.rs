@@ -25,6 +25,9 @@ pub const SQS_PER_MILLION_REQUESTS: f64 = 0.40;
 /// granularity), and per million invocations.
 pub const LAMBDA_ARM_PER_GB_SECOND: f64 = 0.000_013_333_4;
 pub const LAMBDA_PER_MILLION_REQUESTS: f64 = 0.20;
+/// <https://docs.aws.amazon.com/lambda/latest/dg/configuration-memory.html>: "At 1,769 MB, a
+/// function has the equivalent of one vCPU"; below it, CPU in proportion to memory.
+pub const LAMBDA_MB_PER_VCPU: f64 = 1769.0;
 
 /// <https://aws.amazon.com/s3/pricing/>: S3 Standard, per 1,000 PUT/POST/LIST and per 1,000 GET.
 pub const S3_PER_THOUSAND_PUT: f64 = 0.005;
