@@ -50,6 +50,39 @@ pub fn invocation(body: &str, run: usize) -> Value {
 
 /// Spawns `bin` against a one-invocation Runtime API and times spawn to its answer.
 pub async fn first_answer(bin: &Path, env: &[(&str, &str)], aws: &str, event: &Value) -> Duration {
+    let mut cmd = tokio::process::Command::new(bin);
+    let (at, started, mut child) = run_once(&mut cmd, env, aws, event).await;
+    let _ = child.kill().await;
+    at.duration_since(started)
+}
+
+/// Instructions `bin` executes from its start to its answer to the first request (and its
+/// exit right after: its next poll is refused), counted by callgrind; `None` without valgrind.
+pub async fn first_answer_instructions(bin: &Path, env: &[(&str, &str)], aws: &str, event: &Value) -> Option<u64> {
+    let out = std::env::temp_dir().join(format!("relay-bench-first-{}.out", std::process::id()));
+    let mut cmd = tokio::process::Command::new("valgrind");
+    cmd.arg("--tool=callgrind").arg(format!("--callgrind-out-file={}", out.display())).arg(bin);
+    // Its exit: the refused poll makes lambda_runtime panic (no request id); unwinding without
+    // a backtrace costs next to nothing, symbolising one costs 440 M instructions.
+    cmd.env("RUST_BACKTRACE", "0");
+    if std::process::Command::new("valgrind").arg("--version").output().is_err() {
+        return None;
+    }
+    let (_, _, mut child) = run_once(&mut cmd, env, aws, event).await;
+    let _ = tokio::time::timeout(Duration::from_secs(60), child.wait()).await;
+    let text = std::fs::read_to_string(&out).ok()?;
+    let _ = std::fs::remove_file(&out);
+    text.lines().find_map(|l| l.strip_prefix("totals:")).and_then(|v| v.trim().parse().ok())
+}
+
+/// Runs `cmd` against a one-invocation Runtime API: when it answered, when it was started, and
+/// the process (which exits at its next poll, refused).
+async fn run_once(
+    cmd: &mut tokio::process::Command,
+    env: &[(&str, &str)],
+    aws: &str,
+    event: &Value,
+) -> (Instant, Instant, tokio::process::Child) {
     struct Runtime {
         event: Option<Value>,
         answered: Option<tokio::sync::oneshot::Sender<(Instant, bool)>>,
@@ -61,7 +94,7 @@ pub async fn first_answer(bin: &Path, env: &[(&str, &str)], aws: &str, event: &V
         move || async move {
             let event = state.lock().await.event.take();
             match event {
-                Some(event) => (
+                Some(event) => Ok((
                     [
                         ("lambda-runtime-aws-request-id", "cold-start-1"),
                         ("lambda-runtime-deadline-ms", "99999999999999"),
@@ -69,9 +102,9 @@ pub async fn first_answer(bin: &Path, env: &[(&str, &str)], aws: &str, event: &V
                         ("lambda-runtime-trace-id", "Root=1-00000000-000000000000000000000000"),
                     ],
                     event.to_string(),
-                ),
-                // One invocation only: the next poll waits until the process is killed.
-                None => std::future::pending().await,
+                )),
+                // One invocation only: the next poll is refused, and the runtime exits.
+                None => Err(axum::http::StatusCode::INTERNAL_SERVER_ERROR),
             }
         }
     };
@@ -95,7 +128,7 @@ pub async fn first_answer(bin: &Path, env: &[(&str, &str)], aws: &str, event: &V
         let _ = axum::serve(listener, app).await;
     });
     let started = Instant::now();
-    let mut child = tokio::process::Command::new(bin)
+    let child = cmd
         .envs(env.iter().copied())
         .env("AWS_LAMBDA_RUNTIME_API", addr.to_string())
         .env("AWS_ENDPOINT_URL", aws)
@@ -104,9 +137,8 @@ pub async fn first_answer(bin: &Path, env: &[(&str, &str)], aws: &str, event: &V
         .kill_on_drop(true)
         .spawn()
         .expect("spawn");
-    let (at, ok) = tokio::time::timeout(Duration::from_secs(20), rx).await.expect("no answer to the first request").expect("answer");
-    assert!(ok, "{} answered its first request with an error", bin.display());
-    let _ = child.kill().await;
+    let (at, ok) = tokio::time::timeout(Duration::from_secs(60), rx).await.expect("no answer to the first request").expect("answer");
+    assert!(ok, "the function answered its first request with an error");
     server.abort();
-    at.duration_since(started)
+    (at, started, child)
 }

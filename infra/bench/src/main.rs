@@ -156,9 +156,10 @@ async fn main() {
         print_costs().await;
         return;
     }
-    // `RELAY_BENCH_ONLY=latency ./dev bench`: cold start with a first request, and latency.
-    if only == "latency" {
-        print_latency(&root).await;
+    // `RELAY_BENCH_ONLY=latency ./dev bench`: cold start with a first request, and latency;
+    // `=cold`: the cold start alone.
+    if only == "latency" || only == "cold" {
+        print_latency(&root, only == "latency").await;
         return;
     }
     let mut failures = Vec::new();
@@ -240,7 +241,7 @@ async fn main() {
     }
     let _ = std::fs::remove_dir_all(&fresh);
 
-    print_latency(&root).await;
+    print_latency(&root, true).await;
 
     if !failures.is_empty() {
         eprintln!("over budget: {}", failures.join(", "));
@@ -249,7 +250,7 @@ async fn main() {
 }
 
 /// Cold start with the first request against `bare-ingest`, then latency through the stack.
-async fn print_latency(root: &Path) {
+async fn print_latency(root: &Path, through_the_stack: bool) {
     let fresh = std::env::temp_dir().join(format!("relay-bench-cold-{}", std::process::id()));
     std::fs::create_dir_all(&fresh).expect("temp dir");
     let (ingest, bare) = (fresh.join("ingest"), fresh.join("bare-ingest"));
@@ -264,12 +265,31 @@ async fn print_latency(root: &Path) {
         a.push(cold_start::first_answer(&ingest, &STARTUP_ENV, &aws, &event).await);
         b.push(cold_start::first_answer(&bare, &STARTUP_ENV, &aws, &event).await);
     }
+    let event = cold_start::invocation(&event_1kb(0).to_string(), 0);
+    let counts = (
+        cold_start::first_answer_instructions(&ingest, &STARTUP_ENV, &aws, &event).await,
+        cold_start::first_answer_instructions(&bare, &STARTUP_ENV, &aws, &event).await,
+    );
+
     let _ = std::fs::remove_dir_all(&fresh);
     let (a, b) = (latency::Percentiles::of(a), latency::Percentiles::of(b));
     println!("Cold start: spawn to the answer to the first POST /v1/events (AWS answering at once; median of {runs}, interleaved)");
     println!("  {:<52} {:>8.2} ms", "ingest", a.p50.as_secs_f64() * 1000.0);
     println!("  {:<52} {:>8.2} ms", "bare-ingest (same five AWS calls, SDK defaults)", b.p50.as_secs_f64() * 1000.0);
     println!("  {:<52} {:>8.2} x", "ratio", a.p50.as_secs_f64() / b.p50.as_secs_f64());
+    if let (Some(i), Some(b)) = counts {
+        println!(
+            "  {:<52} {:>8.2} M / {:.2} M ({:.2}x)",
+            "instructions, ingest / bare-ingest (callgrind)",
+            i as f64 / 1e6,
+            b as f64 / 1e6,
+            i as f64 / b as f64
+        );
+    }
+
+    if !through_the_stack {
+        return;
+    }
 
     let (stack, _proxy) = stack_behind_proxy(StackOptions::default()).await;
     let (url, arrivals) = latency::timing_receiver().await;
