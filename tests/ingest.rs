@@ -240,6 +240,24 @@ async fn a_write_that_landed_but_whose_answer_was_lost_counts_as_written_not_as_
 }
 
 #[tokio::test]
+async fn an_event_whose_answer_was_lost_is_not_kept_when_its_batch_fails() {
+    let (stack, proxy) = stack_behind_proxy().await;
+    // The first event's put lands and its answer is lost: the SDK's retry rewrites the same
+    // item (its key lets it). Then another event's write fails: the undo must delete the
+    // first, not put "what it replaced" (itself) back.
+    proxy.inject("PutItem", Fault::LoseAnswerWhenBodyHas("5eed0000-0000-4000-8000-0000000000a1"));
+    proxy.inject("PutItem", Fault::FailWhenBodyHas("5eed0000-0000-4000-8000-0000000000ff"));
+    let mut first: Value = serde_json::from_str(&hired("first")).expect("json");
+    first["eventId"] = "5eed0000-0000-4000-8000-0000000000a1".into();
+    let mut poison: Value = serde_json::from_str(&hired("poison")).expect("json");
+    poison["eventId"] = "5eed0000-0000-4000-8000-0000000000ff".into();
+    let body = json!({"events": [first, poison]}).to_string();
+    let (status, result, _) = json_of(stack.post("/v1/events/batch", &body, Some("lost-batch-1")).await).await;
+    assert_eq!(status, 503, "{result}");
+    assert_nothing_kept(&stack).await;
+}
+
+#[tokio::test]
 async fn a_batch_meeting_taken_ids_all_through_it_refuses_just_those_in_one_answer() {
     let (stack, _proxy) = stack_behind_proxy().await;
     let ids: Vec<String> = (0..4).map(|k| format!("7a4e0000-0000-4000-8000-00000000000{k}")).collect();

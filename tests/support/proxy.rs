@@ -38,6 +38,9 @@ pub enum Fault {
 struct Shared {
     upstream: String,
     faults: Mutex<BTreeMap<String, Fault>>,
+    /// Faults chosen by what a request's body holds (`FailWhenBodyHas`, `LoseAnswerWhenBodyHas`):
+    /// several per operation, the first that matches applies.
+    body_faults: Mutex<Vec<(String, Fault)>>,
     counts: Mutex<BTreeMap<String, usize>>,
     /// While `Some`, every forwarded request is kept with its answer (the cost benchmark).
     recording: Mutex<Option<Vec<Exchange>>>,
@@ -83,14 +86,22 @@ impl FaultProxy {
     }
 
     /// Injects `fault` into every request for `operation` (e.g. `PutEvents`, `TransactWriteItems`).
+    /// Faults chosen by the body add up (one per text); any other replaces the operation's last.
     pub fn inject(&self, operation: &str, fault: Fault) {
-        if let Ok(mut f) = self.shared.faults.lock() {
+        if matches!(fault, Fault::FailWhenBodyHas(_) | Fault::LoseAnswerWhenBodyHas(_)) {
+            if let Ok(mut f) = self.shared.body_faults.lock() {
+                f.push((operation.to_string(), fault));
+            }
+        } else if let Ok(mut f) = self.shared.faults.lock() {
             f.insert(operation.to_string(), fault);
         }
     }
 
     pub fn clear(&self) {
         if let Ok(mut f) = self.shared.faults.lock() {
+            f.clear();
+        }
+        if let Ok(mut f) = self.shared.body_faults.lock() {
             f.clear();
         }
     }
@@ -251,16 +262,20 @@ async fn forward(State(shared): State<Arc<Shared>>, req: Request) -> Response {
         return Response::builder().status(StatusCode::BAD_REQUEST).body(Body::empty()).unwrap_or_default();
     };
     let has = |text: &str| bytes.windows(text.len()).any(|w| w == text.as_bytes());
-    match fault {
-        Some(Fault::FailWhenBodyHas(text)) if has(text) => return internal_failure(),
-        Some(Fault::LoseAnswerWhenBodyHas(text)) if has(text) => {
-            if let Ok(mut f) = shared.faults.lock() {
-                f.remove(&op);
-            }
+    let body_fault = shared.body_faults.lock().ok().and_then(|mut faults| {
+        let at = faults
+            .iter()
+            .position(|(o, f)| *o == op && matches!(f, Fault::FailWhenBodyHas(t) | Fault::LoseAnswerWhenBodyHas(t) if has(t)))?;
+        // A lost answer happens once; a failure every time.
+        Some(if matches!(faults[at].1, Fault::LoseAnswerWhenBodyHas(_)) { faults.remove(at).1 } else { faults[at].1 })
+    });
+    match body_fault {
+        Some(Fault::LoseAnswerWhenBodyHas(_)) => {
             let _landed = relay_local::forward::forward(&reqwest::Client::new(), &shared.upstream, &parts, bytes).await;
             return internal_failure();
         }
-        _ => {}
+        Some(_) => return internal_failure(),
+        None => {}
     }
     let recording = shared.recording.lock().is_ok_and(|r| r.is_some());
     if !recording {

@@ -87,7 +87,7 @@ impl EventStore for DynamoStore {
 #[async_trait]
 impl EventWriter for DynamoStore {
     async fn put_events(&self, events: &[StoredEvent]) -> Result<(), WriteError> {
-        self.put_each(events).await
+        self.put_each(events).await.map_err(|f| f.error)
     }
 
     async fn delete_events(&self, ids: &[Uuid]) -> Result<(), StoreError> {

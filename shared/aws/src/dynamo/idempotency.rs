@@ -35,6 +35,12 @@ use super::{get_n, get_s, key, n, s, DynamoStore, Item, OrStoreError};
 /// and stays well inside one partition's burst.
 const PARALLEL_PUTS: usize = 25;
 
+/// Writing events failed: why, and whether what was written could be undone.
+pub(super) struct Failed {
+    pub error: WriteError,
+    pub undone: bool,
+}
+
 /// A conditional put's outcome.
 enum Put {
     /// Written; the item it replaced, if any (to put back on undo).
@@ -78,7 +84,9 @@ impl DynamoStore {
             .send()
             .await;
         match result {
-            Ok(out) => Ok(Put::Written(out.attributes.filter(|a| !a.is_empty()))),
+            // An item identical to this one is this put's own earlier landing (the SDK retried
+            // it and the condition let the rewrite through): nothing of anyone else's replaced.
+            Ok(out) => Ok(Put::Written(out.attributes.filter(|a| !a.is_empty() && *a != item))),
             Err(e) => match e.into_service_error() {
                 PutItemError::ConditionalCheckFailedException(c) if c.item.as_ref() == Some(&item) => Ok(Put::Written(None)),
                 PutItemError::ConditionalCheckFailedException(_) => Ok(Put::Refused),
@@ -152,7 +160,7 @@ impl DynamoStore {
     /// retries without them); a store error stops at once. On any failure what was written is
     /// undone and the failure returned: a store error first (the caller answers 503), else the
     /// ids other requests hold.
-    pub(super) async fn put_each(&self, events: &[StoredEvent]) -> Result<(), WriteError> {
+    pub(super) async fn put_each(&self, events: &[StoredEvent]) -> Result<(), Failed> {
         let mut written: Vec<(Uuid, Option<Item>)> = Vec::with_capacity(events.len());
         let mut taken: Vec<Uuid> = Vec::new();
         let mut failure: Option<StoreError> = None;
@@ -172,28 +180,44 @@ impl DynamoStore {
         if failure.is_none() && taken.is_empty() {
             return Ok(());
         }
-        if let Err(e) = self.undo_puts(written).await {
-            tracing::error!(error = %e, "could not undo a partial event write");
-        }
-        Err(match failure {
-            Some(e) => WriteError::Store(e),
-            None => WriteError::EventIdsTaken(taken),
+        let undone = match self.undo_puts(written).await {
+            Ok(()) => true,
+            Err(e) => {
+                tracing::error!(error = %e, "could not undo a partial event write; it stays under the lock until the lock lapses");
+                false
+            }
+        };
+        Err(Failed {
+            error: match failure {
+                Some(e) => WriteError::Store(e),
+                None => WriteError::EventIdsTaken(taken),
+            },
+            undone,
         })
     }
 
     /// Undoes event puts: an item that replaced another (deliver's copy from the bus, or the
     /// same key's event from before the key expired) gets the old one back; a new one goes.
+    /// Every step is tried; the first failure is returned (the caller then keeps the lock, so
+    /// the writes left stay under it until it lapses, for the retry to rewrite).
     async fn undo_puts(&self, written: Vec<(Uuid, Option<Item>)>) -> Result<(), StoreError> {
         let mut new = Vec::new();
+        let mut failure = None;
         for (id, replaced) in written {
             match replaced {
                 Some(old) => {
-                    self.client.put_item().table_name(&self.tables.events).set_item(Some(old)).send().await.or_store("dynamodb:PutItem")?;
+                    let put = self.client.put_item().table_name(&self.tables.events).set_item(Some(old)).send().await;
+                    if let Err(e) = put.or_store("dynamodb:PutItem") {
+                        failure.get_or_insert(e);
+                    }
                 }
                 None => new.push(id),
             }
         }
-        self.delete_events(&new).await
+        if let Err(e) = self.delete_events(&new).await {
+            failure.get_or_insert(e);
+        }
+        failure.map_or(Ok(()), Err)
     }
 }
 
@@ -204,11 +228,14 @@ impl IdempotencyStore for DynamoStore {
         if events.is_empty() {
             return Ok(());
         }
-        if let Err(e) = self.put_each(events).await {
+        if let Err(Failed { error, undone }) = self.put_each(events).await {
             // The key is free again for the retry (the batch route retries at once without
-            // the ids others hold).
-            self.release_lock(&lock.key, &token).await;
-            return Err(e);
+            // the ids others hold), unless writes could not be undone: those stay under the
+            // lock until it lapses, and the retry rewrites them.
+            if undone {
+                self.release_lock(&lock.key, &token).await;
+            }
+            return Err(error);
         }
         Ok(())
     }
