@@ -85,7 +85,7 @@ async fn run_once(
 ) -> (Instant, Instant, tokio::process::Child) {
     struct Runtime {
         event: Option<Value>,
-        answered: Option<tokio::sync::oneshot::Sender<(Instant, bool)>>,
+        answered: Option<tokio::sync::oneshot::Sender<(Instant, bool, Value)>>,
     }
     let (tx, rx) = tokio::sync::oneshot::channel();
     let state = Arc::new(Mutex::new(Runtime { event: Some(event.clone()), answered: Some(tx) }));
@@ -110,9 +110,10 @@ async fn run_once(
     };
     let answer = |ok: bool| {
         let state = state.clone();
-        move || async move {
+        move |body: axum::body::Bytes| async move {
+            let at = Instant::now();
             if let Some(tx) = state.lock().await.answered.take() {
-                let _ = tx.send((Instant::now(), ok));
+                let _ = tx.send((at, ok, serde_json::from_slice(&body).unwrap_or(Value::Null)));
             }
             axum::http::StatusCode::ACCEPTED
         }
@@ -137,8 +138,11 @@ async fn run_once(
         .kill_on_drop(true)
         .spawn()
         .expect("spawn");
-    let (at, ok) = tokio::time::timeout(Duration::from_secs(60), rx).await.expect("no answer to the first request").expect("answer");
-    assert!(ok, "the function answered its first request with an error");
+    let (at, ok, answer) =
+        tokio::time::timeout(Duration::from_secs(60), rx).await.expect("no answer to the first request").expect("answer");
+    assert!(ok, "the function answered its first request with an error: {answer}");
+    // An early refusal (a 401, a 503) would look fast: only an accepted event counts.
+    assert_eq!(answer["statusCode"], 202, "the first request was not accepted: {answer}");
     server.abort();
     (at, started, child)
 }

@@ -212,7 +212,8 @@ pub struct Usage {
     /// SQS requests no function makes but the run causes: EventBridge's SendMessage to a rule's
     /// queue, and Lambda's polling (a receive and a delete per batch of ten).
     pub sqs_requests: f64,
-    /// Bytes the functions wrote to their logs (CloudWatch Logs ingests them).
+    /// Bytes the functions wrote to their logs (CloudWatch Logs ingests them, and Lambda's own
+    /// lines per invocation, which the bill adds).
     pub log_bytes: f64,
 }
 
@@ -229,6 +230,7 @@ pub struct Function {
 pub fn bill(t: &Tally, u: &Usage) -> Bill {
     let per = |x: f64| x / u.events;
     let (mut lambda_dollars, mut billed_ms) = (per(u.invocations) * LAMBDA_PER_MILLION_REQUESTS, 0.0);
+    let platform_log_bytes = u.invocations * PLATFORM_LOG_BYTES_PER_INVOCATION;
     let mut sizes = Vec::new();
     for (id, f) in u.functions.iter().filter(|(_, f)| f.cpu_ms > 0.0 || t.waits_of(&f.binary) > 0.0) {
         let (dollars, ms) = lambda_at(t, u, id, f.memory_mb);
@@ -255,7 +257,11 @@ pub fn bill(t: &Tally, u: &Usage) -> Bill {
             per(t.s3_put) * S3_PER_THOUSAND_PUT * 1000.0 + per(t.s3_get) * S3_PER_THOUSAND_GET * 1000.0,
             format!("{:.2} PUT + {:.2} GET", per(t.s3_put), per(t.s3_get)),
         ),
-        ("CloudWatch Logs", per(u.log_bytes) / 1e9 * CLOUDWATCH_LOGS_PER_GB * 1e6, format!("{:.0} bytes", per(u.log_bytes))),
+        (
+            "CloudWatch Logs",
+            per(u.log_bytes + platform_log_bytes) / 1e9 * CLOUDWATCH_LOGS_PER_GB * 1e6,
+            format!("{:.0} bytes ({:.0} of them Lambda's own lines)", per(u.log_bytes + platform_log_bytes), per(platform_log_bytes)),
+        ),
     ];
     Bill { lines }
 }

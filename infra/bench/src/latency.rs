@@ -53,12 +53,17 @@ pub async fn timing_receiver() -> (String, Arc<Mutex<HashMap<String, Instant>>>)
             }
         }),
     );
+    (serve(app).await, arrivals)
+}
+
+/// Serves `app` on a free local port; the URL of its `/hook`.
+pub async fn serve(app: axum::Router) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let url = format!("http://{}/hook", listener.local_addr().expect("addr"));
     tokio::spawn(async move {
         let _ = axum::serve(listener, app).await;
     });
-    (url, arrivals)
+    url
 }
 
 /// `per_client` events from each of [`CLIENTS`] concurrent clients, each timed from just before

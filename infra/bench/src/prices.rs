@@ -44,5 +44,11 @@ pub const LATENCY_MS_DYNAMODB: f64 = 6.0;
 pub const LATENCY_MS_EVENTBRIDGE: f64 = 15.0;
 pub const LATENCY_MS_SQS: f64 = 8.0;
 pub const LATENCY_MS_S3: f64 = 20.0;
+/// What Lambda itself logs per invocation in the JSON log format at `SystemLogLevel: INFO`:
+/// a `platform.start` record (about 130 bytes) and a `platform.report` record (about 270: the
+/// durations, memory size, max memory used, and the init duration after a cold start), as
+/// their documented shapes come out with real request ids. CloudWatch Logs ingests them too.
+pub const PLATFORM_LOG_BYTES_PER_INVOCATION: f64 = 400.0;
+
 /// An endpoint answering a webhook (a fast receiver; slow ones bill their own time).
 pub const LATENCY_MS_ENDPOINT: f64 = 30.0;

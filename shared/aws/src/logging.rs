@@ -13,10 +13,13 @@ pub fn init() {
     let level = std::env::var("AWS_LAMBDA_LOG_LEVEL").or_else(|_| std::env::var("RUST_LOG")).ok();
     let level = level.as_deref().and_then(|l| l.parse::<LevelFilter>().ok()).unwrap_or(LevelFilter::INFO);
     let filter = EnvFilter::builder().with_default_directive(level.into()).from_env_lossy();
-    let fmt = tracing_subscriber::fmt().with_target(false).without_time().with_env_filter(filter);
+    let fmt = tracing_subscriber::fmt().with_target(false).with_env_filter(filter);
     if std::env::var("AWS_LAMBDA_LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("json")) {
+        // With a timestamp: Lambda filters JSON lines by `ApplicationLogLevel` only when each
+        // carries `timestamp` and `level` (without one it takes every line for INFO, so a WARN
+        // setting would drop errors too).
         fmt.json().flatten_event(true).with_current_span(true).with_span_list(false).init();
     } else {
-        fmt.with_ansi(false).init();
+        fmt.without_time().with_ansi(false).init();
     }
 }
