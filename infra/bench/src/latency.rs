@@ -66,21 +66,22 @@ pub async fn serve(app: axum::Router) -> String {
     url
 }
 
-/// `per_client` events from each of [`CLIENTS`] concurrent clients, each timed from just before
-/// its request to its 202, and to its arrival at the receiver.
+/// `per_client` events from each of `clients` concurrent clients, each timed from just before
+/// its request to its 202, and to its arrival at the receiver. `first` numbers the events (and
+/// their idempotency keys) so runs on one stack do not overlap.
 pub async fn measure(
     stack: &relay_e2e::Stack,
     arrivals: &Mutex<HashMap<String, Instant>>,
-    per_client: usize,
+    (clients, per_client, first): (usize, usize, usize),
     event: impl Fn(usize) -> Value + Sync,
 ) -> Latency {
     let started = Instant::now();
-    let clients = (0..CLIENTS).map(|c| {
+    let clients = (0..clients).map(|c| {
         let event = &event;
         async move {
             let mut sent = Vec::with_capacity(per_client);
             for k in 0..per_client {
-                let i = 10_000 + c * per_client + k;
+                let i = first + c * per_client + k;
                 let body = event(i).to_string();
                 let at = Instant::now();
                 let resp = stack.post("/v1/events", &body, Some(&format!("latency-{i}"))).await;
