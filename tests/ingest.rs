@@ -192,6 +192,7 @@ async fn a_failing_store_write_is_a_503_that_publishes_nothing_and_the_retry_pub
 
     // The lock is taken, then the event's write fails: the lock is given back at once, so the
     // retry is not told "in progress" until the lock's expiry.
+    proxy.clear();
     proxy.inject("PutItem", Fault::FailWhenBodyHas("orgReceived"));
     let (status, _, headers) = json_of(stack.post("/v1/events", &hired("cand-1"), Some("store-1")).await).await;
     assert_eq!(status, 503);

@@ -9,7 +9,8 @@
 //!
 //! Failure rules: if storing or publishing fails, everything written for the request is
 //! deleted again and the caller gets 503 with `Retry-After`, so a retry with the same key starts
-//! clean and publishes once. If only the final completion write fails, the event is already on
+//! clean and publishes once. (If even the deletion fails, what is left stays unpublished under
+//! the request's lock until the lock lapses, and is rewritten by the retry after it.) If only the final completion write fails, the event is already on
 //! the bus, so the caller still gets its 202; the lock then lapses at its in-progress expiry.
 
 use std::sync::Arc;

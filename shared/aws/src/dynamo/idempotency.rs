@@ -183,7 +183,7 @@ impl DynamoStore {
         let undone = match self.undo_puts(written).await {
             Ok(()) => true,
             Err(e) => {
-                tracing::error!(error = %e, "could not undo a partial event write; it stays under the lock until the lock lapses");
+                tracing::error!(error = %e, "could not undo a partial event write");
                 false
             }
         };
@@ -198,8 +198,9 @@ impl DynamoStore {
 
     /// Undoes event puts: an item that replaced another (deliver's copy from the bus, or the
     /// same key's event from before the key expired) gets the old one back; a new one goes.
-    /// Every step is tried; the first failure is returned (the caller then keeps the lock, so
-    /// the writes left stay under it until it lapses, for the retry to rewrite).
+    /// Every put-back is tried, then the deletes; the first failure is returned (a keyed
+    /// request then keeps its lock, so the writes left stay under it until it lapses, for the
+    /// retry to rewrite).
     async fn undo_puts(&self, written: Vec<(Uuid, Option<Item>)>) -> Result<(), StoreError> {
         let mut new = Vec::new();
         let mut failure = None;
@@ -231,10 +232,15 @@ impl IdempotencyStore for DynamoStore {
         if let Err(Failed { error, undone }) = self.put_each(events).await {
             // The key is free again for the retry (the batch route retries at once without
             // the ids others hold), unless writes could not be undone: those stay under the
-            // lock until it lapses, and the retry rewrites them.
-            if undone {
-                self.release_lock(&lock.key, &token).await;
+            // lock until it lapses, and the retry rewrites them. That is an outage, answered
+            // 503 (never "ids taken", whose retry would meet its own lock and answer 409).
+            if !undone {
+                return Err(match error {
+                    WriteError::Store(e) => WriteError::Store(e),
+                    _ => WriteError::Store(StoreError::new("undo", "events written for a refused request could not be removed")),
+                });
             }
+            self.release_lock(&lock.key, &token).await;
             return Err(error);
         }
         Ok(())
