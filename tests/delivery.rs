@@ -445,15 +445,7 @@ async fn events_put_on_the_bus_directly_are_delivered_and_garbage_goes_to_the_dl
     let event_id = "2f0c4c56-6f4b-4f8e-9d55-0a7f1c6b9e01";
     let envelope = json!({"eventId": event_id, "eventType": "employee.created", "eventVersion": "1.0", "sourceProduct": "nexus", "organizationId": "org-acme",
         "timestamp": "2026-11-22T10:00:00Z", "payload": {"employeeId": "emp-9", "firstName": "Ada", "lastName": "L", "email": "ada@example.com", "startDate": "2026-12-01"}});
-    let bus = aws_sdk_eventbridge::Client::new(&sdk);
-    let entry = aws_sdk_eventbridge::types::PutEventsRequestEntry::builder()
-        .event_bus_name("relay-local")
-        .source("nexus")
-        .detail_type("employee.created")
-        .detail(envelope.to_string())
-        .build();
-    let out = bus.put_events().entries(entry).send().await.expect("put events");
-    assert_eq!(out.failed_entry_count, 0);
+    stack.put_on_bus(Some("relay-local"), "nexus", "employee.created", &envelope).await;
 
     let got = receiver.wait_for(1, LIMIT).await;
     let body: Value = serde_json::from_str(&got[0].body).expect("json");

@@ -295,13 +295,7 @@ async fn undoing_a_failed_batch_puts_back_the_event_deliver_kept_from_the_bus() 
     kept["eventVersion"] = "1.0".into();
     kept["sourceProduct"] = "recruitiq".into();
     kept["timestamp"] = "2026-11-24T10:00:00Z".into();
-    let entry = aws_sdk_eventbridge::types::PutEventsRequestEntry::builder()
-        .event_bus_name("relay-local")
-        .source("recruitiq")
-        .detail_type("candidate.hired")
-        .detail(kept.to_string())
-        .build();
-    aws_sdk_eventbridge::Client::new(&stack.aws().await).put_events().entries(entry).send().await.expect("put events");
+    stack.put_on_bus(Some("relay-local"), "recruitiq", "candidate.hired", &kept).await;
     let client = reqwest::Client::new();
     let get = || client.get(format!("{}/v1/events/{id}", stack.url)).bearer_auth(&stack.org_key).send();
     let started = std::time::Instant::now();

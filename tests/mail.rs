@@ -140,21 +140,13 @@ async fn a_mail_that_cannot_be_sent_is_refused_before_anything_is_queued() {
 #[tokio::test]
 async fn a_request_put_on_the_bus_twice_and_redelivered_is_sent_once() {
     let stack = stack().await;
-    let events = aws_sdk_eventbridge::Client::new(&stack.aws().await);
     let id = uuid::Uuid::new_v4();
     let envelope = json!({"eventId": id, "eventType": "email.requested", "eventVersion": "1.0", "sourceProduct": "paylinq",
         "organizationId": ORG, "timestamp": "2026-11-24T10:00:00Z",
         "payload": {"to": ["eve@employees.example"], "template": "payslip-available",
                     "data": {"employeeName": "Eve", "period": "2026-11", "netPay": "EUR 2,450.10", "payDate": "2026-11-25", "payslipUrl": "https://paylinq.example/p/1"}}});
-    let entry = aws_sdk_eventbridge::types::PutEventsRequestEntry::builder()
-        .event_bus_name("relay-local")
-        .source("paylinq")
-        .detail_type("email.requested")
-        .detail(envelope.to_string())
-        .build();
     for _ in 0..2 {
-        let out = events.put_events().entries(entry.clone()).send().await.expect("put events");
-        assert_eq!(out.failed_entry_count, 0);
+        stack.put_on_bus(Some("relay-local"), "paylinq", "email.requested", &envelope).await;
     }
     // And the very message again, as SQS would redeliver it.
     let sqs = aws_sdk_sqs::Client::new(&stack.aws().await);
@@ -218,14 +210,8 @@ async fn a_bounce_suppresses_the_address_and_the_next_mail_is_reported_suppresse
     let mut foreign = detail.clone();
     foreign["mail"]["tags"]["ses:configuration-set"] = json!(["another-app"]);
     foreign["bounce"]["bouncedRecipients"][0]["emailAddress"] = json!("someone-else@example.com");
-    let events = aws_sdk_eventbridge::Client::new(&stack.aws().await);
     for d in [foreign, detail] {
-        let entry = aws_sdk_eventbridge::types::PutEventsRequestEntry::builder()
-            .source("aws.ses")
-            .detail_type("Email Bounced")
-            .detail(d.to_string())
-            .build();
-        events.put_events().entries(entry).send().await.expect("put events");
+        stack.put_on_bus(None, "aws.ses", "Email Bounced", &d).await;
     }
 
     let bounced = until_status(&stack, &first, "bounced").await;

@@ -142,6 +142,19 @@ impl Stack {
             .await
     }
 
+    /// Puts one entry on an EventBridge bus of the emulator, as a product (or SES) would, and
+    /// checks it was taken. `bus`: `None` for the account's default bus.
+    pub async fn put_on_bus(&self, bus: Option<&str>, source: &str, detail_type: &str, detail: &serde_json::Value) {
+        let entry = aws_sdk_eventbridge::types::PutEventsRequestEntry::builder()
+            .set_event_bus_name(bus.map(str::to_string))
+            .source(source)
+            .detail_type(detail_type)
+            .detail(detail.to_string())
+            .build();
+        let out = aws_sdk_eventbridge::Client::new(&self.aws().await).put_events().entries(entry).send().await.expect("put events");
+        assert_eq!(out.failed_entry_count, 0, "the bus refused the entry");
+    }
+
     pub fn queue_url(&self, name: &str) -> String {
         format!("{}/123456789012/{name}", self.aws_endpoint)
     }

@@ -62,22 +62,25 @@ impl DynamoStore {
         Ok(())
     }
 
-    /// Puts `item` into `table` if `condition` holds. A refusal whose standing item is `item`
-    /// itself is this put landing on an earlier try (the SDK retried it): written.
+    /// Puts `item` into `table` if `condition` holds (with its attribute `names` and `values`).
+    /// A refusal whose standing item is `item` itself is this put landing on an earlier try (the
+    /// SDK retried it): written.
     async fn put_if(
         &self,
         table: &str,
         item: Item,
         condition: &str,
+        names: &[(&str, &str)],
         values: HashMap<String, aws_sdk_dynamodb::types::AttributeValue>,
     ) -> Result<Put, StoreError> {
+        let names: HashMap<String, String> = names.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         let result = self
             .client
             .put_item()
             .table_name(table)
             .set_item(Some(item.clone()))
             .condition_expression(condition)
-            .set_expression_attribute_names(condition.contains("#s").then(|| HashMap::from([("#s".to_string(), "status".to_string())])))
+            .set_expression_attribute_names((!names.is_empty()).then_some(names))
             .set_expression_attribute_values((!values.is_empty()).then_some(values))
             .return_values(ReturnValue::AllOld)
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
@@ -112,7 +115,7 @@ impl DynamoStore {
                 ]),
             ),
         };
-        self.put_if(&self.tables.events, event_item(e), condition, values).await
+        self.put_if(&self.tables.events, event_item(e), condition, &[], values).await
     }
 
     /// Takes `lock` with a conditional PutItem (free, expired, or an in-progress lock whose
@@ -131,7 +134,7 @@ impl DynamoStore {
             (":nowms".to_string(), n(now_ms)),
             (":inprogress".to_string(), s("INPROGRESS")),
         ]);
-        match self.put_if(&self.tables.idempotency, item, condition, values).await? {
+        match self.put_if(&self.tables.idempotency, item, condition, &[("#s", "status")], values).await? {
             Put::Written(_) => Ok(token),
             Put::Refused => Err(WriteError::LockHeld),
         }
