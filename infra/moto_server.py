@@ -1,5 +1,26 @@
 """Runs moto's server for the local stack and exits as soon as the process that started it is
-gone, so an interrupted stack or test run never leaves an emulator holding a port."""
+gone, so an interrupted stack or test run never leaves an emulator holding a port.
+
+It also mends what keeps moto from holding load (issue 16), where the cost arises, so that the
+emulator's time and memory per request stay flat as its state grows:
+
+- DynamoDB `TransactWriteItems` deep-copied every table it touched before each transaction, to
+  roll back on failure: a transaction on a table of N items cost O(N) time and a full copy of
+  the table in memory. Here it saves only the items the transaction names and puts back just
+  those, which is also what DynamoDB promises (other writers' items are never rolled back).
+- SQS kept every receipt handle of every deleted message forever, to answer a repeated
+  DeleteMessage kindly: memory that grows with every message the queue ever carried. Here it
+  keeps the most recent ones, more than any caller retries.
+- EventBridge built a JSONPath parser (with yacc tables) eight times for every event and every
+  rule target, to read the event's fields: several milliseconds per PutEvents per rule. Here a
+  parsed path is kept and reused, as the expressions are the same few every time.
+- An EventBridge archive kept a deep copy of every archived event in a list; here it keeps the
+  most recent `RELAY_LOCAL_ARCHIVE_KEEP` (10,000), enough to show replay locally.
+
+`tests/emulator.rs` fails if the time per request grows with the state again.
+"""
+import collections
+import copy
 import os
 import sys
 import threading
@@ -16,6 +37,112 @@ def watch_parent() -> None:
 
 
 threading.Thread(target=watch_parent, daemon=True).start()
+
+
+def transactions_save_only_their_items() -> None:
+    import moto.dynamodb.models as dynamodb
+    from moto.dynamodb.models.dynamo_type import DynamoType
+    from moto.dynamodb.models.table import Table
+
+    class TablesAreNotCopied:
+        """`copy` as moto's DynamoDB backend sees it, but a Table "deep-copies" to itself, so
+        the backend's whole-table backup and its restore (an assignment) both cost nothing."""
+
+        def __getattr__(self, name):
+            return getattr(copy, name)
+
+        @staticmethod
+        def deepcopy(value, memo=None):
+            return value if isinstance(value, Table) else copy.deepcopy(value, memo)
+
+    dynamodb.copy = TablesAreNotCopied()
+    backend = dynamodb.DynamoDBBackend
+    original = backend.transact_write_items
+
+    def transact_write_items(self, transact_items):
+        saved = []
+        for entry in transact_items:
+            for op in entry.values():
+                table = self.tables.get(op.get("TableName")) if isinstance(op, dict) else None
+                if table is None:
+                    continue
+                attrs = op.get("Item") or op.get("Key") or {}
+                hash_key = attrs.get(table.hash_key_attr)
+                range_key = attrs.get(table.range_key_attr) if table.range_key_attr else None
+                if hash_key is None or (table.range_key_attr and range_key is None):
+                    continue  # the original refuses it before writing anything
+                h = DynamoType(hash_key)
+                r = DynamoType(range_key) if range_key is not None else None
+                saved.append((table, h, r, copy.deepcopy(table.get_item(h, r))))
+        try:
+            return original(self, transact_items)
+        except Exception:
+            # Newest first, so an item named twice ends as it was before the transaction.
+            for table, h, r, item in reversed(saved):
+                if item is None:
+                    table.delete_item(h, r)
+                elif r is not None:
+                    table.items[h][r] = item
+                else:
+                    table.items[h] = item
+            raise
+
+    backend.transact_write_items = transact_write_items
+
+
+def sqs_forgets_old_receipt_handles() -> None:
+    from moto.sqs.models import Queue
+
+    class RecentHandles(collections.OrderedDict):
+        """A set of the newest receipt handles, with the methods moto's Queue uses."""
+
+        LIMIT = 100_000
+
+        def add(self, handle):
+            self[handle] = None
+            self.move_to_end(handle)
+            while len(self) > self.LIMIT:
+                self.popitem(last=False)
+
+        def update(self, handles):
+            for handle in handles:
+                self.add(handle)
+
+    original = Queue.__init__
+
+    def __init__(self, *args, **kwargs):
+        original(self, *args, **kwargs)
+        self.deleted_messages = RecentHandles()
+
+    Queue.__init__ = __init__
+
+
+def archives_keep_recent_events() -> None:
+    from moto.events.models import Archive
+
+    keep = int(os.environ.get("RELAY_LOCAL_ARCHIVE_KEEP", "10000"))
+    original = Archive.__init__
+
+    def __init__(self, *args, **kwargs):
+        original(self, *args, **kwargs)
+        self.events = collections.deque(maxlen=keep)
+
+    Archive.__init__ = __init__
+
+
+def jsonpaths_are_parsed_once() -> None:
+    import functools
+
+    import jsonpath_ng.ext
+
+    # moto imports `parse` inside the function that uses it, so this is the one it gets.
+    jsonpath_ng.ext.parse = functools.lru_cache(maxsize=256)(jsonpath_ng.ext.parse)
+
+
+transactions_save_only_their_items()
+jsonpaths_are_parsed_once()
+sqs_forgets_old_receipt_handles()
+archives_keep_recent_events()
 
 from moto.server import main  # noqa: E402  (after the watcher, so a slow import is covered too)
 
