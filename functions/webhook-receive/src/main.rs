@@ -2,7 +2,10 @@
 
 use lambda_http::{run, service_fn, Error, Request};
 
-#[tokio::main]
+// One thread: a Lambda instance handles one invocation at a time and gets a fraction of a vCPU
+// (a seventh at 256 MB). A multi-threaded runtime spent about a third of the CPU of every
+// event on waking and parking its worker threads (issue 16, measured with perf).
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     relay_aws::logging::init();
     let app = webhook_receive::App::from_env().await?;
