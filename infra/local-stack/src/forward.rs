@@ -19,18 +19,20 @@ const HOP_BY_HOP: [&str; 7] = ["connection", "keep-alive", "proxy-connection", "
 pub async fn forward(client: &reqwest::Client, upstream: &str, parts: &Parts, body: Bytes) -> Response {
     let url = format!("{upstream}{}", parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/"));
     let mut out = client.request(parts.method.clone(), url).body(body);
+    let named = connection_scoped(&parts.headers);
     for (k, v) in &parts.headers {
         // The client sets its own Host and Content-Length for the new connection.
-        if k != "host" && k != "content-length" && !HOP_BY_HOP.contains(&k.as_str()) {
+        if k != "host" && k != "content-length" && !HOP_BY_HOP.contains(&k.as_str()) && !named.contains(&k.as_str().to_string()) {
             out = out.header(k, v);
         }
     }
     match out.send().await {
         Ok(resp) => {
             let mut builder = Response::builder().status(resp.status());
+            let named = connection_scoped(resp.headers());
             for (k, v) in resp.headers() {
                 // The body is passed on whole, so its framing is the new response's.
-                if k != "content-length" && !HOP_BY_HOP.contains(&k.as_str()) {
+                if k != "content-length" && !HOP_BY_HOP.contains(&k.as_str()) && !named.contains(&k.as_str().to_string()) {
                     builder = builder.header(k, v);
                 }
             }
@@ -38,4 +40,16 @@ pub async fn forward(client: &reqwest::Client, upstream: &str, parts: &Parts, bo
         }
         Err(_) => Response::builder().status(StatusCode::BAD_GATEWAY).body(Body::empty()).unwrap_or_default(),
     }
+}
+
+/// The headers a `Connection` header names, which are connection-scoped too (RFC 9110 §7.6.1).
+fn connection_scoped(headers: &axum::http::HeaderMap) -> Vec<String> {
+    headers
+        .get_all("connection")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|name| name.trim().to_ascii_lowercase())
+        .filter(|name| !name.is_empty())
+        .collect()
 }
