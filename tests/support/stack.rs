@@ -58,7 +58,8 @@ impl Stack {
         let moto_port = opts.moto_port.unwrap_or_else(crate::free_port);
         let state_dir = std::env::temp_dir().join(format!("relay-e2e-{}-{port}", std::process::id()));
         std::fs::create_dir_all(&state_dir).expect("state dir");
-        let bin = root.join("target/debug/relay-local");
+        // RELAY_LOCAL_LAUNCHER: another build of relay-local (the load driver runs the release one).
+        let bin = std::env::var_os("RELAY_LOCAL_LAUNCHER").map_or_else(|| root.join("target/debug/relay-local"), std::path::PathBuf::from);
         assert!(bin.exists(), "{} is missing: run the tests with ./dev test (it builds the binaries first)", bin.display());
         let env: Vec<String> = opts.function_env.iter().map(|(k, v)| format!("{k}={v}")).collect();
         let mut cmd = tokio::process::Command::new(bin);

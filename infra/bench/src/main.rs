@@ -18,6 +18,7 @@
 mod cold_start;
 mod cost;
 mod latency;
+mod load;
 mod prices;
 
 use std::path::Path;
@@ -60,7 +61,7 @@ const COST_GOAL: f64 = 5.0;
 /// address, a recruiter's free-text note drawn from a vocabulary by a generator seeded with
 /// `i`), so it deflates like one: about 1.9x (a run of one repeated character would flatter
 /// the stored-size cut of issue 14 with 20x).
-fn event_1kb(i: usize) -> Value {
+pub(crate) fn event_1kb(i: usize) -> Value {
     const WORDS: [&str; 48] = [
         "candidate",
         "accepted",
@@ -149,6 +150,19 @@ async fn main() {
     // build, so a debug build answers them too.)
     if std::env::var_os("RELAY_LOCAL_BIN_DIR").is_none() {
         std::env::set_var("RELAY_LOCAL_BIN_DIR", root.join("target/release"));
+    }
+    // `./dev load [options]` (`relay-bench load`): the load driver of issue 16.
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some("load") {
+        // Its stack's stand-ins are release builds too, so their CPU is what they would cost.
+        if std::env::var_os("RELAY_LOCAL_LAUNCHER").is_none() {
+            std::env::set_var("RELAY_LOCAL_LAUNCHER", root.join("target/release/relay-local"));
+        }
+        if let Err(e) = load::run(&args[1..]).await {
+            eprintln!("load: {e}");
+            std::process::exit(1);
+        }
+        return;
     }
     // `RELAY_BENCH_ONLY=cost ./dev bench` runs the cost scenarios alone (a minute, not ten).
     let only = std::env::var("RELAY_BENCH_ONLY").unwrap_or_default();
