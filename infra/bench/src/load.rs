@@ -134,7 +134,7 @@ pub async fn run(args: &[String]) -> Result<(), String> {
             let id = created.json::<Value>().await.ok().and_then(|v| v["id"].as_str().map(str::to_string)).unwrap_or_default();
             made = Some((format!("{url}/v1/subscriptions/{id}"), org_key.clone()));
             let body = move |i: usize| {
-                let mut event = crate::event_1kb(i);
+                let mut event = crate::sample::event_1kb(i);
                 event["organizationId"] = Value::String(org_id.clone());
                 event
             };
@@ -162,7 +162,7 @@ pub async fn run(args: &[String]) -> Result<(), String> {
             }
             // The receiver reads `data.eventId`, as Relay's deliveries carry it.
             let salt = run.clone();
-            let body = move |i: usize| json!({"eventType": "candidate.hired", "payload": {"data": {"eventId": format!("load-{salt}-{i}")}, "event": crate::event_1kb(i)}});
+            let body = move |i: usize| json!({"eventType": "candidate.hired", "payload": {"data": {"eventId": format!("load-{salt}-{i}")}, "event": crate::sample::event_1kb(i)}});
             let publisher = Publisher {
                 url: format!("{url}/api/v1/app/{app}/msg/"),
                 token: token.clone(),

@@ -20,6 +20,7 @@ mod cost;
 mod latency;
 mod load;
 mod prices;
+mod sample;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -56,86 +57,6 @@ const DELIVERY_BUDGET: f64 = 7.3;
 
 /// Issue #14's goal for a 1 KB event ingested and delivered once (the floor is about $4.10).
 const COST_GOAL: f64 = 5.0;
-
-/// A typical event: about 1 KB as JSON, shaped like a real `candidate.hired` (names, an
-/// address, a recruiter's free-text note drawn from a vocabulary by a generator seeded with
-/// `i`), so it deflates like one: about 1.9x (a run of one repeated character would flatter
-/// the stored-size cut of issue 14 with 20x).
-pub(crate) fn event_1kb(i: usize) -> Value {
-    const WORDS: [&str; 48] = [
-        "candidate",
-        "accepted",
-        "offer",
-        "after",
-        "second",
-        "interview",
-        "with",
-        "team",
-        "lead",
-        "strong",
-        "references",
-        "from",
-        "previous",
-        "employer",
-        "relocating",
-        "Utrecht",
-        "start",
-        "date",
-        "agreed",
-        "salary",
-        "band",
-        "senior",
-        "remote",
-        "two",
-        "days",
-        "week",
-        "laptop",
-        "ordered",
-        "onboarding",
-        "buddy",
-        "assigned",
-        "contract",
-        "signed",
-        "digitally",
-        "probation",
-        "months",
-        "notice",
-        "period",
-        "negotiated",
-        "visa",
-        "not",
-        "required",
-        "pension",
-        "scheme",
-        "explained",
-        "travel",
-        "allowance",
-        "the",
-    ];
-    let mut x = (i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    let mut next = |n: usize| {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        (x % n as u64) as usize
-    };
-    let mut note = String::new();
-    while note.len() < 520 {
-        note.push_str(WORDS[next(WORDS.len())]);
-        note.push(' ');
-    }
-    let first = ["Sanne", "Daan", "Fatima", "Lucas", "Noor", "Milan"][next(6)];
-    let last = ["de Vries", "Jansen", "Bakker", "El Amrani", "Visser", "Smit"][next(6)];
-    json!({"eventType": "candidate.hired", "organizationId": "org-acme", "correlationId": format!("c-{i}"),
-           "payload": {"candidateId": format!("cand-{i:06}"), "jobId": format!("job-{}", 100 + next(900)), "startDate": "2026-12-01",
-                       "salary": 52000 + 250 * next(80), "currency": "EUR", "hoursPerWeek": 32 + next(9),
-                       "candidate": {"firstName": first,
-                                     "lastName": last,
-                                     "email": format!("candidate{}@example.nl", next(100_000)),
-                                     "phone": format!("+316{:08}", next(100_000_000)),
-                                     "address": {"street": format!("Kanaalweg {}", 1 + next(300)), "postcode": format!("35{:02} AB", next(100)), "city": "Utrecht"}},
-                       "recruiterId": format!("usr-{}", next(5000)), "notes": note.trim_end()}})
-}
 
 fn event(i: usize) -> Value {
     json!({"eventType": "candidate.hired", "organizationId": "org-bench", "correlationId": format!("c-{i}"),
@@ -275,11 +196,11 @@ async fn print_latency(root: &Path, through_the_stack: bool) {
     let runs = 51;
     let (mut a, mut b) = (Vec::new(), Vec::new());
     for run in 0..runs {
-        let event = cold_start::invocation(&event_1kb(run).to_string(), run);
+        let event = cold_start::invocation(&sample::event_1kb(run).to_string(), run);
         a.push(cold_start::first_answer(&ingest, &STARTUP_ENV, &aws, &event).await);
         b.push(cold_start::first_answer(&bare, &STARTUP_ENV, &aws, &event).await);
     }
-    let event = cold_start::invocation(&event_1kb(0).to_string(), 0);
+    let event = cold_start::invocation(&sample::event_1kb(0).to_string(), 0);
     let counts = (
         cold_start::first_answer_instructions(&ingest, &STARTUP_ENV, &aws, &event).await,
         cold_start::first_answer_instructions(&bare, &STARTUP_ENV, &aws, &event).await,
@@ -309,12 +230,12 @@ async fn print_latency(root: &Path, through_the_stack: bool) {
     let (url, arrivals) = latency::timing_receiver().await;
     subscribe(&stack, &url, &["candidate.hired"]).await;
     // Warm: the first request to each function instance pays its start.
-    assert_eq!(stack.post("/v1/events", &event_1kb(0).to_string(), Some("latency-warm")).await.status(), 202);
+    assert_eq!(stack.post("/v1/events", &sample::event_1kb(0).to_string(), Some("latency-warm")).await.status(), 202);
     let ms = |d: Duration| d.as_secs_f64() * 1000.0;
     println!("Latency through the local stack (events of ~1 KB; moto stands in for AWS)");
     // One client first: nothing queues, so this is each hop's own time through the stack.
     for (clients, per_client, first) in [(1, 40, 10_000), (latency::CLIENTS, 15, 20_000)] {
-        let l = latency::measure(&stack, &arrivals, (clients, per_client, first), event_1kb).await;
+        let l = latency::measure(&stack, &arrivals, (clients, per_client, first), sample::event_1kb).await;
         println!("  {} events from {clients} client(s): {:.1} accepted per second", l.events, l.accepted_per_second);
         println!("  {:<52} {:>8.1} ms / {:.1} ms", "    ingest p50 / p99", ms(l.ingest.p50), ms(l.ingest.p99));
         println!("  {:<52} {:>8.1} ms / {:.1} ms", "    sent to delivered, p50 / p99", ms(l.to_delivery.p50), ms(l.to_delivery.p99));
@@ -683,7 +604,7 @@ async fn cost_scenarios() -> (Vec<Measured>, String) {
     let wait = |target: usize| wait_for(&delivered, target);
     let post = |i: usize| {
         let stack = &stack;
-        async move { stack.post("/v1/events", &event_1kb(i).to_string(), Some(&format!("cost-{i}"))).await }
+        async move { stack.post("/v1/events", &sample::event_1kb(i).to_string(), Some(&format!("cost-{i}"))).await }
     };
     assert_eq!(post(0).await.status(), 202);
     wait(1).await;
@@ -701,7 +622,7 @@ async fn cost_scenarios() -> (Vec<Measured>, String) {
     out.push(measured("1 KB event, ingested once, delivered to one endpoint", &proxy, &stack, start, shape).await);
 
     let start = begin(&proxy, &stack);
-    let batch: Vec<Value> = (1000..1100).map(event_1kb).collect();
+    let batch: Vec<Value> = (1000..1100).map(sample::event_1kb).collect();
     let r = stack.post("/v1/events/batch", &json!({"events": batch}).to_string(), Some("cost-batch")).await;
     assert_eq!(r.status(), 202);
     wait(1 + n + 100).await;
@@ -970,20 +891,4 @@ async fn time_to_next(bin: &Path, env: &[(&str, &str)]) -> Duration {
     let _ = sock.shutdown().await;
     let _ = child.kill().await;
     elapsed
-}
-
-#[cfg(test)]
-mod tests {
-    /// The cost scenarios' event must stay a fair stand-in: about 1 KB, and no more
-    /// compressible than real JSON (the stored-size cut depends on it).
-    #[test]
-    fn the_typical_event_is_about_a_kilobyte_and_deflates_like_real_json() {
-        for i in [1, 7, 1042] {
-            let json = super::event_1kb(i).to_string();
-            let packed = miniz_oxide::deflate::compress_to_vec(json.as_bytes(), 6);
-            let ratio = json.len() as f64 / packed.len() as f64;
-            assert!((900..=1150).contains(&json.len()), "{} bytes", json.len());
-            assert!((1.4..=2.6).contains(&ratio), "deflates {ratio:.2}x: {json}");
-        }
-    }
 }
