@@ -41,6 +41,17 @@ def watch_parent() -> None:
 threading.Thread(target=watch_parent, daemon=True).start()
 
 
+def set_on_every_new(cls, attribute, make) -> None:
+    """Wraps `cls.__init__` so that every new instance's `attribute` is `make()`."""
+    original = cls.__init__
+
+    def __init__(self, *args, **kwargs):
+        original(self, *args, **kwargs)
+        setattr(self, attribute, make())
+
+    cls.__init__ = __init__
+
+
 def transactions_save_only_their_items() -> None:
     import moto.dynamodb.models as dynamodb
     from moto.dynamodb.models.dynamo_type import DynamoType
@@ -109,13 +120,7 @@ def sqs_forgets_old_receipt_handles() -> None:
             for handle in handles:
                 self.add(handle)
 
-    original = Queue.__init__
-
-    def __init__(self, *args, **kwargs):
-        original(self, *args, **kwargs)
-        self.deleted_messages = RecentHandles()
-
-    Queue.__init__ = __init__
+    set_on_every_new(Queue, "deleted_messages", RecentHandles)
 
 
 def archives_keep_recent_events() -> None:
@@ -132,13 +137,7 @@ def archives_keep_recent_events() -> None:
             if len(self) > keep + keep // 10:
                 del self[: len(self) - keep]
 
-    original = Archive.__init__
-
-    def __init__(self, *args, **kwargs):
-        original(self, *args, **kwargs)
-        self.events = RecentEvents()
-
-    Archive.__init__ = __init__
+    set_on_every_new(Archive, "events", RecentEvents)
 
 
 def jsonpaths_are_parsed_once() -> None:
