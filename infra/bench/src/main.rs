@@ -14,6 +14,9 @@
 //!   bare binary, median of several runs, interleaved so machine noise hits both alike.
 //! - Cold start with the first request ([`cold_start`]) and latency through the local stack
 //!   ([`latency`]), and what a million events cost on AWS's list prices ([`cost`]).
+//!
+//! `relay-bench load` ([`load`], `./dev load`) is the load driver of issue 16: N events through
+//! a local stack (or Svix's server), delivered once, with CPU per event per process.
 
 mod cold_start;
 mod cost;
