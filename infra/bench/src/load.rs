@@ -449,8 +449,9 @@ impl Snapshot {
     }
 }
 
-/// (name, command line, user + system ticks) of one process.
-fn process(dir: &Path) -> Option<(String, String, u64)> {
+/// (name, command line, user + system ticks) of one process (`/proc/<pid>`); the bench's other
+/// CPU figures read it too.
+pub fn process(dir: &Path) -> Option<(String, String, u64)> {
     let stat = std::fs::read_to_string(dir.join("stat")).ok()?;
     let cmdline = String::from_utf8_lossy(&std::fs::read(dir.join("cmdline")).ok()?).replace('\0', " ");
     let (head, rest) = stat.rsplit_once(") ")?;

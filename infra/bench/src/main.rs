@@ -366,17 +366,8 @@ fn cpu_ticks(matches: impl Fn(&str, &str) -> bool) -> u64 {
 
 /// One process's clock ticks, if it matches.
 fn cpu_ticks_of(dir: &Path, matches: impl Fn(&str, &str) -> bool) -> Option<u64> {
-    let (Ok(stat), Ok(cmdline)) = (std::fs::read_to_string(dir.join("stat")), std::fs::read(dir.join("cmdline"))) else { return None };
-    let (head, rest) = stat.rsplit_once(") ")?;
-    let comm = head.split_once(" (").map_or("", |(_, c)| c);
-    let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
-    if !matches(comm, &cmdline) {
-        return None;
-    }
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    // After the command name: state is field 3 of stat, utime 14 and stime 15.
-    let field = |i: usize| fields.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
-    Some(field(11) + field(12))
+    let (comm, cmdline, ticks) = load::process(dir)?;
+    matches(&comm, &cmdline).then_some(ticks)
 }
 
 fn deliver_ticks() -> u64 {
