@@ -178,8 +178,8 @@ pub async fn run(args: &[String]) -> Result<(), String> {
     let warm = publish(&http, &publisher, 0..opts.warm_up, (opts.publishers.min(opts.warm_up.max(1)), None), None).await;
     receiver.wait_for(&warm.ids, Duration::from_secs(120)).await?;
     let first = 1_000_000;
-    let windows = Windows::new(opts.events, groups.clone());
     let before = Snapshot::take(&groups);
+    let windows = Windows::new(opts.events, groups.clone(), &before);
     let started = Instant::now();
     let progress = report_progress(receiver.clone());
     let sent = publish(&http, &publisher, first..first + opts.events, (opts.publishers, opts.rate), Some(windows.as_ref())).await;
@@ -484,8 +484,8 @@ struct Window {
 }
 
 impl Windows {
-    fn new(events: usize, groups: Vec<Group>) -> Arc<Self> {
-        let start = Snapshot::take(&groups);
+    /// Starts the windows at `start`, the run's first snapshot.
+    fn new(events: usize, groups: Vec<Group>, start: &Snapshot) -> Arc<Self> {
         let mark = (Instant::now(), 0, start.store_ticks(&groups), start.store_rss_kb);
         Arc::new(Self { events, groups, accepted: AtomicUsize::new(0), marks: Mutex::new(vec![mark]) })
     }
