@@ -5,16 +5,21 @@
 //! secret rotation, recovery and test sends), [`sources`] (incoming webhook sources),
 //! [`events`] (listing, inspection and replay), [`organization`] (the contact address) and
 //! [`integrations`] (the platform's product integrations, operator keys only) and [`emails`]
-//! (mail requests, the message log, the suppression list). The rules live
+//! (mail requests, the message log, the suppression list), [`stats`] (deliveries per hour) and
+//! [`console`] (the web console's files, served without a key) and [`dead_letters`] (every
+//! organisation's exhausted deliveries, operator keys only). The rules live
 //! in [`relay_core::manage`]; these files only read HTTP and render views, with the helpers
 //! they share in `http.rs`.
 
+mod console;
+mod dead_letters;
 mod emails;
 mod events;
 mod http;
 mod integrations;
 mod organization;
 mod sources;
+mod stats;
 mod subscriptions;
 
 use std::sync::Arc;
@@ -83,6 +88,7 @@ impl App {
         let path = relay_edge::path(&req);
         let parts: Vec<&str> = path.trim_start_matches('/').split('/').collect();
         let reply = match parts.as_slice() {
+            ["console", rest @ ..] => return Ok(console::serve(&req, rest)),
             ["v1", "sources", rest @ ..] => match self.organization_of(&req, "sources belong").await {
                 Ok(org) => sources::route(&self.manage, &req, &org, rest).await,
                 Err(p) => p.into(),
@@ -95,6 +101,10 @@ impl App {
                 Ok(org) => events::route(&self.manage, &req, &org, rest).await,
                 Err(p) => p.into(),
             },
+            ["v1", "stats", rest @ ..] => match self.organization_of(&req, "delivery statistics belong").await {
+                Ok(org) => stats::route(&self.manage, &req, &org, rest).await,
+                Err(p) => p.into(),
+            },
             ["v1", "organization", rest @ ..] => match self.organization_of(&req, "the profile belongs").await {
                 Ok(org) => organization::route(&self.manage, &req, &org, rest).await,
                 Err(p) => p.into(),
@@ -105,6 +115,10 @@ impl App {
             },
             ["v1", "email-suppressions", rest @ ..] => match self.require_operator(&req, "the suppression list is kept by").await {
                 Ok(()) => emails::suppressions(&self.records, &req, rest).await,
+                Err(p) => p.into(),
+            },
+            ["v1", "dead-letters", rest @ ..] => match self.require_operator(&req, "dead letters are handled by").await {
+                Ok(()) => dead_letters::route(&self.manage, &req, rest).await,
                 Err(p) => p.into(),
             },
             ["v1", "integrations", rest @ ..] => match self.require_operator(&req, "integrations are managed by").await {

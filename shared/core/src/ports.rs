@@ -16,7 +16,8 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use crate::model::delivery::{
-    AttemptClaim, AttemptOutcome, ClaimResult, DeliveryActivity, DeliveryRecord, Outgoing, PairKey, RetryMessage, SendResult,
+    AttemptClaim, AttemptOutcome, ClaimResult, DeadLetter, DeliveryActivity, DeliveryRecord, Outgoing, PairKey, RetryMessage, SendResult,
+    State,
 };
 use crate::model::envelope::EventEnvelope;
 use crate::model::event::{DeliveryMark, EventQuery, StoredEvent};
@@ -228,6 +229,12 @@ pub trait DeliveryStore: Send + Sync {
     async fn failed_since(&self, subscription_id: &str, since: DateTime<Utc>) -> Result<Vec<(EventEnvelope, u32)>, StoreError>;
     /// The subscription's pairs changed since `since`, counted by state, and its newest pair.
     async fn activity(&self, subscription_id: &str, since: DateTime<Utc>) -> Result<DeliveryActivity, StoreError>;
+    /// Exhausted pairs of every organisation, newest first, a page at a time (`cursor` is the
+    /// previous page's; a cursor the store did not make is `Ok(None)`).
+    async fn dead_letters(&self, cursor: Option<&str>, limit: u32) -> Result<Option<(Vec<DeadLetter>, Option<String>)>, StoreError>;
+    /// When each of the subscription's pairs last changed at or after `since`, and how it stands
+    /// now: the deliveries-per-hour chart of `GET /v1/stats/deliveries`.
+    async fn outcomes_since(&self, subscription_id: &str, since: DateTime<Utc>) -> Result<Vec<(DateTime<Utc>, State)>, StoreError>;
     /// Since when the subscription has failed without a success (`None`: its last attempt succeeded).
     async fn failing_since(&self, subscription_id: &str) -> Result<Option<DateTime<Utc>>, StoreError>;
     /// Reopens a pair for attempt `attempt` (replay): returns `false` if a send is in flight.

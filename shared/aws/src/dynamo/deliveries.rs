@@ -9,7 +9,8 @@ use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::ReturnValuesOnConditionCheckFailure;
 use chrono::{DateTime, Utc};
 use relay_core::model::delivery::{
-    Attempt, AttemptClaim, AttemptOutcome, ClaimResult, DeliveryActivity, DeliveryRecord, FollowUp, LastEvent, PairKey, PairStatus, State,
+    Attempt, AttemptClaim, AttemptOutcome, ClaimResult, DeadLetter, DeliveryActivity, DeliveryRecord, FollowUp, LastEvent, PairKey,
+    PairStatus, State,
 };
 use relay_core::model::envelope::EventEnvelope;
 use relay_core::ports::{DeliveryStore, StoreError};
@@ -103,19 +104,42 @@ impl DeliveryStore for DynamoStore {
             let at = get_s(item, "updatedAt")?.parse().ok()?;
             Some(LastEvent { event_id: envelope.event_id, event_type: envelope.event_type, at, state: read_state(item)? })
         });
+        let window = self.outcomes_since(subscription_id, since).await?;
+        let count = |wanted: &[State]| window.iter().filter(|(_, s)| wanted.contains(s)).count() as u32;
+        Ok(DeliveryActivity { delivered: count(&[State::Delivered]), failed: count(&[State::Retrying, State::Failed]), last_event })
+    }
+
+    async fn outcomes_since(&self, subscription_id: &str, since: DateTime<Utc>) -> Result<Vec<(DateTime<Utc>, State)>, StoreError> {
         let window = self
             .client
             .query()
             .table_name(&self.tables.deliveries)
             .index_name("bySubscription")
             .key_condition_expression("subscriptionId = :sub AND updatedAt >= :since")
-            .projection_expression("#st")
+            .projection_expression("#st, updatedAt")
             .expression_attribute_names("#st", "state")
             .expression_attribute_values(":sub", s(subscription_id))
             .expression_attribute_values(":since", s(&since.to_rfc3339()));
-        let states: Vec<Option<State>> = self.query_all(window).await?.iter().map(read_state).collect();
-        let count = |wanted: &[State]| states.iter().filter(|s| s.is_some_and(|s| wanted.contains(&s))).count() as u32;
-        Ok(DeliveryActivity { delivered: count(&[State::Delivered]), failed: count(&[State::Retrying, State::Failed]), last_event })
+        Ok(self.query_all(window).await?.iter().filter_map(|item| Some((get_time(item, "updatedAt"), read_state(item)?))).collect())
+    }
+
+    async fn dead_letters(&self, cursor: Option<&str>, limit: u32) -> Result<Option<(Vec<DeadLetter>, Option<String>)>, StoreError> {
+        let mut query = self
+            .client
+            .query()
+            .table_name(&self.tables.deliveries)
+            .index_name("byExhausted")
+            .key_condition_expression("exhausted = :ex")
+            .expression_attribute_values(":ex", s(EXHAUSTED))
+            .scan_index_forward(false)
+            .limit(limit as i32);
+        if let Some(cursor) = cursor {
+            let Some(start) = decode_cursor(cursor) else { return Ok(None) };
+            query = query.set_exclusive_start_key(Some(start));
+        }
+        let out = query.send().await.or_store("dynamodb:Query")?;
+        let letters = out.items().iter().filter_map(dead_letter).collect();
+        Ok(Some((letters, out.last_evaluated_key().map(encode_cursor))))
     }
 
     async fn failing_since(&self, subscription_id: &str) -> Result<Option<DateTime<Utc>>, StoreError> {
@@ -195,20 +219,27 @@ impl DeliveryStore for DynamoStore {
         // The follow-up rides with the state (see DeliveryStore::record).
         let update = match follow_up {
             FollowUp::None => update
-                .update_expression("SET #st = :state, attemptNo = :next, leaseUntil = :zero, updatedAt = :now REMOVE retryAt, deadLetter, disablePending, retryPending"),
+                .update_expression("SET #st = :state, attemptNo = :next, leaseUntil = :zero, updatedAt = :now REMOVE retryAt, deadLetter, disablePending, retryPending, exhausted"),
             FollowUp::RetryAt(at) => update
                 .update_expression(
-                    "SET #st = :state, attemptNo = :next, leaseUntil = :zero, updatedAt = :now, retryAt = :at, retryPending = :pending REMOVE deadLetter, disablePending",
+                    "SET #st = :state, attemptNo = :next, leaseUntil = :zero, updatedAt = :now, retryAt = :at, retryPending = :pending REMOVE deadLetter, disablePending, exhausted",
                 )
                 .expression_attribute_values(":at", n(at))
                 .expression_attribute_values(":pending", s("pending")),
+            // `exhausted` puts the pair in the sparse `byExhausted` index (GET /v1/dead-letters)
+            // until it is reopened; its last answer rides along for the operator's listing.
             FollowUp::DeadLetter => update
                 .update_expression(
-                    "SET #st = :state, attemptNo = :next, leaseUntil = :zero, updatedAt = :now, deadLetter = :pending REMOVE retryAt, disablePending, retryPending",
+                    "SET #st = :state, attemptNo = :next, leaseUntil = :zero, updatedAt = :now, deadLetter = :pending, exhausted = :ex, lastAnswer = :answer REMOVE retryAt, disablePending, retryPending",
                 )
-                .expression_attribute_values(":pending", s("pending")),
+                .expression_attribute_values(":pending", s("pending"))
+                .expression_attribute_values(":ex", s(EXHAUSTED))
+                .expression_attribute_values(
+                    ":answer",
+                    s(&attempt.status_code.map_or_else(|| attempt.error_kind.clone().unwrap_or_default(), |c| c.to_string())),
+                ),
             FollowUp::Disable => update
-                .update_expression("SET #st = :state, attemptNo = :next, leaseUntil = :zero, updatedAt = :now, disablePending = :pending REMOVE retryAt, deadLetter, retryPending")
+                .update_expression("SET #st = :state, attemptNo = :next, leaseUntil = :zero, updatedAt = :now, disablePending = :pending REMOVE retryAt, deadLetter, retryPending, exhausted")
                 .expression_attribute_values(":pending", s("pending")),
         };
         // Three single writes, not one transaction (which bills every write twice: 8 write
@@ -247,6 +278,9 @@ impl DeliveryStore for DynamoStore {
                     state: read_state(item).unwrap_or(State::Sending),
                     attempts: Vec::new(),
                     updated_at: get_time(item, "updatedAt"),
+                    next_attempt_at: get_n(item, "retryAt")
+                        .filter(|_| read_state(item) == Some(State::Retrying))
+                        .and_then(DateTime::from_timestamp_millis),
                 });
             } else if let Some(rest) = sk.strip_prefix("ATTEMPT#") {
                 let sub = rest.rsplit_once('#').map(|(s, _)| s.to_string()).unwrap_or_default();
@@ -288,7 +322,7 @@ impl DeliveryStore for DynamoStore {
             .table_name(&self.tables.deliveries)
             .set_key(Some(pair_key(pair)))
             .update_expression(
-                "SET #st = :retrying, attemptNo = :n, leaseUntil = :zero, organizationId = :org, subscriptionId = :sub, updatedAt = :now, retryAt = :nowms REMOVE deadLetter, disablePending, retryPending",
+                "SET #st = :retrying, attemptNo = :n, leaseUntil = :zero, organizationId = :org, subscriptionId = :sub, updatedAt = :now, retryAt = :nowms REMOVE deadLetter, disablePending, retryPending, exhausted",
             )
             .condition_expression("attribute_not_exists(sk) OR NOT (#st = :sending AND leaseUntil > :nowms)")
             .expression_attribute_names("#st", "state")
@@ -304,6 +338,42 @@ impl DeliveryStore for DynamoStore {
             .await;
         Ok(conditional(result, "dynamodb:UpdateItem")?.is_some())
     }
+}
+
+/// The one value of `exhausted`: the sparse index holds exhausted pairs only.
+const EXHAUSTED: &str = "exhausted";
+
+/// An exhausted pair as the operator's listing shows it.
+fn dead_letter(item: &Item) -> Option<DeadLetter> {
+    let subscription_id = get_s(item, "sk")?.strip_prefix("SUB#")?.to_string();
+    let answer = get_s(item, "lastAnswer").unwrap_or_default();
+    let status: Option<u16> = answer.parse().ok();
+    Some(DeadLetter {
+        event_id: get_s(item, "eventId")?.parse().ok()?,
+        event_type: packed::envelope(item, "envelope").map(|e| e.event_type).unwrap_or_default(),
+        subscription_id,
+        organization_id: get_s(item, "organizationId").unwrap_or_default().to_string(),
+        exhausted_at: get_time(item, "updatedAt"),
+        attempts: get_n(item, "attemptNo").unwrap_or(1) as u32,
+        last_status_code: status,
+        last_error_kind: status.is_none().then(|| answer.to_string()).filter(|a| !a.is_empty()),
+    })
+}
+
+/// A page's last key as an opaque cursor (hex of its four string attributes, `~`-joined).
+fn encode_cursor(key: &std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>) -> String {
+    let part = |name: &str| key.get(name).and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
+    hex::encode(["exhausted", "updatedAt", "eventId", "sk"].map(part).join("~"))
+}
+
+fn decode_cursor(cursor: &str) -> Option<Item> {
+    let text = String::from_utf8(hex::decode(cursor).ok()?).ok()?;
+    let parts: Vec<&str> = text.split('~').collect();
+    let [ex, updated, event, sk] = parts.as_slice() else { return None };
+    if *ex != EXHAUSTED || !sk.starts_with("SUB#") || event.parse::<Uuid>().is_err() {
+        return None;
+    }
+    Some(Item::from([("exhausted".into(), s(ex)), ("updatedAt".into(), s(updated)), ("eventId".into(), s(event)), ("sk".into(), s(sk))]))
 }
 
 /// A pair item's state, as a refused claim returns it.

@@ -11,11 +11,15 @@
 //! - [`sources`]: register, list, delete incoming webhook sources; each one's request log.
 //! - [`integrations`]: the platform's product-to-product integrations (operators only).
 //! - [`organization`]: the contact address, used only once its code comes back.
+//! - [`dead_letters`]: every organisation's exhausted deliveries, replayable (operators only).
+//! - [`stats`]: deliveries per hour over the last day (the console's chart).
 
+pub mod dead_letters;
 pub mod events;
 pub mod integrations;
 pub mod organization;
 pub mod sources;
+pub mod stats;
 pub mod subscriptions;
 
 use std::sync::Arc;

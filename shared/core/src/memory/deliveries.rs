@@ -14,7 +14,8 @@ use uuid::Uuid;
 
 use super::guard::lock;
 use crate::model::delivery::{
-    Attempt, AttemptClaim, AttemptOutcome, ClaimResult, DeliveryActivity, DeliveryRecord, FollowUp, LastEvent, PairKey, PairStatus, State,
+    Attempt, AttemptClaim, AttemptOutcome, ClaimResult, DeadLetter, DeliveryActivity, DeliveryRecord, FollowUp, LastEvent, PairKey,
+    PairStatus, State,
 };
 use crate::model::envelope::EventEnvelope;
 use crate::ports::{DeliveryStore, StoreError};
@@ -32,6 +33,8 @@ struct Pair {
     retry_pending: bool,
     dead_letter_pending: bool,
     disable_pending: bool,
+    /// Failed every attempt and dead-lettered (until reopened).
+    exhausted: bool,
     attempts: Vec<Attempt>,
 }
 
@@ -49,6 +52,7 @@ impl Pair {
             retry_pending: false,
             dead_letter_pending: false,
             disable_pending: false,
+            exhausted: false,
             attempts: Vec::new(),
         }
     }
@@ -129,6 +133,7 @@ impl DeliveryStore for MemoryDeliveries {
         pair.updated_at = attempt.at;
         pair.clear_follow_ups();
         pair.retry_at_ms = None;
+        pair.exhausted = follow_up == FollowUp::DeadLetter;
         match follow_up {
             FollowUp::None => {}
             FollowUp::RetryAt(at) => {
@@ -167,6 +172,7 @@ impl DeliveryStore for MemoryDeliveries {
                 state: p.state,
                 attempts: p.attempts.clone(),
                 updated_at: p.updated_at,
+                next_attempt_at: p.retry_at_ms.filter(|_| p.state == State::Retrying).and_then(DateTime::from_timestamp_millis),
             })
             .collect())
     }
@@ -195,6 +201,43 @@ impl DeliveryStore for MemoryDeliveries {
         Ok(DeliveryActivity { delivered: recent(&[State::Delivered]), failed: recent(&[State::Retrying, State::Failed]), last_event })
     }
 
+    async fn outcomes_since(&self, subscription_id: &str, since: DateTime<Utc>) -> Result<Vec<(DateTime<Utc>, State)>, StoreError> {
+        Ok(lock(&self.pairs)
+            .iter()
+            .filter(|((_, sub), p)| sub == subscription_id && p.updated_at >= since)
+            .map(|(_, p)| (p.updated_at, p.state))
+            .collect())
+    }
+
+    async fn dead_letters(&self, cursor: Option<&str>, limit: u32) -> Result<Option<(Vec<DeadLetter>, Option<String>)>, StoreError> {
+        // The cursor is the offset of the next page: enough for a test double.
+        let Ok(offset) = cursor.map_or(Ok(0), str::parse::<usize>) else { return Ok(None) };
+        let pairs = lock(&self.pairs);
+        let mut all: Vec<DeadLetter> = pairs
+            .iter()
+            .filter(|(_, p)| p.exhausted)
+            .map(|((event_id, sub), p)| {
+                let last = p.attempts.last();
+                DeadLetter {
+                    event_id: *event_id,
+                    event_type: p.envelope.as_ref().map(|e| e.event_type.clone()).unwrap_or_default(),
+                    subscription_id: sub.clone(),
+                    organization_id: p.organization_id.clone(),
+                    exhausted_at: p.updated_at,
+                    attempts: p.attempt_no,
+                    last_status_code: last.and_then(|a| a.status_code),
+                    last_error_kind: last.and_then(|a| a.error_kind.clone()),
+                }
+            })
+            .collect();
+        all.sort_by(|a, b| {
+            b.exhausted_at.cmp(&a.exhausted_at).then_with(|| (a.event_id, &a.subscription_id).cmp(&(b.event_id, &b.subscription_id)))
+        });
+        let end = (offset + limit as usize).min(all.len());
+        let next = (end < all.len()).then(|| end.to_string());
+        Ok(Some((all.get(offset..end).map(<[DeadLetter]>::to_vec).unwrap_or_default(), next)))
+    }
+
     async fn failing_since(&self, subscription_id: &str) -> Result<Option<DateTime<Utc>>, StoreError> {
         Ok(lock(&self.failing).get(subscription_id).copied())
     }
@@ -213,6 +256,7 @@ impl DeliveryStore for MemoryDeliveries {
         pair.organization_id = organization_id.to_string();
         pair.updated_at = at_ms(now_ms);
         pair.retry_at_ms = Some(now_ms);
+        pair.exhausted = false;
         pair.clear_follow_ups();
         Ok(true)
     }

@@ -73,6 +73,28 @@ pub struct DeliveryRecord {
     pub state: State,
     pub attempts: Vec<Attempt>,
     pub updated_at: DateTime<Utc>,
+    /// When the next attempt is due, for a pair that is retrying (the console shows it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_attempt_at: Option<DateTime<Utc>>,
+}
+
+/// A pair that failed every attempt of the schedule and went to the dead-letter queue: what an
+/// operator sees in `GET /v1/dead-letters`, newest first.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DeadLetter {
+    pub event_id: Uuid,
+    /// Empty when the pair no longer holds its envelope.
+    pub event_type: String,
+    pub subscription_id: String,
+    pub organization_id: String,
+    pub exhausted_at: DateTime<Utc>,
+    pub attempts: u32,
+    /// The last attempt's status code, or its error kind when there was no answer.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_status_code: Option<u16>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_error_kind: Option<String>,
 }
 
 /// A scheduled retry of one pair (the body of a retry-queue message).

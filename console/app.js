@@ -1,0 +1,589 @@
+// Relay console: a single page over Relay's public HTTP API, nothing else. The key is kept
+// for this tab only (sessionStorage) and sent as the bearer token, never in a URL. Every
+// value from the API is put on the page as text (never as HTML), and the page's
+// Content-Security-Policy allows no inline script: an event's payload can never run here.
+
+const KEY = "relay.console.key";
+const REFRESH_MS = 4000;
+const PROVIDERS = ["stripe", "standard-webhooks", "svix", "github", "checkr", "linkedin", "mollie", "hmac"];
+
+const main = document.getElementById("main");
+const nav = document.getElementById("nav");
+const who = document.getElementById("who");
+const alertBox = document.getElementById("alert");
+const signOut = document.getElementById("sign-out");
+
+/** Who is signed in: {kind: "organization"|"operator", id}. */
+let session = null;
+/** The current view's refresh, called every REFRESH_MS while the tab is visible. */
+let refresher = null;
+let timer = null;
+
+// ---------------------------------------------------------------- DOM and API helpers
+
+/** An element: h("a", {href: "#/x"}, "text", child, ...). Strings become text nodes. */
+function h(tag, attrs = {}, ...children) {
+  const el = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (v === null || v === undefined || v === false) continue;
+    if (k.startsWith("on")) el.addEventListener(k.slice(2), v);
+    else if (v === true) el.setAttribute(k, "");
+    else el.setAttribute(k, String(v));
+  }
+  append(el, children);
+  return el;
+}
+
+function append(el, children) {
+  for (const c of children.flat()) {
+    if (c === null || c === undefined || c === false) continue;
+    el.append(c instanceof Node ? c : document.createTextNode(String(c)));
+  }
+}
+
+const SVG = "http://www.w3.org/2000/svg";
+function s(tag, attrs = {}, ...children) {
+  const el = document.createElementNS(SVG, tag);
+  for (const [k, v] of Object.entries(attrs)) el.setAttribute(k, String(v));
+  append(el, children);
+  return el;
+}
+
+class ApiError extends Error {
+  constructor(status, problem) {
+    const text = problem && (problem.detail || problem.title);
+    super(text ? `${problem.title || "Error"}: ${problem.detail || ""}` : `The API answered ${status}`);
+    this.status = status;
+  }
+}
+
+/** One API call with the tab's key; answers the JSON body, or throws an ApiError. */
+async function api(method, path, body) {
+  const headers = { authorization: `Bearer ${sessionStorage.getItem(KEY) || ""}` };
+  if (body !== undefined) headers["content-type"] = "application/json";
+  let res;
+  try {
+    res = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+  } catch (e) {
+    throw new ApiError(0, { title: "Relay is unreachable", detail: String(e.message || e) });
+  }
+  const text = await res.text();
+  let data = null;
+  try { data = text ? JSON.parse(text) : null; } catch { data = null; }
+  if (!res.ok) throw new ApiError(res.status, data);
+  return data;
+}
+
+function showError(e) {
+  alertBox.className = "alert";
+  alertBox.textContent = e instanceof Error ? e.message : String(e);
+  alertBox.hidden = false;
+}
+
+function showInfo(text) {
+  alertBox.className = "alert info";
+  alertBox.textContent = text;
+  alertBox.hidden = false;
+}
+
+function clearAlert() { alertBox.hidden = true; alertBox.textContent = ""; }
+
+/** Runs an action from a button, showing its error; the button is disabled meanwhile. */
+function action(button, fn) {
+  return async (ev) => {
+    if (ev) ev.preventDefault();
+    button.disabled = true;
+    try { clearAlert(); await fn(); } catch (e) { showError(e); } finally { button.disabled = false; }
+  };
+}
+
+function when(iso) {
+  if (!iso) return "";
+  const d = new Date(iso);
+  return d.toLocaleString(undefined, { year: "numeric", month: "short", day: "2-digit", hour: "2-digit", minute: "2-digit", second: "2-digit" });
+}
+
+/** A datetime-local input's value as RFC 3339 (UTC), or "" when empty. */
+function isoOf(local) { return local ? new Date(local).toISOString() : ""; }
+
+function badge(text, kind = text) { return h("span", { class: `badge ${kind}` }, text); }
+
+/** A copy button for `text`: the clipboard API, or a selected field and execCommand where it is not allowed. */
+function copyButton(text, label, id) {
+  const b = h("button", { type: "button", id, "aria-label": label }, "Copy");
+  b.addEventListener("click", async () => {
+    let ok = false;
+    try { await navigator.clipboard.writeText(text); ok = true; } catch { ok = false; }
+    if (!ok) {
+      const field = h("textarea", { readonly: true, "aria-hidden": "true" }, text);
+      document.body.append(field);
+      field.select();
+      try { ok = document.execCommand("copy"); } catch { ok = false; }
+      field.remove();
+    }
+    b.textContent = ok ? "Copied" : "Select and copy by hand";
+  });
+  return b;
+}
+
+/** The "shown once" box for a new signing secret. */
+function secretBox(secret, what) {
+  return h("div", { class: "secret", id: "secret-panel", role: "status" },
+    h("strong", {}, `${what} (shown once: copy it now)`),
+    h("code", { id: "secret-value" }, secret),
+    copyButton(secret, "Copy the secret", "copy-secret"));
+}
+
+function table(headers, rows, attrs = {}) {
+  return h("div", { class: "scroll" }, h("table", attrs,
+    h("thead", {}, h("tr", {}, headers.map((t) => (Array.isArray(t) ? h("th", { scope: "col", class: t[1] }, t[0]) : h("th", { scope: "col" }, t))))),
+    h("tbody", {}, rows)));
+}
+
+function field(label, input) { return h("label", {}, label, input); }
+
+// ---------------------------------------------------------------- sign in
+
+async function signIn(key) {
+  sessionStorage.setItem(KEY, key);
+  try {
+    const org = await api("GET", "/v1/organization");
+    session = { kind: "organization", id: org.organizationId };
+  } catch (e) {
+    if (e.status !== 403) { sessionStorage.removeItem(KEY); throw e; }
+    try {
+      await api("GET", "/v1/integrations");
+      session = { kind: "operator", id: "operator" };
+    } catch (e2) {
+      sessionStorage.removeItem(KEY);
+      if (e2.status === 403) throw new Error("This is a product key: it can publish events but not use the console. Use an organisation key or an operator (admin) key.");
+      throw e2;
+    }
+  }
+}
+
+function signInView() {
+  const input = h("input", { id: "key", type: "password", autocomplete: "off", required: true, spellcheck: "false", placeholder: "rk_org_… or rk_admin_…" });
+  const button = h("button", { class: "primary", type: "submit", id: "sign-in" }, "Sign in");
+  const form = h("form", { class: "card signin", "aria-labelledby": "signin-title" },
+    h("h1", { id: "signin-title" }, "Sign in"),
+    h("p", { class: "muted" }, "Paste an organisation key to see your events, endpoints and sources, or an operator key to see the platform. The key stays in this tab only and is sent only to this Relay."),
+    field("API key", input), h("p", {}, button));
+  form.addEventListener("submit", action(button, async () => {
+    await signIn(input.value.trim());
+    location.hash = session.kind === "operator" ? "#/integrations" : "#/events";
+    render();
+  }));
+  main.replaceChildren(form);
+  input.focus();
+}
+
+// ---------------------------------------------------------------- routing
+
+const ORG_NAV = [["#/events", "Events"], ["#/subscriptions", "Endpoints"], ["#/sources", "Sources"]];
+const OPERATOR_NAV = [["#/integrations", "Integrations"], ["#/dead-letters", "Dead letters"]];
+
+function route() {
+  const [, first = "", second = ""] = location.hash.split("/");
+  if (session.kind === "operator") {
+    if (first === "dead-letters") return deadLettersView;
+    return integrationsView;
+  }
+  if (first === "events" && second) return () => eventView(decodeURIComponent(second));
+  if (first === "subscriptions") return subscriptionsView;
+  if (first === "sources" && second) return () => sourceView(decodeURIComponent(second));
+  if (first === "sources") return sourcesView;
+  return eventsView;
+}
+
+async function render() {
+  clearInterval(timer);
+  refresher = null;
+  if (!session) {
+    nav.hidden = true; signOut.hidden = true; who.textContent = "";
+    return signInView();
+  }
+  const links = session.kind === "operator" ? OPERATOR_NAV : ORG_NAV;
+  const current = `#/${(location.hash.split("/")[1] || "").split("?")[0]}`;
+  nav.replaceChildren(...links.map(([href, text]) => h("a", { href, "aria-current": href === current ? "page" : null }, text)));
+  nav.hidden = false; signOut.hidden = false;
+  who.textContent = session.kind === "operator" ? "Operator" : `Organisation ${session.id}`;
+  main.replaceChildren(h("p", { class: "muted" }, "Loading…"));
+  try { await route()(); } catch (e) { showError(e); main.replaceChildren(); }
+  timer = setInterval(async () => {
+    if (!refresher || document.visibilityState !== "visible") return;
+    try { await refresher(); } catch (e) { showError(e); }
+  }, REFRESH_MS);
+}
+
+// ---------------------------------------------------------------- organisation: events
+
+/** Deliveries per hour, succeeded against failed, for the last day, as stacked bars. */
+async function chart() {
+  const { hours } = await api("GET", "/v1/stats/deliveries");
+  const max = Math.max(1, ...hours.map((x) => x.delivered + x.failed));
+  const w = 24, gap = 4, height = 100;
+  const svg = s("svg", { viewBox: `0 0 ${hours.length * (w + gap)} ${height}`, role: "img", preserveAspectRatio: "none" });
+  let delivered = 0, failed = 0;
+  hours.forEach((x, i) => {
+    delivered += x.delivered; failed += x.failed;
+    const okH = (x.delivered / max) * height, badH = (x.failed / max) * height;
+    const g = s("g", {}, s("title", {}, `${when(x.hour)}: ${x.delivered} delivered, ${x.failed} failed`));
+    g.append(s("rect", { x: i * (w + gap), y: height - okH, width: w, height: okH, fill: "#1a7f37" }));
+    g.append(s("rect", { x: i * (w + gap), y: height - okH - badH, width: w, height: badH, fill: "#cf222e" }));
+    svg.append(g);
+  });
+  const summary = `Deliveries in the last 24 hours: ${delivered} delivered, ${failed} failed`;
+  svg.setAttribute("aria-label", summary);
+  return h("section", { class: "card chart", id: "chart", "aria-label": "Deliveries per hour" },
+    h("div", { class: "row" }, h("strong", {}, "Deliveries per hour, last 24 hours"),
+      h("span", { class: "legend" }, h("span", {}, h("span", { class: "swatch ok" }), `${delivered} delivered`), h("span", {}, h("span", { class: "swatch bad" }), `${failed} failed`))),
+    svg,
+    h("div", { class: "axis", "aria-hidden": "true" }, hours.filter((_, i) => i % 6 === 0).map((x) => h("span", {}, `${new Date(x.hour).getHours()}:00`)), h("span", {}, "now")));
+}
+
+async function eventsView() {
+  const q = new URLSearchParams(location.hash.split("?")[1] || "");
+  const typeInput = h("input", { id: "filter-type", value: q.get("type") || "", placeholder: "candidate.hired" });
+  const stateSelect = h("select", { id: "filter-state" }, [["", "any"], ["failed", "failing"], ["delivered", "delivered"], ["none", "no attempt"]]
+    .map(([v, t]) => h("option", { value: v, selected: q.get("deliveryState") === v && v !== "" }, t)));
+  const fromInput = h("input", { id: "filter-from", type: "datetime-local" });
+  const toInput = h("input", { id: "filter-to", type: "datetime-local" });
+  const live = h("input", { id: "live", type: "checkbox", checked: true });
+  const apply = h("button", { type: "submit" }, "Apply");
+  const body = h("div", { id: "events" });
+  const pager = h("div", { class: "pager" });
+  let cursors = [""];
+
+  const filters = () => {
+    const p = new URLSearchParams();
+    if (typeInput.value.trim()) p.set("type", typeInput.value.trim());
+    if (stateSelect.value) p.set("deliveryState", stateSelect.value);
+    if (fromInput.value) p.set("from", isoOf(fromInput.value));
+    if (toInput.value) p.set("to", isoOf(toInput.value));
+    return p;
+  };
+  const load = async () => {
+    const p = filters();
+    p.set("limit", "25");
+    const cursor = cursors[cursors.length - 1];
+    if (cursor) p.set("cursor", cursor);
+    const page = await api("GET", `/v1/events?${p}`);
+    const rows = page.events.map((e) => h("tr", { "data-event-id": e.event.eventId },
+      h("td", {}, when(e.receivedAt)),
+      h("td", {}, h("a", { href: `#/events/${e.event.eventId}` }, e.event.eventType)),
+      h("td", { class: "wide" }, e.event.sourceProduct),
+      h("td", {}, e.deliveries.failing ? badge(`${e.deliveries.failing} failing`, "failed") : null, " ",
+        e.deliveries.delivered ? badge(`${e.deliveries.delivered} delivered`, "delivered") : null,
+        !e.deliveries.failing && !e.deliveries.delivered ? h("span", { class: "muted" }, "no attempt") : null),
+      h("td", { class: "wide" }, h("code", {}, e.event.eventId))));
+    body.replaceChildren(rows.length ? table(["Received", "Type", ["Source", "wide"], "Deliveries", ["Event id", "wide"]], rows, { id: "events-table" })
+      : h("p", { class: "muted" }, "No events on this page."));
+    const prev = h("button", { type: "button", disabled: cursors.length === 1 }, "Newer");
+    prev.addEventListener("click", action(prev, async () => { cursors.pop(); await load(); }));
+    const next = h("button", { type: "button", disabled: !page.nextCursor, id: "older" }, "Older");
+    next.addEventListener("click", action(next, async () => { cursors.push(page.nextCursor); await load(); }));
+    pager.replaceChildren(prev, next, h("span", { class: "muted" }, cursors.length === 1 ? "Newest first" : `Page ${cursors.length}`));
+  };
+  const form = h("form", { class: "card row", "aria-label": "Filter events" },
+    field("Type", typeInput), field("Delivery", stateSelect), field("From", fromInput), field("To", toInput), apply,
+    h("label", { class: "inline" }, live, "Refresh by itself"));
+  form.addEventListener("submit", action(apply, async () => { cursors = [""]; await load(); }));
+  const chartBox = h("div", {}, await chart());
+  await load();
+  main.replaceChildren(h("h1", {}, "Events"), chartBox, form, body, pager);
+  refresher = async () => {
+    if (!live.checked || cursors.length > 1) return;
+    chartBox.replaceChildren(await chart());
+    await load();
+  };
+}
+
+async function eventView(id) {
+  const [{ subscriptions }] = await Promise.all([api("GET", "/v1/subscriptions")]);
+  const urls = new Map(subscriptions.map((x) => [x.id, x.url]));
+  const box = h("div", {});
+  const draw = async () => {
+    const detail = await api("GET", `/v1/events/${encodeURIComponent(id)}`);
+    const replayAll = h("button", { type: "button", class: "primary", id: "replay-all" }, "Replay to every endpoint");
+    replayAll.addEventListener("click", action(replayAll, async () => {
+      const r = await api("POST", `/v1/events/${encodeURIComponent(id)}/replay`, {});
+      showInfo(r.replayedTo.length ? `Queued again for ${r.replayedTo.length} endpoint(s).` : "Nothing queued: every endpoint is being sent to right now.");
+      await draw();
+    }));
+    const deliveries = detail.deliveries.map((d) => {
+      const replay = h("button", { type: "button", class: "replay-one", "data-subscription-id": d.subscriptionId }, "Replay to this endpoint");
+      replay.addEventListener("click", action(replay, async () => {
+        await api("POST", `/v1/events/${encodeURIComponent(id)}/replay`, { subscriptionId: d.subscriptionId });
+        showInfo("Queued again; the new attempt appears below.");
+        await draw();
+      }));
+      const attempts = [...d.attempts].sort((a, b) => a.number - b.number).map((a) => {
+        const ok = a.statusCode && a.statusCode >= 200 && a.statusCode < 300;
+        return h("li", { class: ok ? "ok attempt" : "bad attempt" },
+          h("strong", {}, `Attempt ${a.number}`), " · ", when(a.at), " · ",
+          a.statusCode ? h("span", { class: "status" }, `HTTP ${a.statusCode}`) : h("span", { class: "status" }, a.errorKind || "no answer"),
+          a.errorKind && a.statusCode ? ` (${a.errorKind})` : null, ` · ${a.durationMs} ms`,
+          a.responseExcerpt ? h("pre", {}, a.responseExcerpt) : null);
+      });
+      if (d.nextAttemptAt) attempts.push(h("li", { class: "next", id: `next-${d.subscriptionId}` }, h("strong", {}, "Next retry"), " · ", when(d.nextAttemptAt)));
+      return h("section", { class: "card delivery", "data-subscription-id": d.subscriptionId, "data-state": d.state },
+        h("div", { class: "row" }, h("h3", {}, urls.get(d.subscriptionId) || d.subscriptionId), badge(d.state), replay),
+        h("p", { class: "muted" }, `Endpoint ${d.subscriptionId}`),
+        h("ol", { class: "timeline", "aria-label": "Attempts" }, attempts.length ? attempts : h("li", {}, "No attempt yet.")));
+    });
+    box.replaceChildren(
+      h("div", { class: "row" }, h("h1", {}, detail.event.eventType), replayAll),
+      h("p", { class: "muted" }, `Event ${detail.event.eventId} · from ${detail.event.sourceProduct} · ${when(detail.event.timestamp)}`),
+      h("h2", {}, "Deliveries"),
+      ...(deliveries.length ? deliveries : [h("p", { class: "muted" }, "No endpoint of yours has been sent this event.")]),
+      h("h2", {}, "Envelope"), h("pre", { id: "envelope" }, JSON.stringify(detail.event, null, 2)));
+  };
+  await draw();
+  main.replaceChildren(h("p", {}, h("a", { href: "#/events" }, "← All events")), box);
+  refresher = draw;
+}
+
+// ---------------------------------------------------------------- organisation: endpoints
+
+function headersText(headers) { return Object.entries(headers || {}).map(([k, v]) => `${k}: ${v}`).join("\n"); }
+function parseHeaders(text) {
+  const out = {};
+  for (const line of text.split("\n").map((l) => l.trim()).filter(Boolean)) {
+    const i = line.indexOf(":");
+    if (i < 1) throw new Error(`A header line must read "Name: value": ${line}`);
+    out[line.slice(0, i).trim()] = line.slice(i + 1).trim();
+  }
+  return out;
+}
+function parseTypes(text) { return text.split(/[\s,]+/).filter(Boolean); }
+
+async function subscriptionsView() {
+  const secretSlot = h("div", {});
+  const list = h("div", {});
+  const draw = async () => {
+    const { subscriptions } = await api("GET", "/v1/subscriptions");
+    const rows = subscriptions.map((sub) => {
+      const toggle = h("button", { type: "button", class: "toggle" }, sub.enabled ? "Disable" : "Enable");
+      toggle.addEventListener("click", action(toggle, async () => { await api("PATCH", `/v1/subscriptions/${sub.id}`, { enabled: !sub.enabled }); await draw(); }));
+      const rotate = h("button", { type: "button", class: "rotate" }, "Rotate secret");
+      rotate.addEventListener("click", action(rotate, async () => {
+        const r = await api("POST", `/v1/subscriptions/${sub.id}/secret/rotate`);
+        secretSlot.replaceChildren(secretBox(r.secret, `New signing secret for ${sub.url}; the old one keeps signing until ${when(r.previousSecretsValidUntil)}`));
+      }));
+      const test = h("button", { type: "button", class: "send-test" }, "Send test");
+      test.addEventListener("click", action(test, async () => {
+        const r = await api("POST", `/v1/subscriptions/${sub.id}/test`);
+        secretSlot.replaceChildren(h("p", { class: "card", role: "status" }, "Test event queued: ", h("a", { href: `#/events/${r.eventId}` }, r.eventId)));
+      }));
+      const del = h("button", { type: "button", class: "danger" }, "Delete");
+      del.addEventListener("click", action(del, async () => {
+        if (del.dataset.armed !== "yes") { del.dataset.armed = "yes"; del.textContent = "Really delete?"; return; }
+        await api("DELETE", `/v1/subscriptions/${sub.id}`); await draw();
+      }));
+      const since = h("input", { type: "datetime-local", class: "recover-since" });
+      const recover = h("button", { type: "button", class: "recover" }, "Resend failures since");
+      recover.addEventListener("click", action(recover, async () => {
+        if (!since.value) throw new Error("Choose the time to resend failed deliveries from.");
+        const r = await api("POST", `/v1/subscriptions/${sub.id}/recover`, { since: isoOf(since.value) });
+        showInfo(`${r.recovered.length} failed deliver${r.recovered.length === 1 ? "y" : "ies"} queued again.`);
+      }));
+      const edit = editForm(sub, draw);
+      return h("tr", { "data-subscription-id": sub.id },
+        h("td", {}, h("code", {}, sub.url), sub.description ? h("div", { class: "muted" }, sub.description) : null, edit),
+        h("td", {}, sub.eventTypes.join(", ")),
+        h("td", {}, sub.enabled ? badge("enabled", "on") : badge("disabled", "off"), sub.disabledReason ? h("div", { class: "muted disabled-reason" }, sub.disabledReason) : null),
+        h("td", {}, h("div", { class: "row" }, test, toggle, rotate, del), h("div", { class: "row" }, field("Since", since), recover)));
+    });
+    list.replaceChildren(rows.length ? table(["Endpoint", "Event types", "State", "Actions"], rows, { id: "subscriptions-table" })
+      : h("p", { class: "muted" }, "No endpoint yet: add one above."));
+  };
+  const url = h("input", { id: "new-url", type: "url", required: true, placeholder: "https://example.com/webhooks" });
+  const types = h("input", { id: "new-types", required: true, value: "*", placeholder: "candidate.*, payroll.completed" });
+  const description = h("input", { id: "new-description" });
+  const headers = h("textarea", { id: "new-headers", placeholder: "X-Team: payroll" });
+  const create = h("button", { class: "primary", type: "submit", id: "create-subscription" }, "Add endpoint");
+  const form = h("form", { class: "card", "aria-labelledby": "new-sub" }, h("h2", { id: "new-sub" }, "Add an endpoint"),
+    h("div", { class: "row" }, field("URL", url), field("Event types (comma separated; * for all)", types), field("Description", description), field("Extra headers (one per line)", headers), create));
+  form.addEventListener("submit", action(create, async () => {
+    const body = { url: url.value.trim(), eventTypes: parseTypes(types.value) };
+    if (description.value.trim()) body.description = description.value.trim();
+    if (headers.value.trim()) body.headers = parseHeaders(headers.value);
+    const sub = await api("POST", "/v1/subscriptions", body);
+    secretSlot.replaceChildren(secretBox(sub.secret, `Signing secret for ${sub.url}`));
+    form.reset();
+    await draw();
+  }));
+  await draw();
+  main.replaceChildren(h("h1", {}, "Endpoints"), secretSlot, form, list);
+}
+
+function editForm(sub, redraw) {
+  const url = h("input", { type: "url", value: sub.url, class: "edit-url" });
+  const types = h("input", { value: sub.eventTypes.join(", "), class: "edit-types" });
+  const description = h("input", { value: sub.description || "" });
+  const headers = h("textarea", { class: "edit-headers" }, headersText(sub.headers));
+  const rate = h("input", { type: "number", min: 1, max: 1000, value: sub.rateLimit || "" });
+  const save = h("button", { type: "submit", class: "primary" }, "Save");
+  const form = h("form", { class: "row" }, field("URL", url), field("Event types", types), field("Description", description),
+    field("Extra headers", headers), field("Deliveries per second (empty: no limit)", rate), save);
+  form.addEventListener("submit", action(save, async () => {
+    await api("PATCH", `/v1/subscriptions/${sub.id}`, {
+      url: url.value.trim(), eventTypes: parseTypes(types.value), description: description.value.trim() || null,
+      headers: parseHeaders(headers.value), rateLimit: rate.value ? Number(rate.value) : null,
+    });
+    showInfo("Saved.");
+    await redraw();
+  }));
+  return h("details", {}, h("summary", {}, "Edit"), form);
+}
+
+// ---------------------------------------------------------------- organisation: sources
+
+async function sourcesView() {
+  const list = h("div", {});
+  const draw = async () => {
+    const { sources } = await api("GET", "/v1/sources");
+    const rows = sources.map((src) => {
+      const del = h("button", { type: "button", class: "danger" }, "Delete");
+      del.addEventListener("click", action(del, async () => {
+        if (del.dataset.armed !== "yes") { del.dataset.armed = "yes"; del.textContent = "Really delete?"; return; }
+        await api("DELETE", `/v1/sources/${src.id}`); await draw();
+      }));
+      return h("tr", { "data-source-id": src.id },
+        h("td", {}, h("a", { href: `#/sources/${src.id}` }, src.provider), src.description ? h("div", { class: "muted" }, src.description) : null),
+        h("td", {}, h("code", { class: "source-url" }, src.url), " ", copyButton(src.url, "Copy the URL to give the provider")),
+        h("td", { class: "wide" }, when(src.createdAt)),
+        h("td", {}, h("a", { href: `#/sources/${src.id}` }, "Requests"), " ", del));
+    });
+    list.replaceChildren(rows.length ? table(["Provider", "URL to give the provider", ["Created", "wide"], ""], rows, { id: "sources-table" })
+      : h("p", { class: "muted" }, "No source yet."));
+  };
+  const provider = h("select", { id: "new-provider" }, PROVIDERS.map((p) => h("option", { value: p }, p)));
+  const secret = h("input", { id: "new-secret", type: "password", required: true, autocomplete: "off" });
+  const description = h("input", { id: "new-source-description" });
+  const create = h("button", { class: "primary", type: "submit", id: "create-source" }, "Add source");
+  const form = h("form", { class: "card", "aria-labelledby": "new-src" }, h("h2", { id: "new-src" }, "Add a source"),
+    h("p", { class: "muted" }, "A provider's webhooks (Stripe, GitHub, any Standard Webhooks sender, …) checked with its signing secret, then put on the bus as events."),
+    h("div", { class: "row" }, field("Provider", provider), field("Signing secret (never shown again)", secret), field("Description", description), create));
+  form.addEventListener("submit", action(create, async () => {
+    const body = { provider: provider.value, secret: secret.value };
+    if (description.value.trim()) body.description = description.value.trim();
+    const src = await api("POST", "/v1/sources", body);
+    form.reset();
+    location.hash = `#/sources/${src.id}`;
+  }));
+  await draw();
+  main.replaceChildren(h("h1", {}, "Sources"), form, list);
+}
+
+async function sourceView(id) {
+  const src = await api("GET", `/v1/sources/${encodeURIComponent(id)}`);
+  const outcome = h("select", { id: "filter-outcome" }, ["", "accepted", "refused", "duplicate", "handshake", "ignored", "failed"].map((o) => h("option", { value: o }, o || "any")));
+  const log = h("div", { id: "requests" });
+  const draw = async () => {
+    const p = new URLSearchParams({ limit: "50" });
+    if (outcome.value) p.set("outcome", outcome.value);
+    const page = await api("GET", `/v1/sources/${encodeURIComponent(id)}/requests?${p}`);
+    const rows = page.requests.map((r) => h("tr", { "data-outcome": r.outcome },
+      h("td", {}, when(r.receivedAt)), h("td", { class: "wide" }, r.method), h("td", {}, badge(r.outcome)), h("td", {}, r.status),
+      h("td", { class: "reason" }, r.reason || ""),
+      h("td", {}, r.eventId ? h("a", { href: `#/events/${r.eventId}` }, r.eventType || r.eventId) : "")));
+    log.replaceChildren(rows.length ? table(["Received", ["Method", "wide"], "Outcome", "Answered", "Reason", "Event"], rows, { id: "requests-table" })
+      : h("p", { class: "muted" }, "No request yet: give the provider the URL above."));
+  };
+  outcome.addEventListener("change", () => draw().catch(showError));
+  await draw();
+  main.replaceChildren(h("p", {}, h("a", { href: "#/sources" }, "← All sources")),
+    h("h1", {}, `${src.provider} source`),
+    h("div", { class: "card" }, h("p", {}, "URL to give the provider:"), h("p", { class: "row" }, h("code", { id: "source-url" }, src.url), copyButton(src.url, "Copy the URL to give the provider", "copy-url")),
+      src.description ? h("p", { class: "muted" }, src.description) : null),
+    h("h2", {}, "Requests received"), h("div", { class: "row" }, field("Outcome", outcome)), log);
+  refresher = draw;
+}
+
+// ---------------------------------------------------------------- operator
+
+async function integrationsView() {
+  const slot = h("div", {});
+  const list = h("div", {});
+  const draw = async () => {
+    const { integrations } = await api("GET", "/v1/integrations");
+    const rows = integrations.map((i) => {
+      const path = `/v1/integrations/${i.source}/${i.target}`;
+      const name = `${i.source} → ${i.target}`;
+      const sw = h("button", { type: "button", role: "switch", "aria-checked": String(i.enabled), "aria-label": `${name} on`, class: "switch", disabled: !i.configured }, i.enabled ? "On" : "Off");
+      sw.addEventListener("click", action(sw, async () => { await api("PUT", path, { enabled: !i.enabled }); await draw(); }));
+      const url = h("input", { type: "url", value: i.url || "", "aria-label": `${name} endpoint`, placeholder: "https://nexus.example/relay" });
+      const save = h("button", { type: "submit" }, i.configured ? "Repoint" : "Configure");
+      const form = h("form", { class: "row" }, url, save);
+      form.addEventListener("submit", action(save, async () => {
+        const r = await api("PUT", path, { url: url.value.trim() });
+        if (r.secret) slot.replaceChildren(secretBox(r.secret, `Signing secret for ${name}`));
+        await draw();
+      }));
+      return h("tr", { "data-integration": `${i.source}-${i.target}` },
+        h("td", {}, h("strong", {}, name), h("div", { class: "muted" }, i.eventTypes.join(", "))),
+        h("td", {}, badge(i.state, i.state === "on" ? "on" : i.state === "failing" ? "failing" : "off"), i.disabledReason ? h("div", { class: "muted" }, i.disabledReason) : null),
+        h("td", {}, `${i.lastDay.delivered} delivered, ${i.lastDay.failed} failed`, i.lastEvent ? h("div", { class: "muted" }, `last: ${i.lastEvent.eventType} ${when(i.lastEvent.at)}`) : null),
+        h("td", {}, sw), h("td", {}, form));
+    });
+    list.replaceChildren(table(["Integration", "State", "Last day", "Switch", "Endpoint"], rows, { id: "integrations-table" }));
+  };
+  await draw();
+  main.replaceChildren(h("h1", {}, "Integrations"), slot, list);
+  refresher = draw;
+}
+
+async function deadLettersView() {
+  const list = h("div", {});
+  let cursors = [""];
+  const pager = h("div", { class: "pager" });
+  const draw = async () => {
+    const p = new URLSearchParams({ limit: "50" });
+    const cursor = cursors[cursors.length - 1];
+    if (cursor) p.set("cursor", cursor);
+    const page = await api("GET", `/v1/dead-letters?${p}`);
+    const rows = page.deadLetters.map((d) => {
+      const replay = h("button", { type: "button", class: "replay-dead-letter" }, "Replay");
+      replay.addEventListener("click", action(replay, async () => {
+        await api("POST", `/v1/dead-letters/${d.eventId}/${encodeURIComponent(d.subscriptionId)}/replay`);
+        showInfo(`Queued again: ${d.eventType} to ${d.subscriptionId}.`);
+        await draw();
+      }));
+      return h("tr", { "data-event-id": d.eventId },
+        h("td", {}, when(d.exhaustedAt)), h("td", {}, d.organizationId), h("td", {}, d.eventType, h("div", { class: "muted" }, h("code", {}, d.eventId))),
+        h("td", {}, d.subscriptionId, d.url ? h("div", { class: "muted" }, d.url) : null), h("td", {}, `${d.attempts}`, d.lastStatusCode ? ` (last HTTP ${d.lastStatusCode})` : d.lastErrorKind ? ` (last: ${d.lastErrorKind})` : ""),
+        h("td", {}, replay));
+    });
+    list.replaceChildren(rows.length ? table(["Given up", "Organisation", "Event", "Endpoint", "Attempts", ""], rows, { id: "dead-letters-table" })
+      : h("p", { class: "muted" }, "No exhausted delivery: nothing is waiting for a person."));
+    const next = h("button", { type: "button", disabled: !page.nextCursor }, "Older");
+    next.addEventListener("click", action(next, async () => { cursors.push(page.nextCursor); await draw(); }));
+    const prev = h("button", { type: "button", disabled: cursors.length === 1 }, "Newer");
+    prev.addEventListener("click", action(prev, async () => { cursors.pop(); await draw(); }));
+    pager.replaceChildren(prev, next);
+  };
+  await draw();
+  main.replaceChildren(h("h1", {}, "Dead letters"),
+    h("p", { class: "muted" }, "Deliveries that failed every attempt of the schedule. Replaying sends the event again as the pair's next attempt."), list, pager);
+  refresher = async () => { if (cursors.length === 1) await draw(); };
+}
+
+// ---------------------------------------------------------------- start
+
+signOut.addEventListener("click", () => {
+  sessionStorage.removeItem(KEY);
+  session = null;
+  clearAlert();
+  location.hash = "";
+  render();
+});
+window.addEventListener("hashchange", () => { clearAlert(); render(); main.focus(); });
+
+(async () => {
+  if (sessionStorage.getItem(KEY)) {
+    try { await signIn(sessionStorage.getItem(KEY)); } catch (e) { showError(e); }
+  }
+  render();
+})();
