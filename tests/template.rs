@@ -136,3 +136,61 @@ fn every_sample_event_parses_into_its_functions_event_type() {
     }
     assert!(seen >= 3);
 }
+
+/// The template's text with every `${...}` of a `!Sub` filled with a plain word, as
+/// CloudFormation would fill it.
+fn substituted(text: &str) -> String {
+    let mut out = String::new();
+    let mut rest = text;
+    while let Some(start) = rest.find("${") {
+        out.push_str(&rest[..start]);
+        let end = rest[start..].find('}').map_or(rest.len(), |e| start + e + 1);
+        out.push_str("sub");
+        rest = &rest[end..];
+    }
+    out + rest
+}
+
+#[test]
+fn the_dashboard_is_json_over_the_metrics_relay_emits_and_shows_what_operators_need() {
+    let t = template();
+    let body = &t["Resources"]["OperationsDashboard"]["Properties"]["DashboardBody"];
+    let text = match body {
+        Value::Tagged(tagged) => tagged.value.as_str(),
+        other => other.as_str(),
+    }
+    .expect("DashboardBody is a !Sub string");
+    let dashboard: serde_json::Value = serde_json::from_str(&substituted(text)).expect("DashboardBody is JSON");
+    let emitted = std::fs::read_to_string(repo_root().join("shared/core/src/metrics.rs")).expect("metrics.rs");
+    let mut shown = BTreeSet::new();
+    for widget in dashboard["widgets"].as_array().expect("widgets") {
+        for row in widget["properties"]["metrics"].as_array().into_iter().flatten() {
+            let row = row.as_array().expect("a metric row");
+            if let Some(expression) = row[0]["expression"].as_str() {
+                let name = expression.split("MetricName=\"").nth(1).and_then(|r| r.split('"').next()).expect("a SEARCH by MetricName");
+                shown.insert(name.to_string());
+                assert!(emitted.contains(&format!("\"{name}\"")), "{name} is not a metric Relay emits");
+            } else if row[0].as_str().is_some_and(|ns| ns.starts_with("Relay/")) {
+                let name = row[1].as_str().expect("metric name");
+                assert!(emitted.contains(&format!("\"{name}\"")), "{name} is not a metric Relay emits");
+                shown.insert(name.to_string());
+            } else {
+                shown.insert(row[1].as_str().expect("metric name").to_string());
+            }
+        }
+    }
+    for wanted in [
+        "EventsAccepted",
+        "EventsRejected",
+        "DeliveriesSucceeded",
+        "DeliveryAttemptsFailed",
+        "DeliveryDuration",
+        "RetriesScheduled",
+        "ApproximateNumberOfMessagesVisible",
+        "WebhooksAccepted",
+        "WebhooksRejected",
+    ] {
+        assert!(shown.contains(wanted), "the dashboard shows {wanted}: {shown:?}");
+    }
+    assert!(text.contains("\"p99\""), "duration percentiles");
+}

@@ -37,6 +37,7 @@ const NOT_NEEDED: &[&str] = &[
     "AWS::Serverless::HttpApi",
     "AWS::SQS::QueuePolicy",
     "AWS::CloudWatch::Alarm",
+    "AWS::CloudWatch::Dashboard",
     "AWS::IAM::Role",
     "AWS::IAM::Policy",
     "AWS::Logs::LogGroup",
