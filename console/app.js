@@ -18,6 +18,10 @@ let session = null;
 /** The current view's refresh, called every REFRESH_MS while the tab is visible. */
 let refresher = null;
 let timer = null;
+/** Bumped by every render, so a slow view that finishes after the next one started is dropped. */
+let generation = 0;
+/** The last refresh failed: its error is on screen until one succeeds. */
+let refreshFailed = false;
 
 // ---------------------------------------------------------------- DOM and API helpers
 
@@ -106,6 +110,35 @@ function when(iso) {
 /** A datetime-local input's value as RFC 3339 (UTC), or "" when empty. */
 function isoOf(local) { return local ? new Date(local).toISOString() : ""; }
 
+/** RFC 3339 as a datetime-local input's value (local time), or "" when empty or invalid. */
+function localOf(iso) {
+  const d = new Date(iso || "");
+  return isNaN(d) ? "" : new Date(d.getTime() - d.getTimezoneOffset() * 60000).toISOString().slice(0, 16);
+}
+
+/**
+ * Rebuilds `container` with `build()`'s nodes, keeping what the user had: the focused control
+ * and the open <details>, matched by their data-key. A refresh never throws a keyboard user
+ * back to the top of the page or closes a form they opened.
+ */
+async function redraw(container, build) {
+  const focused = container.contains(document.activeElement) ? document.activeElement?.dataset.key : null;
+  const open = [...container.querySelectorAll("details[open][data-key]")].map((d) => d.dataset.key);
+  const nodes = await build();
+  container.replaceChildren(...nodes);
+  for (const key of open) container.querySelector(`details[data-key="${CSS.escape(key)}"]`)?.setAttribute("open", "");
+  if (focused) container.querySelector(`[data-key="${CSS.escape(focused)}"]`)?.focus();
+}
+
+/** True while the user is typing, has text selected, or has a form open in the page: a refresh would undo it. */
+function busy() {
+  const a = document.activeElement;
+  if (a && main.contains(a) && a.matches("textarea, input:not([type=checkbox]):not([type=radio])")) return true;
+  const selection = window.getSelection();
+  if (selection && !selection.isCollapsed && main.contains(selection.anchorNode)) return true;
+  return !!main.querySelector("details[open]");
+}
+
 function badge(text, kind = text) { return h("span", { class: `badge ${kind}` }, text); }
 
 /** A copy button for `text`: the clipboard API, or a selected field and execCommand where it is not allowed. */
@@ -144,35 +177,54 @@ function field(label, input) { return h("label", {}, label, input); }
 
 // ---------------------------------------------------------------- sign in
 
+/** Finds out what the key is. A refused key is forgotten; on an outage it is kept, to try again. */
 async function signIn(key) {
   sessionStorage.setItem(KEY, key);
+  const refused = (e) => { if (e.status === 401 || e.status === 403) sessionStorage.removeItem(KEY); throw e; };
   try {
     const org = await api("GET", "/v1/organization");
     session = { kind: "organization", id: org.organizationId };
   } catch (e) {
-    if (e.status !== 403) { sessionStorage.removeItem(KEY); throw e; }
+    if (e.status !== 403) refused(e);
     try {
       await api("GET", "/v1/integrations");
       session = { kind: "operator", id: "operator" };
     } catch (e2) {
-      sessionStorage.removeItem(KEY);
-      if (e2.status === 403) throw new Error("This is a product key: it can publish events but not use the console. Use an organisation key or an operator (admin) key.");
-      throw e2;
+      if (e2.status === 403) {
+        sessionStorage.removeItem(KEY);
+        throw new Error("This is a product key: it can publish events but not use the console. Use an organisation key or an operator (admin) key.");
+      }
+      refused(e2);
     }
   }
 }
 
+/** Goes to `hash`, rendering once whether or not the hash changes. */
+function go(hash) {
+  if (location.hash === hash) render();
+  else location.hash = hash;
+}
+
+/** The key stopped working (revoked, or a rotation): back to sign-in, saying why. */
+function expired(e) {
+  sessionStorage.removeItem(KEY);
+  session = null;
+  go("");
+  showError(`Your key was refused (${e.message}). Sign in again.`);
+}
+
 function signInView() {
-  const input = h("input", { id: "key", type: "password", autocomplete: "off", required: true, spellcheck: "false", placeholder: "rk_org_… or rk_admin_…" });
+  // one-time-code: browsers do not offer to save it in the password manager, as they would a password.
+  const input = h("input", { id: "key", type: "password", autocomplete: "one-time-code", required: true, spellcheck: "false", placeholder: "rk_org_… or rk_admin_…" });
+  input.value = sessionStorage.getItem(KEY) || "";
   const button = h("button", { class: "primary", type: "submit", id: "sign-in" }, "Sign in");
   const form = h("form", { class: "card signin", "aria-labelledby": "signin-title" },
     h("h1", { id: "signin-title" }, "Sign in"),
-    h("p", { class: "muted" }, "Paste an organisation key to see your events, endpoints and sources, or an operator key to see the platform. The key stays in this tab only and is sent only to this Relay."),
+    h("p", { class: "muted" }, "Paste an organisation key to see your events, endpoints and sources, or an operator key to see the platform. The key stays in this tab only and is sent only to this Relay; do not let the browser save it."),
     field("API key", input), h("p", {}, button));
   form.addEventListener("submit", action(button, async () => {
     await signIn(input.value.trim());
-    location.hash = session.kind === "operator" ? "#/integrations" : "#/events";
-    render();
+    go(session.kind === "operator" ? "#/integrations" : "#/events");
   }));
   main.replaceChildren(form);
   input.focus();
@@ -197,6 +249,7 @@ function route() {
 }
 
 async function render() {
+  const mine = ++generation;
   clearInterval(timer);
   refresher = null;
   if (!session) {
@@ -209,16 +262,36 @@ async function render() {
   nav.hidden = false; signOut.hidden = false;
   who.textContent = session.kind === "operator" ? "Operator" : `Organisation ${session.id}`;
   main.replaceChildren(h("p", { class: "muted" }, "Loading…"));
-  try { await route()(); } catch (e) { showError(e); main.replaceChildren(); }
-  timer = setInterval(async () => {
-    if (!refresher || document.visibilityState !== "visible") return;
-    try { await refresher(); } catch (e) { showError(e); }
-  }, REFRESH_MS);
+  let view;
+  try { view = await route()(); } catch (e) {
+    if (mine !== generation) return;
+    if (e.status === 401) return expired(e);
+    showError(e); main.replaceChildren(); return;
+  }
+  if (mine !== generation) return;
+  main.replaceChildren(...view.nodes);
+  refresher = view.refresh || null;
+  clearInterval(timer);
+  timer = setInterval(tick, REFRESH_MS);
+}
+
+async function tick() {
+  if (!refresher || document.visibilityState !== "visible" || busy()) return;
+  const mine = generation;
+  try {
+    await refresher();
+    if (refreshFailed && mine === generation) { clearAlert(); refreshFailed = false; }
+  } catch (e) {
+    if (mine !== generation) return;
+    if (e.status === 401) return expired(e);
+    refreshFailed = true;
+    showError(e);
+  }
 }
 
 // ---------------------------------------------------------------- organisation: events
 
-/** Deliveries per hour, succeeded against failed, for the last day, as stacked bars. */
+/** Deliveries per hour, delivered against failing, for the last day, as stacked bars. */
 async function chart() {
   const { hours } = await api("GET", "/v1/stats/deliveries");
   const max = Math.max(1, ...hours.map((x) => x.delivered + x.failed));
@@ -228,120 +301,137 @@ async function chart() {
   hours.forEach((x, i) => {
     delivered += x.delivered; failed += x.failed;
     const okH = (x.delivered / max) * height, badH = (x.failed / max) * height;
-    const g = s("g", {}, s("title", {}, `${when(x.hour)}: ${x.delivered} delivered, ${x.failed} failed`));
+    const g = s("g", {}, s("title", {}, `${when(x.hour)}: ${x.delivered} delivered, ${x.failed} failing or retrying`));
     g.append(s("rect", { x: i * (w + gap), y: height - okH, width: w, height: okH, fill: "#1a7f37" }));
     g.append(s("rect", { x: i * (w + gap), y: height - okH - badH, width: w, height: badH, fill: "#cf222e" }));
     svg.append(g);
   });
-  const summary = `Deliveries in the last 24 hours: ${delivered} delivered, ${failed} failed`;
-  svg.setAttribute("aria-label", summary);
-  return h("section", { class: "card chart", id: "chart", "aria-label": "Deliveries per hour" },
+  svg.setAttribute("aria-label", `Deliveries in the last 24 hours: ${delivered} delivered, ${failed} failed`);
+  return [
     h("div", { class: "row" }, h("strong", {}, "Deliveries per hour, last 24 hours"),
-      h("span", { class: "legend" }, h("span", {}, h("span", { class: "swatch ok" }), `${delivered} delivered`), h("span", {}, h("span", { class: "swatch bad" }), `${failed} failed`))),
+      h("span", { class: "legend" }, h("span", {}, h("span", { class: "swatch ok" }), `${delivered} delivered`),
+        h("span", {}, h("span", { class: "swatch bad" }), `${failed} failing or retrying`))),
     svg,
-    h("div", { class: "axis", "aria-hidden": "true" }, hours.filter((_, i) => i % 6 === 0).map((x) => h("span", {}, `${new Date(x.hour).getHours()}:00`)), h("span", {}, "now")));
+    h("div", { class: "axis", "aria-hidden": "true" }, hours.filter((_, i) => i % 6 === 0).map((x) => h("span", {}, `${new Date(x.hour).getHours()}:00`)), h("span", {}, "now")),
+    h("p", { class: "muted small" }, "Each event counts once per endpoint, in the hour of its latest attempt, as it stands now."),
+  ];
 }
 
+/** The events view. Its filters live in the hash (#/events?type=…), so a reload or a shared link keeps them. */
 async function eventsView() {
-  const q = new URLSearchParams(location.hash.split("?")[1] || "");
-  const typeInput = h("input", { id: "filter-type", value: q.get("type") || "", placeholder: "candidate.hired" });
+  const applied = new URLSearchParams(location.hash.split("?")[1] || "");
+  const typeInput = h("input", { id: "filter-type", value: applied.get("type") || "", placeholder: "candidate.hired" });
   const stateSelect = h("select", { id: "filter-state" }, [["", "any"], ["failed", "failing"], ["delivered", "delivered"], ["none", "no attempt"]]
-    .map(([v, t]) => h("option", { value: v, selected: q.get("deliveryState") === v && v !== "" }, t)));
-  const fromInput = h("input", { id: "filter-from", type: "datetime-local" });
-  const toInput = h("input", { id: "filter-to", type: "datetime-local" });
+    .map(([v, t]) => h("option", { value: v, selected: (applied.get("deliveryState") || "") === v }, t)));
+  const fromInput = h("input", { id: "filter-from", type: "datetime-local", value: localOf(applied.get("from")) });
+  const toInput = h("input", { id: "filter-to", type: "datetime-local", value: localOf(applied.get("to")) });
   const live = h("input", { id: "live", type: "checkbox", checked: true });
   const apply = h("button", { type: "submit" }, "Apply");
   const body = h("div", { id: "events" });
   const pager = h("div", { class: "pager" });
+  const chartBox = h("section", { class: "card chart", id: "chart", "aria-label": "Deliveries per hour" }, h("p", { class: "muted" }, "Loading the chart…"));
   let cursors = [""];
+  let ticks = 0;
 
-  const filters = () => {
+  const drawChart = async () => {
+    try { await redraw(chartBox, chart); } catch (e) { chartBox.replaceChildren(h("p", { class: "muted" }, `The chart is unavailable: ${e.message}`)); }
+  };
+  const load = async () => {
+    const p = new URLSearchParams(applied);
+    p.set("limit", "25");
+    const cursor = cursors[cursors.length - 1];
+    if (cursor) p.set("cursor", cursor);
+    const page = await api("GET", `/v1/events?${p}`);
+    await redraw(body, () => {
+      const rows = page.events.map((e) => h("tr", { "data-event-id": e.event.eventId },
+        h("td", {}, when(e.receivedAt)),
+        h("td", {}, h("a", { href: `#/events/${e.event.eventId}`, "data-key": `event-${e.event.eventId}` }, e.event.eventType)),
+        h("td", { class: "wide" }, e.event.sourceProduct),
+        h("td", {}, e.deliveries.failing ? badge(`${e.deliveries.failing} failing`, "failed") : null, " ",
+          e.deliveries.delivered ? badge(`${e.deliveries.delivered} delivered`, "delivered") : null,
+          !e.deliveries.failing && !e.deliveries.delivered ? h("span", { class: "muted" }, "no attempt") : null),
+        h("td", { class: "wide" }, h("code", {}, e.event.eventId))));
+      const empty = cursors.length > 1 ? "No more events." : applied.toString() ? "No event matches these filters." : "No event yet.";
+      return [rows.length ? table(["Received", "Type", ["Source", "wide"], "Deliveries", ["Event id", "wide"]], rows, { id: "events-table" }) : h("p", { class: "muted" }, empty)];
+    });
+    await redraw(pager, () => {
+      const prev = h("button", { type: "button", disabled: cursors.length === 1, "data-key": "newer" }, "Newer");
+      prev.addEventListener("click", action(prev, async () => { cursors.pop(); await load(); }));
+      const next = h("button", { type: "button", disabled: !page.nextCursor, id: "older", "data-key": "older" }, "Older");
+      next.addEventListener("click", action(next, async () => { cursors.push(page.nextCursor); await load(); }));
+      return [prev, next, h("span", { class: "muted" }, cursors.length === 1 ? "Newest first" : `Page ${cursors.length}`)];
+    });
+  };
+  const form = h("form", { class: "card row", "aria-label": "Filter events" },
+    field("Type", typeInput), field("Delivery", stateSelect), field("From", fromInput), field("To", toInput), apply,
+    h("label", { class: "inline" }, live, "Refresh by itself"));
+  form.addEventListener("submit", (ev) => {
+    ev.preventDefault();
     const p = new URLSearchParams();
     if (typeInput.value.trim()) p.set("type", typeInput.value.trim());
     if (stateSelect.value) p.set("deliveryState", stateSelect.value);
     if (fromInput.value) p.set("from", isoOf(fromInput.value));
     if (toInput.value) p.set("to", isoOf(toInput.value));
-    return p;
-  };
-  const load = async () => {
-    const p = filters();
-    p.set("limit", "25");
-    const cursor = cursors[cursors.length - 1];
-    if (cursor) p.set("cursor", cursor);
-    const page = await api("GET", `/v1/events?${p}`);
-    const rows = page.events.map((e) => h("tr", { "data-event-id": e.event.eventId },
-      h("td", {}, when(e.receivedAt)),
-      h("td", {}, h("a", { href: `#/events/${e.event.eventId}` }, e.event.eventType)),
-      h("td", { class: "wide" }, e.event.sourceProduct),
-      h("td", {}, e.deliveries.failing ? badge(`${e.deliveries.failing} failing`, "failed") : null, " ",
-        e.deliveries.delivered ? badge(`${e.deliveries.delivered} delivered`, "delivered") : null,
-        !e.deliveries.failing && !e.deliveries.delivered ? h("span", { class: "muted" }, "no attempt") : null),
-      h("td", { class: "wide" }, h("code", {}, e.event.eventId))));
-    body.replaceChildren(rows.length ? table(["Received", "Type", ["Source", "wide"], "Deliveries", ["Event id", "wide"]], rows, { id: "events-table" })
-      : h("p", { class: "muted" }, "No events on this page."));
-    const prev = h("button", { type: "button", disabled: cursors.length === 1 }, "Newer");
-    prev.addEventListener("click", action(prev, async () => { cursors.pop(); await load(); }));
-    const next = h("button", { type: "button", disabled: !page.nextCursor, id: "older" }, "Older");
-    next.addEventListener("click", action(next, async () => { cursors.push(page.nextCursor); await load(); }));
-    pager.replaceChildren(prev, next, h("span", { class: "muted" }, cursors.length === 1 ? "Newest first" : `Page ${cursors.length}`));
-  };
-  const form = h("form", { class: "card row", "aria-label": "Filter events" },
-    field("Type", typeInput), field("Delivery", stateSelect), field("From", fromInput), field("To", toInput), apply,
-    h("label", { class: "inline" }, live, "Refresh by itself"));
-  form.addEventListener("submit", action(apply, async () => { cursors = [""]; await load(); }));
-  const chartBox = h("div", {}, await chart());
-  await load();
-  main.replaceChildren(h("h1", {}, "Events"), chartBox, form, body, pager);
-  refresher = async () => {
-    if (!live.checked || cursors.length > 1) return;
-    chartBox.replaceChildren(await chart());
-    await load();
+    go(p.toString() ? `#/events?${p}` : "#/events");
+  });
+  await Promise.all([drawChart(), load()]);
+  return {
+    nodes: [h("h1", {}, "Events"), chartBox, form, body, pager],
+    // The list every tick on the first page; the chart (a query per endpoint over a day) once a minute.
+    refresh: async () => {
+      if (!live.checked || cursors.length > 1) return;
+      if (++ticks % 15 === 0) await drawChart();
+      await load();
+    },
   };
 }
 
 async function eventView(id) {
-  const [{ subscriptions }] = await Promise.all([api("GET", "/v1/subscriptions")]);
+  const path = `/v1/events/${encodeURIComponent(id)}`;
+  const [{ subscriptions }, first] = await Promise.all([api("GET", "/v1/subscriptions"), api("GET", path)]);
   const urls = new Map(subscriptions.map((x) => [x.id, x.url]));
-  const box = h("div", {});
-  const draw = async () => {
-    const detail = await api("GET", `/v1/events/${encodeURIComponent(id)}`);
-    const replayAll = h("button", { type: "button", class: "primary", id: "replay-all" }, "Replay to every endpoint");
-    replayAll.addEventListener("click", action(replayAll, async () => {
-      const r = await api("POST", `/v1/events/${encodeURIComponent(id)}/replay`, {});
-      showInfo(r.replayedTo.length ? `Queued again for ${r.replayedTo.length} endpoint(s).` : "Nothing queued: every endpoint is being sent to right now.");
-      await draw();
-    }));
-    const deliveries = detail.deliveries.map((d) => {
-      const replay = h("button", { type: "button", class: "replay-one", "data-subscription-id": d.subscriptionId }, "Replay to this endpoint");
+  const list = h("div", { id: "deliveries" });
+  const draw = (detail) => redraw(list, () => {
+    const sections = detail.deliveries.map((d) => {
+      const replay = h("button", { type: "button", class: "replay-one", "data-key": `replay-${d.subscriptionId}` }, "Replay to this endpoint");
       replay.addEventListener("click", action(replay, async () => {
-        await api("POST", `/v1/events/${encodeURIComponent(id)}/replay`, { subscriptionId: d.subscriptionId });
+        await api("POST", `${path}/replay`, { subscriptionId: d.subscriptionId });
         showInfo("Queued again; the new attempt appears below.");
-        await draw();
+        await draw(await api("GET", path));
       }));
       const attempts = [...d.attempts].sort((a, b) => a.number - b.number).map((a) => {
         const ok = a.statusCode && a.statusCode >= 200 && a.statusCode < 300;
         return h("li", { class: ok ? "ok attempt" : "bad attempt" },
           h("strong", {}, `Attempt ${a.number}`), " · ", when(a.at), " · ",
-          a.statusCode ? h("span", { class: "status" }, `HTTP ${a.statusCode}`) : h("span", { class: "status" }, a.errorKind || "no answer"),
+          h("span", { class: "status" }, a.statusCode ? `HTTP ${a.statusCode}` : a.errorKind || "no answer"),
           a.errorKind && a.statusCode ? ` (${a.errorKind})` : null, ` · ${a.durationMs} ms`,
           a.responseExcerpt ? h("pre", {}, a.responseExcerpt) : null);
       });
-      if (d.nextAttemptAt) attempts.push(h("li", { class: "next", id: `next-${d.subscriptionId}` }, h("strong", {}, "Next retry"), " · ", when(d.nextAttemptAt)));
+      if (d.nextAttemptAt) attempts.push(h("li", { class: "next" }, h("strong", {}, "Next retry"), " · ", when(d.nextAttemptAt)));
       return h("section", { class: "card delivery", "data-subscription-id": d.subscriptionId, "data-state": d.state },
-        h("div", { class: "row" }, h("h3", {}, urls.get(d.subscriptionId) || d.subscriptionId), badge(d.state), replay),
+        h("div", { class: "row" }, h("h3", {}, urls.get(d.subscriptionId) || `${d.subscriptionId} (deleted)`), badge(d.state), replay),
         h("p", { class: "muted" }, `Endpoint ${d.subscriptionId}`),
         h("ol", { class: "timeline", "aria-label": "Attempts" }, attempts.length ? attempts : h("li", {}, "No attempt yet.")));
     });
-    box.replaceChildren(
-      h("div", { class: "row" }, h("h1", {}, detail.event.eventType), replayAll),
-      h("p", { class: "muted" }, `Event ${detail.event.eventId} · from ${detail.event.sourceProduct} · ${when(detail.event.timestamp)}`),
-      h("h2", {}, "Deliveries"),
-      ...(deliveries.length ? deliveries : [h("p", { class: "muted" }, "No endpoint of yours has been sent this event.")]),
-      h("h2", {}, "Envelope"), h("pre", { id: "envelope" }, JSON.stringify(detail.event, null, 2)));
+    return sections.length ? sections : [h("p", { class: "muted" }, "No endpoint of yours has been sent this event.")];
+  });
+  const replayAll = h("button", { type: "button", class: "primary", id: "replay-all" }, "Replay to every endpoint");
+  replayAll.addEventListener("click", action(replayAll, async () => {
+    const r = await api("POST", `${path}/replay`, {});
+    showInfo(r.replayedTo.length ? `Queued again for ${r.replayedTo.length} endpoint(s).` : "Nothing queued: every endpoint is being sent to right now.");
+    await draw(await api("GET", path));
+  }));
+  await draw(first);
+  return {
+    nodes: [
+      h("p", {}, h("a", { href: "#/events" }, "← All events")),
+      h("div", { class: "row" }, h("h1", {}, first.event.eventType), replayAll),
+      h("p", { class: "muted" }, `Event ${first.event.eventId} · from ${first.event.sourceProduct} · ${when(first.event.timestamp)}`),
+      h("h2", {}, "Deliveries"), list,
+      h("h2", {}, "Envelope"), h("pre", { id: "envelope" }, JSON.stringify(first.event, null, 2)),
+    ],
+    refresh: async () => draw(await api("GET", path)),
   };
-  await draw();
-  main.replaceChildren(h("p", {}, h("a", { href: "#/events" }, "← All events")), box);
-  refresher = draw;
 }
 
 // ---------------------------------------------------------------- organisation: endpoints
@@ -358,46 +448,51 @@ function parseHeaders(text) {
 }
 function parseTypes(text) { return text.split(/[\s,]+/).filter(Boolean); }
 
+/** A delete button that asks once more before it deletes. */
+function deleteButton(key, remove) {
+  const del = h("button", { type: "button", class: "danger", "data-key": key }, "Delete");
+  del.addEventListener("click", action(del, async () => {
+    if (del.dataset.armed !== "yes") { del.dataset.armed = "yes"; del.textContent = "Really delete?"; return; }
+    await remove();
+  }));
+  return del;
+}
+
 async function subscriptionsView() {
   const secretSlot = h("div", {});
   const list = h("div", {});
-  const draw = async () => {
+  const draw = () => redraw(list, async () => {
     const { subscriptions } = await api("GET", "/v1/subscriptions");
     const rows = subscriptions.map((sub) => {
-      const toggle = h("button", { type: "button", class: "toggle" }, sub.enabled ? "Disable" : "Enable");
+      const key = (what) => `${what}-${sub.id}`;
+      const toggle = h("button", { type: "button", class: "toggle", "data-key": key("toggle") }, sub.enabled ? "Disable" : "Enable");
       toggle.addEventListener("click", action(toggle, async () => { await api("PATCH", `/v1/subscriptions/${sub.id}`, { enabled: !sub.enabled }); await draw(); }));
-      const rotate = h("button", { type: "button", class: "rotate" }, "Rotate secret");
+      const rotate = h("button", { type: "button", class: "rotate", "data-key": key("rotate") }, "Rotate secret");
       rotate.addEventListener("click", action(rotate, async () => {
         const r = await api("POST", `/v1/subscriptions/${sub.id}/secret/rotate`);
         secretSlot.replaceChildren(secretBox(r.secret, `New signing secret for ${sub.url}; the old one keeps signing until ${when(r.previousSecretsValidUntil)}`));
       }));
-      const test = h("button", { type: "button", class: "send-test" }, "Send test");
+      const test = h("button", { type: "button", class: "send-test", "data-key": key("test") }, "Send test");
       test.addEventListener("click", action(test, async () => {
         const r = await api("POST", `/v1/subscriptions/${sub.id}/test`);
         secretSlot.replaceChildren(h("p", { class: "card", role: "status" }, "Test event queued: ", h("a", { href: `#/events/${r.eventId}` }, r.eventId)));
       }));
-      const del = h("button", { type: "button", class: "danger" }, "Delete");
-      del.addEventListener("click", action(del, async () => {
-        if (del.dataset.armed !== "yes") { del.dataset.armed = "yes"; del.textContent = "Really delete?"; return; }
-        await api("DELETE", `/v1/subscriptions/${sub.id}`); await draw();
-      }));
-      const since = h("input", { type: "datetime-local", class: "recover-since" });
-      const recover = h("button", { type: "button", class: "recover" }, "Resend failures since");
+      const del = deleteButton(key("delete"), async () => { await api("DELETE", `/v1/subscriptions/${sub.id}`); await draw(); });
+      const since = h("input", { type: "datetime-local", class: "recover-since", "data-key": key("since") });
+      const recover = h("button", { type: "button", class: "recover", "data-key": key("recover") }, "Resend failures since");
       recover.addEventListener("click", action(recover, async () => {
         if (!since.value) throw new Error("Choose the time to resend failed deliveries from.");
         const r = await api("POST", `/v1/subscriptions/${sub.id}/recover`, { since: isoOf(since.value) });
         showInfo(`${r.recovered.length} failed deliver${r.recovered.length === 1 ? "y" : "ies"} queued again.`);
       }));
-      const edit = editForm(sub, draw);
       return h("tr", { "data-subscription-id": sub.id },
-        h("td", {}, h("code", {}, sub.url), sub.description ? h("div", { class: "muted" }, sub.description) : null, edit),
+        h("td", {}, h("code", {}, sub.url), sub.description ? h("div", { class: "muted" }, sub.description) : null, editForm(sub, draw)),
         h("td", {}, sub.eventTypes.join(", ")),
         h("td", {}, sub.enabled ? badge("enabled", "on") : badge("disabled", "off"), sub.disabledReason ? h("div", { class: "muted disabled-reason" }, sub.disabledReason) : null),
         h("td", {}, h("div", { class: "row" }, test, toggle, rotate, del), h("div", { class: "row" }, field("Since", since), recover)));
     });
-    list.replaceChildren(rows.length ? table(["Endpoint", "Event types", "State", "Actions"], rows, { id: "subscriptions-table" })
-      : h("p", { class: "muted" }, "No endpoint yet: add one above."));
-  };
+    return [rows.length ? table(["Endpoint", "Event types", "State", "Actions"], rows, { id: "subscriptions-table" }) : h("p", { class: "muted" }, "No endpoint yet: add one above.")];
+  });
   const url = h("input", { id: "new-url", type: "url", required: true, placeholder: "https://example.com/webhooks" });
   const types = h("input", { id: "new-types", required: true, value: "*", placeholder: "candidate.*, payroll.completed" });
   const description = h("input", { id: "new-description" });
@@ -415,10 +510,10 @@ async function subscriptionsView() {
     await draw();
   }));
   await draw();
-  main.replaceChildren(h("h1", {}, "Endpoints"), secretSlot, form, list);
+  return { nodes: [h("h1", {}, "Endpoints"), secretSlot, form, list] };
 }
 
-function editForm(sub, redraw) {
+function editForm(sub, redrawList) {
   const url = h("input", { type: "url", value: sub.url, class: "edit-url" });
   const types = h("input", { value: sub.eventTypes.join(", "), class: "edit-types" });
   const description = h("input", { value: sub.description || "" });
@@ -427,40 +522,35 @@ function editForm(sub, redraw) {
   const save = h("button", { type: "submit", class: "primary" }, "Save");
   const form = h("form", { class: "row" }, field("URL", url), field("Event types", types), field("Description", description),
     field("Extra headers", headers), field("Deliveries per second (empty: no limit)", rate), save);
+  const details = h("details", { "data-key": `edit-${sub.id}` }, h("summary", {}, "Edit"), form);
   form.addEventListener("submit", action(save, async () => {
     await api("PATCH", `/v1/subscriptions/${sub.id}`, {
       url: url.value.trim(), eventTypes: parseTypes(types.value), description: description.value.trim() || null,
       headers: parseHeaders(headers.value), rateLimit: rate.value ? Number(rate.value) : null,
     });
     showInfo("Saved.");
-    await redraw();
+    details.removeAttribute("open");
+    await redrawList();
   }));
-  return h("details", {}, h("summary", {}, "Edit"), form);
+  return details;
 }
 
 // ---------------------------------------------------------------- organisation: sources
 
 async function sourcesView() {
   const list = h("div", {});
-  const draw = async () => {
+  const draw = () => redraw(list, async () => {
     const { sources } = await api("GET", "/v1/sources");
-    const rows = sources.map((src) => {
-      const del = h("button", { type: "button", class: "danger" }, "Delete");
-      del.addEventListener("click", action(del, async () => {
-        if (del.dataset.armed !== "yes") { del.dataset.armed = "yes"; del.textContent = "Really delete?"; return; }
-        await api("DELETE", `/v1/sources/${src.id}`); await draw();
-      }));
-      return h("tr", { "data-source-id": src.id },
-        h("td", {}, h("a", { href: `#/sources/${src.id}` }, src.provider), src.description ? h("div", { class: "muted" }, src.description) : null),
-        h("td", {}, h("code", { class: "source-url" }, src.url), " ", copyButton(src.url, "Copy the URL to give the provider")),
-        h("td", { class: "wide" }, when(src.createdAt)),
-        h("td", {}, h("a", { href: `#/sources/${src.id}` }, "Requests"), " ", del));
-    });
-    list.replaceChildren(rows.length ? table(["Provider", "URL to give the provider", ["Created", "wide"], ""], rows, { id: "sources-table" })
-      : h("p", { class: "muted" }, "No source yet."));
-  };
+    const rows = sources.map((src) => h("tr", { "data-source-id": src.id },
+      h("td", {}, h("a", { href: `#/sources/${src.id}` }, src.provider), src.description ? h("div", { class: "muted" }, src.description) : null),
+      h("td", {}, h("code", { class: "source-url" }, src.url), " ", copyButton(src.url, "Copy the URL to give the provider")),
+      h("td", { class: "wide" }, when(src.createdAt)),
+      h("td", {}, h("a", { href: `#/sources/${src.id}` }, "Requests"), " ",
+        deleteButton(`delete-${src.id}`, async () => { await api("DELETE", `/v1/sources/${src.id}`); await draw(); }))));
+    return [rows.length ? table(["Provider", "URL to give the provider", ["Created", "wide"], ""], rows, { id: "sources-table" }) : h("p", { class: "muted" }, "No source yet.")];
+  });
   const provider = h("select", { id: "new-provider" }, PROVIDERS.map((p) => h("option", { value: p }, p)));
-  const secret = h("input", { id: "new-secret", type: "password", required: true, autocomplete: "off" });
+  const secret = h("input", { id: "new-secret", type: "password", required: true, autocomplete: "one-time-code" });
   const description = h("input", { id: "new-source-description" });
   const create = h("button", { class: "primary", type: "submit", id: "create-source" }, "Add source");
   const form = h("form", { class: "card", "aria-labelledby": "new-src" }, h("h2", { id: "new-src" }, "Add a source"),
@@ -471,17 +561,17 @@ async function sourcesView() {
     if (description.value.trim()) body.description = description.value.trim();
     const src = await api("POST", "/v1/sources", body);
     form.reset();
-    location.hash = `#/sources/${src.id}`;
+    go(`#/sources/${src.id}`);
   }));
   await draw();
-  main.replaceChildren(h("h1", {}, "Sources"), form, list);
+  return { nodes: [h("h1", {}, "Sources"), form, list] };
 }
 
 async function sourceView(id) {
   const src = await api("GET", `/v1/sources/${encodeURIComponent(id)}`);
   const outcome = h("select", { id: "filter-outcome" }, ["", "accepted", "refused", "duplicate", "handshake", "ignored", "failed"].map((o) => h("option", { value: o }, o || "any")));
   const log = h("div", { id: "requests" });
-  const draw = async () => {
+  const draw = () => redraw(log, async () => {
     const p = new URLSearchParams({ limit: "50" });
     if (outcome.value) p.set("outcome", outcome.value);
     const page = await api("GET", `/v1/sources/${encodeURIComponent(id)}/requests?${p}`);
@@ -489,17 +579,21 @@ async function sourceView(id) {
       h("td", {}, when(r.receivedAt)), h("td", { class: "wide" }, r.method), h("td", {}, badge(r.outcome)), h("td", {}, r.status),
       h("td", { class: "reason" }, r.reason || ""),
       h("td", {}, r.eventId ? h("a", { href: `#/events/${r.eventId}` }, r.eventType || r.eventId) : "")));
-    log.replaceChildren(rows.length ? table(["Received", ["Method", "wide"], "Outcome", "Answered", "Reason", "Event"], rows, { id: "requests-table" })
-      : h("p", { class: "muted" }, "No request yet: give the provider the URL above."));
-  };
+    return [rows.length ? table(["Received", ["Method", "wide"], "Outcome", "Answered", "Reason", "Event"], rows, { id: "requests-table" })
+      : h("p", { class: "muted" }, outcome.value ? "No request with this outcome (the newest 50 are shown)." : "No request yet: give the provider the URL above.")];
+  });
   outcome.addEventListener("change", () => draw().catch(showError));
   await draw();
-  main.replaceChildren(h("p", {}, h("a", { href: "#/sources" }, "← All sources")),
-    h("h1", {}, `${src.provider} source`),
-    h("div", { class: "card" }, h("p", {}, "URL to give the provider:"), h("p", { class: "row" }, h("code", { id: "source-url" }, src.url), copyButton(src.url, "Copy the URL to give the provider", "copy-url")),
-      src.description ? h("p", { class: "muted" }, src.description) : null),
-    h("h2", {}, "Requests received"), h("div", { class: "row" }, field("Outcome", outcome)), log);
-  refresher = draw;
+  return {
+    nodes: [
+      h("p", {}, h("a", { href: "#/sources" }, "← All sources")),
+      h("h1", {}, `${src.provider} source`),
+      h("div", { class: "card" }, h("p", {}, "URL to give the provider:"), h("p", { class: "row" }, h("code", { id: "source-url" }, src.url), copyButton(src.url, "Copy the URL to give the provider", "copy-url")),
+        src.description ? h("p", { class: "muted" }, src.description) : null),
+      h("h2", {}, "Requests received"), h("div", { class: "row" }, field("Outcome", outcome)), log,
+    ],
+    refresh: draw,
+  };
 }
 
 // ---------------------------------------------------------------- operator
@@ -507,19 +601,20 @@ async function sourceView(id) {
 async function integrationsView() {
   const slot = h("div", {});
   const list = h("div", {});
-  const draw = async () => {
+  const draw = () => redraw(list, async () => {
     const { integrations } = await api("GET", "/v1/integrations");
     const rows = integrations.map((i) => {
       const path = `/v1/integrations/${i.source}/${i.target}`;
       const name = `${i.source} → ${i.target}`;
-      const sw = h("button", { type: "button", role: "switch", "aria-checked": String(i.enabled), "aria-label": `${name} on`, class: "switch", disabled: !i.configured }, i.enabled ? "On" : "Off");
+      const sw = h("button", { type: "button", role: "switch", "aria-checked": String(i.enabled), "aria-label": `${name} on`, class: "switch", disabled: !i.configured, "data-key": `switch-${i.source}-${i.target}` }, i.enabled ? "On" : "Off");
       sw.addEventListener("click", action(sw, async () => { await api("PUT", path, { enabled: !i.enabled }); await draw(); }));
-      const url = h("input", { type: "url", value: i.url || "", "aria-label": `${name} endpoint`, placeholder: "https://nexus.example/relay" });
+      const url = h("input", { type: "url", value: i.url || "", "aria-label": `${name} endpoint`, placeholder: "https://nexus.example/relay", "data-key": `url-${i.source}-${i.target}` });
       const save = h("button", { type: "submit" }, i.configured ? "Repoint" : "Configure");
       const form = h("form", { class: "row" }, url, save);
       form.addEventListener("submit", action(save, async () => {
         const r = await api("PUT", path, { url: url.value.trim() });
         if (r.secret) slot.replaceChildren(secretBox(r.secret, `Signing secret for ${name}`));
+        url.blur();
         await draw();
       }));
       return h("tr", { "data-integration": `${i.source}-${i.target}` },
@@ -528,46 +623,61 @@ async function integrationsView() {
         h("td", {}, `${i.lastDay.delivered} delivered, ${i.lastDay.failed} failed`, i.lastEvent ? h("div", { class: "muted" }, `last: ${i.lastEvent.eventType} ${when(i.lastEvent.at)}`) : null),
         h("td", {}, sw), h("td", {}, form));
     });
-    list.replaceChildren(table(["Integration", "State", "Last day", "Switch", "Endpoint"], rows, { id: "integrations-table" }));
-  };
+    return [table(["Integration", "State", "Last day", "Switch", "Endpoint"], rows, { id: "integrations-table" })];
+  });
   await draw();
-  main.replaceChildren(h("h1", {}, "Integrations"), slot, list);
-  refresher = draw;
+  return { nodes: [h("h1", {}, "Integrations"), slot, list], refresh: draw };
 }
 
 async function deadLettersView() {
   const list = h("div", {});
-  let cursors = [""];
   const pager = h("div", { class: "pager" });
+  let cursors = [""];
   const draw = async () => {
     const p = new URLSearchParams({ limit: "50" });
     const cursor = cursors[cursors.length - 1];
     if (cursor) p.set("cursor", cursor);
     const page = await api("GET", `/v1/dead-letters?${p}`);
-    const rows = page.deadLetters.map((d) => {
-      const replay = h("button", { type: "button", class: "replay-dead-letter" }, "Replay");
-      replay.addEventListener("click", action(replay, async () => {
-        await api("POST", `/v1/dead-letters/${d.eventId}/${encodeURIComponent(d.subscriptionId)}/replay`);
-        showInfo(`Queued again: ${d.eventType} to ${d.subscriptionId}.`);
-        await draw();
-      }));
-      return h("tr", { "data-event-id": d.eventId },
-        h("td", {}, when(d.exhaustedAt)), h("td", {}, d.organizationId), h("td", {}, d.eventType, h("div", { class: "muted" }, h("code", {}, d.eventId))),
-        h("td", {}, d.subscriptionId, d.url ? h("div", { class: "muted" }, d.url) : null), h("td", {}, `${d.attempts}`, d.lastStatusCode ? ` (last HTTP ${d.lastStatusCode})` : d.lastErrorKind ? ` (last: ${d.lastErrorKind})` : ""),
-        h("td", {}, replay));
+    const letterPath = (d) => `/v1/dead-letters/${d.eventId}/${encodeURIComponent(d.subscriptionId)}`;
+    await redraw(list, () => {
+      const rows = page.deadLetters.map((d) => {
+        const replay = h("button", { type: "button", class: "replay-dead-letter", "data-key": `replay-${d.eventId}-${d.subscriptionId}` }, "Replay");
+        replay.addEventListener("click", action(replay, async () => {
+          await api("POST", `${letterPath(d)}/replay`);
+          showInfo(`Queued again: ${d.eventType || d.eventId} to ${d.subscriptionId}.`);
+          await draw();
+        }));
+        const dismiss = h("button", { type: "button", class: "dismiss-dead-letter", "data-key": `dismiss-${d.eventId}-${d.subscriptionId}` }, "Dismiss");
+        dismiss.addEventListener("click", action(dismiss, async () => {
+          if (dismiss.dataset.armed !== "yes") { dismiss.dataset.armed = "yes"; dismiss.textContent = "Really dismiss?"; return; }
+          await api("DELETE", letterPath(d));
+          showInfo(`Dismissed: ${d.eventType || d.eventId} to ${d.subscriptionId} stays failed in its organisation's log.`);
+          await draw();
+        }));
+        const last = d.lastStatusCode ? ` (last HTTP ${d.lastStatusCode})` : d.lastErrorKind ? ` (last: ${d.lastErrorKind})` : "";
+        return h("tr", { "data-event-id": d.eventId },
+          h("td", {}, when(d.exhaustedAt)), h("td", {}, d.organizationId), h("td", {}, d.eventType, h("div", { class: "muted" }, h("code", {}, d.eventId))),
+          h("td", {}, d.subscriptionId), h("td", {}, `${d.attempts}${last}`),
+          h("td", {}, h("div", { class: "row" }, replay, dismiss)));
+      });
+      const empty = cursors.length > 1 ? "No more dead letters." : "No exhausted delivery: nothing is waiting for a person.";
+      return [rows.length ? table(["Given up", "Organisation", "Event", "Endpoint", "Attempts", ""], rows, { id: "dead-letters-table" }) : h("p", { class: "muted" }, empty)];
     });
-    list.replaceChildren(rows.length ? table(["Given up", "Organisation", "Event", "Endpoint", "Attempts", ""], rows, { id: "dead-letters-table" })
-      : h("p", { class: "muted" }, "No exhausted delivery: nothing is waiting for a person."));
-    const next = h("button", { type: "button", disabled: !page.nextCursor }, "Older");
-    next.addEventListener("click", action(next, async () => { cursors.push(page.nextCursor); await draw(); }));
-    const prev = h("button", { type: "button", disabled: cursors.length === 1 }, "Newer");
-    prev.addEventListener("click", action(prev, async () => { cursors.pop(); await draw(); }));
-    pager.replaceChildren(prev, next);
+    await redraw(pager, () => {
+      const prev = h("button", { type: "button", disabled: cursors.length === 1, "data-key": "newer" }, "Newer");
+      prev.addEventListener("click", action(prev, async () => { cursors.pop(); await draw(); }));
+      const next = h("button", { type: "button", disabled: !page.nextCursor, "data-key": "older" }, "Older");
+      next.addEventListener("click", action(next, async () => { cursors.push(page.nextCursor); await draw(); }));
+      return [prev, next];
+    });
   };
   await draw();
-  main.replaceChildren(h("h1", {}, "Dead letters"),
-    h("p", { class: "muted" }, "Deliveries that failed every attempt of the schedule. Replaying sends the event again as the pair's next attempt."), list, pager);
-  refresher = async () => { if (cursors.length === 1) await draw(); };
+  return {
+    nodes: [h("h1", {}, "Dead letters"),
+      h("p", { class: "muted" }, "Deliveries that failed every attempt of the schedule, from every organisation. Replay sends the event again as the pair's next attempt (its endpoint must still exist and be enabled); dismiss takes it off this list and leaves it failed in its organisation's log."),
+      list, pager],
+    refresh: async () => { if (cursors.length === 1) await draw(); },
+  };
 }
 
 // ---------------------------------------------------------------- start
@@ -576,8 +686,7 @@ signOut.addEventListener("click", () => {
   sessionStorage.removeItem(KEY);
   session = null;
   clearAlert();
-  location.hash = "";
-  render();
+  go("");
 });
 window.addEventListener("hashchange", () => { clearAlert(); render(); main.focus(); });
 

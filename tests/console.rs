@@ -300,6 +300,19 @@ async fn an_organisation_debugs_its_endpoint_and_an_operator_sees_the_platform_i
     assert!(listed.contains(&failed) && !listed.contains(&delivered), "the failed filter lists only failing events: {listed:?}");
     b.shot("events").await;
 
+    // Typing a filter is not applied (or undone) by a refresh; Apply puts it in the address.
+    b.go(&format!("{console}#/events")).await;
+    b.find("#events-table").await;
+    b.type_into("#filter-type", "interview.scheduled").await;
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let types = "return [...document.querySelectorAll('#events-table tbody tr td:nth-child(2)')].map(td => td.textContent)";
+    let shown: Vec<String> = serde_json::from_value(b.client.execute(types, vec![]).await.expect("js")).expect("types");
+    assert!(shown.iter().any(|t| t == "candidate.hired"), "not applied before Apply: {shown:?}");
+    assert_eq!(b.find("#filter-type").await.prop("value").await.expect("value").as_deref(), Some("interview.scheduled"));
+    b.find("#filter-type").await.send_keys(ENTER).await.expect("enter");
+    b.until("the applied filter", "return location.hash.includes('type=interview.scheduled')").await;
+    b.until("only interviews", &format!("{types}.every(t => t === 'interview.scheduled')")).await;
+
     b.go(&format!("{console}#/events/{failed}")).await;
     b.click(".replay-one").await;
     b.until(

@@ -202,6 +202,71 @@ async fn an_endpoint_down_for_the_whole_schedule_ends_in_the_dlq_and_a_replay_de
     assert_eq!(metric("DeliveriesSucceeded", 1.0).await, 1.0);
 }
 
+async fn send(stack: &Stack, method: reqwest::Method, key: &str, path: &str) -> u16 {
+    reqwest::Client::new().request(method, format!("{}{path}", stack.url)).bearer_auth(key).send().await.expect("send").status().as_u16()
+}
+
+#[tokio::test]
+async fn exhausted_deliveries_are_listed_for_operators_page_by_page_and_leave_the_list_when_replayed_or_dismissed() {
+    let stack = stack("0,1", &[]).await;
+    let receiver = Receiver::start().await;
+    receiver.answer(500, None, Duration::ZERO, 4);
+    subscribe(&stack, &stack.org_key, &receiver.url, &["candidate.hired"]).await;
+    let (first, second) = (publish(&stack, "org-acme", "cand-dl-1").await, publish(&stack, "org-acme", "cand-dl-2").await);
+    receiver.wait_for(4, LIMIT).await;
+    for id in [&first, &second] {
+        event_deliveries(&stack, id, "failed").await;
+    }
+
+    // Two pages of one, through the index and its cursor on the emulator.
+    assert_eq!(get(&stack, &stack.org_key, "/v1/dead-letters").await.0, 403);
+    let (status, page) = get(&stack, ADMIN_KEY, "/v1/dead-letters?limit=1").await;
+    assert_eq!(status, 200, "{page}");
+    let cursor = page["nextCursor"].as_str().expect("a cursor").to_string();
+    let (_, rest) = get(&stack, ADMIN_KEY, &format!("/v1/dead-letters?limit=1&cursor={cursor}")).await;
+    // DynamoDB may end a full page with a cursor to an empty one; moto does not.
+    let end = match rest["nextCursor"].as_str() {
+        Some(c) => get(&stack, ADMIN_KEY, &format!("/v1/dead-letters?limit=1&cursor={c}")).await.1,
+        None => json!({"deadLetters": []}),
+    };
+    let mut listed: Vec<String> = [&page, &rest, &end]
+        .iter()
+        .flat_map(|p| p["deadLetters"].as_array().cloned().unwrap_or_default())
+        .filter_map(|l| l["eventId"].as_str().map(str::to_string))
+        .collect();
+    listed.sort();
+    let mut want = vec![first.clone(), second.clone()];
+    want.sort();
+    assert_eq!(listed, want, "each exhausted delivery once, newest first, over the pages");
+    let letter = &page["deadLetters"][0];
+    assert_eq!(
+        (letter["organizationId"].as_str(), letter["attempts"].as_u64(), letter["lastStatusCode"].as_u64()),
+        (Some("org-acme"), Some(2), Some(500))
+    );
+    assert_eq!(letter["eventType"], "candidate.hired");
+
+    // The receiver answers 200 again: a replay delivers once and takes the first off the list;
+    // the second is dismissed and stays failed in the organisation's log.
+    let sub = letter["subscriptionId"].as_str().expect("sub").to_string();
+    let replayed = letter["eventId"].as_str().expect("id").to_string();
+    let dismissed = if replayed == first { second.clone() } else { first.clone() };
+    assert_eq!(send(&stack, reqwest::Method::POST, ADMIN_KEY, &format!("/v1/dead-letters/{replayed}/{sub}/replay")).await, 202);
+    receiver.wait_for(5, LIMIT).await;
+    event_deliveries(&stack, &replayed, "delivered").await;
+    assert_eq!(send(&stack, reqwest::Method::DELETE, ADMIN_KEY, &format!("/v1/dead-letters/{dismissed}/{sub}")).await, 204);
+    assert_eq!(send(&stack, reqwest::Method::DELETE, ADMIN_KEY, &format!("/v1/dead-letters/{dismissed}/{sub}")).await, 404);
+    assert_eq!(get(&stack, ADMIN_KEY, "/v1/dead-letters").await.1["deadLetters"], json!([]));
+    event_deliveries(&stack, &dismissed, "failed").await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(receiver.count(), 5, "the dismissed one is not sent");
+
+    // The chart counts each pair once, as it stands: one delivered, one failed, in this hour.
+    let (status, stats) = get(&stack, &stack.org_key, "/v1/stats/deliveries").await;
+    assert_eq!(status, 200, "{stats}");
+    let now = &stats["hours"][23];
+    assert_eq!((now["delivered"].as_u64(), now["failed"].as_u64()), (Some(1), Some(1)), "{stats}");
+}
+
 #[tokio::test]
 async fn during_a_rotation_both_secrets_sign_and_each_verifies() {
     let stack = stack("0,1", &[]).await;

@@ -1,4 +1,5 @@
-//! `/v1/dead-letters`: every organisation's exhausted deliveries, and their replay (operators).
+//! `/v1/dead-letters`: every organisation's exhausted deliveries, their replay and dismissal
+//! (operators).
 
 use chrono::Utc;
 use lambda_http::http::Method;
@@ -27,7 +28,11 @@ pub(crate) async fn route(manage: &Manage, req: &Request, rest: &[&str]) -> Repl
                 Reply::json(202, &json!({"eventId": event_id, "replayedTo": [subscription_id]}))
             })
         }
+        (&Method::DELETE, [event_id, subscription_id]) => {
+            reply(manage.dismiss_dead_letter(event_id, subscription_id).await, |()| Reply::no_content())
+        }
         (_, []) => method_not_allowed(req, &["GET"]),
+        (_, [_, _]) => method_not_allowed(req, &["DELETE"]),
         (_, [_, _, "replay"]) => method_not_allowed(req, &["POST"]),
         _ => no_route(),
     }

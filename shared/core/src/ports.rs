@@ -16,8 +16,8 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use crate::model::delivery::{
-    AttemptClaim, AttemptOutcome, ClaimResult, DeadLetter, DeliveryActivity, DeliveryRecord, Outgoing, PairKey, RetryMessage, SendResult,
-    State,
+    AttemptClaim, AttemptOutcome, ClaimResult, DeadLetter, DeadLetterCursor, DeliveryActivity, DeliveryRecord, Outgoing, PairKey,
+    RetryMessage, SendResult, State,
 };
 use crate::model::envelope::EventEnvelope;
 use crate::model::event::{DeliveryMark, EventQuery, StoredEvent};
@@ -229,9 +229,15 @@ pub trait DeliveryStore: Send + Sync {
     async fn failed_since(&self, subscription_id: &str, since: DateTime<Utc>) -> Result<Vec<(EventEnvelope, u32)>, StoreError>;
     /// The subscription's pairs changed since `since`, counted by state, and its newest pair.
     async fn activity(&self, subscription_id: &str, since: DateTime<Utc>) -> Result<DeliveryActivity, StoreError>;
-    /// Exhausted pairs of every organisation, newest first, a page at a time (`cursor` is the
-    /// previous page's; a cursor the store did not make is `Ok(None)`).
-    async fn dead_letters(&self, cursor: Option<&str>, limit: u32) -> Result<Option<(Vec<DeadLetter>, Option<String>)>, StoreError>;
+    /// Exhausted pairs of every organisation, newest first, a page at a time: those after
+    /// `after` (the previous page's last), and where this page ends if more may follow.
+    async fn dead_letters(
+        &self,
+        after: Option<&DeadLetterCursor>,
+        limit: u32,
+    ) -> Result<(Vec<DeadLetter>, Option<DeadLetterCursor>), StoreError>;
+    /// Takes an exhausted pair off the dead letters, leaving it failed; false if it was not on them.
+    async fn dismiss_dead_letter(&self, pair: PairKey<'_>) -> Result<bool, StoreError>;
     /// When each of the subscription's pairs last changed at or after `since`, and how it stands
     /// now: the deliveries-per-hour chart of `GET /v1/stats/deliveries`.
     async fn outcomes_since(&self, subscription_id: &str, since: DateTime<Utc>) -> Result<Vec<(DateTime<Utc>, State)>, StoreError>;

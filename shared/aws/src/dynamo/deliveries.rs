@@ -9,8 +9,8 @@ use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::ReturnValuesOnConditionCheckFailure;
 use chrono::{DateTime, Utc};
 use relay_core::model::delivery::{
-    Attempt, AttemptClaim, AttemptOutcome, ClaimResult, DeadLetter, DeliveryActivity, DeliveryRecord, FollowUp, LastEvent, PairKey,
-    PairStatus, State,
+    Attempt, AttemptClaim, AttemptOutcome, ClaimResult, DeadLetter, DeadLetterCursor, DeliveryActivity, DeliveryRecord, FollowUp,
+    LastEvent, PairKey, PairStatus, State,
 };
 use relay_core::model::envelope::EventEnvelope;
 use relay_core::ports::{DeliveryStore, StoreError};
@@ -123,8 +123,20 @@ impl DeliveryStore for DynamoStore {
         Ok(self.query_all(window).await?.iter().filter_map(|item| Some((get_time(item, "updatedAt"), read_state(item)?))).collect())
     }
 
-    async fn dead_letters(&self, cursor: Option<&str>, limit: u32) -> Result<Option<(Vec<DeadLetter>, Option<String>)>, StoreError> {
-        let mut query = self
+    async fn dead_letters(
+        &self,
+        after: Option<&DeadLetterCursor>,
+        limit: u32,
+    ) -> Result<(Vec<DeadLetter>, Option<DeadLetterCursor>), StoreError> {
+        let start = after.map(|c| {
+            Item::from([
+                ("exhausted".to_string(), s(EXHAUSTED)),
+                ("updatedAt".to_string(), s(&c.at)),
+                ("eventId".to_string(), s(&c.event_id)),
+                ("sk".to_string(), s(&format!("SUB#{}", c.subscription_id))),
+            ])
+        });
+        let out = self
             .client
             .query()
             .table_name(&self.tables.deliveries)
@@ -132,14 +144,33 @@ impl DeliveryStore for DynamoStore {
             .key_condition_expression("exhausted = :ex")
             .expression_attribute_values(":ex", s(EXHAUSTED))
             .scan_index_forward(false)
-            .limit(limit as i32);
-        if let Some(cursor) = cursor {
-            let Some(start) = decode_cursor(cursor) else { return Ok(None) };
-            query = query.set_exclusive_start_key(Some(start));
-        }
-        let out = query.send().await.or_store("dynamodb:Query")?;
+            .limit(limit as i32)
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .or_store("dynamodb:Query")?;
         let letters = out.items().iter().filter_map(dead_letter).collect();
-        Ok(Some((letters, out.last_evaluated_key().map(encode_cursor))))
+        let next = out.last_evaluated_key().and_then(|key| {
+            Some(DeadLetterCursor {
+                at: get_s(key, "updatedAt")?.to_string(),
+                event_id: get_s(key, "eventId")?.to_string(),
+                subscription_id: get_s(key, "sk")?.strip_prefix("SUB#")?.to_string(),
+            })
+        });
+        Ok((letters, next))
+    }
+
+    async fn dismiss_dead_letter(&self, pair: PairKey<'_>) -> Result<bool, StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.tables.deliveries)
+            .set_key(Some(pair_key(pair)))
+            .update_expression("REMOVE exhausted")
+            .condition_expression("attribute_exists(exhausted)")
+            .send()
+            .await;
+        Ok(conditional(result, "dynamodb:UpdateItem")?.is_some())
     }
 
     async fn failing_since(&self, subscription_id: &str) -> Result<Option<DateTime<Utc>>, StoreError> {
@@ -278,6 +309,7 @@ impl DeliveryStore for DynamoStore {
                     state: read_state(item).unwrap_or(State::Sending),
                     attempts: Vec::new(),
                     updated_at: get_time(item, "updatedAt"),
+                    dead_lettered: get_s(item, "exhausted").is_some(),
                     next_attempt_at: get_n(item, "retryAt")
                         .filter(|_| read_state(item) == Some(State::Retrying))
                         .and_then(DateTime::from_timestamp_millis),
@@ -358,22 +390,6 @@ fn dead_letter(item: &Item) -> Option<DeadLetter> {
         last_status_code: status,
         last_error_kind: status.is_none().then(|| answer.to_string()).filter(|a| !a.is_empty()),
     })
-}
-
-/// A page's last key as an opaque cursor (hex of its four string attributes, `~`-joined).
-fn encode_cursor(key: &std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>) -> String {
-    let part = |name: &str| key.get(name).and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
-    hex::encode(["exhausted", "updatedAt", "eventId", "sk"].map(part).join("~"))
-}
-
-fn decode_cursor(cursor: &str) -> Option<Item> {
-    let text = String::from_utf8(hex::decode(cursor).ok()?).ok()?;
-    let parts: Vec<&str> = text.split('~').collect();
-    let [ex, updated, event, sk] = parts.as_slice() else { return None };
-    if *ex != EXHAUSTED || !sk.starts_with("SUB#") || event.parse::<Uuid>().is_err() {
-        return None;
-    }
-    Some(Item::from([("exhausted".into(), s(ex)), ("updatedAt".into(), s(updated)), ("eventId".into(), s(event)), ("sk".into(), s(sk))]))
 }
 
 /// A pair item's state, as a refused claim returns it.

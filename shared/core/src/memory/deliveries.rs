@@ -14,8 +14,8 @@ use uuid::Uuid;
 
 use super::guard::lock;
 use crate::model::delivery::{
-    Attempt, AttemptClaim, AttemptOutcome, ClaimResult, DeadLetter, DeliveryActivity, DeliveryRecord, FollowUp, LastEvent, PairKey,
-    PairStatus, State,
+    Attempt, AttemptClaim, AttemptOutcome, ClaimResult, DeadLetter, DeadLetterCursor, DeliveryActivity, DeliveryRecord, FollowUp,
+    LastEvent, PairKey, PairStatus, State,
 };
 use crate::model::envelope::EventEnvelope;
 use crate::ports::{DeliveryStore, StoreError};
@@ -173,6 +173,7 @@ impl DeliveryStore for MemoryDeliveries {
                 attempts: p.attempts.clone(),
                 updated_at: p.updated_at,
                 next_attempt_at: p.retry_at_ms.filter(|_| p.state == State::Retrying).and_then(DateTime::from_timestamp_millis),
+                dead_lettered: p.exhausted,
             })
             .collect())
     }
@@ -209,16 +210,21 @@ impl DeliveryStore for MemoryDeliveries {
             .collect())
     }
 
-    async fn dead_letters(&self, cursor: Option<&str>, limit: u32) -> Result<Option<(Vec<DeadLetter>, Option<String>)>, StoreError> {
-        // The cursor is the offset of the next page: enough for a test double.
-        let Ok(offset) = cursor.map_or(Ok(0), str::parse::<usize>) else { return Ok(None) };
+    async fn dead_letters(
+        &self,
+        after: Option<&DeadLetterCursor>,
+        limit: u32,
+    ) -> Result<(Vec<DeadLetter>, Option<DeadLetterCursor>), StoreError> {
+        // As the index orders them: newest first by the stored time, then by the table's key.
         let pairs = lock(&self.pairs);
-        let mut all: Vec<DeadLetter> = pairs
+        let mut all: Vec<(DeadLetterCursor, DeadLetter)> = pairs
             .iter()
             .filter(|(_, p)| p.exhausted)
             .map(|((event_id, sub), p)| {
                 let last = p.attempts.last();
-                DeadLetter {
+                let cursor =
+                    DeadLetterCursor { at: p.updated_at.to_rfc3339(), event_id: event_id.to_string(), subscription_id: sub.clone() };
+                let letter = DeadLetter {
                     event_id: *event_id,
                     event_type: p.envelope.as_ref().map(|e| e.event_type.clone()).unwrap_or_default(),
                     subscription_id: sub.clone(),
@@ -227,15 +233,26 @@ impl DeliveryStore for MemoryDeliveries {
                     attempts: p.attempt_no,
                     last_status_code: last.and_then(|a| a.status_code),
                     last_error_kind: last.and_then(|a| a.error_kind.clone()),
-                }
+                };
+                (cursor, letter)
             })
+            .filter(|(cursor, _)| after.is_none_or(|a| cursor < a))
             .collect();
-        all.sort_by(|a, b| {
-            b.exhausted_at.cmp(&a.exhausted_at).then_with(|| (a.event_id, &a.subscription_id).cmp(&(b.event_id, &b.subscription_id)))
-        });
-        let end = (offset + limit as usize).min(all.len());
-        let next = (end < all.len()).then(|| end.to_string());
-        Ok(Some((all.get(offset..end).map(<[DeadLetter]>::to_vec).unwrap_or_default(), next)))
+        all.sort_by(|a, b| b.0.cmp(&a.0));
+        let more = all.len() > limit as usize;
+        all.truncate(limit as usize);
+        let next = if more { all.last().map(|(c, _)| c.clone()) } else { None };
+        Ok((all.into_iter().map(|(_, l)| l).collect(), next))
+    }
+
+    async fn dismiss_dead_letter(&self, pair: PairKey<'_>) -> Result<bool, StoreError> {
+        Ok(match lock(&self.pairs).get_mut(&(pair.event_id, pair.subscription_id.to_string())) {
+            Some(p) if p.exhausted => {
+                p.exhausted = false;
+                true
+            }
+            _ => false,
+        })
     }
 
     async fn failing_since(&self, subscription_id: &str) -> Result<Option<DateTime<Utc>>, StoreError> {

@@ -76,6 +76,9 @@ pub struct DeliveryRecord {
     /// When the next attempt is due, for a pair that is retrying (the console shows it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub next_attempt_at: Option<DateTime<Utc>>,
+    /// Failed every attempt and listed in the dead letters (not shown to organisations).
+    #[serde(skip)]
+    pub dead_lettered: bool,
 }
 
 /// A pair that failed every attempt of the schedule and went to the dead-letter queue: what an
@@ -95,6 +98,41 @@ pub struct DeadLetter {
     pub last_status_code: Option<u16>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub last_error_kind: Option<String>,
+}
+
+/// Where a page of dead letters ends: the last pair's index key (when it was exhausted, as
+/// stored, its event and its subscription), written `at~eventId~subscriptionId` with the time's
+/// `+00:00` as `Z` (a `+` in a query string reads as a space). Any cursor of that shape is a
+/// valid place to start (the page after it), made by Relay or not.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct DeadLetterCursor {
+    pub at: String,
+    pub event_id: String,
+    pub subscription_id: String,
+}
+
+impl DeadLetterCursor {
+    /// `None` unless `text` has the shape OpenAPI gives it.
+    pub fn parse(text: &str) -> Option<Self> {
+        let mut parts = text.split('~');
+        let (at, event_id, subscription_id) = (parts.next()?, parts.next()?, parts.next()?);
+        let at_ok = (10..=40).contains(&at.len()) && at.bytes().all(|b| b.is_ascii_digit() || b"TZ:.-".contains(&b));
+        let event_ok = event_id.len() == 36 && event_id.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase() || b == b'-');
+        let sub_ok = (1..=128).contains(&subscription_id.len())
+            && subscription_id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+        (parts.next().is_none() && at_ok && event_ok && sub_ok).then(|| Self {
+            at: at.strip_suffix('Z').map_or_else(|| at.to_string(), |t| format!("{t}+00:00")),
+            event_id: event_id.to_string(),
+            subscription_id: subscription_id.to_string(),
+        })
+    }
+}
+
+impl std::fmt::Display for DeadLetterCursor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let at = self.at.strip_suffix("+00:00").map_or_else(|| self.at.clone(), |t| format!("{t}Z"));
+        write!(f, "{at}~{}~{}", self.event_id, self.subscription_id)
+    }
 }
 
 /// A scheduled retry of one pair (the body of a retry-queue message).
@@ -284,5 +322,20 @@ mod tests {
         assert!(p.delay_before(2, Some(Duration::from_secs(10 * 24 * 3600))) <= Duration::from_secs(24 * 3600));
         assert_eq!(RetryPolicy::parse("0,0.5,1").map(|p| p.attempts()), Some(3));
         assert!(RetryPolicy::parse("0,x").is_none());
+    }
+
+    #[test]
+    fn a_dead_letter_cursor_reads_back_as_written_without_a_plus_and_refuses_other_shapes() {
+        let c = DeadLetterCursor {
+            at: "2026-11-24T11:36:37.123456+00:00".into(),
+            event_id: "95c7c480-9a10-4397-b4ba-ac58eec12274".into(),
+            subscription_id: "sub_gf7tpbuhjkmskmrz3jjc".into(),
+        };
+        let text = c.to_string();
+        assert_eq!(text, "2026-11-24T11:36:37.123456Z~95c7c480-9a10-4397-b4ba-ac58eec12274~sub_gf7tpbuhjkmskmrz3jjc");
+        assert_eq!(DeadLetterCursor::parse(&text), Some(c));
+        for bad in ["", "x~y~z", &format!("{text}~more"), &text.replace("sub_", "sub#"), &text.replace("Z~", "+00:00~")] {
+            assert_eq!(DeadLetterCursor::parse(bad), None, "{bad}");
+        }
     }
 }
