@@ -448,15 +448,17 @@ function parseHeaders(text) {
 }
 function parseTypes(text) { return text.split(/[\s,]+/).filter(Boolean); }
 
-/** A delete button that asks once more before it deletes. */
-function deleteButton(key, remove) {
-  const del = h("button", { type: "button", class: "danger", "data-key": key }, "Delete");
-  del.addEventListener("click", action(del, async () => {
-    if (del.dataset.armed !== "yes") { del.dataset.armed = "yes"; del.textContent = "Really delete?"; return; }
-    await remove();
+/** A button that asks once more ("Really …?") before it does something that cannot be undone. */
+function confirmButton(label, key, act, cls = "danger") {
+  const b = h("button", { type: "button", class: cls, "data-key": key }, label);
+  b.addEventListener("click", action(b, async () => {
+    if (b.dataset.armed !== "yes") { b.dataset.armed = "yes"; b.textContent = `Really ${label.toLowerCase()}?`; return; }
+    await act();
   }));
-  return del;
+  return b;
 }
+
+function deleteButton(key, remove) { return confirmButton("Delete", key, remove); }
 
 async function subscriptionsView() {
   const secretSlot = h("div", {});
@@ -647,13 +649,11 @@ async function deadLettersView() {
           showInfo(`Queued again: ${d.eventType || d.eventId} to ${d.subscriptionId}.`);
           await draw();
         }));
-        const dismiss = h("button", { type: "button", class: "dismiss-dead-letter", "data-key": `dismiss-${d.eventId}-${d.subscriptionId}` }, "Dismiss");
-        dismiss.addEventListener("click", action(dismiss, async () => {
-          if (dismiss.dataset.armed !== "yes") { dismiss.dataset.armed = "yes"; dismiss.textContent = "Really dismiss?"; return; }
+        const dismiss = confirmButton("Dismiss", `dismiss-${d.eventId}-${d.subscriptionId}`, async () => {
           await api("DELETE", letterPath(d));
           showInfo(`Dismissed: ${d.eventType || d.eventId} to ${d.subscriptionId} stays failed in its organisation's log.`);
           await draw();
-        }));
+        }, "dismiss-dead-letter");
         const last = d.lastStatusCode ? ` (last HTTP ${d.lastStatusCode})` : d.lastErrorKind ? ` (last: ${d.lastErrorKind})` : "";
         return h("tr", { "data-event-id": d.eventId },
           h("td", {}, when(d.exhaustedAt)), h("td", {}, d.organizationId), h("td", {}, d.eventType, h("div", { class: "muted" }, h("code", {}, d.eventId))),

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use fantoccini::{Client, ClientBuilder, Locator};
 use hmac::{KeyInit, Mac};
-use relay_e2e::receiver::{Received, Receiver};
+use relay_e2e::receiver::{official_verify, Receiver};
 use relay_e2e::stack::ADMIN_KEY;
 use relay_e2e::{free_port, post_raw, repo_root, Stack, StackOptions};
 use serde_json::{json, Value};
@@ -150,22 +150,6 @@ fn hired(candidate: &str) -> Value {
     json!({"candidateId": candidate, "jobId": "job-1", "startDate": "2026-12-01"})
 }
 
-/// The official Standard Webhooks library's verdict on a delivery, with the secret the page showed.
-fn official_verify(secret: &str, r: &Received) -> bool {
-    use std::io::Write;
-    let headers = json!({"webhook-id": r.headers["webhook-id"], "webhook-timestamp": r.headers["webhook-timestamp"], "webhook-signature": r.headers["webhook-signature"]}).to_string();
-    let mut child = std::process::Command::new(repo_root().join(".venv/bin/python"))
-        .arg(repo_root().join("tests/python/webhook_tools.py"))
-        .args(["verify-standard", secret, &headers])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("python");
-    child.stdin.take().expect("stdin").write_all(r.body.as_bytes()).expect("write");
-    child.wait_with_output().expect("wait").status.success()
-}
-
 fn stripe_header(secret: &str, body: &str) -> String {
     let t = chrono::Utc::now().timestamp();
     let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).expect("key");
@@ -256,7 +240,7 @@ async fn an_organisation_debugs_its_endpoint_and_an_operator_sees_the_platform_i
     let delivered = publish(&stack, "candidate.hired", hired("cand-1")).await;
     b.until("the new event in the list", &format!("return !!document.querySelector('tr[data-event-id=\"{delivered}\"]')")).await;
     let got = receiver.wait_for(1, WAIT).await;
-    assert!(official_verify(&secret, &got[0]), "the secret the page showed verifies the delivery with the official library");
+    official_verify(&secret, &got[0]).expect("the secret the page showed verifies the delivery with the official library");
     b.click(&format!("tr[data-event-id='{delivered}'] a")).await;
     b.until(
         "the delivered attempt",

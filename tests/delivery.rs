@@ -2,13 +2,11 @@
 //! the real deliver binary polling its queues in the local stack, and local HTTP receivers
 //! whose every request is checked with the official Standard Webhooks library.
 
-use std::io::Write;
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use relay_e2e::receiver::{Received, Receiver};
+use relay_e2e::receiver::{official_verify, Receiver};
 use relay_e2e::stack::ADMIN_KEY;
-use relay_e2e::{repo_root, Stack, StackOptions};
+use relay_e2e::{Stack, StackOptions};
 use serde_json::{json, Value};
 
 /// The deliver function with a compressed retry schedule and no subscription cache.
@@ -37,26 +35,6 @@ async fn publish(stack: &Stack, org: &str, candidate: &str) -> String {
     assert_eq!(resp.status(), 202);
     let v: Value = resp.json().await.expect("json");
     v["eventId"].as_str().expect("eventId").to_string()
-}
-
-/// The official Standard Webhooks library's verdict on one received request.
-fn official_verify(secret: &str, r: &Received) -> Result<(), String> {
-    let headers = json!({"webhook-id": r.headers["webhook-id"], "webhook-timestamp": r.headers["webhook-timestamp"], "webhook-signature": r.headers["webhook-signature"]}).to_string();
-    let mut child = Command::new(repo_root().join(".venv/bin/python"))
-        .arg(repo_root().join("tests/python/webhook_tools.py"))
-        .args(["verify-standard", secret, &headers])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("python");
-    child.stdin.take().expect("stdin").write_all(r.body.as_bytes()).expect("write");
-    let out = child.wait_with_output().expect("wait");
-    if out.status.success() {
-        Ok(())
-    } else {
-        Err(String::from_utf8_lossy(&out.stderr).into_owned())
-    }
 }
 
 async fn get(stack: &Stack, key: &str, path: &str) -> (u16, Value) {

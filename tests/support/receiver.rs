@@ -100,3 +100,26 @@ impl Receiver {
         self.requests()
     }
 }
+
+/// The official Standard Webhooks library's verdict on one received request
+/// (`tests/python/webhook_tools.py`, in the project's virtualenv).
+pub fn official_verify(secret: &str, r: &Received) -> Result<(), String> {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let headers = serde_json::json!({"webhook-id": r.headers["webhook-id"], "webhook-timestamp": r.headers["webhook-timestamp"], "webhook-signature": r.headers["webhook-signature"]}).to_string();
+    let mut child = Command::new(crate::repo_root().join(".venv/bin/python"))
+        .arg(crate::repo_root().join("tests/python/webhook_tools.py"))
+        .args(["verify-standard", secret, &headers])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("python");
+    child.stdin.take().expect("stdin").write_all(r.body.as_bytes()).expect("write");
+    let out = child.wait_with_output().expect("wait");
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(String::from_utf8_lossy(&out.stderr).into_owned())
+    }
+}
