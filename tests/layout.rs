@@ -329,7 +329,9 @@ fn core_layer(module: &str) -> (u8, &'static str) {
     let top = module.split("::").next().unwrap_or("");
     match (top, module) {
         ("crypto" | "secrets" | "signing" | "ssrf", _) => (0, "primitives"),
-        (_, "webhooks" | "webhooks::verify" | "webhooks::mapping" | "webhooks::sources") | ("model", _) => (1, "model"),
+        (_, "webhooks" | "webhooks::verify" | "webhooks::mapping" | "webhooks::sources")
+        | (_, "payroll" | "payroll::rules" | "payroll::compute" | "payroll::sepa" | "payroll::pdf")
+        | ("model", _) => (1, "model"),
         ("ports" | "metrics", _) => (2, "ports"),
         ("auth" | "idempotent" | "ingest" | "delivery" | "manage" | "mail" | "notify", _) | (_, "webhooks::receive") => (3, "workflows"),
         ("memory", _) => (4, "test doubles"),

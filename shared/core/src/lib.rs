@@ -12,7 +12,7 @@
 //!    idempotency records, delivery records, subscriptions, sources, mail and its templates, ids,
 //!    problems, replies);
 //!    and the pure halves of incoming webhooks: [`webhooks::verify`], [`webhooks::mapping`],
-//!    [`webhooks::sources`].
+//!    [`webhooks::sources`]; [`payroll`]'s rule tables, pay computation, SEPA file and PDF.
 //! 3. **Ports**: [`ports`], the traits the outside world implements (stores, bus, queues,
 //!    mail, HTTP), and [`metrics`], the metric names and their port.
 //! 4. **Workflows**, over `Arc<dyn Port>`s: [`auth`] (API keys), [`idempotent`] (the
@@ -32,6 +32,7 @@ pub mod signing;
 pub mod ssrf;
 
 pub mod model;
+pub mod payroll;
 pub mod webhooks;
 
 pub mod metrics;

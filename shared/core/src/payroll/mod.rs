@@ -1,0 +1,15 @@
+//! Payroll: a period's pay computed exactly, to the cent, from a rule table that is data
+//! (`rules/payroll/<country>-<year>.json`), and the documents a run produces. Pure rules, no I/O:
+//!
+//! - [`rules`]: the rule table (brackets, credits, pension schemes, employer charges) and its checks.
+//! - [`compute`]: one employee's payslip from their input line and a table, or why it is refused.
+//! - [`sepa`]: the SEPA credit transfer (pain.001.001.03) paying every net amount, and IBAN checks.
+//! - [`pdf`]: the payslip as a one-page PDF, what the employee actually receives.
+//!
+//! Money is `rust_decimal::Decimal` throughout, never a float; the one rounding rule is written
+//! in the table (`rounding`) and in [`compute`].
+
+pub mod compute;
+pub mod pdf;
+pub mod rules;
+pub mod sepa;
