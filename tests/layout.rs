@@ -330,10 +330,12 @@ fn core_layer(module: &str) -> (u8, &'static str) {
     match (top, module) {
         ("crypto" | "secrets" | "signing" | "ssrf", _) => (0, "primitives"),
         (_, "webhooks" | "webhooks::verify" | "webhooks::mapping" | "webhooks::sources")
-        | (_, "payroll" | "payroll::rules" | "payroll::compute" | "payroll::sepa" | "payroll::pdf")
+        | (_, "payroll" | "payroll::rules" | "payroll::compute" | "payroll::sepa" | "payroll::pdf" | "payroll::job")
         | ("model", _) => (1, "model"),
         ("ports" | "metrics", _) => (2, "ports"),
-        ("auth" | "idempotent" | "ingest" | "delivery" | "manage" | "mail" | "notify", _) | (_, "webhooks::receive") => (3, "workflows"),
+        ("auth" | "idempotent" | "ingest" | "delivery" | "manage" | "mail" | "notify", _) | (_, "webhooks::receive" | "payroll::run") => {
+            (3, "workflows")
+        }
         ("memory", _) => (4, "test doubles"),
         _ => (u8::MAX, "unplaced"),
     }

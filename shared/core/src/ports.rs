@@ -29,6 +29,7 @@ use crate::model::organization::Profile;
 use crate::model::request::{RequestQuery, SourceRequest};
 use crate::model::source::SealedSource;
 use crate::model::subscription::Subscription;
+use crate::payroll::job::{ChunkMessage, RunRecord, Totals};
 
 /// A failure of the store itself (network, throttling, emulator down): retryable by the caller.
 #[derive(Debug, thiserror::Error)]
@@ -393,4 +394,25 @@ pub async fn inline_payload(blobs: &dyn BlobReader, mut envelope: EventEnvelope)
     }
     envelope.payload = Some(serde_json::from_slice(&bytes).map_err(|e| StoreError::new("payload", e))?);
     Ok(envelope)
+}
+
+/// Payroll runs and their progress (the payroll table).
+#[async_trait]
+pub trait PayrollRuns: Send + Sync {
+    /// Records a new run; false if a run with its id exists already (it is left as it is).
+    async fn create_run(&self, run: &RunRecord) -> Result<bool, StoreError>;
+    async fn get_run(&self, organization_id: &str, run_id: &str) -> Result<Option<RunRecord>, StoreError>;
+    /// Counts a chunk once: the chunk's mark and the run's progress are one conditional write.
+    /// Answers whether this call counted it, and the run as it stands afterwards.
+    async fn count_chunk(&self, organization_id: &str, run_id: &str, chunk: u32, employees: u32) -> Result<(bool, RunRecord), StoreError>;
+    /// Marks a running run completed with its totals; false if it was not running.
+    async fn complete_run(&self, organization_id: &str, run_id: &str, totals: &Totals, at: DateTime<Utc>) -> Result<bool, StoreError>;
+    /// Notes that `payroll.completed` went out, so a redelivery does not announce it again.
+    async fn mark_announced(&self, organization_id: &str, run_id: &str) -> Result<(), StoreError>;
+}
+
+/// Hands a run's chunks to the chunk workers (the payroll chunk queue).
+#[async_trait]
+pub trait ChunkQueue: Send + Sync {
+    async fn send_chunks(&self, chunks: &[ChunkMessage]) -> Result<(), StoreError>;
 }

@@ -109,8 +109,10 @@ pub struct Refusal(pub String);
 /// The payslip of `line` for `period` under `table`, or why the line is refused.
 pub fn payslip(line: &EmployeeLine, table: &RuleTable, period: &str, payslip_id: String) -> Result<Payslip, Refusal> {
     let refuse = |why: String| Err(Refusal(why));
-    if line.employee_id.trim().is_empty() || line.employee_id.len() > 64 {
-        return refuse("employeeId must be 1 to 64 characters".into());
+    // It names the employee's payslip files, so it is kept to a safe alphabet.
+    let id_ok = line.employee_id.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b)) && !line.employee_id.starts_with('.');
+    if !(1..=64).contains(&line.employee_id.len()) || !id_ok {
+        return refuse("employeeId must be 1 to 64 letters, digits, '-', '_' or '.' (not first)".into());
     }
     if line.name.trim().is_empty() || line.name.chars().count() > 140 {
         return refuse("name must be 1 to 140 characters".into());

@@ -5,11 +5,19 @@
 //! - [`compute`]: one employee's payslip from their input line and a table, or why it is refused.
 //! - [`sepa`]: the SEPA credit transfer (pain.001.001.03) paying every net amount, and IBAN checks.
 //! - [`pdf`]: the payslip as a one-page PDF, what the employee actually receives.
+//! - [`job`]: a run as it moves through the queues (request, record, chunks, results).
+//! - [`run`]: the workflow over ports: split a run into chunks, compute each chunk once in
+//!   effect, and let the last chunk to finish write the bank file and announce the run.
 //!
 //! Money is `rust_decimal::Decimal` throughout, never a float; the one rounding rule is written
 //! in the table (`rounding`) and in [`compute`].
 
 pub mod compute;
+pub mod job;
 pub mod pdf;
 pub mod rules;
+pub mod run;
 pub mod sepa;
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,94 @@
+//! Payroll runs and the chunk queue, in memory. Counting a chunk is all-or-nothing and once per
+//! chunk, as the DynamoDB transaction is.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Mutex;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+use super::guard::lock;
+use crate::payroll::job::{ChunkMessage, RunRecord, RunStatus, Totals};
+use crate::ports::{ChunkQueue, PayrollRuns, StoreError};
+
+/// Each run by (organisation, run id), with the chunks counted so far.
+type Runs = HashMap<(String, String), (RunRecord, BTreeSet<u32>)>;
+
+#[derive(Default)]
+pub struct MemoryPayrollRuns {
+    runs: Mutex<Runs>,
+}
+
+fn key(organization_id: &str, run_id: &str) -> (String, String) {
+    (organization_id.to_string(), run_id.to_string())
+}
+
+#[async_trait]
+impl PayrollRuns for MemoryPayrollRuns {
+    async fn create_run(&self, run: &RunRecord) -> Result<bool, StoreError> {
+        let mut runs = lock(&self.runs);
+        let k = key(&run.request.organization_id, &run.request.payroll_run_id);
+        if runs.contains_key(&k) {
+            return Ok(false);
+        }
+        runs.insert(k, (run.clone(), BTreeSet::new()));
+        Ok(true)
+    }
+
+    async fn get_run(&self, organization_id: &str, run_id: &str) -> Result<Option<RunRecord>, StoreError> {
+        Ok(lock(&self.runs).get(&key(organization_id, run_id)).map(|(r, _)| r.clone()))
+    }
+
+    async fn count_chunk(&self, organization_id: &str, run_id: &str, chunk: u32, employees: u32) -> Result<(bool, RunRecord), StoreError> {
+        let mut runs = lock(&self.runs);
+        let Some((run, counted)) = runs.get_mut(&key(organization_id, run_id)) else {
+            return Err(StoreError::new("count_chunk", "no such run"));
+        };
+        let fresh = counted.insert(chunk);
+        if fresh {
+            run.chunks_done += 1;
+            run.employees_done += employees;
+        }
+        Ok((fresh, run.clone()))
+    }
+
+    async fn complete_run(&self, organization_id: &str, run_id: &str, totals: &Totals, at: DateTime<Utc>) -> Result<bool, StoreError> {
+        let mut runs = lock(&self.runs);
+        match runs.get_mut(&key(organization_id, run_id)) {
+            Some((run, _)) if run.status == RunStatus::Running => {
+                run.status = RunStatus::Completed;
+                run.totals = Some(totals.clone());
+                run.completed_at = Some(at);
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    async fn mark_announced(&self, organization_id: &str, run_id: &str) -> Result<(), StoreError> {
+        if let Some((run, _)) = lock(&self.runs).get_mut(&key(organization_id, run_id)) {
+            run.announced = true;
+        }
+        Ok(())
+    }
+}
+
+/// Chunk messages, in the order sent; a test hands them to the worker (and again, to redeliver).
+#[derive(Default)]
+pub struct MemoryChunkQueue {
+    pub sent: Mutex<Vec<ChunkMessage>>,
+}
+
+impl MemoryChunkQueue {
+    pub fn take(&self) -> Vec<ChunkMessage> {
+        std::mem::take(&mut *lock(&self.sent))
+    }
+}
+
+#[async_trait]
+impl ChunkQueue for MemoryChunkQueue {
+    async fn send_chunks(&self, chunks: &[ChunkMessage]) -> Result<(), StoreError> {
+        lock(&self.sent).extend_from_slice(chunks);
+        Ok(())
+    }
+}

@@ -1,0 +1,376 @@
+//! The payroll-batch workflow over its ports. A run request is split into chunks on the chunk
+//! queue; each chunk worker computes its employees, writes their payslips and its result, and
+//! counts the chunk once; the worker that counts the last chunk builds the run's bank file,
+//! journal and report from the chunk results and announces the run.
+//!
+//! Why nothing is paid, counted or announced twice, whatever is redelivered or crashes:
+//! - every object has a key derived from the run (and the chunk or employee): writing it again
+//!   writes the same bytes to the same place;
+//! - a chunk is counted by one conditional write (its mark and the run's progress together);
+//! - the bank file is built once, at the end, from one result per chunk, and each input line
+//!   belongs to exactly one chunk;
+//! - every event has an id derived from the run, so a repeat is the same event to its consumers;
+//! - the run is completed by a conditional write, and `payroll.completed` is marked sent after
+//!   it went out (a crash between the two sends it again, with the same id).
+
+use std::collections::{BTreeSet, HashSet};
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use rust_decimal::Decimal;
+use serde_json::{json, Map, Value};
+
+use super::compute::{payslip, EmployeeLine};
+use super::job::{event_id, ChunkMessage, ChunkResult, Payment, Rejection, RunRecord, RunRequest, RunStatus, Totals};
+use super::pdf::{render, Employer};
+use super::rules::RuleTable;
+use super::sepa::{credit_transfer, Debtor, Transfer};
+use crate::metrics::{Metric, Metrics};
+use crate::model::envelope::EventEnvelope;
+use crate::ports::{BlobReader, BlobWriter, ChunkQueue, EventPublisher, PayrollRuns, StoreError};
+
+/// Payroll's own metric names (beside `crate::metrics`' list).
+pub const PAYROLL_RUNS_COMPLETED: &str = "PayrollRunsCompleted";
+pub const EMPLOYEES_PAID: &str = "EmployeesPaid";
+pub const EMPLOYEES_REJECTED: &str = "EmployeesRejected";
+
+#[derive(Clone)]
+pub struct PayrollPorts {
+    pub runs: Arc<dyn PayrollRuns>,
+    /// The payroll bucket: the input Paylinq uploaded, and every output.
+    pub reader: Arc<dyn BlobReader>,
+    pub writer: Arc<dyn BlobWriter>,
+    pub bus: Arc<dyn EventPublisher>,
+    pub chunks: Arc<dyn ChunkQueue>,
+    pub metrics: Arc<dyn Metrics>,
+}
+
+#[derive(Debug, Clone)]
+pub struct PayrollConfig {
+    /// Employees per chunk.
+    pub chunk_size: u32,
+    /// Every rule table built in.
+    pub tables: Vec<RuleTable>,
+}
+
+/// Why a message could not be handled.
+#[derive(Debug, thiserror::Error)]
+pub enum PayrollError {
+    /// A store or the bus failed: the message comes back and is handled again.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("the bus refused an event: {0}")]
+    Publish(String),
+    /// The message can never be handled (a malformed request); it is dropped with this reason.
+    #[error("{0}")]
+    Refused(String),
+}
+
+pub struct PayrollBatch {
+    ports: PayrollPorts,
+    config: PayrollConfig,
+}
+
+impl PayrollBatch {
+    pub fn new(ports: PayrollPorts, config: PayrollConfig) -> Self {
+        Self { ports, config }
+    }
+
+    /// A run request: recorded (failed, with the reason, when it cannot run), announced and
+    /// split into chunks. A repeat of a running run sends its chunks again (harmless: each is
+    /// counted once); a repeat of a finished run does nothing.
+    pub async fn request(&self, request: &RunRequest, now: DateTime<Utc>) -> Result<RunRecord, PayrollError> {
+        if let Some(why) = request.problems() {
+            return Err(PayrollError::Refused(why));
+        }
+        let runs = &self.ports.runs;
+        if let Some(existing) = runs.get_run(&request.organization_id, &request.payroll_run_id).await? {
+            if existing.status != RunStatus::Running {
+                return Ok(existing);
+            }
+        }
+        let mut record = RunRecord {
+            request: request.clone(),
+            status: RunStatus::Running,
+            chunks_total: 0,
+            chunks_done: 0,
+            employees_total: 0,
+            employees_done: 0,
+            reason: None,
+            totals: None,
+            created_at: now,
+            completed_at: None,
+            announced: false,
+        };
+        let table = self.config.tables.iter().find(|t| t.id == request.table_id());
+        let input = self.ports.reader.get_blob(&request.input).await?;
+        let (Some(_), Some(input)) = (table, input) else {
+            record.status = RunStatus::Failed;
+            record.reason = Some(match table {
+                None => format!("no rule table {} (add rules/payroll/{}.json)", request.table_id(), request.table_id()),
+                Some(_) => format!("no input at {} in the payroll bucket", request.input),
+            });
+            runs.create_run(&record).await?;
+            return Ok(runs.get_run(&request.organization_id, &request.payroll_run_id).await?.unwrap_or(record));
+        };
+        let lines = input_lines(&input);
+        let size = self.config.chunk_size.max(1) as usize;
+        let mut seen = HashSet::new();
+        let mut chunks: Vec<ChunkMessage> = Vec::new();
+        for (i, group) in lines.chunks(size).enumerate() {
+            let refused = group
+                .iter()
+                .filter_map(|(n, text)| {
+                    let id = serde_json::from_str::<Value>(text).ok()?.get("employeeId")?.as_str()?.to_string();
+                    (!seen.insert(id.clone())).then(|| Rejection {
+                        line: *n,
+                        employee_id: Some(id),
+                        reason: "the employee appears earlier in the input; paid once, from the first line".into(),
+                    })
+                })
+                .collect();
+            chunks.push(ChunkMessage {
+                payroll_run_id: request.payroll_run_id.clone(),
+                organization_id: request.organization_id.clone(),
+                chunk: i as u32 + 1,
+                first_line: group[0].0,
+                last_line: group[group.len() - 1].0,
+                count: group.len() as u32,
+                refused,
+            });
+        }
+        record.chunks_total = chunks.len() as u32;
+        record.employees_total = lines.len() as u32;
+        if !runs.create_run(&record).await? {
+            record = runs.get_run(&request.organization_id, &request.payroll_run_id).await?.unwrap_or(record);
+        }
+        let started = announcement(request, "payroll.started", now, json!({"employeeCount": record.employees_total}));
+        self.publish(&[started]).await?;
+        if chunks.is_empty() {
+            self.finish(&record, now).await?;
+        } else {
+            self.ports.chunks.send_chunks(&chunks).await?;
+        }
+        Ok(record)
+    }
+
+    /// One chunk: its payslips written, its result kept, counted once; the last one finishes the run.
+    pub async fn chunk(&self, message: &ChunkMessage, now: DateTime<Utc>) -> Result<(), PayrollError> {
+        let runs = &self.ports.runs;
+        let Some(run) = runs.get_run(&message.organization_id, &message.payroll_run_id).await? else {
+            return Err(PayrollError::Refused(format!("no run {} for chunk {}", message.payroll_run_id, message.chunk)));
+        };
+        if run.status == RunStatus::Completed {
+            return self.finish(&run, now).await;
+        }
+        let request = &run.request;
+        let table = self
+            .config
+            .tables
+            .iter()
+            .find(|t| t.id == request.table_id())
+            .ok_or_else(|| PayrollError::Refused(format!("no rule table {}", request.table_id())))?;
+        let input =
+            self.ports.reader.get_blob(&request.input).await?.ok_or_else(|| PayrollError::Refused("the run's input is gone".into()))?;
+        let lines = input_lines(&input);
+        let refused: BTreeSet<u32> = message.refused.iter().map(|r| r.line).collect();
+        let mut result =
+            ChunkResult { chunk: message.chunk, paid: Vec::new(), rejected: message.refused.clone(), totals: Totals::default() };
+        let mut events = Vec::new();
+        let employer = Employer { name: &request.employer.name, pay_date: &request.pay_date.to_string() };
+        let range = message.first_line..=message.last_line;
+        for (n, text) in lines.iter().filter(|(n, _)| range.contains(n) && !refused.contains(n)) {
+            let line: EmployeeLine = match serde_json::from_str(text) {
+                Ok(l) => l,
+                Err(e) => {
+                    result.rejected.push(Rejection { line: *n, employee_id: None, reason: format!("not an employee record: {e}") });
+                    continue;
+                }
+            };
+            let id = format!("{}-{}", request.payroll_run_id, line.employee_id);
+            let slip = match payslip(&line, table, &request.period, id) {
+                Ok(p) => p,
+                Err(refusal) => {
+                    result.rejected.push(Rejection { line: *n, employee_id: Some(line.employee_id.clone()), reason: refusal.0 });
+                    continue;
+                }
+            };
+            let key = format!("{}payslips/{}", request.prefix(), slip.employee_id);
+            let json = serde_json::to_vec_pretty(&slip).map_err(|e| StoreError::new("encode payslip", e))?;
+            self.ports.writer.put_blob(&format!("{key}.json"), json, "application/json").await?;
+            self.ports.writer.put_blob(&format!("{key}.pdf"), render(&slip, &employer), "application/pdf").await?;
+            result.totals.add(&slip);
+            let payload = json!({"payslipId": slip.payslip_id, "employeeId": slip.employee_id, "grossPay": slip.gross.to_string(),
+                "netPay": slip.net_pay.to_string(), "payslipKey": format!("{key}.pdf")});
+            let mut generated = announcement(request, "payslip.generated", now, payload);
+            generated.event_id = event_id(request, &format!("payslip:{}", slip.employee_id));
+            events.push(generated);
+            result.paid.push(Payment {
+                line: *n,
+                payslip_id: slip.payslip_id,
+                employee_id: slip.employee_id,
+                name: slip.name,
+                iban: slip.iban,
+                bic: slip.bic,
+                net: slip.net_pay,
+            });
+        }
+        if !result.totals.reconciles() {
+            return Err(PayrollError::Refused(format!("chunk {} does not reconcile: {:?}", message.chunk, result.totals)));
+        }
+        let bytes = serde_json::to_vec(&result).map_err(|e| StoreError::new("encode chunk", e))?;
+        self.ports.writer.put_blob(&chunk_key(request, message.chunk), bytes, "application/json").await?;
+        self.publish(&events).await?;
+        let (_, run) = runs.count_chunk(&request.organization_id, &request.payroll_run_id, message.chunk, message.count).await?;
+        if run.chunks_done >= run.chunks_total {
+            self.finish(&run, now).await?;
+        }
+        Ok(())
+    }
+
+    /// The end of a run, once every chunk is counted: the bank file, journal and report from
+    /// the chunk results, the run completed, `payroll.completed` announced. Safe to repeat.
+    async fn finish(&self, run: &RunRecord, now: DateTime<Utc>) -> Result<(), PayrollError> {
+        let request = &run.request;
+        let mut totals = run.totals.clone().unwrap_or_default();
+        if run.status == RunStatus::Running {
+            let mut payments = Vec::new();
+            let mut rejected = Vec::new();
+            totals = Totals::default();
+            for chunk in 1..=run.chunks_total {
+                let bytes = self
+                    .ports
+                    .reader
+                    .get_blob(&chunk_key(request, chunk))
+                    .await?
+                    .ok_or_else(|| StoreError::new("chunk result", format!("chunk {chunk} counted but its result is missing")))?;
+                let result: ChunkResult = serde_json::from_slice(&bytes).map_err(|e| StoreError::new("decode chunk", e))?;
+                totals.merge(&result.totals);
+                payments.extend(result.paid);
+                rejected.extend(result.rejected);
+            }
+            payments.sort_by_key(|p| p.line);
+            rejected.sort_by_key(|r| r.line);
+            if !totals.reconciles() || payments.iter().map(|p| p.net).sum::<Decimal>() != totals.net {
+                return Err(PayrollError::Refused(format!("run {} does not reconcile: {totals:?}", request.payroll_run_id)));
+            }
+            self.write_outputs(run, &payments, &rejected, &totals, now).await?;
+            if self.ports.runs.complete_run(&request.organization_id, &request.payroll_run_id, &totals, now).await? {
+                self.ports.metrics.record(
+                    &[],
+                    &[
+                        Metric::count(PAYROLL_RUNS_COMPLETED, 1),
+                        Metric::count(EMPLOYEES_PAID, totals.employees as usize),
+                        Metric::count(EMPLOYEES_REJECTED, rejected.len()),
+                    ],
+                );
+            }
+        } else if run.status != RunStatus::Completed || run.announced {
+            return Ok(());
+        }
+        let payload =
+            json!({"employeeCount": totals.employees, "totalAmount": totals.net.to_string(), "grossAmount": totals.gross.to_string()});
+        self.publish(&[announcement(request, "payroll.completed", now, payload)]).await?;
+        self.ports.runs.mark_announced(&request.organization_id, &request.payroll_run_id).await?;
+        Ok(())
+    }
+
+    /// `sepa.xml` (net amounts above zero, in input order), `journal.json` and `report.json`.
+    async fn write_outputs(
+        &self,
+        run: &RunRecord,
+        payments: &[Payment],
+        rejected: &[Rejection],
+        totals: &Totals,
+        now: DateTime<Utc>,
+    ) -> Result<(), PayrollError> {
+        let request = &run.request;
+        let transfers: Vec<Transfer> = payments
+            .iter()
+            .filter(|p| p.net > Decimal::ZERO)
+            .map(|p| Transfer {
+                end_to_end_id: end_to_end(&request.payroll_run_id, &p.employee_id),
+                amount: p.net,
+                name: p.name.clone(),
+                iban: p.iban.clone(),
+                bic: p.bic.clone(),
+                remittance: format!("Salary {} {}", request.period, p.employee_id),
+            })
+            .collect();
+        let debtor = Debtor { name: request.employer.name.clone(), iban: request.employer.iban.clone(), bic: request.employer.bic.clone() };
+        let xml = credit_transfer(&end_to_end(&request.payroll_run_id, "run"), run.created_at, request.pay_date, &debtor, &transfers);
+        let prefix = request.prefix();
+        self.ports.writer.put_blob(&format!("{prefix}sepa.xml"), xml.into_bytes(), "application/xml").await?;
+        let journal = json!({
+            "payrollRunId": request.payroll_run_id, "period": request.period, "currency": "EUR",
+            "lines": [
+                {"account": "wages", "debit": totals.gross.to_string()},
+                {"account": "wage tax payable", "credit": totals.wage_tax.to_string()},
+                {"account": "pension payable (employee)", "credit": totals.pension.to_string()},
+                {"account": "deductions payable", "credit": totals.deductions.to_string()},
+                {"account": "net wages payable", "credit": totals.net.to_string()},
+                {"account": "employer charges and pension", "debit": totals.employer_cost.to_string()},
+                {"account": "employer charges and pension payable", "credit": totals.employer_cost.to_string()},
+            ],
+        });
+        let report = json!({
+            "payrollRunId": request.payroll_run_id, "period": request.period, "ruleTable": request.table_id(),
+            "employeesInInput": run.employees_total, "employeesPaid": totals.employees, "transfers": transfers.len(),
+            "rejected": rejected, "totals": totals, "completedAt": now,
+        });
+        for (name, doc) in [("journal.json", journal), ("report.json", report)] {
+            let bytes = serde_json::to_vec_pretty(&doc).map_err(|e| StoreError::new("encode output", e))?;
+            self.ports.writer.put_blob(&format!("{prefix}{name}"), bytes, "application/json").await?;
+        }
+        Ok(())
+    }
+
+    async fn publish(&self, events: &[EventEnvelope]) -> Result<(), PayrollError> {
+        for outcome in self.ports.bus.publish(events).await {
+            outcome.map_err(|e| PayrollError::Publish(e.0))?;
+        }
+        Ok(())
+    }
+}
+
+/// The input's non-empty lines, numbered from 1 as in the file.
+fn input_lines(input: &[u8]) -> Vec<(u32, String)> {
+    String::from_utf8_lossy(input)
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+        .map(|(i, l)| (i as u32 + 1, l.to_string()))
+        .collect()
+}
+
+fn chunk_key(request: &RunRequest, chunk: u32) -> String {
+    format!("{}chunks/{chunk:05}.json", request.prefix())
+}
+
+/// A SEPA id (at most 35 characters) unique per run and employee.
+fn end_to_end(run_id: &str, what: &str) -> String {
+    let digest = crate::crypto::sha256_hex(format!("{run_id}:{what}").as_bytes());
+    format!("PR{}", &digest[..33])
+}
+
+/// A payroll event of the run, from Paylinq (its owner in the catalogue), with an id derived
+/// from the run and its type.
+fn announcement(request: &RunRequest, event_type: &str, now: DateTime<Utc>, extra: Value) -> EventEnvelope {
+    let mut payload = Map::new();
+    payload.insert("payrollRunId".into(), json!(request.payroll_run_id));
+    payload.insert("period".into(), json!(request.period));
+    if let Value::Object(more) = extra {
+        payload.extend(more);
+    }
+    EventEnvelope {
+        event_id: event_id(request, event_type),
+        event_type: event_type.into(),
+        event_version: "1.0".into(),
+        source_product: "paylinq".into(),
+        organization_id: request.organization_id.clone(),
+        timestamp: now,
+        correlation_id: Some(request.payroll_run_id.clone()),
+        payload: Some(payload),
+        payload_ref: None,
+    }
+}
