@@ -1,7 +1,8 @@
 //! Payroll's documents checked by independent libraries: the SEPA credit transfer validates
 //! against the official pain.001.001.03 XSD (Python's `xmlschema`, with the schema the `sepaxml`
 //! package ships) and its control sum and count match the payslips; a payslip PDF's text, as
-//! `pypdf` extracts it, shows the figures of its JSON.
+//! `pypdf` extracts it, shows the figures of its JSON. And a run through the local stack: the
+//! payroll-batch binary polling its two queues, moto's S3, DynamoDB and EventBridge.
 
 use std::process::Command;
 
@@ -9,7 +10,7 @@ use relay_core::payroll::compute::{payslip, EmployeeLine, Payslip};
 use relay_core::payroll::pdf::{render, Employer};
 use relay_core::payroll::rules::RuleTable;
 use relay_core::payroll::sepa::{credit_transfer, Debtor, Transfer};
-use relay_e2e::repo_root;
+use relay_e2e::{repo_root, Stack, StackOptions};
 use rust_decimal::Decimal;
 use serde_json::{json, Value};
 
@@ -106,4 +107,111 @@ fn a_payslip_pdf_shows_the_figures_of_its_json() {
             assert!(text.contains("Zoë Ørsted-Müller") && text.contains("€ 3046.67"), "Latin-1 and the euro sign come through:\n{text}");
         }
     }
+}
+
+const PAYROLL_BUCKET: &str = "relay-local-payroll-123456789012-us-east-1";
+
+async fn s3(stack: &Stack) -> aws_sdk_s3::Client {
+    aws_sdk_s3::Client::from_conf(aws_sdk_s3::config::Builder::from(&stack.aws().await).force_path_style(true).build())
+}
+
+async fn object(s3: &aws_sdk_s3::Client, key: &str) -> Option<Vec<u8>> {
+    let out = s3.get_object().bucket(PAYROLL_BUCKET).key(key).send().await.ok()?;
+    Some(out.body.collect().await.ok()?.into_bytes().to_vec())
+}
+
+/// The payroll table's run item, read as the API will (its status and progress).
+async fn run_item(stack: &Stack, run_id: &str) -> Option<std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>> {
+    let ddb = aws_sdk_dynamodb::Client::new(&stack.aws().await);
+    let key = std::collections::HashMap::from([
+        ("pk".to_string(), aws_sdk_dynamodb::types::AttributeValue::S(format!("RUN#org-acme#{run_id}"))),
+        ("sk".to_string(), aws_sdk_dynamodb::types::AttributeValue::S("RUN".into())),
+    ]);
+    ddb.get_item().table_name("relay-local-payroll").set_key(Some(key)).send().await.ok()?.item
+}
+
+/// The six hand-computed employees, a malformed line and a repeated employee, as JSON lines.
+fn input_lines() -> String {
+    let mut lines: Vec<String> = Vec::new();
+    for (i, p) in payslips().iter().enumerate() {
+        lines.push(
+            json!({"employeeId": p.employee_id, "name": p.name, "email": p.email, "iban": p.iban, "bic": p.bic,
+            "grossPay": p.gross_pay.to_string(), "allowances": p.allowances.to_string(), "deductions": p.deductions.to_string(),
+            "pensionScheme": p.pension_scheme, "taxCreditApplied": p.employee_id != "e4"})
+            .to_string(),
+        );
+        if i == 2 {
+            lines.push("{\"employeeId\": \"broken".into());
+        }
+    }
+    lines.push(lines[0].clone());
+    lines.join("\n")
+}
+
+#[tokio::test]
+async fn a_run_put_on_the_bus_is_paid_once_through_the_local_stack_with_a_valid_bank_file() {
+    let env = vec![("RELAY_PAYROLL_CHUNK_SIZE".to_string(), "3".to_string())];
+    let stack = Stack::start(StackOptions { function_env: env, ..StackOptions::default() }).await;
+    let s3 = s3(&stack).await;
+    s3.put_object()
+        .bucket(PAYROLL_BUCKET)
+        .key("inputs/org-acme/2025-11.jsonl")
+        .body(input_lines().into_bytes().into())
+        .send()
+        .await
+        .expect("upload");
+    let request = json!({"eventId": uuid::Uuid::new_v4(), "eventType": "payroll.run.requested", "eventVersion": "1.0", "sourceProduct": "paylinq",
+        "organizationId": "org-acme", "timestamp": chrono::Utc::now(),
+        "payload": {"payrollRunId": "run-e2e", "period": "2025-11", "input": "inputs/org-acme/2025-11.jsonl", "payDate": "2025-11-25",
+                    "employer": {"name": "Acme Uitzend B.V.", "iban": "NL91ABNA0417164300", "bic": "ABNANL2A"}}});
+    stack.put_on_bus(Some("relay-local"), "paylinq", "payroll.run.requested", &request).await;
+    // The same request again (a product retrying): one run.
+    stack.put_on_bus(Some("relay-local"), "paylinq", "payroll.run.requested", &request).await;
+
+    let started = std::time::Instant::now();
+    let item = loop {
+        if let Some(item) = run_item(&stack, "run-e2e").await {
+            if item.get("status").and_then(|v| v.as_s().ok()).map(String::as_str) == Some("completed") && item.contains_key("announced") {
+                break item;
+            }
+        }
+        assert!(started.elapsed() < std::time::Duration::from_secs(60), "the run did not complete");
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    };
+    let n = |k: &str| item.get(k).and_then(|v| v.as_n().ok()).cloned().unwrap_or_default();
+    assert_eq!(
+        (n("chunksTotal"), n("chunksDone"), n("employeesTotal"), n("employeesDone")),
+        ("3".into(), "3".into(), "8".into(), "8".into())
+    );
+    let totals: Value = serde_json::from_str(item["totals"].as_s().expect("totals")).expect("json");
+    assert_eq!((totals["employees"].as_u64(), totals["net"].as_str()), (Some(6), Some("18274.13")));
+
+    let prefix = "runs/org-acme/run-e2e/";
+    let sepa = object(&s3, &format!("{prefix}sepa.xml")).await.expect("sepa.xml");
+    let file = std::env::temp_dir().join(format!("relay-e2e-sepa-{}.xml", std::process::id()));
+    std::fs::write(&file, &sepa).expect("write");
+    let report: Value = serde_json::from_str(&tool(&["sepa", file.to_str().expect("path")])).expect("json");
+    let _ = std::fs::remove_file(&file);
+    assert_eq!(
+        (report["valid"].as_bool(), report["transactions"].as_u64(), report["amounts"].as_str()),
+        (Some(true), Some(6), Some("18274.13")),
+        "{report}"
+    );
+
+    let run_report: Value = serde_json::from_slice(&object(&s3, &format!("{prefix}report.json")).await.expect("report")).expect("json");
+    let reasons: Vec<&str> = run_report["rejected"].as_array().expect("rejected").iter().filter_map(|r| r["reason"].as_str()).collect();
+    assert_eq!(reasons.len(), 2, "{run_report}");
+    assert!(reasons[0].starts_with("not an employee record") && reasons[1].contains("appears earlier"), "{reasons:?}");
+
+    let pdf = object(&s3, &format!("{prefix}payslips/e2.pdf")).await.expect("e2's payslip");
+    let json_slip: Value = serde_json::from_slice(&object(&s3, &format!("{prefix}payslips/e2.json")).await.expect("json")).expect("json");
+    let file = std::env::temp_dir().join(format!("relay-e2e-payslip-{}.pdf", std::process::id()));
+    std::fs::write(&file, &pdf).expect("write");
+    let text = tool(&["pdf-text", file.to_str().expect("path")]);
+    let _ = std::fs::remove_file(&file);
+    for field in ["gross", "pension", "wageTax", "netPay"] {
+        let figure = json_slip[field].as_str().expect("amount");
+        assert!(text.contains(figure), "{field} {figure} in:\n{text}");
+    }
+    assert!(stack.iam_denials().is_empty(), "every call granted by template.yaml: {:?}", stack.iam_denials());
 }

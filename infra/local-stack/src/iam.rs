@@ -171,6 +171,9 @@ impl Policies {
         }
         if let Some(op) = target.strip_prefix("AmazonSQS.") {
             let name = json["QueueUrl"].as_str().and_then(|u| u.rsplit('/').next()).unwrap_or("");
+            // IAM authorizes a batch call with its single action's permission (there is no
+            // sqs:SendMessageBatch action to grant).
+            let op = op.strip_suffix("Batch").unwrap_or(op);
             return vec![call(format!("sqs:{op}"), format!("arn:aws:sqs:{region}:{account}:{name}"))];
         }
         if let Some(op) = target.strip_prefix("AWSEvents.") {

@@ -76,3 +76,50 @@ impl Postponer {
         Ok(())
     }
 }
+
+/// The payroll chunk queue: a run's chunks sent ten to a `SendMessageBatch`.
+pub struct SqsChunks {
+    client: Client,
+    queue_url: String,
+}
+
+impl SqsChunks {
+    pub fn new(config: &aws_config::SdkConfig, queue_url: String) -> Self {
+        Self { client: Client::new(config), queue_url }
+    }
+}
+
+#[async_trait]
+impl relay_core::ports::ChunkQueue for SqsChunks {
+    async fn send_chunks(&self, chunks: &[relay_core::payroll::job::ChunkMessage]) -> Result<(), StoreError> {
+        for batch in chunks.chunks(10) {
+            let mut entries = Vec::with_capacity(batch.len());
+            for chunk in batch {
+                let body = serde_json::to_string(chunk).map_err(|e| StoreError::new("encode chunk", e))?;
+                let entry = aws_sdk_sqs::types::SendMessageBatchRequestEntry::builder()
+                    .id(format!("c{}", chunk.chunk))
+                    .message_body(body)
+                    .build()
+                    .map_err(|e| StoreError::new("build entry", e))?;
+                entries.push(entry);
+            }
+            let out = self
+                .client
+                .send_message_batch()
+                .queue_url(&self.queue_url)
+                .set_entries(Some(entries))
+                .send()
+                .await
+                .map_err(|e| StoreError::new("sqs:SendMessageBatch", aws_sdk_sqs::error::DisplayErrorContext(e)))?;
+            // A partly refused batch is a failure: the run request comes back and sends every
+            // chunk again, which is harmless (each is counted once).
+            if let Some(failed) = out.failed().first() {
+                return Err(StoreError::new(
+                    "sqs:SendMessageBatch",
+                    format!("{} of {} not sent: {}", out.failed().len(), batch.len(), failed.message().unwrap_or("")),
+                ));
+            }
+        }
+        Ok(())
+    }
+}

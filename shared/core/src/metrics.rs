@@ -51,6 +51,13 @@ pub const EMAIL_RETRIES: &str = "EmailRetries";
 pub const EMAILS_BOUNCED: &str = "EmailsBounced";
 pub const EMAILS_COMPLAINED: &str = "EmailsComplained";
 
+/// Payroll runs completed (payroll-batch: once per run).
+pub const PAYROLL_RUNS_COMPLETED: &str = "PayrollRunsCompleted";
+/// Employees paid in a completed run (a payslip and a transfer each).
+pub const EMPLOYEES_PAID: &str = "EmployeesPaid";
+/// Input lines of a completed run that were not paid (listed with the reason in its report).
+pub const EMPLOYEES_REJECTED: &str = "EmployeesRejected";
+
 /// CloudWatch's unit for a value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Unit {

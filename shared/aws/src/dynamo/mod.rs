@@ -25,6 +25,7 @@ mod idempotency;
 mod key;
 mod mail;
 mod packed;
+mod payroll;
 mod rate;
 mod requests;
 
@@ -37,6 +38,8 @@ use aws_sdk_dynamodb::types::{AttributeValue, Delete, DeleteRequest, Put, Transa
 use aws_sdk_dynamodb::Client;
 use chrono::{DateTime, Utc};
 use relay_core::ports::StoreError;
+
+pub use payroll::DynamoPayroll;
 
 /// One item, as the SDK takes and gives it.
 type Item = HashMap<String, AttributeValue>;
@@ -107,17 +110,7 @@ impl DynamoStore {
     /// A transaction cancelled for another reason (a conflict with a concurrent one, throttling)
     /// is an error the caller retries, not a failed condition.
     async fn conditional_transaction(&self, items: Vec<TransactWriteItem>) -> Result<bool, StoreError> {
-        match self.client.transact_write_items().set_transact_items(Some(items)).send().await {
-            Ok(_) => Ok(true),
-            Err(e) => match e.as_service_error() {
-                Some(TransactWriteItemsError::TransactionCanceledException(c))
-                    if c.cancellation_reasons().iter().any(|r| r.code() == Some("ConditionalCheckFailed")) =>
-                {
-                    Ok(false)
-                }
-                _ => Err(StoreError::new("dynamodb:TransactWriteItems", DisplayErrorContext(e))),
-            },
-        }
+        conditional_transaction(&self.client, items).await
     }
 
     /// Deletes `keys` from `table` in batches, retrying what the service leaves unprocessed.
@@ -166,6 +159,21 @@ fn conditional<T, E: std::error::Error + ProvideErrorMetadata>(
         Ok(out) => Ok(Some(out)),
         Err(e) if e.code() == Some("ConditionalCheckFailedException") => Ok(None),
         Err(e) => Err(StoreError::new(operation, DisplayErrorContext(e))),
+    }
+}
+
+/// Runs `items` as one transaction (see [`DynamoStore::conditional_transaction`]).
+async fn conditional_transaction(client: &Client, items: Vec<TransactWriteItem>) -> Result<bool, StoreError> {
+    match client.transact_write_items().set_transact_items(Some(items)).send().await {
+        Ok(_) => Ok(true),
+        Err(e) => match e.as_service_error() {
+            Some(TransactWriteItemsError::TransactionCanceledException(c))
+                if c.cancellation_reasons().iter().any(|r| r.code() == Some("ConditionalCheckFailed")) =>
+            {
+                Ok(false)
+            }
+            _ => Err(StoreError::new("dynamodb:TransactWriteItems", DisplayErrorContext(e))),
+        },
     }
 }
 

@@ -148,6 +148,15 @@ impl RuleTable {
     }
 }
 
+mod files {
+    include!(concat!(env!("OUT_DIR"), "/payroll_tables.rs"));
+}
+
+/// Every table in `rules/payroll/` (built in by `shared/core/build.rs`), checked.
+pub fn built_in() -> Result<Vec<RuleTable>, TableError> {
+    files::BUILT_IN.iter().map(|json| RuleTable::parse(json)).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -163,6 +172,15 @@ mod tests {
             let end = pair[0].base + pair[0].rate * (pair[1].from - pair[0].from);
             assert!((end - pair[1].base).abs() < Decimal::ONE || pair[1].base.is_zero(), "{end} vs {}", pair[1].base);
         }
+    }
+
+    #[test]
+    fn every_built_in_table_parses_and_ids_are_unique() {
+        let tables = built_in().expect("every table in rules/payroll parses");
+        assert!(tables.iter().any(|t| t.id == "nl-2025"));
+        let mut ids: Vec<&str> = tables.iter().map(|t| t.id.as_str()).collect();
+        ids.dedup();
+        assert_eq!(ids.len(), tables.len());
     }
 
     #[test]

@@ -25,14 +25,9 @@ use super::job::{event_id, ChunkMessage, ChunkResult, Payment, Rejection, RunRec
 use super::pdf::{render, Employer};
 use super::rules::RuleTable;
 use super::sepa::{credit_transfer, Debtor, Transfer};
-use crate::metrics::{Metric, Metrics};
+use crate::metrics::{Metric, Metrics, EMPLOYEES_PAID, EMPLOYEES_REJECTED, PAYROLL_RUNS_COMPLETED};
 use crate::model::envelope::EventEnvelope;
 use crate::ports::{BlobReader, BlobWriter, ChunkQueue, EventPublisher, PayrollRuns, StoreError};
-
-/// Payroll's own metric names (beside `crate::metrics`' list).
-pub const PAYROLL_RUNS_COMPLETED: &str = "PayrollRunsCompleted";
-pub const EMPLOYEES_PAID: &str = "EmployeesPaid";
-pub const EMPLOYEES_REJECTED: &str = "EmployeesRejected";
 
 #[derive(Clone)]
 pub struct PayrollPorts {

@@ -12,8 +12,9 @@ use serde_json::{json, Value};
 
 use super::job::{EmployerAccount, RunRecord, RunRequest, RunStatus};
 use super::rules::RuleTable;
-use super::run::{PayrollBatch, PayrollConfig, PayrollError, PayrollPorts, EMPLOYEES_PAID};
+use super::run::{PayrollBatch, PayrollConfig, PayrollError, PayrollPorts};
 use crate::memory::{MemoryBlobs, MemoryBus, MemoryChunkQueue, MemoryPayrollRuns, RecordedMetrics};
+use crate::metrics::EMPLOYEES_PAID;
 use crate::model::envelope::EventEnvelope;
 use crate::ports::{BlobReader, BlobWriter, EventPublisher, PayrollRuns, PublishError, StoreError};
 

@@ -1,0 +1,96 @@
+//! The payroll-batch function: an SQS handler with partial batch responses around
+//! [`relay_core::payroll::run`]. It reads two queues: the payroll queue (`payroll.run.requested`
+//! events from the bus) and the chunk queue (chunks it sent itself). A message fails, and comes
+//! back, only when a store or the bus failed; a message that can never be handled is logged and
+//! dropped (a request from the bus that is not a valid run says why in the log; the API refuses
+//! such requests before they reach the bus).
+
+use std::sync::Arc;
+
+use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
+use chrono::Utc;
+use lambda_runtime::Error;
+use relay_aws::config::{self, ConfigError};
+use relay_aws::dynamo::DynamoPayroll;
+use relay_aws::eventbridge::EventBridgePublisher;
+use relay_aws::metrics::EmfMetrics;
+use relay_aws::s3::S3Blobs;
+use relay_aws::sqs::SqsChunks;
+use relay_core::payroll::job::{ChunkMessage, RunRequest};
+use relay_core::payroll::rules;
+use relay_core::payroll::run::{PayrollBatch, PayrollConfig, PayrollError, PayrollPorts};
+use serde_json::Value;
+
+pub struct App {
+    pub batch: PayrollBatch,
+}
+
+impl App {
+    pub async fn from_env() -> Result<Self, ConfigError> {
+        let sdk = config::load().await?;
+        let blobs = Arc::new(S3Blobs::new(&sdk, config::required("RELAY_PAYROLL_BUCKET")?));
+        let ports = PayrollPorts {
+            runs: Arc::new(DynamoPayroll::new(&sdk, config::required("RELAY_PAYROLL_TABLE")?)),
+            reader: blobs.clone(),
+            writer: blobs,
+            bus: Arc::new(EventBridgePublisher::new(&sdk, config::required("RELAY_EVENT_BUS_NAME")?)),
+            chunks: Arc::new(SqsChunks::new(&sdk, config::required("RELAY_PAYROLL_CHUNK_QUEUE_URL")?)),
+            metrics: Arc::new(EmfMetrics::from_env("payroll-batch")),
+        };
+        let tables = rules::built_in().map_err(|e| ConfigError::Invalid {
+            name: "rules/payroll",
+            expected: "valid rule tables",
+            value: e.to_string(),
+        })?;
+        let chunk_size = config::number("RELAY_PAYROLL_CHUNK_SIZE", 500)?.clamp(1, 5_000) as u32;
+        Ok(Self { batch: PayrollBatch::new(ports, PayrollConfig { chunk_size, tables }) })
+    }
+
+    /// Handles one SQS batch, a message at a time (a chunk already uses the instance's CPU).
+    pub async fn handle(&self, event: SqsEvent) -> Result<SqsBatchResponse, Error> {
+        let mut response = SqsBatchResponse::default();
+        for record in &event.records {
+            if let Err(e) = self.message(record).await {
+                tracing::error!(message_id = record.message_id.as_deref().unwrap_or(""), error = %e, "message failed; SQS will deliver it again");
+                let mut failure = BatchItemFailure::default();
+                failure.item_identifier = record.message_id.clone().unwrap_or_default();
+                response.batch_item_failures.push(failure);
+            }
+        }
+        Ok(response)
+    }
+
+    async fn message(&self, message: &SqsMessage) -> Result<(), PayrollError> {
+        let body: Value = serde_json::from_str(message.body.as_deref().unwrap_or("")).unwrap_or(Value::Null);
+        let outcome = if let Some(detail) = body.get("detail") {
+            match run_request(detail) {
+                Some(request) => self.batch.request(&request, Utc::now()).await.map(|run| {
+                    if let Some(reason) = run.reason {
+                        tracing::warn!(run = %request.payroll_run_id, reason = %reason, "payroll run failed");
+                    }
+                }),
+                None => Err(PayrollError::Refused("payroll.run.requested whose payload is not a run request".into())),
+            }
+        } else {
+            match serde_json::from_value::<ChunkMessage>(body) {
+                Ok(chunk) => self.batch.chunk(&chunk, Utc::now()).await,
+                Err(e) => Err(PayrollError::Refused(format!("not a chunk message: {e}"))),
+            }
+        };
+        match outcome {
+            Err(PayrollError::Refused(why)) => {
+                tracing::warn!(reason = %why, "dropping a message that can never be handled");
+                Ok(())
+            }
+            other => other,
+        }
+    }
+}
+
+/// The run request in a `payroll.run.requested` envelope: its payload, with the envelope's
+/// organisation (the one that counts: a product key can publish only for what it is allowed).
+fn run_request(envelope: &Value) -> Option<RunRequest> {
+    let mut payload = envelope.get("payload")?.as_object()?.clone();
+    payload.insert("organizationId".into(), envelope.get("organizationId")?.clone());
+    serde_json::from_value(Value::Object(payload)).ok()
+}
