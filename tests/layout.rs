@@ -333,9 +333,8 @@ fn core_layer(module: &str) -> (u8, &'static str) {
         | (_, "payroll" | "payroll::rules" | "payroll::compute" | "payroll::sepa" | "payroll::pdf" | "payroll::job")
         | ("model", _) => (1, "model"),
         ("ports" | "metrics", _) => (2, "ports"),
-        ("auth" | "idempotent" | "ingest" | "delivery" | "manage" | "mail" | "notify", _) | (_, "webhooks::receive" | "payroll::run") => {
-            (3, "workflows")
-        }
+        ("auth" | "idempotent" | "ingest" | "delivery" | "manage" | "mail" | "notify", _)
+        | (_, "webhooks::receive" | "payroll::run" | "payroll::requests") => (3, "workflows"),
         ("memory", _) => (4, "test doubles"),
         _ => (u8::MAX, "unplaced"),
     }

@@ -165,8 +165,25 @@ async fn a_run_put_on_the_bus_is_paid_once_through_the_local_stack_with_a_valid_
         "payload": {"payrollRunId": "run-e2e", "period": "2025-11", "input": "inputs/org-acme/2025-11.jsonl", "payDate": "2025-11-25",
                     "employer": {"name": "Acme Uitzend B.V.", "iban": "NL91ABNA0417164300", "bic": "ABNANL2A"}}});
     stack.put_on_bus(Some("relay-local"), "paylinq", "payroll.run.requested", &request).await;
-    // The same request again (a product retrying): one run.
-    stack.put_on_bus(Some("relay-local"), "paylinq", "payroll.run.requested", &request).await;
+    // The same request again, through the API (Paylinq retrying): one run.
+    stack.add_product_key("rk_prod_test_paylinq", "paylinq").await;
+    let mut body = request["payload"].clone();
+    body["organizationId"] = json!("org-acme");
+    let api = |key: &'static str, method: reqwest::Method, path: String, body: Option<Value>| {
+        let url = format!("{}{path}", stack.url);
+        async move {
+            let mut r = reqwest::Client::new().request(method, url).bearer_auth(key);
+            if let Some(b) = body {
+                r = r.json(&b);
+            }
+            let resp = r.send().await.expect("api");
+            (resp.status().as_u16(), resp.json::<Value>().await.unwrap_or(Value::Null))
+        }
+    };
+    let (status, asked) = api("rk_prod_test_paylinq", reqwest::Method::POST, "/v1/payroll-runs".into(), Some(body.clone())).await;
+    assert_eq!(status, 202, "{asked}");
+    let (status, _) = api(relay_e2e::stack::PRODUCT_KEY, reqwest::Method::POST, "/v1/payroll-runs".into(), Some(body.clone())).await;
+    assert_eq!(status, 403, "RecruitIQ's key does not run payrolls");
 
     let started = std::time::Instant::now();
     let item = loop {
@@ -213,5 +230,27 @@ async fn a_run_put_on_the_bus_is_paid_once_through_the_local_stack_with_a_valid_
         let figure = json_slip[field].as_str().expect("amount");
         assert!(text.contains(figure), "{field} {figure} in:\n{text}");
     }
+    // The run through the API: the organisation sees it, with links that fetch its files.
+    let (status, run) = api(relay_e2e::stack::ORG_KEY, reqwest::Method::GET, "/v1/payroll-runs/run-e2e".into(), None).await;
+    assert_eq!(status, 200, "{run}");
+    assert_eq!(
+        (run["status"].as_str(), run["totals"]["net"].as_str(), run["progress"]["chunksDone"].as_u64()),
+        (Some("completed"), Some("18274.13"), Some(3))
+    );
+    assert_eq!(run["rejected"].as_array().map(Vec::len), Some(2));
+    let link = run["links"]["sepa"].as_str().expect("a link to the bank file");
+    assert!(link.contains("X-Amz-Expires=900"), "{link}");
+    let fetched = reqwest::get(link).await.expect("fetch").bytes().await.expect("bytes");
+    assert_eq!(fetched.as_ref(), sepa.as_slice(), "the link serves the bank file");
+    let mut other = body.clone();
+    other["period"] = json!("2025-12");
+    assert_eq!(
+        api("rk_prod_test_paylinq", reqwest::Method::POST, "/v1/payroll-runs".into(), Some(other)).await.0,
+        409,
+        "one id, one request"
+    );
+    let (status, replay) = api("rk_prod_test_paylinq", reqwest::Method::POST, "/v1/payroll-runs".into(), Some(body)).await;
+    assert_eq!((status, replay["status"].as_str()), (202, Some("completed")), "{replay}");
+    assert_eq!(api("rk_org_other", reqwest::Method::GET, "/v1/payroll-runs/run-e2e".into(), None).await.0, 401);
     assert!(stack.iam_denials().is_empty(), "every call granted by template.yaml: {:?}", stack.iam_denials());
 }

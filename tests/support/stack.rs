@@ -184,6 +184,15 @@ impl Stack {
 
     /// Stores another organisation's API key the way relay-admin does: by hash.
     pub async fn add_org_key(&self, key: &str, organization_id: &str) {
+        self.add_key(key, "organization", "organizationId", organization_id).await;
+    }
+
+    /// A product key publishing as `product` (the stack makes RecruitIQ's).
+    pub async fn add_product_key(&self, key: &str, product: &str) {
+        self.add_key(key, "product", "product", product).await;
+    }
+
+    async fn add_key(&self, key: &str, kind: &str, field: &str, value: &str) {
         use aws_sdk_dynamodb::types::AttributeValue::{Bool, S};
         let hash: String = sha2::Sha256::digest(key.as_bytes()).iter().map(|b| format!("{b:02x}")).collect();
         aws_sdk_dynamodb::Client::new(&self.aws().await)
@@ -191,9 +200,9 @@ impl Stack {
             .table_name("relay-local-config")
             .item("pk", S(format!("KEY#{hash}")))
             .item("sk", S("KEY".into()))
-            .item("kind", S("organization".into()))
-            .item("organizationId", S(organization_id.into()))
-            .item("name", S(organization_id.into()))
+            .item("kind", S(kind.into()))
+            .item(field, S(value.into()))
+            .item("name", S(value.into()))
             .item("createdAt", S("2026-01-01T00:00:00Z".into()))
             .item("disabled", Bool(false))
             .send()

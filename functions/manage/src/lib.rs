@@ -7,7 +7,8 @@
 //! [`integrations`] (the platform's product integrations, operator keys only) and [`emails`]
 //! (mail requests, the message log, the suppression list), [`stats`] (deliveries per hour) and
 //! [`console`] (the web console's files, served without a key) and [`dead_letters`] (every
-//! organisation's exhausted deliveries, operator keys only). The rules live
+//! organisation's exhausted deliveries, operator keys only) and [`payroll`] (payroll runs:
+//! Paylinq asks for them, Paylinq and the organisation see them). The rules live
 //! in [`relay_core::manage`]; these files only read HTTP and render views, with the helpers
 //! they share in `http.rs`.
 
@@ -18,6 +19,7 @@ mod events;
 mod http;
 mod integrations;
 mod organization;
+mod payroll;
 mod sources;
 mod stats;
 mod subscriptions;
@@ -27,7 +29,7 @@ use std::time::Duration;
 
 use lambda_http::{Body, Error, Request, Response};
 use relay_aws::config::{self, ConfigError};
-use relay_aws::dynamo::{DynamoStore, Tables};
+use relay_aws::dynamo::{DynamoPayroll, DynamoStore, Tables};
 use relay_aws::eventbridge::EventBridgePublisher;
 use relay_aws::metrics::EmfMetrics;
 use relay_aws::s3::S3Blobs;
@@ -38,6 +40,8 @@ use relay_core::mail::request::{BusMailer, IntakeConfig, IntakePorts, MailIntake
 use relay_core::manage::{Manage, ManageConfig, ManagePorts};
 use relay_core::model::keys::KeyKind;
 use relay_core::model::problem::{Problem, ProblemKind};
+use relay_core::payroll::requests::{PayrollApi, PayrollApiPorts};
+use relay_core::payroll::rules;
 use relay_edge::{header, to_response};
 
 pub struct App {
@@ -45,6 +49,7 @@ pub struct App {
     pub manage: Manage,
     pub intake: MailIntake,
     pub records: MailRecords,
+    pub payroll: PayrollApi,
 }
 
 impl App {
@@ -80,7 +85,21 @@ impl App {
             intake_config,
         );
         let records = MailRecords { log: store.clone(), suppressions: store.clone() };
-        Ok(Self { auth: Authenticator::new(store, key_cache), manage: Manage::new(ports, manage_config), intake, records })
+        let payroll_bucket = Arc::new(S3Blobs::new(&sdk, config::required("RELAY_PAYROLL_BUCKET")?));
+        let payroll = PayrollApi::new(
+            PayrollApiPorts {
+                runs: Arc::new(DynamoPayroll::new(&sdk, config::required("RELAY_PAYROLL_TABLE")?)),
+                bus: Arc::new(EventBridgePublisher::new(&sdk, config::required("RELAY_EVENT_BUS_NAME")?)),
+                reader: payroll_bucket.clone(),
+                links: payroll_bucket,
+            },
+            rules::built_in()
+                .map_err(|e| ConfigError::Invalid { name: "rules/payroll", expected: "valid rule tables", value: e.to_string() })?
+                .into_iter()
+                .map(|t| t.id)
+                .collect(),
+        );
+        Ok(Self { auth: Authenticator::new(store, key_cache), manage: Manage::new(ports, manage_config), intake, records, payroll })
     }
 
     /// Handles one request. Never fails: every error is a problem document.
@@ -119,6 +138,10 @@ impl App {
             },
             ["v1", "dead-letters", rest @ ..] => match self.require_operator(&req, "dead letters are handled by").await {
                 Ok(()) => dead_letters::route(&self.manage, &req, rest).await,
+                Err(p) => p.into(),
+            },
+            ["v1", "payroll-runs", rest @ ..] => match self.auth.authenticate(header(req.headers(), "authorization")).await {
+                Ok(key) => payroll::route(&self.payroll, &req, &key, rest).await,
                 Err(p) => p.into(),
             },
             ["v1", "integrations", rest @ ..] => match self.require_operator(&req, "integrations are managed by").await {

@@ -71,3 +71,20 @@ impl BlobArchive for S3Blobs {
         }
     }
 }
+
+#[async_trait]
+impl relay_core::ports::LinkSigner for S3Blobs {
+    /// A presigned GET (SigV4 in the query string), made locally: no call to S3.
+    async fn link(&self, key: &str, valid_for: std::time::Duration) -> Result<String, StoreError> {
+        let config = aws_sdk_s3::presigning::PresigningConfig::expires_in(valid_for).map_err(|e| StoreError::new("presign", e))?;
+        let request = self
+            .client()
+            .get_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .presigned(config)
+            .await
+            .map_err(|e| StoreError::new("s3:GetObject (presign)", aws_sdk_s3::error::DisplayErrorContext(e)))?;
+        Ok(request.uri().to_string())
+    }
+}

@@ -416,3 +416,10 @@ pub trait PayrollRuns: Send + Sync {
 pub trait ChunkQueue: Send + Sync {
     async fn send_chunks(&self, chunks: &[ChunkMessage]) -> Result<(), StoreError>;
 }
+
+/// Time-limited links to private objects (an employee's payslip, a run's bank file), which a
+/// browser can fetch without Relay's credentials.
+#[async_trait]
+pub trait LinkSigner: Send + Sync {
+    async fn link(&self, key: &str, valid_for: std::time::Duration) -> Result<String, StoreError>;
+}

@@ -14,14 +14,15 @@ use relay_core::mail::log::MailRecords;
 use relay_core::mail::request::{IntakeConfig, IntakePorts, MailIntake};
 use relay_core::manage::{Manage, ManageConfig, ManagePorts};
 use relay_core::memory::{
-    MemoryBlobs, MemoryBus, MemoryDeliveries, MemoryEvents, MemoryKeys, MemoryMailLog, MemoryMailer, MemoryOrganizations, MemoryRequests,
-    MemoryRetries, MemorySources, MemorySubscriptions, RecordedMetrics,
+    MemoryBlobs, MemoryBus, MemoryDeliveries, MemoryEvents, MemoryKeys, MemoryMailLog, MemoryMailer, MemoryOrganizations,
+    MemoryPayrollRuns, MemoryRequests, MemoryRetries, MemorySources, MemorySubscriptions, RecordedMetrics,
 };
 use relay_core::model::delivery::{Attempt, AttemptClaim, AttemptOutcome, FollowUp, PairKey, State};
 use relay_core::model::envelope::EventEnvelope;
 use relay_core::model::event::{DeliveryMark, StoredEvent};
 use relay_core::model::keys::{self, ApiKey, KeyKind};
 use relay_core::model::subscription::{Changes, MAX_SUBSCRIPTIONS_PER_ORGANIZATION};
+use relay_core::payroll::requests::{PayrollApi, PayrollApiPorts};
 use relay_core::ports::{DeliveryStore, EventLedger, EventWriter, KeyWriter, SubscriptionStore};
 use relay_core::secrets::SecretBox;
 use serde_json::{json, Value};
@@ -97,11 +98,22 @@ async fn world() -> World {
         },
         IntakeConfig::default(),
     );
+    let payroll_files = Arc::new(MemoryBlobs::default());
+    let payroll = PayrollApi::new(
+        PayrollApiPorts {
+            runs: Arc::new(MemoryPayrollRuns::default()),
+            bus: bus.clone(),
+            reader: payroll_files.clone(),
+            links: payroll_files,
+        },
+        vec!["nl-2025".into()],
+    );
     let app = App {
         auth: Authenticator::new(keys, Duration::from_secs(60)),
         manage: Manage::new(ports, ManageConfig::new(secrets.clone())),
         intake,
         records: MailRecords { log: mail_log.clone(), suppressions: mail_log.clone() },
+        payroll,
     };
     World { app, subscriptions, deliveries, events, retries, mailer, mail_log, bus, secrets }
 }

@@ -32,6 +32,14 @@ impl BlobReader for MemoryBlobs {
     }
 }
 
+/// A link that names the key and its lifetime (there is nothing to sign in memory).
+#[async_trait]
+impl crate::ports::LinkSigner for MemoryBlobs {
+    async fn link(&self, key: &str, valid_for: std::time::Duration) -> Result<String, StoreError> {
+        Ok(format!("memory://{key}?expires={}", valid_for.as_secs()))
+    }
+}
+
 #[async_trait]
 impl BlobArchive for MemoryBlobs {
     async fn blob_exists(&self, key: &str) -> Result<bool, StoreError> {

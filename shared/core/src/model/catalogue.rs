@@ -38,6 +38,12 @@ pub const CATALOGUE: &[CatalogueEntry] = &[
     entry!("leave.approved", "nexus", "Leave request approved", ["leaveId", "employeeId", "startDate", "endDate"]),
     entry!("contract.expiring", "nexus", "Employee contract expiring soon", ["employeeId", "contractId", "expiryDate"]),
     // Paylinq
+    entry!(
+        "payroll.run.requested",
+        "paylinq",
+        "A payroll run asked of Relay's payroll-batch (POST /v1/payroll-runs publishes it too)",
+        ["payrollRunId", "period", "input", "payDate", "employer"]
+    ),
     entry!("payroll.started", "paylinq", "Payroll run started", ["payrollRunId", "period"]),
     entry!("payroll.completed", "paylinq", "Payroll run completed", ["payrollRunId", "period", "totalAmount", "employeeCount"]),
     entry!(

@@ -6,6 +6,7 @@
 //! - [`sepa`]: the SEPA credit transfer (pain.001.001.03) paying every net amount, and IBAN checks.
 //! - [`pdf`]: the payslip as a one-page PDF, what the employee actually receives.
 //! - [`job`]: a run as it moves through the queues (request, record, chunks, results).
+//! - [`requests`]: the API's use cases (ask for a run; see one, with links to its files).
 //! - [`run`]: the workflow over ports: split a run into chunks, compute each chunk once in
 //!   effect, and let the last chunk to finish write the bank file and announce the run.
 //!
@@ -15,6 +16,7 @@
 pub mod compute;
 pub mod job;
 pub mod pdf;
+pub mod requests;
 pub mod rules;
 pub mod run;
 pub mod sepa;

@@ -1,0 +1,148 @@
+//! The payroll routes' use cases: `POST /v1/payroll-runs` (Paylinq asks for a run) and
+//! `GET /v1/payroll-runs/{id}` (its status, progress, totals, report and links to its files).
+//!
+//! A run is asked for by publishing `payroll.run.requested` with an id derived from the run,
+//! so asking twice is one event to the payroll function, which records the run once; the same
+//! run id with another body is a conflict, not a second run.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde_json::{json, Map, Value};
+
+use super::job::{event_id, RunRecord, RunRequest, RunStatus};
+use crate::model::envelope::EventEnvelope;
+use crate::model::problem::{Problem, ProblemKind};
+use crate::ports::{BlobReader, EventPublisher, LinkSigner, PayrollRuns, StoreError};
+
+/// How long a link to a run's file works.
+pub const LINK_LIFETIME: Duration = Duration::from_secs(15 * 60);
+
+#[derive(Clone)]
+pub struct PayrollApiPorts {
+    pub runs: Arc<dyn PayrollRuns>,
+    pub bus: Arc<dyn EventPublisher>,
+    /// The payroll bucket, for a finished run's report.
+    pub reader: Arc<dyn BlobReader>,
+    pub links: Arc<dyn LinkSigner>,
+}
+
+pub struct PayrollApi {
+    ports: PayrollApiPorts,
+    /// The rule tables payroll-batch has built in (the same crate builds both).
+    table_ids: Vec<String>,
+}
+
+fn unavailable(e: StoreError) -> Problem {
+    tracing::error!(error = %e, "payroll store failed");
+    Problem::unavailable("Relay could not reach its store; retry", 2)
+}
+
+impl PayrollApi {
+    pub fn new(ports: PayrollApiPorts, table_ids: Vec<String>) -> Self {
+        Self { ports, table_ids }
+    }
+
+    /// Asks for a run on behalf of `product` (only Paylinq runs payrolls). Answers 202 with the
+    /// run as it stands, or 409 if its id was used for another request.
+    pub async fn request(&self, product: &str, body: Value, now: DateTime<Utc>) -> Result<Value, Problem> {
+        if product != "paylinq" {
+            return Err(Problem::new(ProblemKind::Forbidden, "payroll runs are asked for with Paylinq's product key"));
+        }
+        let request: RunRequest = serde_json::from_value(body)
+            .map_err(|e| Problem::new(ProblemKind::InvalidRequest, format!("not a payroll run request: {e}")))?;
+        if let Some(why) = request.problems() {
+            return Err(Problem::new(ProblemKind::InvalidRequest, why));
+        }
+        if !self.table_ids.contains(&request.table_id()) {
+            return Err(Problem::new(
+                ProblemKind::InvalidRequest,
+                format!("no rule table {} (tables: {})", request.table_id(), self.table_ids.join(", ")),
+            ));
+        }
+        if let Some(run) = self.ports.runs.get_run(&request.organization_id, &request.payroll_run_id).await.map_err(unavailable)? {
+            return if run.request == request {
+                Ok(view(&run, None, None))
+            } else {
+                Err(Problem::new(
+                    ProblemKind::Conflict,
+                    format!("payroll run {} was asked for with another request; use a new payrollRunId", request.payroll_run_id),
+                ))
+            };
+        }
+        let mut payload = match serde_json::to_value(&request) {
+            Ok(Value::Object(map)) => map,
+            _ => Map::new(),
+        };
+        payload.remove("organizationId");
+        let event = EventEnvelope {
+            event_id: event_id(&request, "payroll.run.requested"),
+            event_type: "payroll.run.requested".into(),
+            event_version: "1.0".into(),
+            source_product: "paylinq".into(),
+            organization_id: request.organization_id.clone(),
+            timestamp: now,
+            correlation_id: Some(request.payroll_run_id.clone()),
+            payload: Some(payload),
+            payload_ref: None,
+        };
+        for outcome in self.ports.bus.publish(&[event]).await {
+            outcome.map_err(|e| {
+                tracing::error!(error = %e, "payroll.run.requested not published");
+                Problem::unavailable("Relay could not put the request on its bus; retry with the same body", 2)
+            })?;
+        }
+        Ok(
+            json!({"payrollRunId": request.payroll_run_id, "organizationId": request.organization_id, "period": request.period, "status": "requested"}),
+        )
+    }
+
+    /// The run: status, progress, totals; once completed its report's rejections and links to
+    /// its files, each valid for [`LINK_LIFETIME`].
+    pub async fn view(&self, organization_id: &str, run_id: &str) -> Result<Value, Problem> {
+        let Some(run) = self.ports.runs.get_run(organization_id, run_id).await.map_err(unavailable)? else {
+            return Err(Problem::new(ProblemKind::NotFound, format!("no payroll run {run_id} in organisation {organization_id}")));
+        };
+        if run.status != RunStatus::Completed {
+            return Ok(view(&run, None, None));
+        }
+        let prefix = run.request.prefix();
+        let report: Option<Value> = self
+            .ports
+            .reader
+            .get_blob(&format!("{prefix}report.json"))
+            .await
+            .map_err(unavailable)?
+            .and_then(|b| serde_json::from_slice(&b).ok());
+        let mut links = Map::new();
+        for (name, file) in [("sepa", "sepa.xml"), ("journal", "journal.json"), ("report", "report.json")] {
+            links.insert(name.into(), json!(self.ports.links.link(&format!("{prefix}{file}"), LINK_LIFETIME).await.map_err(unavailable)?));
+        }
+        Ok(view(&run, report.map(|r| r["rejected"].clone()), Some(Value::Object(links))))
+    }
+}
+
+fn view(run: &RunRecord, rejected: Option<Value>, links: Option<Value>) -> Value {
+    let r = &run.request;
+    let mut v = json!({
+        "payrollRunId": r.payroll_run_id, "organizationId": r.organization_id, "period": r.period, "payDate": r.pay_date,
+        "ruleTable": r.table_id(), "status": run.status, "createdAt": run.created_at,
+        "progress": {"chunksDone": run.chunks_done, "chunksTotal": run.chunks_total, "employeesDone": run.employees_done, "employeesTotal": run.employees_total},
+    });
+    let extra = [
+        ("reason", run.reason.as_ref().map(|x| json!(x))),
+        ("totals", run.totals.as_ref().map(|t| json!(t))),
+        ("completedAt", run.completed_at.map(|t| json!(t))),
+        ("rejected", rejected),
+        ("links", links),
+    ];
+    if let Value::Object(map) = &mut v {
+        for (k, value) in extra {
+            if let Some(value) = value {
+                map.insert(k.into(), value);
+            }
+        }
+    }
+    v
+}
