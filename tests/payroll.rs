@@ -254,3 +254,56 @@ async fn a_run_put_on_the_bus_is_paid_once_through_the_local_stack_with_a_valid_
     assert_eq!(api("rk_org_other", reqwest::Method::GET, "/v1/payroll-runs/run-e2e".into(), None).await.0, 401);
     assert!(stack.iam_denials().is_empty(), "every call granted by template.yaml: {:?}", stack.iam_denials());
 }
+
+#[tokio::test]
+async fn a_chunk_that_crashes_half_way_is_redelivered_and_nothing_is_paid_or_counted_twice() {
+    let env = vec![("RELAY_PAYROLL_CHUNK_SIZE".to_string(), "3".to_string())];
+    let (stack, proxy) = relay_e2e::stack_behind_proxy(StackOptions { function_env: env, visibility_timeout_secs: Some(2), ..StackOptions::default() }).await;
+    let s3 = s3(&stack).await;
+    s3.put_object().bucket(PAYROLL_BUCKET).key("inputs/org-acme/crash.jsonl").body(input_lines().into_bytes().into()).send().await.expect("upload");
+    // Every write that carries Dana Visser (e5, the last of chunk 2) fails: chunk 2 crashes after
+    // writing e3's and e4's payslips, again and again, until the fault is lifted.
+    proxy.inject("S3:PUTObject", relay_e2e::Fault::FailWhenBodyHas("Dana Visser"));
+    let request = json!({"eventId": uuid::Uuid::new_v4(), "eventType": "payroll.run.requested", "eventVersion": "1.0", "sourceProduct": "paylinq",
+        "organizationId": "org-acme", "timestamp": chrono::Utc::now(),
+        "payload": {"payrollRunId": "run-crash", "period": "2025-11", "input": "inputs/org-acme/crash.jsonl", "payDate": "2025-11-25",
+                    "employer": {"name": "Acme Uitzend B.V.", "iban": "NL91ABNA0417164300"}}});
+    stack.put_on_bus(Some("relay-local"), "paylinq", "payroll.run.requested", &request).await;
+
+    let limit = std::time::Duration::from_secs(60);
+    let progress = |item: &std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>, k: &str| {
+        item.get(k).and_then(|v| v.as_n().ok()).and_then(|n| n.parse::<u32>().ok()).unwrap_or(0)
+    };
+    let started = std::time::Instant::now();
+    loop {
+        let item = run_item(&stack, "run-crash").await;
+        if item.as_ref().is_some_and(|i| progress(i, "chunksDone") == 2) {
+            break;
+        }
+        assert!(started.elapsed() < limit, "chunks 1 and 3 never finished: {item:?}");
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    }
+    // Let chunk 2 fail at least once more (redelivered every 2 s), then lift the fault.
+    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    assert_eq!(progress(&run_item(&stack, "run-crash").await.expect("run"), "chunksDone"), 2, "a crashed chunk is not counted");
+    proxy.clear();
+
+    let started = std::time::Instant::now();
+    let item = loop {
+        let item = run_item(&stack, "run-crash").await.expect("run");
+        if item.contains_key("announced") {
+            break item;
+        }
+        assert!(started.elapsed() < limit, "the run did not complete after the fault was lifted: {item:?}");
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    };
+    assert_eq!((progress(&item, "chunksDone"), progress(&item, "employeesDone")), (3, 8), "every chunk counted once");
+    let totals: Value = serde_json::from_str(item["totals"].as_s().expect("totals")).expect("json");
+    assert_eq!((totals["employees"].as_u64(), totals["net"].as_str()), (Some(6), Some("18274.13")), "totals unchanged by the crash");
+    let sepa = String::from_utf8(object(&s3, "runs/org-acme/run-crash/sepa.xml").await.expect("sepa")).expect("utf-8");
+    assert_eq!(sepa.matches("<CdtTrfTxInf>").count(), 6, "each employee paid once");
+    assert_eq!(sepa.matches("Dana Visser").count(), 1);
+    assert_eq!(stack.metric_total("payroll-batch", "EmployeesPaid", 6.0, limit).await, 6.0);
+    assert_eq!(stack.metric_total("payroll-batch", "PayrollRunsCompleted", 1.0, limit).await, 1.0);
+    assert_eq!(stack.metric_total("payroll-batch", "EmployeesRejected", 2.0, limit).await, 2.0, "the malformed and the repeated line");
+}
