@@ -252,15 +252,39 @@ async fn a_run_put_on_the_bus_is_paid_once_through_the_local_stack_with_a_valid_
     let (status, replay) = api("rk_prod_test_paylinq", reqwest::Method::POST, "/v1/payroll-runs".into(), Some(body)).await;
     assert_eq!((status, replay["status"].as_str()), (202, Some("completed")), "{replay}");
     assert_eq!(api("rk_org_other", reqwest::Method::GET, "/v1/payroll-runs/run-e2e".into(), None).await.0, 401);
+
+    // After the run is complete, each paid employee gets one e-mail (through the mail function
+    // and SES) whose link fetches their payslip.
+    let mail = relay_e2e::wait_for_mail(&stack, "zoe@example.nl", "Your payslip for 2025-11").await;
+    let text = mail["text"].as_str().expect("text part");
+    assert!(text.contains("€ 3046.67"), "{text}");
+    let link = text.split_whitespace().find(|w| w.starts_with("http")).expect("a link in the mail");
+    let pdf = reqwest::get(link).await.expect("fetch").bytes().await.expect("bytes");
+    assert!(pdf.starts_with(b"%PDF"), "the mail's link serves the payslip");
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    let payslip_mails = relay_e2e::sent_mails(&stack)
+        .await
+        .into_iter()
+        .filter(|m| m["subject"].as_str().is_some_and(|s| s.starts_with("Your payslip")))
+        .count();
+    assert_eq!(payslip_mails, 6, "one mail per paid employee, though the run was asked for twice");
     assert!(stack.iam_denials().is_empty(), "every call granted by template.yaml: {:?}", stack.iam_denials());
 }
 
 #[tokio::test]
 async fn a_chunk_that_crashes_half_way_is_redelivered_and_nothing_is_paid_or_counted_twice() {
     let env = vec![("RELAY_PAYROLL_CHUNK_SIZE".to_string(), "3".to_string())];
-    let (stack, proxy) = relay_e2e::stack_behind_proxy(StackOptions { function_env: env, visibility_timeout_secs: Some(2), ..StackOptions::default() }).await;
+    let (stack, proxy) =
+        relay_e2e::stack_behind_proxy(StackOptions { function_env: env, visibility_timeout_secs: Some(2), ..StackOptions::default() })
+            .await;
     let s3 = s3(&stack).await;
-    s3.put_object().bucket(PAYROLL_BUCKET).key("inputs/org-acme/crash.jsonl").body(input_lines().into_bytes().into()).send().await.expect("upload");
+    s3.put_object()
+        .bucket(PAYROLL_BUCKET)
+        .key("inputs/org-acme/crash.jsonl")
+        .body(input_lines().into_bytes().into())
+        .send()
+        .await
+        .expect("upload");
     // Every write that carries Dana Visser (e5, the last of chunk 2) fails: chunk 2 crashes after
     // writing e3's and e4's payslips, again and again, until the fault is lifted.
     proxy.inject("S3:PUTObject", relay_e2e::Fault::FailWhenBodyHas("Dana Visser"));

@@ -29,10 +29,12 @@ impl App {
     pub async fn from_env() -> Result<Self, ConfigError> {
         let sdk = config::load().await?;
         let blobs = Arc::new(S3Blobs::new(&sdk, config::required("RELAY_PAYROLL_BUCKET")?));
+        let link_days = config::number("RELAY_PAYSLIP_LINK_DAYS", 7)?.clamp(1, 7) as u64;
         let ports = PayrollPorts {
             runs: Arc::new(DynamoPayroll::new(&sdk, config::required("RELAY_PAYROLL_TABLE")?)),
             reader: blobs.clone(),
-            writer: blobs,
+            writer: blobs.clone(),
+            links: blobs,
             bus: Arc::new(EventBridgePublisher::new(&sdk, config::required("RELAY_EVENT_BUS_NAME")?)),
             chunks: Arc::new(SqsChunks::new(&sdk, config::required("RELAY_PAYROLL_CHUNK_QUEUE_URL")?)),
             metrics: Arc::new(EmfMetrics::from_env("payroll-batch")),
@@ -43,7 +45,8 @@ impl App {
             value: e.to_string(),
         })?;
         let chunk_size = config::number("RELAY_PAYROLL_CHUNK_SIZE", 500)?.clamp(1, 5_000) as u32;
-        Ok(Self { batch: PayrollBatch::new(ports, PayrollConfig { chunk_size, tables }) })
+        let link_lifetime = std::time::Duration::from_secs(link_days * 24 * 3600);
+        Ok(Self { batch: PayrollBatch::new(ports, PayrollConfig { chunk_size, tables, link_lifetime }) })
     }
 
     /// Handles one SQS batch, a message at a time (a chunk already uses the instance's CPU).

@@ -196,6 +196,8 @@ pub struct Payment {
     pub payslip_id: String,
     pub employee_id: String,
     pub name: String,
+    /// Where the payslip's e-mail goes, once the run is complete.
+    pub email: String,
     pub iban: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub bic: Option<String>,

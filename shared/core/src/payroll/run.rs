@@ -25,9 +25,11 @@ use super::job::{event_id, ChunkMessage, ChunkResult, Payment, Rejection, RunRec
 use super::pdf::{render, Employer};
 use super::rules::RuleTable;
 use super::sepa::{credit_transfer, Debtor, Transfer};
+use crate::mail::request::requested_event;
 use crate::metrics::{Metric, Metrics, EMPLOYEES_PAID, EMPLOYEES_REJECTED, PAYROLL_RUNS_COMPLETED};
 use crate::model::envelope::EventEnvelope;
-use crate::ports::{BlobReader, BlobWriter, ChunkQueue, EventPublisher, PayrollRuns, StoreError};
+use crate::model::mail::{Content, MailRequest, Recipients, Sender};
+use crate::ports::{BlobReader, BlobWriter, ChunkQueue, EventPublisher, LinkSigner, PayrollRuns, StoreError};
 
 #[derive(Clone)]
 pub struct PayrollPorts {
@@ -38,6 +40,8 @@ pub struct PayrollPorts {
     pub bus: Arc<dyn EventPublisher>,
     pub chunks: Arc<dyn ChunkQueue>,
     pub metrics: Arc<dyn Metrics>,
+    /// Links to the payslips, for their e-mails.
+    pub links: Arc<dyn LinkSigner>,
 }
 
 #[derive(Debug, Clone)]
@@ -46,6 +50,8 @@ pub struct PayrollConfig {
     pub chunk_size: u32,
     /// Every rule table built in.
     pub tables: Vec<RuleTable>,
+    /// How long the link in a payslip's e-mail works.
+    pub link_lifetime: std::time::Duration,
 }
 
 /// Why a message could not be handled.
@@ -205,6 +211,7 @@ impl PayrollBatch {
                 payslip_id: slip.payslip_id,
                 employee_id: slip.employee_id,
                 name: slip.name,
+                email: slip.email,
                 iban: slip.iban,
                 bic: slip.bic,
                 net: slip.net_pay,
@@ -224,28 +231,15 @@ impl PayrollBatch {
     }
 
     /// The end of a run, once every chunk is counted: the bank file, journal and report from
-    /// the chunk results, the run completed, `payroll.completed` announced. Safe to repeat.
+    /// the chunk results, the run completed; then each payslip's e-mail and `payroll.completed`,
+    /// after the run is committed, never before. Safe to repeat at any point.
     async fn finish(&self, run: &RunRecord, now: DateTime<Utc>) -> Result<(), PayrollError> {
         let request = &run.request;
-        let mut totals = run.totals.clone().unwrap_or_default();
+        if run.announced || run.status == RunStatus::Failed {
+            return Ok(());
+        }
+        let (payments, rejected, totals) = self.results(run).await?;
         if run.status == RunStatus::Running {
-            let mut payments = Vec::new();
-            let mut rejected = Vec::new();
-            totals = Totals::default();
-            for chunk in 1..=run.chunks_total {
-                let bytes = self
-                    .ports
-                    .reader
-                    .get_blob(&chunk_key(request, chunk))
-                    .await?
-                    .ok_or_else(|| StoreError::new("chunk result", format!("chunk {chunk} counted but its result is missing")))?;
-                let result: ChunkResult = serde_json::from_slice(&bytes).map_err(|e| StoreError::new("decode chunk", e))?;
-                totals.merge(&result.totals);
-                payments.extend(result.paid);
-                rejected.extend(result.rejected);
-            }
-            payments.sort_by_key(|p| p.line);
-            rejected.sort_by_key(|r| r.line);
             if !totals.reconciles() || payments.iter().map(|p| p.net).sum::<Decimal>() != totals.net {
                 return Err(PayrollError::Refused(format!("run {} does not reconcile: {totals:?}", request.payroll_run_id)));
             }
@@ -260,14 +254,61 @@ impl PayrollBatch {
                     ],
                 );
             }
-        } else if run.status != RunStatus::Completed || run.announced {
-            return Ok(());
         }
+        self.mail_payslips(request, &payments, now).await?;
         let payload =
             json!({"employeeCount": totals.employees, "totalAmount": totals.net.to_string(), "grossAmount": totals.gross.to_string()});
         self.publish(&[announcement(request, "payroll.completed", now, payload)]).await?;
         self.ports.runs.mark_announced(&request.organization_id, &request.payroll_run_id).await?;
         Ok(())
+    }
+
+    /// Every chunk's result, merged: payments and rejections in input order, and the totals.
+    async fn results(&self, run: &RunRecord) -> Result<(Vec<Payment>, Vec<Rejection>, Totals), PayrollError> {
+        let (mut payments, mut rejected, mut totals) = (Vec::new(), Vec::new(), Totals::default());
+        for chunk in 1..=run.chunks_total {
+            let key = chunk_key(&run.request, chunk);
+            let bytes = self
+                .ports
+                .reader
+                .get_blob(&key)
+                .await?
+                .ok_or_else(|| StoreError::new("chunk result", format!("chunk {chunk} counted but {key} is missing")))?;
+            let result: ChunkResult = serde_json::from_slice(&bytes).map_err(|e| StoreError::new("decode chunk", e))?;
+            totals.merge(&result.totals);
+            payments.extend(result.paid);
+            rejected.extend(result.rejected);
+        }
+        payments.sort_by_key(|p| p.line);
+        rejected.sort_by_key(|r| r.line);
+        Ok((payments, rejected, totals))
+    }
+
+    /// One `email.requested` per paid employee (Paylinq's `payslip-available` template with a
+    /// time-limited link to the PDF), each with an id derived from the run and the employee:
+    /// the mail function sends a request once, however often it is put on the bus.
+    async fn mail_payslips(&self, request: &RunRequest, payments: &[Payment], now: DateTime<Utc>) -> Result<(), PayrollError> {
+        let mut mails = Vec::with_capacity(payments.len());
+        for p in payments {
+            let link =
+                self.ports.links.link(&format!("{}payslips/{}.pdf", request.prefix(), p.employee_id), self.config.link_lifetime).await?;
+            let mut data = Map::new();
+            data.insert("employeeName".into(), json!(p.name));
+            data.insert("period".into(), json!(request.period));
+            data.insert("netPay".into(), json!(format!("€ {:.2}", p.net)));
+            data.insert("payDate".into(), json!(request.pay_date.to_string()));
+            data.insert("payslipUrl".into(), json!(link));
+            let mail = MailRequest {
+                sender: Sender::Paylinq,
+                recipients: Recipients { to: vec![p.email.clone()], ..Recipients::default() },
+                reply_to: Vec::new(),
+                tags: Default::default(),
+                content: Content::Template { name: "payslip-available".into(), data },
+            };
+            let id = event_id(request, &format!("mail:{}", p.employee_id));
+            mails.push(requested_event(id, "paylinq", &request.organization_id, Some(request.payroll_run_id.clone()), &mail, now));
+        }
+        self.publish(&mails).await
     }
 
     /// `sepa.xml` (net amounts above zero, in input order), `journal.json` and `report.json`.

@@ -128,8 +128,10 @@ async fn world(tables: Vec<RuleTable>) -> World {
         bus: bus.clone(),
         chunks: queue.clone(),
         metrics: metrics.clone(),
+        links: Arc::new(MemoryBlobs::default()),
     };
-    World { batch: PayrollBatch::new(ports, PayrollConfig { chunk_size: 3, tables }), runs, blobs, bus, queue, metrics }
+    let config = PayrollConfig { chunk_size: 3, tables, link_lifetime: std::time::Duration::from_secs(7 * 24 * 3600) };
+    World { batch: PayrollBatch::new(ports, config), runs, blobs, bus, queue, metrics }
 }
 
 fn table() -> Vec<RuleTable> {
@@ -215,6 +217,15 @@ async fn a_run_is_split_computed_and_finished_once_with_totals_that_are_the_sum_
 
     assert_eq!((w.events("payroll.started").len(), w.events("payslip.generated").len(), w.events("payroll.completed").len()), (1, 6, 1));
     assert_eq!(w.events("payroll.completed")[0].payload.as_ref().unwrap()["totalAmount"], "18274.13");
+    let mails = w.events("email.requested");
+    assert_eq!(mails.len(), 6, "one payslip e-mail per paid employee");
+    let first = mails[0].payload.as_ref().unwrap();
+    assert_eq!(
+        (first["sender"].as_str(), first["template"].as_str(), first["to"][0].as_str()),
+        (Some("paylinq"), Some("payslip-available"), Some("anna@example.nl"))
+    );
+    assert_eq!(first["data"]["netPay"], "€ 1917.00");
+    assert_eq!(first["data"]["payslipUrl"], "memory://runs/org-1/run-2025-11/payslips/e1.pdf?expires=604800");
     assert_eq!(w.metrics.total(EMPLOYEES_PAID), 6.0);
 }
 
@@ -232,6 +243,7 @@ async fn a_crash_mid_chunk_and_every_message_redelivered_pays_counts_and_announc
     assert_eq!(w.run().await.chunks_done, 2, "a chunk delivered twice counts once");
     assert!(w.batch.chunk(&chunks[0], Utc::now()).await.is_err());
     assert_eq!(w.run().await.status, RunStatus::Running);
+    assert!(w.events("email.requested").is_empty(), "no payslip is mailed before the run is complete");
     w.queue.sent.lock().unwrap().push(chunks[0].clone());
     assert_eq!(w.work().await, 0);
     // SQS may deliver any message again, however often: every chunk twice more, and the request.
@@ -247,6 +259,7 @@ async fn a_crash_mid_chunk_and_every_message_redelivered_pays_counts_and_announc
     assert_eq!(ids(&w.events("payslip.generated")).len(), 6, "repeats carry the same ids");
     assert_eq!(ids(&w.events("payroll.started")).len(), 1);
     assert_eq!(w.events("payroll.completed").len(), 1, "announced once");
+    assert_eq!(w.events("email.requested").len(), 6, "each payslip mailed once");
     assert_eq!(w.metrics.total(EMPLOYEES_PAID), 6.0, "the run is counted once");
 }
 
@@ -260,6 +273,12 @@ async fn a_crash_between_completing_and_announcing_announces_again_with_the_same
     assert_eq!((run.status, run.announced), (RunStatus::Completed, true));
     assert_eq!(w.events("payroll.completed").len(), 1);
     assert_eq!(w.metrics.total(EMPLOYEES_PAID), 6.0);
+    let mails = w.events("email.requested");
+    assert_eq!(
+        (mails.len(), ids(&mails).len()),
+        (12, 6),
+        "the mails are asked for again with the same ids: the mail function sends each once"
+    );
 }
 
 #[tokio::test]
