@@ -130,6 +130,17 @@ fn every_sample_event_parses_into_its_functions_event_type() {
                     assert!(body["detail"].is_object() && body["source"].is_string(), "{name}: an EventBridge event");
                 }
             }
+            // Run requests from the bus, or the chunks payroll-batch sent itself.
+            "payroll-batch" => {
+                let event: aws_lambda_events::sqs::SqsEvent = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{name}: {e}"));
+                for r in &event.records {
+                    let body: serde_json::Value =
+                        serde_json::from_str(r.body.as_deref().unwrap_or("")).unwrap_or_else(|e| panic!("{name}: {e}"));
+                    let bus = body["detail"].is_object() && body["detail-type"] == "payroll.run.requested";
+                    let chunk = body["payrollRunId"].is_string() && body["chunk"].is_u64();
+                    assert!(bus || chunk, "{name}: a run request from the bus or a chunk");
+                }
+            }
             other => panic!("{name}: no event type known for function {other}; add it here"),
         }
         seen += 1;

@@ -97,3 +97,6 @@ fn run_request(envelope: &Value) -> Option<RunRequest> {
     payload.insert("organizationId".into(), envelope.get("organizationId")?.clone());
     serde_json::from_value(Value::Object(payload)).ok()
 }
+
+#[cfg(test)]
+mod tests;

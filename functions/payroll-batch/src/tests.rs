@@ -1,0 +1,50 @@
+//! The handler over in-memory ports, fed the `events/` fixtures `sam local invoke` would send:
+//! a run request from the bus, then the chunk it queued; and messages that can never be
+//! handled are dropped, not retried forever.
+
+use std::sync::Arc;
+
+use aws_lambda_events::sqs::SqsEvent;
+use relay_core::memory::{MemoryBlobs, MemoryBus, MemoryChunkQueue, MemoryPayrollRuns, RecordedMetrics};
+use relay_core::payroll::rules;
+use relay_core::payroll::run::{PayrollBatch, PayrollConfig, PayrollPorts};
+use relay_core::ports::{BlobWriter, PayrollRuns};
+use serde_json::json;
+
+use super::App;
+
+fn fixture(name: &str) -> SqsEvent {
+    let path = format!("{}/../../events/{name}", env!("CARGO_MANIFEST_DIR"));
+    serde_json::from_str(&std::fs::read_to_string(path).expect("fixture")).expect("an SQS event")
+}
+
+#[tokio::test]
+async fn the_fixtures_run_a_payroll_and_unhandleable_messages_are_dropped() {
+    let (runs, blobs, queue, bus) = (Arc::new(MemoryPayrollRuns::default()), Arc::new(MemoryBlobs::default()), Arc::new(MemoryChunkQueue::default()), Arc::new(MemoryBus::default()));
+    let line = json!({"employeeId": "e1", "name": "Anna de Vries", "email": "anna@example.nl", "iban": "NL91ABNA0417164300", "grossPay": "2000.00", "pensionScheme": "none", "taxCreditApplied": true});
+    blobs.put_blob("inputs/org-demo/2025-11.jsonl", line.to_string().into_bytes(), "application/x-ndjson").await.unwrap();
+    let ports = PayrollPorts {
+        runs: runs.clone(),
+        reader: blobs.clone(),
+        writer: blobs.clone(),
+        bus: bus.clone(),
+        chunks: queue.clone(),
+        metrics: Arc::new(RecordedMetrics::default()),
+        links: blobs.clone(),
+    };
+    let config = PayrollConfig { chunk_size: 500, tables: rules::built_in().unwrap(), link_lifetime: std::time::Duration::from_secs(3600) };
+    let app = App { batch: PayrollBatch::new(ports, config) };
+
+    let answer = app.handle(fixture("payroll-batch-run-requested.json")).await.unwrap();
+    assert!(answer.batch_item_failures.is_empty());
+    assert_eq!(queue.take().len(), 1, "one chunk queued");
+    let answer = app.handle(fixture("payroll-batch-chunk.json")).await.unwrap();
+    assert!(answer.batch_item_failures.is_empty());
+    let run = runs.get_run("org-demo", "run-2025-11").await.unwrap().unwrap();
+    assert_eq!((run.chunks_done, run.totals.map(|t| t.net.to_string())), (1, Some("1917.00".to_string())));
+    assert!(bus.events().iter().any(|e| e.event_type == "payroll.completed"));
+
+    let mut garbage = fixture("payroll-batch-chunk.json");
+    garbage.records[0].body = Some("not json".into());
+    assert!(app.handle(garbage).await.unwrap().batch_item_failures.is_empty(), "dropped with a log line, not retried");
+}
