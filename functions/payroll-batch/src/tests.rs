@@ -20,7 +20,12 @@ fn fixture(name: &str) -> SqsEvent {
 
 #[tokio::test]
 async fn the_fixtures_run_a_payroll_and_unhandleable_messages_are_dropped() {
-    let (runs, blobs, queue, bus) = (Arc::new(MemoryPayrollRuns::default()), Arc::new(MemoryBlobs::default()), Arc::new(MemoryChunkQueue::default()), Arc::new(MemoryBus::default()));
+    let (runs, blobs, queue, bus) = (
+        Arc::new(MemoryPayrollRuns::default()),
+        Arc::new(MemoryBlobs::default()),
+        Arc::new(MemoryChunkQueue::default()),
+        Arc::new(MemoryBus::default()),
+    );
     let line = json!({"employeeId": "e1", "name": "Anna de Vries", "email": "anna@example.nl", "iban": "NL91ABNA0417164300", "grossPay": "2000.00", "pensionScheme": "none", "taxCreditApplied": true});
     blobs.put_blob("inputs/org-demo/2025-11.jsonl", line.to_string().into_bytes(), "application/x-ndjson").await.unwrap();
     let ports = PayrollPorts {

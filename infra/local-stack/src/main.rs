@@ -155,6 +155,9 @@ struct SeededKeys {
     admin: String,
 }
 
+/// Paylinq's demo product key (the README's payroll curl).
+const PAYLINQ_DEMO_KEY: &str = "rk_paylinq_local_demo";
+
 /// Stores the demo keys (hashed, like any key) so the banner's curl works at once.
 async fn seed_keys(t: &template::Template, sdk: &aws_config::SdkConfig) -> Result<SeededKeys, String> {
     let table = |id: &str| t.physical.get(id).map(|p| p.name.clone()).ok_or(format!("template.yaml has no {id}"));
@@ -184,6 +187,9 @@ async fn seed_keys(t: &template::Template, sdk: &aws_config::SdkConfig) -> Resul
         disabled: false,
     };
     store.put_key(&keys::hash(&seeded.product), &product).await.map_err(|e| e.to_string())?;
+    // Paylinq's, for the payroll runs (POST /v1/payroll-runs takes Paylinq's key only).
+    let paylinq = ApiKey { product: Some("paylinq".into()), name: "local demo Paylinq key".into(), ..product.clone() };
+    store.put_key(&keys::hash(PAYLINQ_DEMO_KEY), &paylinq).await.map_err(|e| e.to_string())?;
     store.put_key(&keys::hash(&seeded.org), &org).await.map_err(|e| e.to_string())?;
     let admin = ApiKey {
         kind: KeyKind::Admin,
@@ -203,7 +209,7 @@ fn banner(port: u16, aws: &str, fns: &functions::Functions, keys: &SeededKeys) {
     routes.sort();
     let queues: Vec<String> = fns.queues.iter().map(|q| format!("{} -> {}", q.queue_url, q.function)).collect();
     println!(
-        "\nRelay local stack is up.\n\n  API            {url}\n  AWS emulator   {aws} (moto; AWS_ENDPOINT_URL={aws} for the aws CLI/SDKs)\n  product key    {} (publishes as {})\n  org key        {} (organisation {})\n  operator key   {} (integrations, mail suppressions)\n  mail sent      {aws}/moto-api/data.json (ses.RawMessage: what SES would have delivered)\n\n  routes\n    {}\n  queue pollers\n    {}\n\n  try:\n    curl -sS {url}/v1/events \\\n      -H 'authorization: Bearer {}' -H 'content-type: application/json' -H 'idempotency-key: demo-1' \\\n      -d '{{\"eventType\":\"candidate.hired\",\"organizationId\":\"{}\",\"payload\":{{\"candidateId\":\"cand-1\",\"jobId\":\"job-1\",\"startDate\":\"2026-12-01\"}}}}'\n\n  Ctrl-C stops everything.\nRELAY_LOCAL_READY {url}",
+        "\nRelay local stack is up.\n\n  API            {url}\n  AWS emulator   {aws} (moto; AWS_ENDPOINT_URL={aws} for the aws CLI/SDKs)\n  product key    {} (publishes as {})\n  org key        {} (organisation {})\n  operator key   {} (integrations, dead letters, mail suppressions)\n  Paylinq key    {PAYLINQ_DEMO_KEY} (payroll runs)\n  console        {url}/console\n  mail sent      {aws}/moto-api/data.json (ses.RawMessage: what SES would have delivered)\n\n  routes\n    {}\n  queue pollers\n    {}\n\n  try:\n    curl -sS {url}/v1/events \\\n      -H 'authorization: Bearer {}' -H 'content-type: application/json' -H 'idempotency-key: demo-1' \\\n      -d '{{\"eventType\":\"candidate.hired\",\"organizationId\":\"{}\",\"payload\":{{\"candidateId\":\"cand-1\",\"jobId\":\"job-1\",\"startDate\":\"2026-12-01\"}}}}'\n\n  Ctrl-C stops everything.\nRELAY_LOCAL_READY {url}",
         keys.product,
         keys.product_name,
         keys.org,
