@@ -29,7 +29,8 @@ use std::time::Duration;
 
 use lambda_http::{Body, Error, Request, Response};
 use relay_aws::config::{self, ConfigError};
-use relay_aws::dynamo::{DynamoPayroll, DynamoStore, Tables};
+use relay_aws::dynamo::payroll::DynamoPayroll;
+use relay_aws::dynamo::{DynamoStore, Tables};
 use relay_aws::eventbridge::EventBridgePublisher;
 use relay_aws::metrics::EmfMetrics;
 use relay_aws::s3::S3Blobs;

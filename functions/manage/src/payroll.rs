@@ -28,7 +28,11 @@ pub(crate) async fn route(api: &PayrollApi, req: &Request, key: &ApiKey, rest: &
                 (KeyKind::Organization, Some(own), asked) if asked.is_none_or(|a| a == own) => own.to_string(),
                 (KeyKind::Organization, _, _) => return Problem::new(ProblemKind::NotFound, format!("no payroll run {id}")).into(),
                 (_, _, Some(org)) => org.clone(),
-                (_, _, None) => return Problem::new(ProblemKind::InvalidRequest, "name the run's organisation: ?organizationId=").into(),
+                // Run ids are per organisation: without one, there is no such run to find.
+                (_, _, None) => {
+                    return Problem::new(ProblemKind::NotFound, format!("no payroll run {id}: name its organisation with ?organizationId="))
+                        .into()
+                }
             };
             if key.kind == KeyKind::Product && key.product.as_deref() != Some("paylinq") {
                 return Problem::new(ProblemKind::Forbidden, "payroll runs are Paylinq's: use its product key or the organisation's key")

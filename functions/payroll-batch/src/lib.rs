@@ -11,7 +11,7 @@ use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMe
 use chrono::Utc;
 use lambda_runtime::Error;
 use relay_aws::config::{self, ConfigError};
-use relay_aws::dynamo::DynamoPayroll;
+use relay_aws::dynamo::payroll::DynamoPayroll;
 use relay_aws::eventbridge::EventBridgePublisher;
 use relay_aws::metrics::EmfMetrics;
 use relay_aws::s3::S3Blobs;

@@ -22,6 +22,7 @@ mod cold_start;
 mod cost;
 mod latency;
 mod load;
+mod payroll;
 mod prices;
 mod sample;
 
@@ -92,6 +93,14 @@ async fn main() {
     let only = std::env::var("RELAY_BENCH_ONLY").unwrap_or_default();
     if only == "cost" {
         print_costs().await;
+        return;
+    }
+    // `RELAY_BENCH_ONLY=payroll ./dev bench`: a payroll run of RELAY_BENCH_PAYROLL_EMPLOYEES
+    // (10,000) through a local stack.
+    if only == "payroll" {
+        if !print_payroll().await {
+            std::process::exit(1);
+        }
         return;
     }
     // `RELAY_BENCH_ONLY=latency ./dev bench`: cold start with a first request, and latency;
@@ -180,6 +189,9 @@ async fn main() {
     let _ = std::fs::remove_dir_all(&fresh);
 
     print_latency(&root, true).await;
+    if !print_payroll().await {
+        failures.push("payroll run".into());
+    }
 
     if !failures.is_empty() {
         eprintln!("over budget: {}", failures.join(", "));
@@ -885,4 +897,33 @@ async fn time_to_next(bin: &Path, env: &[(&str, &str)]) -> Duration {
     let _ = sock.shutdown().await;
     let _ = child.kill().await;
     elapsed
+}
+
+/// The payroll run's figures; false if a budget is missed (a chunk worker over 128 MB).
+async fn print_payroll() -> bool {
+    let employees = std::env::var("RELAY_BENCH_PAYROLL_EMPLOYEES").ok().and_then(|n| n.parse().ok()).unwrap_or(10_000);
+    println!("Payroll run of {employees} employees (release payroll-batch, chunks of 500, moto)");
+    match payroll::run(employees).await {
+        Ok(f) => {
+            println!("  {:<52} {:>8.1} s", "run, asked for to payroll.completed", f.wall.as_secs_f64());
+            println!("  {:<52} {:>8.1} /s", "employees per second, the whole run", f.employees as f64 / f.wall.as_secs_f64());
+            println!("  {:<52} {:>8.2} ms", "payroll-batch CPU per employee", f.cpu_ms_per_employee);
+            println!("  {:<52} {:>8.0} /s", "employees per CPU-second of a chunk worker", f.employees_per_cpu_second);
+            println!("  {:<52} {:>8.2}", "AWS requests per employee (every function, mail too)", f.requests_per_employee);
+            println!("    by operation: {}", f.by_operation);
+            println!("  {:<52} {:>8}", "net paid in all", f.net_total);
+            let ok = f.peak_rss_mb < 128.0;
+            println!(
+                "  {:<52} {:>8.1} MB  (budget < 128) {}",
+                "peak memory of a payroll-batch process",
+                f.peak_rss_mb,
+                if ok { "ok" } else { "OVER BUDGET" }
+            );
+            ok
+        }
+        Err(e) => {
+            println!("  payroll run failed: {e}");
+            false
+        }
+    }
 }

@@ -25,7 +25,7 @@ mod idempotency;
 mod key;
 mod mail;
 mod packed;
-mod payroll;
+pub mod payroll;
 mod rate;
 mod requests;
 
@@ -38,8 +38,6 @@ use aws_sdk_dynamodb::types::{AttributeValue, Delete, DeleteRequest, Put, Transa
 use aws_sdk_dynamodb::Client;
 use chrono::{DateTime, Utc};
 use relay_core::ports::StoreError;
-
-pub use payroll::DynamoPayroll;
 
 /// One item, as the SDK takes and gives it.
 type Item = HashMap<String, AttributeValue>;
