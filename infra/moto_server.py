@@ -140,6 +140,40 @@ def archives_keep_recent_events() -> None:
     set_on_every_new(Archive, "events", RecentEvents)
 
 
+def sqs_sends_skip_counting() -> None:
+    """moto's SendMessage reads the queue's whole attribute map to learn one FIFO flag, and that
+    map counts every message in the queue three times (visible, delayed, in flight): each send
+    cost time in proportion to the queue, so a queue that filled (10,000 payslip events) slowed
+    every send, and so the whole emulator, to a crawl. While a send runs, the map holds only the
+    flag; everywhere else (GetQueueAttributes) it is whole."""
+    import threading
+
+    from moto.sqs.models import Queue, SQSBackend
+
+    sending = threading.local()
+    whole = Queue.attributes.fget
+
+    def attributes(self):
+        if getattr(sending, "on", False):
+            if not self.fifo_queue:
+                return {}
+            return {"ContentBasedDeduplication": str(bool(self.content_based_deduplication)).lower()}
+        return whole(self)
+
+    Queue.attributes = property(attributes)
+    send = SQSBackend.send_message
+
+    def send_message(self, *args, **kwargs):
+        outer = getattr(sending, "on", False)
+        sending.on = True
+        try:
+            return send(self, *args, **kwargs)
+        finally:
+            sending.on = outer
+
+    SQSBackend.send_message = send_message
+
+
 def jsonpaths_are_parsed_once() -> None:
     import functools
 
@@ -152,6 +186,7 @@ def jsonpaths_are_parsed_once() -> None:
 transactions_save_only_their_items()
 jsonpaths_are_parsed_once()
 sqs_forgets_old_receipt_handles()
+sqs_sends_skip_counting()
 archives_keep_recent_events()
 
 from moto.server import main  # noqa: E402  (after the watcher, so a slow import is covered too)

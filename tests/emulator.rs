@@ -120,3 +120,46 @@ async fn a_cancelled_transaction_restores_only_the_items_it_named() {
     assert_eq!(get("taken").await.expect("get").item.and_then(|i| i.get("v").cloned()), Some(s("before")));
     assert_eq!(get("bystander").await.expect("get").item.and_then(|i| i.get("v").cloned()), Some(s("before")));
 }
+
+/// Wall time of `n` sends to `queue`.
+async fn sends(sqs: &aws_sdk_sqs::Client, queue: &str, n: usize) -> Duration {
+    let started = Instant::now();
+    for i in 0..n {
+        sqs.send_message().queue_url(queue).message_body(format!("message {i}")).send().await.expect("send");
+    }
+    started.elapsed()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_send_costs_the_same_to_a_full_queue_as_to_an_empty_one() {
+    let stack = Stack::start(StackOptions { no_pollers: true, ..Default::default() }).await;
+    let sqs = aws_sdk_sqs::Client::new(&stack.aws().await);
+    let queue = sqs.create_queue().queue_name("emulator-load").send().await.expect("queue").queue_url.expect("url");
+    sends(&sqs, &queue, 20).await; // warm
+    let empty = sends(&sqs, &queue, 200).await;
+    for _ in 0..500 {
+        let entries: Vec<aws_sdk_sqs::types::SendMessageBatchRequestEntry> = (0..10)
+            .map(|i| {
+                aws_sdk_sqs::types::SendMessageBatchRequestEntry::builder()
+                    .id(format!("m{i}"))
+                    .message_body("filler")
+                    .build()
+                    .expect("entry")
+            })
+            .collect();
+        sqs.send_message_batch().queue_url(&queue).set_entries(Some(entries)).send().await.expect("batch");
+    }
+    let full = sends(&sqs, &queue, 200).await;
+    // Unpatched, every send counted the queue's messages three times over.
+    let ratio = full.as_secs_f64() / empty.as_secs_f64();
+    assert!(ratio < 3.0, "200 sends took {empty:?} to an empty queue and {full:?} to one holding 5,200 messages ({ratio:.1}x)");
+    let attributes = sqs
+        .get_queue_attributes()
+        .queue_url(&queue)
+        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessages)
+        .send()
+        .await
+        .expect("attributes");
+    let count = attributes.attributes().and_then(|a| a.get(&aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessages)).cloned();
+    assert_eq!(count.as_deref(), Some("5420"), "GetQueueAttributes still counts");
+}

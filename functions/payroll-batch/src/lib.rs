@@ -1,9 +1,9 @@
 //! The payroll-batch function: an SQS handler with partial batch responses around
 //! [`relay_core::payroll::run`]. It reads two queues: the payroll queue (`payroll.run.requested`
 //! events from the bus) and the chunk queue (chunks it sent itself). A message fails, and comes
-//! back, only when a store or the bus failed; a message that can never be handled is logged and
-//! dropped (a request from the bus that is not a valid run says why in the log; the API refuses
-//! such requests before they reach the bus).
+//! back, when a store or the bus failed, or when the run cannot go on without a person (then,
+//! after five tries, it waits in the payroll dead-letter queue under an alarm); a message that
+//! can never be handled (not a run request, not a chunk of any run) is logged and dropped.
 
 use std::sync::Arc;
 
@@ -44,7 +44,7 @@ impl App {
             expected: "valid rule tables",
             value: e.to_string(),
         })?;
-        let chunk_size = config::number("RELAY_PAYROLL_CHUNK_SIZE", 500)?.clamp(1, 5_000) as u32;
+        let chunk_size = config::number("RELAY_PAYROLL_CHUNK_SIZE", 500)?.clamp(1, 1_000) as u32;
         let link_lifetime = std::time::Duration::from_secs(link_days * 24 * 3600);
         Ok(Self { batch: PayrollBatch::new(ports, PayrollConfig { chunk_size, tables, link_lifetime }) })
     }

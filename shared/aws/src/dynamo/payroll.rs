@@ -35,6 +35,8 @@ impl DynamoPayroll {
 #[serde(rename_all = "camelCase")]
 struct Doc {
     request: relay_core::payroll::job::RunRequest,
+    #[serde(default)]
+    input_copy: String,
     created_at: DateTime<Utc>,
     #[serde(default)]
     reason: Option<String>,
@@ -58,6 +60,7 @@ fn record(item: &Item) -> Option<RunRecord> {
     let count = |name: &str| get_n(item, name).unwrap_or(0) as u32;
     Some(RunRecord {
         request: doc.request,
+        input_copy: doc.input_copy,
         status,
         chunks_total: count("chunksTotal"),
         chunks_done: count("chunksDone"),
@@ -74,7 +77,12 @@ fn record(item: &Item) -> Option<RunRecord> {
 #[async_trait]
 impl PayrollRuns for DynamoPayroll {
     async fn create_run(&self, run: &RunRecord) -> Result<bool, StoreError> {
-        let doc = Doc { request: run.request.clone(), created_at: run.created_at, reason: run.reason.clone() };
+        let doc = Doc {
+            request: run.request.clone(),
+            input_copy: run.input_copy.clone(),
+            created_at: run.created_at,
+            reason: run.reason.clone(),
+        };
         let mut item = Self::run_key(&run.request.organization_id, &run.request.payroll_run_id);
         item.insert("doc".into(), s(&serde_json::to_string(&doc).map_err(|e| StoreError::new("encode run", e))?));
         item.insert("status".into(), s(status_text(run.status)));
@@ -120,7 +128,9 @@ impl PayrollRuns for DynamoPayroll {
             .table_name(&self.table)
             .set_key(Some(run_key))
             .update_expression("ADD chunksDone :one, employeesDone :n")
-            .condition_expression("attribute_exists(pk)")
+            // Only the run's own chunks count: a chunk number beyond its split counts nothing.
+            .condition_expression("attribute_exists(pk) AND chunksTotal >= :chunk")
+            .expression_attribute_values(":chunk", n(i64::from(chunk)))
             .expression_attribute_values(":one", n(1))
             .expression_attribute_values(":n", n(i64::from(employees)))
             .build()

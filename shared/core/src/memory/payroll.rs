@@ -44,7 +44,7 @@ impl PayrollRuns for MemoryPayrollRuns {
         let Some((run, counted)) = runs.get_mut(&key(organization_id, run_id)) else {
             return Err(StoreError::new("count_chunk", "no such run"));
         };
-        let fresh = counted.insert(chunk);
+        let fresh = chunk <= run.chunks_total && counted.insert(chunk);
         if fresh {
             run.chunks_done += 1;
             run.employees_done += employees;

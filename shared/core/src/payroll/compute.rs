@@ -12,10 +12,10 @@ use rust_decimal::{Decimal, RoundingStrategy};
 use serde::{Deserialize, Serialize};
 
 use super::rules::{CreditSegment, PhasedOutCredit, RuleTable};
-use super::sepa::{iban_is_valid, normalize_iban};
+use super::sepa::{bic_is_valid, iban_is_valid, normalize_iban};
 
-/// One line of a run's input (JSON lines in S3, one employee each). Amounts may be JSON strings
-/// ("4250.00", preferred) or numbers, with at most two decimals.
+/// One line of a run's input (JSON lines in S3, one employee each). Amounts are decimal strings
+/// ("4250.00") with at most two decimals: a JSON number would pass through a float first.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct EmployeeLine {
@@ -26,14 +26,15 @@ pub struct EmployeeLine {
     #[serde(default)]
     pub bic: Option<String>,
     /// Gross pay for the period.
+    #[serde(with = "rust_decimal::serde::str")]
     pub gross_pay: Decimal,
-    #[serde(default)]
+    #[serde(default, with = "rust_decimal::serde::str_option")]
     pub hours: Option<Decimal>,
     /// Taxable allowances for the period, added to gross pay.
-    #[serde(default)]
+    #[serde(default, with = "rust_decimal::serde::str")]
     pub allowances: Decimal,
     /// Deducted from net pay (after tax): an advance repaid, a garnishment, ...
-    #[serde(default)]
+    #[serde(default, with = "rust_decimal::serde::str")]
     pub deductions: Decimal,
     /// A scheme of the rule table (`none`, ...).
     pub pension_scheme: String,
@@ -125,11 +126,8 @@ pub fn payslip(line: &EmployeeLine, table: &RuleTable, period: &str, payslip_id:
     if !iban_is_valid(&iban) {
         return refuse(format!("IBAN {:?} fails its checksum or format", line.iban));
     }
-    if let Some(bic) = &line.bic {
-        let ok = matches!(bic.len(), 8 | 11) && bic.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit());
-        if !ok {
-            return refuse(format!("BIC {bic:?} is not 8 or 11 capitals and digits"));
-        }
+    if let Some(bic) = line.bic.as_deref().filter(|b| !bic_is_valid(b)) {
+        return refuse(format!("BIC {bic:?} is not a BIC (8 or 11 characters, as ABNANL2A)"));
     }
     for (name, amount) in [("grossPay", line.gross_pay), ("allowances", line.allowances), ("deductions", line.deductions)] {
         if amount.is_sign_negative() && !amount.is_zero() {

@@ -49,11 +49,16 @@ impl RunRequest {
         if self.period_start().is_none() {
             return Some("period must be a month such as 2025-11".into());
         }
-        if self.input.is_empty() || self.input.len() > 512 || self.input.starts_with('/') {
-            return Some("input must be the key of the run's input in the payroll bucket".into());
+        // Only the organisation's own uploads: a run can never read another organisation's file.
+        let own = format!("inputs/{}/", self.organization_id);
+        if !self.input.starts_with(&own) || self.input.len() > 512 || self.input.contains("..") {
+            return Some(format!("input must be a key under {own} in the payroll bucket"));
         }
-        if self.employer.name.trim().is_empty() {
-            return Some("employer.name is required".into());
+        if self.employer.name.trim().is_empty() || self.employer.name.chars().count() > 140 {
+            return Some("employer.name must be 1 to 140 characters".into());
+        }
+        if self.employer.bic.as_deref().is_some_and(|b| !super::sepa::bic_is_valid(b)) {
+            return Some("employer.bic is not a BIC (8 or 11 characters, as ABNANL2A)".into());
         }
         if !super::sepa::iban_is_valid(&super::sepa::normalize_iban(&self.employer.iban)) {
             return Some("employer.iban fails its checksum or format".into());
@@ -96,6 +101,9 @@ pub enum RunStatus {
 pub struct RunRecord {
     pub request: RunRequest,
     pub status: RunStatus,
+    /// The run's copy of its input (`runs/…/input-<sha256>.jsonl`), which every chunk reads.
+    #[serde(default)]
+    pub input_copy: String,
     pub chunks_total: u32,
     pub chunks_done: u32,
     pub employees_total: u32,
@@ -112,8 +120,9 @@ pub struct RunRecord {
     pub announced: bool,
 }
 
-/// A chunk of the input for one worker: the non-empty lines from `first_line` to `last_line`
-/// (1-based line numbers of the file, both included), `count` of them.
+/// A chunk of the run's input for one worker: the non-empty lines from `first_line` to
+/// `last_line` (1-based line numbers of the file, both included), `count` of them. The worker
+/// checks it against the run's own split.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ChunkMessage {
@@ -123,9 +132,6 @@ pub struct ChunkMessage {
     pub first_line: u32,
     pub last_line: u32,
     pub count: u32,
-    /// Lines refused before the split (an employee id seen earlier in the input), with why.
-    #[serde(default)]
-    pub refused: Vec<Rejection>,
 }
 
 /// A line that is not paid, and why.

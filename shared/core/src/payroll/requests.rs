@@ -12,9 +12,10 @@ use chrono::{DateTime, Utc};
 use serde_json::{json, Map, Value};
 
 use super::job::{event_id, RunRecord, RunRequest, RunStatus};
+use crate::manage::unavailable;
 use crate::model::envelope::EventEnvelope;
 use crate::model::problem::{Problem, ProblemKind};
-use crate::ports::{BlobReader, EventPublisher, LinkSigner, PayrollRuns, StoreError};
+use crate::ports::{BlobReader, EventPublisher, LinkSigner, PayrollRuns};
 
 /// How long a link to a run's file works.
 pub const LINK_LIFETIME: Duration = Duration::from_secs(15 * 60);
@@ -32,11 +33,6 @@ pub struct PayrollApi {
     ports: PayrollApiPorts,
     /// The rule tables payroll-batch has built in (the same crate builds both).
     table_ids: Vec<String>,
-}
-
-fn unavailable(e: StoreError) -> Problem {
-    tracing::error!(error = %e, "payroll store failed");
-    Problem::unavailable("Relay could not reach its store; retry", 2)
 }
 
 impl PayrollApi {
@@ -116,7 +112,9 @@ impl PayrollApi {
             .map_err(unavailable)?
             .and_then(|b| serde_json::from_slice(&b).ok());
         let mut links = Map::new();
-        for (name, file) in [("sepa", "sepa.xml"), ("journal", "journal.json"), ("report", "report.json")] {
+        let files = [("sepa", "sepa.xml"), ("journal", "journal.json"), ("report", "report.json")];
+        let transfers = report.as_ref().and_then(|r| r["transfers"].as_u64()).unwrap_or(0);
+        for (name, file) in files.into_iter().filter(|(name, _)| *name != "sepa" || transfers > 0) {
             links.insert(name.into(), json!(self.ports.links.link(&format!("{prefix}{file}"), LINK_LIFETIME).await.map_err(unavailable)?));
         }
         Ok(view(&run, report.map(|r| r["rejected"].clone()), Some(Value::Object(links))))

@@ -141,6 +141,11 @@ impl RuleTable {
         if rates.into_iter().any(|r| r.abs() > Decimal::ONE) {
             return Err("every rate is a fraction between -1 and 1 (0.0817, not 8.17)".into());
         }
+        let fractions =
+            self.pension_schemes.values().flat_map(|p| [p.employee_rate, p.employer_rate]).chain([self.general_credit.phase_out_rate]);
+        if fractions.into_iter().any(|r| r.is_sign_negative() || r > Decimal::ONE) {
+            return Err("pension rates and the phase-out rate are fractions between 0 and 1".into());
+        }
         if !self.pension_schemes.contains_key("none") {
             return Err("a `none` pension scheme must exist".into());
         }
@@ -179,6 +184,7 @@ mod tests {
         let tables = built_in().expect("every table in rules/payroll parses");
         assert!(tables.iter().any(|t| t.id == "nl-2025"));
         let mut ids: Vec<&str> = tables.iter().map(|t| t.id.as_str()).collect();
+        ids.sort_unstable();
         ids.dedup();
         assert_eq!(ids.len(), tables.len());
     }

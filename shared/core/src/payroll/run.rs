@@ -13,7 +13,7 @@
 //! - the run is completed by a conditional write, and `payroll.completed` is marked sent after
 //!   it went out (a crash between the two sends it again, with the same id).
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
@@ -62,9 +62,15 @@ pub enum PayrollError {
     Store(#[from] StoreError),
     #[error("the bus refused an event: {0}")]
     Publish(String),
-    /// The message can never be handled (a malformed request); it is dropped with this reason.
+    /// The message can never be handled (a malformed request, a chunk of no run's); it is
+    /// dropped with this reason.
     #[error("{0}")]
     Refused(String),
+    /// The run cannot go on without a person (its input copy or a chunk result is gone, a rule
+    /// table left the build, totals do not reconcile): the message fails, comes back, and ends
+    /// in the payroll dead-letter queue, whose alarm calls someone; the run stays `running`.
+    #[error("{0}")]
+    Fault(String),
 }
 
 pub struct PayrollBatch {
@@ -78,21 +84,54 @@ impl PayrollBatch {
     }
 
     /// A run request: recorded (failed, with the reason, when it cannot run), announced and
-    /// split into chunks. A repeat of a running run sends its chunks again (harmless: each is
-    /// counted once); a repeat of a finished run does nothing.
+    /// split into chunks. The input is copied into the run first (`input-<sha256>.jsonl`) and
+    /// everything after reads that copy, so a file changed or replaced meanwhile cannot make
+    /// the split and the chunks disagree. A repeat of a running run splits the run's own copy
+    /// again and sends its chunks again (harmless: each is counted once); a repeat of a finished
+    /// run does nothing; a different request under a recorded run's id is refused.
     pub async fn request(&self, request: &RunRequest, now: DateTime<Utc>) -> Result<RunRecord, PayrollError> {
         if let Some(why) = request.problems() {
             return Err(PayrollError::Refused(why));
         }
         let runs = &self.ports.runs;
-        if let Some(existing) = runs.get_run(&request.organization_id, &request.payroll_run_id).await? {
-            if existing.status != RunStatus::Running {
-                return Ok(existing);
+        let mut run = match runs.get_run(&request.organization_id, &request.payroll_run_id).await? {
+            Some(existing) => existing,
+            None => {
+                let record = self.record(request, now).await?;
+                runs.create_run(&record).await?;
+                // Whoever created the run (this call or a concurrent one), its record is the truth.
+                runs.get_run(&request.organization_id, &request.payroll_run_id).await?.unwrap_or(record)
             }
+        };
+        if run.request != *request {
+            return Err(PayrollError::Refused(format!(
+                "payroll run {} exists for another request; this one is ignored",
+                request.payroll_run_id
+            )));
         }
+        if run.status != RunStatus::Running {
+            return Ok(run);
+        }
+        let lines = self.snapshot(&run).await?;
+        let chunks = split(&run, &lines, self.config.chunk_size);
+        run.chunks_total = chunks.len() as u32;
+        let started = announcement(request, "payroll.started", now, json!({"employeeCount": run.employees_total}));
+        self.publish(&[started]).await?;
+        if chunks.is_empty() {
+            self.finish(&run, now).await?;
+        } else {
+            self.ports.chunks.send_chunks(&chunks).await?;
+        }
+        Ok(run)
+    }
+
+    /// The run's first record: running with its split, or failed with the reason (no rule
+    /// table, no input). The input is copied into the run before the record names the copy.
+    async fn record(&self, request: &RunRequest, now: DateTime<Utc>) -> Result<RunRecord, PayrollError> {
         let mut record = RunRecord {
             request: request.clone(),
             status: RunStatus::Running,
+            input_copy: String::new(),
             chunks_total: 0,
             chunks_done: 0,
             employees_total: 0,
@@ -111,76 +150,52 @@ impl PayrollBatch {
                 None => format!("no rule table {} (add rules/payroll/{}.json)", request.table_id(), request.table_id()),
                 Some(_) => format!("no input at {} in the payroll bucket", request.input),
             });
-            runs.create_run(&record).await?;
-            return Ok(runs.get_run(&request.organization_id, &request.payroll_run_id).await?.unwrap_or(record));
+            return Ok(record);
         };
+        let digest = crate::crypto::sha256_hex(&input);
+        record.input_copy = format!("{}input-{}.jsonl", request.prefix(), &digest[..16]);
         let lines = input_lines(&input);
-        let size = self.config.chunk_size.max(1) as usize;
-        let mut seen = HashSet::new();
-        let mut chunks: Vec<ChunkMessage> = Vec::new();
-        for (i, group) in lines.chunks(size).enumerate() {
-            let refused = group
-                .iter()
-                .filter_map(|(n, text)| {
-                    let id = serde_json::from_str::<Value>(text).ok()?.get("employeeId")?.as_str()?.to_string();
-                    (!seen.insert(id.clone())).then(|| Rejection {
-                        line: *n,
-                        employee_id: Some(id),
-                        reason: "the employee appears earlier in the input; paid once, from the first line".into(),
-                    })
-                })
-                .collect();
-            chunks.push(ChunkMessage {
-                payroll_run_id: request.payroll_run_id.clone(),
-                organization_id: request.organization_id.clone(),
-                chunk: i as u32 + 1,
-                first_line: group[0].0,
-                last_line: group[group.len() - 1].0,
-                count: group.len() as u32,
-                refused,
-            });
-        }
-        record.chunks_total = chunks.len() as u32;
         record.employees_total = lines.len() as u32;
-        if !runs.create_run(&record).await? {
-            record = runs.get_run(&request.organization_id, &request.payroll_run_id).await?.unwrap_or(record);
-        }
-        let started = announcement(request, "payroll.started", now, json!({"employeeCount": record.employees_total}));
-        self.publish(&[started]).await?;
-        if chunks.is_empty() {
-            self.finish(&record, now).await?;
-        } else {
-            self.ports.chunks.send_chunks(&chunks).await?;
-        }
+        record.chunks_total = lines.len().div_ceil(self.config.chunk_size.max(1) as usize) as u32;
+        self.ports.writer.put_blob(&record.input_copy, input, "application/x-ndjson").await?;
         Ok(record)
+    }
+
+    /// The run's copy of its input, as numbered lines.
+    async fn snapshot(&self, run: &RunRecord) -> Result<Vec<(u32, String)>, PayrollError> {
+        let bytes = self.ports.reader.get_blob(&run.input_copy).await?;
+        let bytes = bytes.ok_or_else(|| PayrollError::Fault(format!("the run's copy of its input ({}) is gone", run.input_copy)))?;
+        Ok(input_lines(&bytes))
     }
 
     /// One chunk: its payslips written, its result kept, counted once; the last one finishes the run.
     pub async fn chunk(&self, message: &ChunkMessage, now: DateTime<Utc>) -> Result<(), PayrollError> {
         let runs = &self.ports.runs;
         let Some(run) = runs.get_run(&message.organization_id, &message.payroll_run_id).await? else {
-            return Err(PayrollError::Refused(format!("no run {} for chunk {}", message.payroll_run_id, message.chunk)));
+            return Err(PayrollError::Fault(format!("no run {} for chunk {}", message.payroll_run_id, message.chunk)));
         };
         if run.status == RunStatus::Completed {
             return self.finish(&run, now).await;
         }
+        if run.status == RunStatus::Failed || message.chunk == 0 || message.chunk > run.chunks_total {
+            return Err(PayrollError::Refused(format!("chunk {} is not one of run {}'s", message.chunk, message.payroll_run_id)));
+        }
         let request = &run.request;
-        let table = self
-            .config
-            .tables
-            .iter()
-            .find(|t| t.id == request.table_id())
-            .ok_or_else(|| PayrollError::Refused(format!("no rule table {}", request.table_id())))?;
-        let input =
-            self.ports.reader.get_blob(&request.input).await?.ok_or_else(|| PayrollError::Refused("the run's input is gone".into()))?;
-        let lines = input_lines(&input);
-        let refused: BTreeSet<u32> = message.refused.iter().map(|r| r.line).collect();
-        let mut result =
-            ChunkResult { chunk: message.chunk, paid: Vec::new(), rejected: message.refused.clone(), totals: Totals::default() };
+        let table = self.config.tables.iter().find(|t| t.id == request.table_id());
+        let table = table.ok_or_else(|| PayrollError::Fault(format!("no rule table {} in this build", request.table_id())))?;
+        let lines = self.snapshot(&run).await?;
+        // The chunk's lines, from the run's own split (never the message's word for it).
+        let Some(mine) = split(&run, &lines, self.config.chunk_size).into_iter().find(|c| c.chunk == message.chunk) else {
+            return Err(PayrollError::Fault(format!(
+                "run {} has no chunk {} at chunk size {}",
+                request.payroll_run_id, message.chunk, self.config.chunk_size
+            )));
+        };
+        let repeated = repeated_ids(&lines);
+        let mut result = ChunkResult { chunk: message.chunk, paid: Vec::new(), rejected: Vec::new(), totals: Totals::default() };
         let mut events = Vec::new();
         let employer = Employer { name: &request.employer.name, pay_date: &request.pay_date.to_string() };
-        let range = message.first_line..=message.last_line;
-        for (n, text) in lines.iter().filter(|(n, _)| range.contains(n) && !refused.contains(n)) {
+        for (n, text) in lines.iter().filter(|(n, _)| (mine.first_line..=mine.last_line).contains(n)) {
             let line: EmployeeLine = match serde_json::from_str(text) {
                 Ok(l) => l,
                 Err(e) => {
@@ -188,6 +203,12 @@ impl PayrollBatch {
                     continue;
                 }
             };
+            if let Some(on) = repeated.get(&line.employee_id) {
+                let reason =
+                    format!("employee {} appears on lines {on:?}: none of them is paid; send one line per employee", line.employee_id);
+                result.rejected.push(Rejection { line: *n, employee_id: Some(line.employee_id.clone()), reason });
+                continue;
+            }
             let id = format!("{}-{}", request.payroll_run_id, line.employee_id);
             let slip = match payslip(&line, table, &request.period, id) {
                 Ok(p) => p,
@@ -218,12 +239,12 @@ impl PayrollBatch {
             });
         }
         if !result.totals.reconciles() {
-            return Err(PayrollError::Refused(format!("chunk {} does not reconcile: {:?}", message.chunk, result.totals)));
+            return Err(PayrollError::Fault(format!("chunk {} does not reconcile: {:?}", message.chunk, result.totals)));
         }
         let bytes = serde_json::to_vec(&result).map_err(|e| StoreError::new("encode chunk", e))?;
         self.ports.writer.put_blob(&chunk_key(request, message.chunk), bytes, "application/json").await?;
         self.publish(&events).await?;
-        let (_, run) = runs.count_chunk(&request.organization_id, &request.payroll_run_id, message.chunk, message.count).await?;
+        let (_, run) = runs.count_chunk(&request.organization_id, &request.payroll_run_id, message.chunk, mine.count).await?;
         if run.chunks_done >= run.chunks_total {
             self.finish(&run, now).await?;
         }
@@ -241,9 +262,9 @@ impl PayrollBatch {
         let (payments, rejected, totals) = self.results(run).await?;
         if run.status == RunStatus::Running {
             if !totals.reconciles() || payments.iter().map(|p| p.net).sum::<Decimal>() != totals.net {
-                return Err(PayrollError::Refused(format!("run {} does not reconcile: {totals:?}", request.payroll_run_id)));
+                return Err(PayrollError::Fault(format!("run {} does not reconcile: {totals:?}", request.payroll_run_id)));
             }
-            self.write_outputs(run, &payments, &rejected, &totals, now).await?;
+            self.write_outputs(run, &payments, &rejected, &totals).await?;
             if self.ports.runs.complete_run(&request.organization_id, &request.payroll_run_id, &totals, now).await? {
                 self.ports.metrics.record(
                     &[],
@@ -318,7 +339,6 @@ impl PayrollBatch {
         payments: &[Payment],
         rejected: &[Rejection],
         totals: &Totals,
-        now: DateTime<Utc>,
     ) -> Result<(), PayrollError> {
         let request = &run.request;
         let transfers: Vec<Transfer> = payments
@@ -334,9 +354,12 @@ impl PayrollBatch {
             })
             .collect();
         let debtor = Debtor { name: request.employer.name.clone(), iban: request.employer.iban.clone(), bic: request.employer.bic.clone() };
-        let xml = credit_transfer(&end_to_end(&request.payroll_run_id, "run"), run.created_at, request.pay_date, &debtor, &transfers);
         let prefix = request.prefix();
-        self.ports.writer.put_blob(&format!("{prefix}sepa.xml"), xml.into_bytes(), "application/xml").await?;
+        // A credit transfer holds at least one payment: with none, there is no bank file.
+        if !transfers.is_empty() {
+            let xml = credit_transfer(&end_to_end(&request.payroll_run_id, "run"), run.created_at, request.pay_date, &debtor, &transfers);
+            self.ports.writer.put_blob(&format!("{prefix}sepa.xml"), xml.into_bytes(), "application/xml").await?;
+        }
         let journal = json!({
             "payrollRunId": request.payroll_run_id, "period": request.period, "currency": "EUR",
             "lines": [
@@ -352,7 +375,7 @@ impl PayrollBatch {
         let report = json!({
             "payrollRunId": request.payroll_run_id, "period": request.period, "ruleTable": request.table_id(),
             "employeesInInput": run.employees_total, "employeesPaid": totals.employees, "transfers": transfers.len(),
-            "rejected": rejected, "totals": totals, "completedAt": now,
+            "rejected": rejected, "totals": totals,
         });
         for (name, doc) in [("journal.json", journal), ("report.json", report)] {
             let bytes = serde_json::to_vec_pretty(&doc).map_err(|e| StoreError::new("encode output", e))?;
@@ -367,6 +390,35 @@ impl PayrollBatch {
         }
         Ok(())
     }
+}
+
+/// The run's chunks: its non-empty lines, `chunk_size` to a chunk, in order.
+fn split(run: &RunRecord, lines: &[(u32, String)], chunk_size: u32) -> Vec<ChunkMessage> {
+    lines
+        .chunks(chunk_size.max(1) as usize)
+        .enumerate()
+        .map(|(i, group)| ChunkMessage {
+            payroll_run_id: run.request.payroll_run_id.clone(),
+            organization_id: run.request.organization_id.clone(),
+            chunk: i as u32 + 1,
+            first_line: group[0].0,
+            last_line: group[group.len() - 1].0,
+            count: group.len() as u32,
+        })
+        .collect()
+}
+
+/// Employee ids on more than one line, with those lines: none of them is paid (which line is
+/// right is for the sender to say, not for Relay to guess).
+fn repeated_ids(lines: &[(u32, String)]) -> HashMap<String, Vec<u32>> {
+    let mut seen: HashMap<String, Vec<u32>> = HashMap::new();
+    for (n, text) in lines {
+        if let Some(id) = serde_json::from_str::<Value>(text).ok().and_then(|v| v.get("employeeId")?.as_str().map(str::to_string)) {
+            seen.entry(id).or_default().push(*n);
+        }
+    }
+    seen.retain(|_, on| on.len() > 1);
+    seen
 }
 
 /// The input's non-empty lines, numbered from 1 as in the file.

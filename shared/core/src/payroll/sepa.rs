@@ -35,6 +35,17 @@ pub fn iban_is_valid(iban: &str) -> bool {
     remainder == 1
 }
 
+/// ISO 9362, as the pain.001.001.03 XSD has it: `[A-Z]{6}[A-Z2-9][A-NP-Z0-9]([A-Z0-9]{3})?`.
+pub fn bic_is_valid(bic: &str) -> bool {
+    let b = bic.as_bytes();
+    let upper_or_digit = |c: &u8| c.is_ascii_uppercase() || c.is_ascii_digit();
+    matches!(b.len(), 8 | 11)
+        && b[..6].iter().all(u8::is_ascii_uppercase)
+        && (b[6].is_ascii_uppercase() || (b'2'..=b'9').contains(&b[6]))
+        && (upper_or_digit(&b[7]) && b[7] != b'O')
+        && b[8..].iter().all(upper_or_digit)
+}
+
 /// The paying side of a run.
 #[derive(Debug, Clone)]
 pub struct Debtor {
@@ -164,6 +175,16 @@ mod tests {
             assert!(!iban_is_valid(bad), "{bad}");
         }
         assert!(iban_is_valid(&normalize_iban("nl91 abna 0417 1643 00")));
+    }
+
+    #[test]
+    fn bics_follow_the_xsd_pattern() {
+        for good in ["ABNANL2A", "COBADEFFXXX", "RABONL2U", "DEUTDEDB100"] {
+            assert!(bic_is_valid(good), "{good}");
+        }
+        for bad in ["12345678", "ABNANL2", "abnanl2a", "ABNANL1A", "ABNANL2O", "ABNANL2AXX", ""] {
+            assert!(!bic_is_valid(bad), "{bad}");
+        }
     }
 
     #[test]

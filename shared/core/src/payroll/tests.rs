@@ -20,8 +20,8 @@ use crate::ports::{BlobReader, BlobWriter, EventPublisher, PayrollRuns, PublishE
 
 const NL_2025: &str = include_str!("../../../../rules/payroll/nl-2025.json");
 
-/// The six employees worked out by hand in `compute.rs`, a malformed line, a blank line and the
-/// first employee again.
+/// The six employees worked out by hand in `compute.rs`, a malformed line, a blank line, and
+/// an employee on two lines (lines 8 and 10).
 fn input() -> String {
     [
         json!({"employeeId": "e1", "name": "Anna de Vries", "email": "anna@example.nl", "iban": "NL91ABNA0417164300", "grossPay": "2000.00", "pensionScheme": "none", "taxCreditApplied": true}).to_string(),
@@ -31,8 +31,9 @@ fn input() -> String {
         String::new(),
         json!({"employeeId": "e4", "name": "Chris Bakker", "email": "chris@example.nl", "iban": "BE68539007547034", "grossPay": "1000.00", "allowances": "50.00", "deductions": "25.00", "pensionScheme": "none", "taxCreditApplied": false}).to_string(),
         json!({"employeeId": "e5", "name": "Dana Visser", "email": "dana@example.nl", "iban": "GB82WEST12345698765432", "grossPay": "12500.00", "pensionScheme": "basic", "taxCreditApplied": true}).to_string(),
-        json!({"employeeId": "e1", "name": "Anna again", "email": "anna@example.nl", "iban": "NL91ABNA0417164300", "grossPay": "9999.00", "pensionScheme": "none", "taxCreditApplied": true}).to_string(),
+        json!({"employeeId": "e7", "name": "Finn Mol", "email": "finn@example.nl", "iban": "NL91ABNA0417164300", "grossPay": "3000.00", "pensionScheme": "none", "taxCreditApplied": true}).to_string(),
         json!({"employeeId": "e6", "name": "Eva Smit", "email": "eva@example.nl", "iban": "NL91ABNA0417164300", "grossPay": "800.00", "pensionScheme": "none", "taxCreditApplied": true}).to_string(),
+        json!({"employeeId": "e7", "name": "Finn Mol", "email": "finn@example.nl", "iban": "NL91ABNA0417164300", "grossPay": "3100.00", "pensionScheme": "none", "taxCreditApplied": true}).to_string(),
     ]
     .join("\n")
 }
@@ -177,11 +178,11 @@ fn ids(events: &[EventEnvelope]) -> HashSet<uuid::Uuid> {
 async fn a_run_is_split_computed_and_finished_once_with_totals_that_are_the_sum_of_its_payslips() {
     let w = world(table()).await;
     let record = w.batch.request(&request(), Utc::now()).await.unwrap();
-    assert_eq!((record.status, record.chunks_total, record.employees_total), (RunStatus::Running, 3, 8));
+    assert_eq!((record.status, record.chunks_total, record.employees_total), (RunStatus::Running, 3, 9));
     assert_eq!(w.work().await, 0);
 
     let run = w.run().await;
-    assert_eq!((run.status, run.chunks_done, run.employees_done, run.announced), (RunStatus::Completed, 3, 8, true));
+    assert_eq!((run.status, run.chunks_done, run.employees_done, run.announced), (RunStatus::Completed, 3, 9, true));
     let totals = run.totals.unwrap();
     // 1917.00 + 3046.67 + 5042.07 + 648.89 + 6819.50 + 800.00
     assert_eq!((totals.employees, totals.net.to_string()), (6, "18274.13".to_string()));
@@ -192,10 +193,13 @@ async fn a_run_is_split_computed_and_finished_once_with_totals_that_are_the_sum_
     assert_eq!(sepa.matches("<CtrlSum>18274.13</CtrlSum>").count(), 2);
     let report: Value = serde_json::from_slice(&w.blob("report.json").unwrap()).unwrap();
     let rejected = report["rejected"].as_array().unwrap();
-    assert_eq!(rejected.len(), 2, "{report}");
+    assert_eq!(rejected.len(), 3, "{report}");
     assert_eq!(rejected[0]["line"], 3);
     assert!(rejected[0]["reason"].as_str().unwrap().starts_with("not an employee record"));
-    assert_eq!((rejected[1]["line"].as_u64(), rejected[1]["employeeId"].as_str()), (Some(8), Some("e1")));
+    for (r, line) in rejected[1..].iter().zip([8, 10]) {
+        assert_eq!((r["line"].as_u64(), r["employeeId"].as_str()), (Some(line), Some("e7")));
+        assert!(r["reason"].as_str().unwrap().contains("appears on lines [8, 10]: none of them is paid"), "{r}");
+    }
     let journal: Value = serde_json::from_slice(&w.blob("journal.json").unwrap()).unwrap();
     let side = |k: &str| {
         journal["lines"]
@@ -212,8 +216,7 @@ async fn a_run_is_split_computed_and_finished_once_with_totals_that_are_the_sum_
         let slip: Value = serde_json::from_slice(&w.blob(&format!("payslips/{e}.json")).unwrap()).unwrap();
         assert_eq!(slip["employeeId"], e);
     }
-    let slip: Value = serde_json::from_slice(&w.blob("payslips/e1.json").unwrap()).unwrap();
-    assert_eq!(slip["netPay"], "1917.00", "the first line of e1 is paid, not the repeat");
+    assert!(w.blob("payslips/e7.json").is_none(), "an employee on two lines is paid on neither");
 
     assert_eq!((w.events("payroll.started").len(), w.events("payslip.generated").len(), w.events("payroll.completed").len()), (1, 6, 1));
     assert_eq!(w.events("payroll.completed")[0].payload.as_ref().unwrap()["totalAmount"], "18274.13");
@@ -232,8 +235,9 @@ async fn a_run_is_split_computed_and_finished_once_with_totals_that_are_the_sum_
 #[tokio::test]
 async fn a_crash_mid_chunk_and_every_message_redelivered_pays_counts_and_announces_nothing_twice() {
     let w = world(table()).await;
-    // Chunks 2 (twice) and 3 write 17 objects; chunk 1 then writes e1's two and crashes on e2's.
-    w.blobs.fail_at.store(20, Ordering::SeqCst);
+    // The request copies the input (1 object), chunks 2 (twice) and 3 write 17; chunk 1 then
+    // writes e1's two and crashes on e2's.
+    w.blobs.fail_at.store(21, Ordering::SeqCst);
     w.batch.request(&request(), Utc::now()).await.unwrap();
     let chunks = w.queue.take();
     // Chunk 2 is delivered twice while the run is still running; chunk 1 crashes half-way.
@@ -252,7 +256,7 @@ async fn a_crash_mid_chunk_and_every_message_redelivered_pays_counts_and_announc
     assert_eq!(w.work().await, 0);
 
     let run = w.run().await;
-    assert_eq!((run.chunks_done, run.employees_done), (3, 8), "each chunk counted once");
+    assert_eq!((run.chunks_done, run.employees_done), (3, 9), "each chunk counted once");
     assert_eq!(run.totals.unwrap().net.to_string(), "18274.13");
     let sepa = String::from_utf8(w.blob("sepa.xml").unwrap()).unwrap();
     assert_eq!(sepa.matches("<CdtTrfTxInf>").count(), 6, "each employee paid once");
@@ -290,11 +294,36 @@ async fn a_run_that_cannot_run_is_recorded_failed_with_the_reason_and_pays_nothi
     assert!(w.queue.take().is_empty() && w.bus.inner.events().is_empty());
 
     let w = world(table()).await;
-    let missing = RunRequest { input: "inputs/none.jsonl".into(), ..request() };
+    let missing = RunRequest { input: "inputs/org-1/none.jsonl".into(), ..request() };
     assert!(w.batch.request(&missing, Utc::now()).await.unwrap().reason.unwrap().contains("no input"));
 
+    let bad = RunRequest { input: "inputs/org-2/2025-11.jsonl".into(), ..request() };
+    assert!(
+        matches!(w.batch.request(&bad, Utc::now()).await, Err(PayrollError::Refused(r)) if r.contains("inputs/org-1/")),
+        "another organisation's file"
+    );
     let bad = RunRequest { period: "November".into(), ..request() };
     assert!(matches!(w.batch.request(&bad, Utc::now()).await, Err(PayrollError::Refused(r)) if r.contains("period")));
     let bad = RunRequest { employer: EmployerAccount { iban: "NL00BANK0123456789".into(), ..request().employer }, ..request() };
     assert!(matches!(w.batch.request(&bad, Utc::now()).await, Err(PayrollError::Refused(r)) if r.contains("iban")));
+}
+
+#[tokio::test]
+async fn the_run_pays_what_it_split_whatever_happens_to_the_input_or_the_request_afterwards() {
+    let w = world(table()).await;
+    w.batch.request(&request(), Utc::now()).await.unwrap();
+    let chunks = w.queue.take();
+    // Paylinq replaces the input after the split, and a second request with another body comes in.
+    w.blobs.inner.put_blob("inputs/org-1/2025-11.jsonl", b"{\"employeeId\": \"x\"}".to_vec(), "application/x-ndjson").await.unwrap();
+    let other = RunRequest { pay_date: NaiveDate::from_ymd_opt(2025, 11, 28).unwrap(), ..request() };
+    assert!(matches!(w.batch.request(&other, Utc::now()).await, Err(PayrollError::Refused(r)) if r.contains("another request")));
+    // A chunk number beyond the split is dropped and counts nothing.
+    let stray = super::job::ChunkMessage { chunk: 4, ..chunks[0].clone() };
+    assert!(matches!(w.batch.chunk(&stray, Utc::now()).await, Err(PayrollError::Refused(_))));
+    for chunk in &chunks {
+        w.batch.chunk(chunk, Utc::now()).await.unwrap();
+    }
+    let run = w.run().await;
+    assert_eq!((run.chunks_done, run.status), (3, RunStatus::Completed));
+    assert_eq!(run.totals.unwrap().net.to_string(), "18274.13", "the run's copy of its input is what is paid");
 }
