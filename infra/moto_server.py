@@ -142,10 +142,12 @@ def archives_keep_recent_events() -> None:
 
 def sqs_sends_skip_counting() -> None:
     """moto's SendMessage reads the queue's whole attribute map to learn one FIFO flag, and that
-    map counts every message in the queue three times (visible, delayed, in flight): each send
-    cost time in proportion to the queue, so a queue that filled (10,000 payslip events) slowed
-    every send, and so the whole emulator, to a crawl. While a send runs, the map holds only the
-    flag; everywhere else (GetQueueAttributes) it is whole."""
+    map counts every message in the queue three times (visible, delayed, in flight); its
+    ReceiveMessage builds the map again for every message it hands out, to read the retention
+    period. So each send and each received message cost time in proportion to the queue, and a
+    queue that filled (10,000 payslip events) slowed the whole emulator to a crawl. A send now
+    reads the flag alone and a receive the retention period alone; GetQueueAttributes still
+    builds the whole map."""
     import threading
 
     from moto.sqs.models import Queue, SQSBackend
@@ -172,6 +174,16 @@ def sqs_sends_skip_counting() -> None:
             sending.on = outer
 
     SQSBackend.send_message = send_message
+
+    # ReceiveMessage checked each message's retention through GetQueueAttributes, which builds
+    # the whole map (three counts of the queue) up to three times: per message received.
+    from moto.core.utils import unix_time
+
+    def is_message_valid_based_on_retention_period(self, queue_name, message):
+        retention = int(self.get_queue(queue_name).message_retention_period)
+        return retention + message.sent_timestamp / 1000 > unix_time()
+
+    SQSBackend.is_message_valid_based_on_retention_period = is_message_valid_based_on_retention_period
 
 
 def jsonpaths_are_parsed_once() -> None:

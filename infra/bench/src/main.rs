@@ -909,7 +909,7 @@ async fn print_payroll() -> bool {
             println!("  {:<52} {:>8.1} /s", "employees per second, the whole run", f.employees as f64 / f.wall.as_secs_f64());
             println!("  {:<52} {:>8.2} ms", "payroll-batch CPU per employee", f.cpu_ms_per_employee);
             println!("  {:<52} {:>8.0} /s", "employees per CPU-second of a chunk worker", f.employees_per_cpu_second);
-            println!("  {:<52} {:>8.2}", "AWS requests per employee (every function, mail too)", f.requests_per_employee);
+            println!("  {:<52} {:>8.2}", "AWS requests per employee, to completion (mail after)", f.requests_per_employee);
             println!("    by operation: {}", f.by_operation);
             println!("  {:<52} {:>8}", "net paid in all", f.net_total);
             let ok = f.peak_rss_mb < 128.0;

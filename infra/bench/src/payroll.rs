@@ -1,9 +1,10 @@
 //! A payroll run of many employees through a local stack (release builds): asked for through
 //! the API, computed by payroll-batch in chunks of 500, mailed through the mail function. It
 //! reports employees per second, payroll-batch's CPU per employee and employees per CPU-second
-//! (what one chunk worker computes), AWS requests per employee by operation (counted by the
-//! proxy between the functions and the emulator), and the peak memory of a payroll-batch
-//! process (`VmHWM`; goal: a chunk of 500 in under 128 MB).
+//! (what one chunk worker computes), AWS requests per employee by operation up to the run's
+//! completion (counted by the proxy between the functions and the emulator; the e-mails that
+//! follow are the mail function's), and the peak memory of a payroll-batch process (`VmHWM`;
+//! goal: a chunk of 500 in under 128 MB).
 
 use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
@@ -111,11 +112,9 @@ pub async fn run(employees: usize) -> Result<PayrollFigures, String> {
     };
     let wall = started.elapsed();
     sample(&mut seen);
-    // The mails go out after the run: wait until the mail function has asked SES for every one.
-    let mails_started = Instant::now();
-    while proxy.counts().get("SendEmail").copied().unwrap_or(0) < employees && mails_started.elapsed() < limit {
-        tokio::time::sleep(Duration::from_secs(1)).await;
-    }
+    // Counted when the run completes: payroll-batch's calls, the API's, and deliver's for the
+    // payslip events. The e-mails go out after, at SES's send rate (14 a second by default: 12
+    // minutes for 10,000), and are the mail function's cost, measured in its own right.
     let ticks: u64 = seen.iter().map(|(pid, (t, _))| t - before.get(pid).copied().unwrap_or(0).min(*t)).sum();
     let cpu_ms = ticks as f64 * 1000.0 / 100.0;
     let peak_kb = seen.values().map(|(_, h)| *h).max().unwrap_or(0);
