@@ -7,7 +7,10 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use serde_json::{json, Map, Value};
+
 use super::compute::Payslip;
+use crate::model::envelope::EventEnvelope;
 
 /// `payroll.run.requested`'s payload (or `POST /v1/payroll-runs`' body).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -77,6 +80,29 @@ impl RunRequest {
     /// The rule table this run is computed with.
     pub fn table_id(&self) -> String {
         self.rule_table.clone().unwrap_or_else(|| format!("nl-{}", self.period.get(..4).unwrap_or("")))
+    }
+
+    /// An event of this run (`payroll.run.requested`, `payroll.started`, ...), from Paylinq
+    /// (its owner in the catalogue), with an id derived from the run and its type, and a payload
+    /// of the run's id and period and `extra`'s fields.
+    pub fn event(&self, event_type: &str, now: DateTime<Utc>, extra: Value) -> EventEnvelope {
+        let mut payload = Map::new();
+        payload.insert("payrollRunId".into(), json!(self.payroll_run_id));
+        payload.insert("period".into(), json!(self.period));
+        if let Value::Object(more) = extra {
+            payload.extend(more);
+        }
+        EventEnvelope {
+            event_id: event_id(self, event_type),
+            event_type: event_type.into(),
+            event_version: "1.0".into(),
+            source_product: "paylinq".into(),
+            organization_id: self.organization_id.clone(),
+            timestamp: now,
+            correlation_id: Some(self.payroll_run_id.clone()),
+            payload: Some(payload),
+            payload_ref: None,
+        }
     }
 
     /// Where everything of this run is kept in the payroll bucket.

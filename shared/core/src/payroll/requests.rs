@@ -11,9 +11,8 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde_json::{json, Map, Value};
 
-use super::job::{event_id, RunRecord, RunRequest, RunStatus};
+use super::job::{RunRecord, RunRequest, RunStatus};
 use crate::manage::unavailable;
-use crate::model::envelope::EventEnvelope;
 use crate::model::problem::{Problem, ProblemKind};
 use crate::ports::{BlobReader, EventPublisher, LinkSigner, PayrollRuns};
 
@@ -67,22 +66,11 @@ impl PayrollApi {
                 ))
             };
         }
-        let mut payload = match serde_json::to_value(&request) {
-            Ok(Value::Object(map)) => map,
-            _ => Map::new(),
-        };
-        payload.remove("organizationId");
-        let event = EventEnvelope {
-            event_id: event_id(&request, "payroll.run.requested"),
-            event_type: "payroll.run.requested".into(),
-            event_version: "1.0".into(),
-            source_product: "paylinq".into(),
-            organization_id: request.organization_id.clone(),
-            timestamp: now,
-            correlation_id: Some(request.payroll_run_id.clone()),
-            payload: Some(payload),
-            payload_ref: None,
-        };
+        let mut payload = serde_json::to_value(&request).unwrap_or_default();
+        if let Some(fields) = payload.as_object_mut() {
+            fields.remove("organizationId");
+        }
+        let event = request.event("payroll.run.requested", now, payload);
         for outcome in self.ports.bus.publish(&[event]).await {
             outcome.map_err(|e| {
                 tracing::error!(error = %e, "payroll.run.requested not published");

@@ -115,7 +115,7 @@ impl PayrollBatch {
         let lines = self.snapshot(&run).await?;
         let chunks = split(&run, &lines, self.config.chunk_size);
         run.chunks_total = chunks.len() as u32;
-        let started = announcement(request, "payroll.started", now, json!({"employeeCount": run.employees_total}));
+        let started = request.event("payroll.started", now, json!({"employeeCount": run.employees_total}));
         self.publish(&[started]).await?;
         if chunks.is_empty() {
             self.finish(&run, now).await?;
@@ -224,7 +224,7 @@ impl PayrollBatch {
             result.totals.add(&slip);
             let payload = json!({"payslipId": slip.payslip_id, "employeeId": slip.employee_id, "grossPay": slip.gross.to_string(),
                 "netPay": slip.net_pay.to_string(), "payslipKey": format!("{key}.pdf")});
-            let mut generated = announcement(request, "payslip.generated", now, payload);
+            let mut generated = request.event("payslip.generated", now, payload);
             generated.event_id = event_id(request, &format!("payslip:{}", slip.employee_id));
             events.push(generated);
             result.paid.push(Payment {
@@ -279,7 +279,7 @@ impl PayrollBatch {
         self.mail_payslips(request, &payments, now).await?;
         let payload =
             json!({"employeeCount": totals.employees, "totalAmount": totals.net.to_string(), "grossAmount": totals.gross.to_string()});
-        self.publish(&[announcement(request, "payroll.completed", now, payload)]).await?;
+        self.publish(&[request.event("payroll.completed", now, payload)]).await?;
         self.ports.runs.mark_announced(&request.organization_id, &request.payroll_run_id).await?;
         Ok(())
     }
@@ -439,26 +439,4 @@ fn chunk_key(request: &RunRequest, chunk: u32) -> String {
 fn end_to_end(run_id: &str, what: &str) -> String {
     let digest = crate::crypto::sha256_hex(format!("{run_id}:{what}").as_bytes());
     format!("PR{}", &digest[..33])
-}
-
-/// A payroll event of the run, from Paylinq (its owner in the catalogue), with an id derived
-/// from the run and its type.
-fn announcement(request: &RunRequest, event_type: &str, now: DateTime<Utc>, extra: Value) -> EventEnvelope {
-    let mut payload = Map::new();
-    payload.insert("payrollRunId".into(), json!(request.payroll_run_id));
-    payload.insert("period".into(), json!(request.period));
-    if let Value::Object(more) = extra {
-        payload.extend(more);
-    }
-    EventEnvelope {
-        event_id: event_id(request, event_type),
-        event_type: event_type.into(),
-        event_version: "1.0".into(),
-        source_product: "paylinq".into(),
-        organization_id: request.organization_id.clone(),
-        timestamp: now,
-        correlation_id: Some(request.payroll_run_id.clone()),
-        payload: Some(payload),
-        payload_ref: None,
-    }
 }
