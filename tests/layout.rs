@@ -330,11 +330,14 @@ fn core_layer(module: &str) -> (u8, &'static str) {
     match (top, module) {
         ("crypto" | "secrets" | "signing" | "ssrf", _) => (0, "primitives"),
         (_, "webhooks" | "webhooks::verify" | "webhooks::mapping" | "webhooks::sources")
-        | (_, "payroll" | "payroll::rules" | "payroll::compute" | "payroll::sepa" | "payroll::pdf" | "payroll::job")
+        | (
+            _,
+            "payroll" | "payroll::rules" | "payroll::compute" | "payroll::sepa" | "payroll::pdf" | "payroll::job" | "payroll::schedule",
+        )
         | ("model", _) => (1, "model"),
         ("ports" | "metrics", _) => (2, "ports"),
         ("auth" | "idempotent" | "ingest" | "delivery" | "manage" | "mail" | "notify", _)
-        | (_, "webhooks::receive" | "payroll::run" | "payroll::requests") => (3, "workflows"),
+        | (_, "webhooks::receive" | "payroll::run" | "payroll::requests" | "payroll::tick") => (3, "workflows"),
         ("memory", _) => (4, "test doubles"),
         _ => (u8::MAX, "unplaced"),
     }

@@ -130,6 +130,16 @@ async fn run_item(stack: &Stack, run_id: &str) -> Option<std::collections::HashM
     ddb.get_item().table_name("relay-local-payroll").set_key(Some(key)).send().await.ok()?.item
 }
 
+/// One API call with `key`: the status and the JSON body (`null` when there is none).
+async fn call(stack: &Stack, key: &str, method: reqwest::Method, path: String, body: Option<Value>) -> (u16, Value) {
+    let mut r = reqwest::Client::new().request(method, format!("{}{path}", stack.url)).bearer_auth(key);
+    if let Some(b) = body {
+        r = r.json(&b);
+    }
+    let resp = r.send().await.expect("api");
+    (resp.status().as_u16(), resp.json::<Value>().await.unwrap_or(Value::Null))
+}
+
 /// The six hand-computed employees, a malformed line and an employee on two lines, as JSON lines.
 fn input_lines() -> String {
     let mut lines: Vec<String> = Vec::new();
@@ -171,17 +181,7 @@ async fn a_run_put_on_the_bus_is_paid_once_through_the_local_stack_with_a_valid_
     stack.add_product_key("rk_prod_test_paylinq", "paylinq").await;
     let mut body = request["payload"].clone();
     body["organizationId"] = json!("org-acme");
-    let api = |key: &'static str, method: reqwest::Method, path: String, body: Option<Value>| {
-        let url = format!("{}{path}", stack.url);
-        async move {
-            let mut r = reqwest::Client::new().request(method, url).bearer_auth(key);
-            if let Some(b) = body {
-                r = r.json(&b);
-            }
-            let resp = r.send().await.expect("api");
-            (resp.status().as_u16(), resp.json::<Value>().await.unwrap_or(Value::Null))
-        }
-    };
+    let api = |key: &'static str, method: reqwest::Method, path: String, body: Option<Value>| call(&stack, key, method, path, body);
     let (status, asked) = api("rk_prod_test_paylinq", reqwest::Method::POST, "/v1/payroll-runs".into(), Some(body.clone())).await;
     assert_eq!(status, 202, "{asked}");
     let (status, _) = api(relay_e2e::stack::PRODUCT_KEY, reqwest::Method::POST, "/v1/payroll-runs".into(), Some(body.clone())).await;
@@ -332,4 +332,94 @@ async fn a_chunk_that_crashes_half_way_is_redelivered_and_nothing_is_paid_or_cou
     assert_eq!(stack.metric_total("payroll-batch", "EmployeesPaid", 6.0, limit).await, 6.0);
     assert_eq!(stack.metric_total("payroll-batch", "PayrollRunsCompleted", 1.0, limit).await, 1.0);
     assert_eq!(stack.metric_total("payroll-batch", "EmployeesRejected", 3.0, limit).await, 3.0, "the malformed line and both of e7's");
+}
+
+/// What EventBridge Scheduler sends to the payroll queue at `at`: the target input of
+/// template.yaml's schedule, with the scheduled time filled in.
+fn scheduler_tick(at: &str) -> String {
+    let text = std::fs::read_to_string(repo_root().join("template.yaml")).expect("template.yaml");
+    let template: serde_yaml::Value = serde_yaml::from_str(&text).expect("YAML");
+    let schedule = &template["Resources"]["PayrollMonthlySchedule"]["Properties"];
+    let target = format!("{:?}", schedule["Target"]["Arn"]);
+    assert!(target.contains("GetAtt") && target.contains("PayrollQueue.Arn"), "the tick goes to the payroll queue: {target}");
+    let input = schedule["Target"]["Input"].as_str().expect("the schedule's input");
+    assert!(input.contains("<aws.scheduler.scheduled-time>"), "{input}");
+    input.replace("<aws.scheduler.scheduled-time>", at)
+}
+
+#[tokio::test]
+async fn the_monthly_schedule_asks_for_the_run_once_its_input_is_there_and_the_runs_are_listed() {
+    let stack = Stack::start(StackOptions::default()).await;
+    stack.add_product_key("rk_prod_test_paylinq", "paylinq").await;
+    let paylinq = "rk_prod_test_paylinq";
+    let schedule = json!({"requestDay": 20, "payDay": 31, "ruleTable": "nl-2025", "firstPeriod": "2025-11",
+        "employer": {"name": "Acme Uitzend B.V.", "iban": "NL91ABNA0417164300", "bic": "ABNANL2A"}});
+    let put = |key: &'static str, body: Value| call(&stack, key, reqwest::Method::PUT, "/v1/payroll-schedules/org-acme".into(), Some(body));
+    let (status, kept) = put(paylinq, schedule.clone()).await;
+    assert_eq!((status, kept["firstPeriod"].as_str()), (200, Some("2025-11")), "{kept}");
+    let mut late = schedule.clone();
+    late["payDay"] = json!(19);
+    let (status, problem) = put(paylinq, late).await;
+    assert_eq!(status, 400, "paid before it is asked for: {problem}");
+    assert!(problem["detail"].as_str().unwrap_or("").contains("payDay"), "{problem}");
+    assert_eq!(put(relay_e2e::stack::ORG_KEY, schedule.clone()).await.0, 403, "an organisation does not set its own payroll");
+
+    // The tick before the upload: due, and waiting for the input.
+    let sqs = aws_sdk_sqs::Client::new(&stack.aws().await);
+    let tick =
+        |at: &'static str| sqs.send_message().queue_url(stack.queue_url("relay-local-payroll")).message_body(scheduler_tick(at)).send();
+    tick("2025-11-20T05:00:00Z").await.expect("tick");
+    let schedules = |key: &'static str| call(&stack, key, reqwest::Method::GET, "/v1/payroll-schedules".into(), None);
+    let started = std::time::Instant::now();
+    let waiting = loop {
+        let (_, list) = schedules(paylinq).await;
+        let mine = list["payrollSchedules"].as_array().and_then(|a| a.iter().find(|s| s["organizationId"] == "org-acme")).cloned();
+        if let Some(last) = mine.as_ref().map(|s| s["lastTick"].clone()).filter(|t| !t.is_null()) {
+            break last;
+        }
+        assert!(started.elapsed() < std::time::Duration::from_secs(30), "the tick was not handled: {list}");
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    };
+    assert_eq!((waiting["outcome"].as_str(), waiting["payrollRunId"].as_str()), (Some("waiting"), Some("scheduled-2025-11")), "{waiting}");
+    assert!(run_item(&stack, "scheduled-2025-11").await.is_none(), "no run without its input");
+
+    // Uploaded: the next tick asks for the run, which is paid; a tick repeated asks for nothing.
+    s3(&stack)
+        .await
+        .put_object()
+        .bucket(PAYROLL_BUCKET)
+        .key("inputs/org-acme/2025-11.jsonl")
+        .body(input_lines().into_bytes().into())
+        .send()
+        .await
+        .expect("upload");
+    tick("2025-11-21T05:00:00Z").await.expect("tick");
+    tick("2025-11-21T05:00:00Z").await.expect("the same tick again");
+    let started = std::time::Instant::now();
+    while !run_item(&stack, "scheduled-2025-11").await.is_some_and(|i| i.contains_key("announced")) {
+        assert!(started.elapsed() < std::time::Duration::from_secs(60), "the scheduled run did not complete");
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    }
+    tick("2025-11-22T05:00:00Z").await.expect("tick");
+
+    // The runs, listed: the organisation sees its own, Paylinq every organisation's.
+    let (status, page) = call(&stack, relay_e2e::stack::ORG_KEY, reqwest::Method::GET, "/v1/payroll-runs".into(), None).await;
+    assert_eq!(status, 200, "{page}");
+    let runs = page["payrollRuns"].as_array().expect("runs");
+    assert_eq!(runs.len(), 1, "one run, though the month was due on three ticks: {page}");
+    let run = &runs[0];
+    assert_eq!(
+        (run["payrollRunId"].as_str(), run["status"].as_str(), run["payDate"].as_str(), run["totals"]["net"].as_str()),
+        (Some("scheduled-2025-11"), Some("completed"), Some("2025-11-30"), Some("18274.13")),
+        "paid on the month's last day: {run}"
+    );
+    let (_, all) = call(&stack, paylinq, reqwest::Method::GET, "/v1/payroll-runs?organizationId=org-acme&limit=1".into(), None).await;
+    assert_eq!(all["payrollRuns"][0]["payrollRunId"], "scheduled-2025-11", "{all}");
+    let (status, _) =
+        call(&stack, relay_e2e::stack::ORG_KEY, reqwest::Method::GET, "/v1/payroll-runs?organizationId=org-other".into(), None).await;
+    assert_eq!(status, 404, "another organisation's runs are not there for an organisation key");
+    let (_, list) = schedules(relay_e2e::stack::ORG_KEY).await;
+    assert_eq!(list["payrollSchedules"][0]["lastTick"]["outcome"], "requested", "{list}");
+    assert_eq!(list["payrollSchedules"][0]["nextRequest"]["input"].as_str().map(|i| i.starts_with("inputs/org-acme/")), Some(true));
+    assert!(stack.iam_denials().is_empty(), "every call granted by template.yaml: {:?}", stack.iam_denials());
 }

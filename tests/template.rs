@@ -130,7 +130,7 @@ fn every_sample_event_parses_into_its_functions_event_type() {
                     assert!(body["detail"].is_object() && body["source"].is_string(), "{name}: an EventBridge event");
                 }
             }
-            // Run requests from the bus, or the chunks payroll-batch sent itself.
+            // Run requests from the bus, the chunks payroll-batch sent itself, or the schedule's tick.
             "payroll-batch" => {
                 let event: aws_lambda_events::sqs::SqsEvent = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{name}: {e}"));
                 for r in &event.records {
@@ -138,7 +138,8 @@ fn every_sample_event_parses_into_its_functions_event_type() {
                         serde_json::from_str(r.body.as_deref().unwrap_or("")).unwrap_or_else(|e| panic!("{name}: {e}"));
                     let bus = body["detail"].is_object() && body["detail-type"] == "payroll.run.requested";
                     let chunk = body["payrollRunId"].is_string() && body["chunk"].is_u64();
-                    assert!(bus || chunk, "{name}: a run request from the bus or a chunk");
+                    let tick = body["payrollScheduleTick"].as_str().is_some_and(|t| chrono::DateTime::parse_from_rfc3339(t).is_ok());
+                    assert!(bus || chunk || tick, "{name}: a run request from the bus, a chunk or the schedule's tick");
                 }
             }
             other => panic!("{name}: no event type known for function {other}; add it here"),

@@ -7,8 +7,9 @@
 //! [`integrations`] (the platform's product integrations, operator keys only) and [`emails`]
 //! (mail requests, the message log, the suppression list), [`stats`] (deliveries per hour) and
 //! [`console`] (the web console's files, served without a key) and [`dead_letters`] (every
-//! organisation's exhausted deliveries, operator keys only) and [`payroll`] (payroll runs:
-//! Paylinq asks for them, Paylinq and the organisation see them). The rules live
+//! organisation's exhausted deliveries, operator keys only) and [`payroll`] (payroll runs and
+//! monthly schedules: Paylinq asks for and sets them, Paylinq, operators and the organisation
+//! see them). The rules live
 //! in [`relay_core::manage`]; these files only read HTTP and render views, with the helpers
 //! they share in `http.rs`.
 
@@ -87,9 +88,11 @@ impl App {
         );
         let records = MailRecords { log: store.clone(), suppressions: store.clone() };
         let payroll_bucket = Arc::new(S3Blobs::new(&sdk, config::required("RELAY_PAYROLL_BUCKET")?));
+        let payroll_table = Arc::new(DynamoPayroll::new(&sdk, config::required("RELAY_PAYROLL_TABLE")?));
         let payroll = PayrollApi::new(
             PayrollApiPorts {
-                runs: Arc::new(DynamoPayroll::new(&sdk, config::required("RELAY_PAYROLL_TABLE")?)),
+                runs: payroll_table.clone(),
+                schedules: payroll_table,
                 bus: Arc::new(EventBridgePublisher::new(&sdk, config::required("RELAY_EVENT_BUS_NAME")?)),
                 reader: payroll_bucket.clone(),
                 links: payroll_bucket,
@@ -142,7 +145,11 @@ impl App {
                 Err(p) => p.into(),
             },
             ["v1", "payroll-runs", rest @ ..] => match self.auth.authenticate(header(req.headers(), "authorization")).await {
-                Ok(key) => payroll::route(&self.payroll, &req, &key, rest).await,
+                Ok(key) => payroll::runs(&self.payroll, &req, &key, rest).await,
+                Err(p) => p.into(),
+            },
+            ["v1", "payroll-schedules", rest @ ..] => match self.auth.authenticate(header(req.headers(), "authorization")).await {
+                Ok(key) => payroll::schedules(&self.payroll, &req, &key, rest).await,
                 Err(p) => p.into(),
             },
             ["v1", "integrations", rest @ ..] => match self.require_operator(&req, "integrations are managed by").await {

@@ -1,6 +1,7 @@
 //! The payroll-batch function: an SQS handler with partial batch responses around
-//! [`relay_core::payroll::run`]. It reads two queues: the payroll queue (`payroll.run.requested`
-//! events from the bus) and the chunk queue (chunks it sent itself). A message fails, and comes
+//! [`relay_core::payroll::run`] and [`relay_core::payroll::tick`]. It reads two queues: the
+//! payroll queue (`payroll.run.requested` events from the bus, and the monthly schedule's daily
+//! tick, `{"payrollScheduleTick": "<time>"}`) and the chunk queue (chunks it sent itself). A message fails, and comes
 //! back, when a store or the bus failed, or when the run cannot go on without a person (then,
 //! after five tries, it waits in the payroll dead-letter queue under an alarm); a message that
 //! can never be handled (not a run request, not a chunk of any run) is logged and dropped.
@@ -8,7 +9,7 @@
 use std::sync::Arc;
 
 use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use lambda_runtime::Error;
 use relay_aws::config::{self, ConfigError};
 use relay_aws::dynamo::payroll::DynamoPayroll;
@@ -19,10 +20,12 @@ use relay_aws::sqs::SqsChunks;
 use relay_core::payroll::job::{ChunkMessage, RunRequest};
 use relay_core::payroll::rules;
 use relay_core::payroll::run::{PayrollBatch, PayrollConfig, PayrollError, PayrollPorts};
+use relay_core::payroll::tick::{ScheduleTick, TickPorts};
 use serde_json::Value;
 
 pub struct App {
     pub batch: PayrollBatch,
+    pub tick: ScheduleTick,
 }
 
 impl App {
@@ -30,14 +33,24 @@ impl App {
         let sdk = config::load().await?;
         let blobs = Arc::new(S3Blobs::new(&sdk, config::required("RELAY_PAYROLL_BUCKET")?));
         let link_days = config::number("RELAY_PAYSLIP_LINK_DAYS", 7)?.clamp(1, 7) as u64;
+        let table = Arc::new(DynamoPayroll::new(&sdk, config::required("RELAY_PAYROLL_TABLE")?));
+        let bus = Arc::new(EventBridgePublisher::new(&sdk, config::required("RELAY_EVENT_BUS_NAME")?));
+        let metrics = Arc::new(EmfMetrics::from_env("payroll-batch"));
+        let tick = ScheduleTick::new(TickPorts {
+            schedules: table.clone(),
+            runs: table.clone(),
+            inputs: blobs.clone(),
+            bus: bus.clone(),
+            metrics: metrics.clone(),
+        });
         let ports = PayrollPorts {
-            runs: Arc::new(DynamoPayroll::new(&sdk, config::required("RELAY_PAYROLL_TABLE")?)),
+            runs: table,
             reader: blobs.clone(),
             writer: blobs.clone(),
             links: blobs,
-            bus: Arc::new(EventBridgePublisher::new(&sdk, config::required("RELAY_EVENT_BUS_NAME")?)),
+            bus,
             chunks: Arc::new(SqsChunks::new(&sdk, config::required("RELAY_PAYROLL_CHUNK_QUEUE_URL")?)),
-            metrics: Arc::new(EmfMetrics::from_env("payroll-batch")),
+            metrics,
         };
         let tables = rules::built_in().map_err(|e| ConfigError::Invalid {
             name: "rules/payroll",
@@ -46,7 +59,7 @@ impl App {
         })?;
         let chunk_size = config::number("RELAY_PAYROLL_CHUNK_SIZE", 500)?.clamp(1, 1_000) as u32;
         let link_lifetime = std::time::Duration::from_secs(link_days * 24 * 3600);
-        Ok(Self { batch: PayrollBatch::new(ports, PayrollConfig { chunk_size, tables, link_lifetime }) })
+        Ok(Self { batch: PayrollBatch::new(ports, PayrollConfig { chunk_size, tables, link_lifetime }), tick })
     }
 
     /// Handles one SQS batch, a message at a time (a chunk already uses the instance's CPU).
@@ -65,7 +78,14 @@ impl App {
 
     async fn message(&self, message: &SqsMessage) -> Result<(), PayrollError> {
         let body: Value = serde_json::from_str(message.body.as_deref().unwrap_or("")).unwrap_or(Value::Null);
-        let outcome = if let Some(detail) = body.get("detail") {
+        let outcome = if let Some(at) = body.get("payrollScheduleTick") {
+            match at.as_str().and_then(|t| DateTime::parse_from_rfc3339(t).ok()) {
+                Some(at) => self.tick.tick(at.with_timezone(&Utc)).await.map(|report| {
+                    tracing::info!(requested = ?report.requested, waiting = ?report.waiting, "payroll schedule tick");
+                }),
+                None => Err(PayrollError::Refused(format!("a schedule tick whose time is not RFC 3339: {at}"))),
+            }
+        } else if let Some(detail) = body.get("detail") {
             match run_request(detail) {
                 Some(request) => self.batch.request(&request, Utc::now()).await.map(|run| {
                     if let Some(reason) = run.reason {

@@ -3,7 +3,7 @@
 use async_trait::async_trait;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::Client;
-use relay_core::ports::{BlobArchive, BlobReader, BlobWriter, StoreError};
+use relay_core::ports::{BlobExists, BlobReader, BlobWriter, StoreError};
 
 /// The S3 client is built on first use: ingest needs it only for payloads over the inline
 /// limit, so most cold starts never pay for it.
@@ -61,7 +61,7 @@ impl BlobReader for S3Blobs {
 }
 
 #[async_trait]
-impl BlobArchive for S3Blobs {
+impl BlobExists for S3Blobs {
     async fn blob_exists(&self, key: &str) -> Result<bool, StoreError> {
         match self.client().head_object().bucket(&self.bucket).key(key).send().await {
             Ok(_) => Ok(true),

@@ -57,6 +57,8 @@ pub const PAYROLL_RUNS_COMPLETED: &str = "PayrollRunsCompleted";
 pub const EMPLOYEES_PAID: &str = "EmployeesPaid";
 /// Input lines of a completed run that were not paid (listed with the reason in its report).
 pub const EMPLOYEES_REJECTED: &str = "EmployeesRejected";
+/// Scheduled runs that are due but whose input has not been uploaded (per due schedule, per tick).
+pub const PAYROLL_INPUTS_MISSING: &str = "PayrollInputsMissing";
 
 /// CloudWatch's unit for a value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

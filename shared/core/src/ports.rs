@@ -30,6 +30,7 @@ use crate::model::request::{RequestQuery, SourceRequest};
 use crate::model::source::SealedSource;
 use crate::model::subscription::Subscription;
 use crate::payroll::job::{ChunkMessage, RunRecord, Totals};
+use crate::payroll::schedule::{PayrollSchedule, TickOutcome};
 
 /// A failure of the store itself (network, throttling, emulator down): retryable by the caller.
 #[derive(Debug, thiserror::Error)]
@@ -154,12 +155,16 @@ pub trait BlobReader: Send + Sync {
     async fn get_blob(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError>;
 }
 
-/// The webhook archive: written like any blob store, and asked whether a key was written (the
-/// archive is written last, so it marks a finished webhook).
+/// Whether a key was written, without reading it.
 #[async_trait]
-pub trait BlobArchive: BlobWriter {
+pub trait BlobExists: Send + Sync {
     async fn blob_exists(&self, key: &str) -> Result<bool, StoreError>;
 }
+
+/// The webhook archive: written like any blob store, and asked whether a key was written (the
+/// archive is written last, so it marks a finished webhook).
+pub trait BlobArchive: BlobWriter + BlobExists {}
+impl<T: BlobWriter + BlobExists> BlobArchive for T {}
 
 /// A webhook source by id (webhook-receive, on every call).
 #[async_trait]
@@ -409,6 +414,27 @@ pub trait PayrollRuns: Send + Sync {
     async fn complete_run(&self, organization_id: &str, run_id: &str, totals: &Totals, at: DateTime<Utc>) -> Result<bool, StoreError>;
     /// Notes that `payroll.completed` went out, so a redelivery does not announce it again.
     async fn mark_announced(&self, organization_id: &str, run_id: &str) -> Result<(), StoreError>;
+    /// Runs newest first, of one organisation or of all, `limit` at most, after `cursor` (the
+    /// previous page's); with the cursor of the next page, if there is one.
+    async fn list_runs(
+        &self,
+        organization_id: Option<&str>,
+        cursor: Option<&str>,
+        limit: u32,
+    ) -> Result<(Vec<RunRecord>, Option<String>), StoreError>;
+}
+
+/// The organisations' monthly payroll schedules (the payroll table).
+#[async_trait]
+pub trait PayrollSchedules: Send + Sync {
+    /// Creates or replaces an organisation's schedule (its last tick is kept).
+    async fn put_schedule(&self, schedule: &PayrollSchedule) -> Result<(), StoreError>;
+    /// False if the organisation had none.
+    async fn delete_schedule(&self, organization_id: &str) -> Result<bool, StoreError>;
+    /// Every schedule with its last tick, by organisation.
+    async fn list_schedules(&self) -> Result<Vec<(PayrollSchedule, Option<TickOutcome>)>, StoreError>;
+    /// Notes what a tick did with a schedule (nothing if the schedule was deleted meanwhile).
+    async fn note_tick(&self, organization_id: &str, tick: &TickOutcome) -> Result<(), StoreError>;
 }
 
 /// Hands a run's chunks to the chunk workers (the payroll chunk queue).

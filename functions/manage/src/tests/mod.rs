@@ -15,7 +15,7 @@ use relay_core::mail::request::{IntakeConfig, IntakePorts, MailIntake};
 use relay_core::manage::{Manage, ManageConfig, ManagePorts};
 use relay_core::memory::{
     MemoryBlobs, MemoryBus, MemoryDeliveries, MemoryEvents, MemoryKeys, MemoryMailLog, MemoryMailer, MemoryOrganizations,
-    MemoryPayrollRuns, MemoryRequests, MemoryRetries, MemorySources, MemorySubscriptions, RecordedMetrics,
+    MemoryPayrollRuns, MemoryPayrollSchedules, MemoryRequests, MemoryRetries, MemorySources, MemorySubscriptions, RecordedMetrics,
 };
 use relay_core::model::delivery::{Attempt, AttemptClaim, AttemptOutcome, FollowUp, PairKey, State};
 use relay_core::model::envelope::EventEnvelope;
@@ -102,6 +102,7 @@ async fn world() -> World {
     let payroll = PayrollApi::new(
         PayrollApiPorts {
             runs: Arc::new(MemoryPayrollRuns::default()),
+            schedules: Arc::new(MemoryPayrollSchedules::default()),
             bus: bus.clone(),
             reader: payroll_files.clone(),
             links: payroll_files,
@@ -442,3 +443,4 @@ async fn a_contact_address_counts_only_once_its_code_comes_back() {
 
 mod emails;
 mod operations;
+mod payroll;

@@ -1,13 +1,19 @@
 //! The payroll table: per run (pk `RUN#<organisation>#<run>`), the run's item (sk `RUN`: its
 //! request and totals as JSON, its progress as numbers that are added to atomically) and one
-//! mark per counted chunk (sk `CHUNK#<n>`).
+//! mark per counted chunk (sk `CHUNK#<n>`); per organisation with a monthly schedule, its
+//! schedule (pk `SCHEDULE`, sk the organisation: the schedule and its last tick as JSON).
+//!
+//! Runs are listed newest first through two indexes on the run's listing key (`created`):
+//! `byCreated` (every run, under the constant `listed`) and `byOrganization`. Runs are few (a
+//! handful per organisation a month), so one partition holds the platform's list easily.
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{Put, ReturnValue, TransactWriteItem, Update};
 use aws_sdk_dynamodb::Client;
 use chrono::{DateTime, Utc};
 use relay_core::payroll::job::{RunRecord, RunStatus, Totals};
-use relay_core::ports::{PayrollRuns, StoreError};
+use relay_core::payroll::schedule::{PayrollSchedule, TickOutcome};
+use relay_core::ports::{PayrollRuns, PayrollSchedules, StoreError};
 use serde::{Deserialize, Serialize};
 
 use super::{conditional, conditional_transaction, get_n, get_s, key, n, s, Item, OrStoreError};
@@ -28,6 +34,32 @@ impl DynamoPayroll {
     fn run_key(organization_id: &str, run_id: &str) -> Item {
         key::config(&format!("RUN#{organization_id}#{run_id}"), "RUN")
     }
+
+    fn schedule_key(organization_id: &str) -> Item {
+        key::config(SCHEDULE, organization_id)
+    }
+}
+
+/// The `listed` of every run's item: the `byCreated` index's one partition.
+const LISTED: &str = "RUN";
+/// The partition of the schedules.
+const SCHEDULE: &str = "SCHEDULE";
+
+/// The index key of the run after which a page starts, from its listing key (the cursor).
+fn listing_start(cursor: &str, by_organization: bool) -> Result<Item, StoreError> {
+    let bad = || StoreError::new("cursor", "not a cursor of this list");
+    let mut parts = cursor.splitn(3, '~');
+    let (Some(at), Some(org), Some(run)) = (parts.next(), parts.next(), parts.next()) else { return Err(bad()) };
+    if at.is_empty() || org.is_empty() || run.is_empty() {
+        return Err(bad());
+    }
+    let mut start = DynamoPayroll::run_key(org, run);
+    start.insert("created".into(), s(cursor));
+    match by_organization {
+        true => start.insert("organizationId".into(), s(org)),
+        false => start.insert("listed".into(), s(LISTED)),
+    };
+    Ok(start)
 }
 
 /// What the run's item keeps as JSON (everything but its progress counters and state).
@@ -90,6 +122,9 @@ impl PayrollRuns for DynamoPayroll {
         item.insert("chunksDone".into(), n(0));
         item.insert("employeesTotal".into(), n(i64::from(run.employees_total)));
         item.insert("employeesDone".into(), n(0));
+        item.insert("organizationId".into(), s(&run.request.organization_id));
+        item.insert("listed".into(), s(LISTED));
+        item.insert("created".into(), s(&run.listing_key()));
         let result = self
             .client
             .put_item()
@@ -161,6 +196,27 @@ impl PayrollRuns for DynamoPayroll {
         Ok(conditional(result, "dynamodb:UpdateItem")?.is_some())
     }
 
+    async fn list_runs(
+        &self,
+        organization_id: Option<&str>,
+        cursor: Option<&str>,
+        limit: u32,
+    ) -> Result<(Vec<RunRecord>, Option<String>), StoreError> {
+        let start = cursor.map(|c| listing_start(c, organization_id.is_some())).transpose()?;
+        let query =
+            self.client.query().table_name(&self.table).scan_index_forward(false).limit(limit as i32).set_exclusive_start_key(start);
+        let query = match organization_id {
+            Some(org) => {
+                query.index_name("byOrganization").key_condition_expression("organizationId = :p").expression_attribute_values(":p", s(org))
+            }
+            None => query.index_name("byCreated").key_condition_expression("listed = :p").expression_attribute_values(":p", s(LISTED)),
+        };
+        let out = query.send().await.or_store("dynamodb:Query")?;
+        let runs: Vec<RunRecord> = out.items().iter().filter_map(record).collect();
+        let next = out.last_evaluated_key().and_then(|k| get_s(k, "created")).map(str::to_string);
+        Ok((runs, next))
+    }
+
     async fn mark_announced(&self, organization_id: &str, run_id: &str) -> Result<(), StoreError> {
         self.client
             .update_item()
@@ -171,6 +227,77 @@ impl PayrollRuns for DynamoPayroll {
             .send()
             .await
             .or_store("dynamodb:UpdateItem")?;
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl PayrollSchedules for DynamoPayroll {
+    async fn put_schedule(&self, schedule: &PayrollSchedule) -> Result<(), StoreError> {
+        // An update, not a put: the schedule's last tick stays.
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::schedule_key(&schedule.organization_id)))
+            .update_expression("SET doc = :doc")
+            .expression_attribute_values(":doc", s(&serde_json::to_string(schedule).map_err(|e| StoreError::new("encode schedule", e))?))
+            .send()
+            .await
+            .or_store("dynamodb:UpdateItem")?;
+        Ok(())
+    }
+
+    async fn delete_schedule(&self, organization_id: &str) -> Result<bool, StoreError> {
+        let out = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::schedule_key(organization_id)))
+            .return_values(ReturnValue::AllOld)
+            .send()
+            .await
+            .or_store("dynamodb:DeleteItem")?;
+        Ok(out.attributes.is_some())
+    }
+
+    async fn list_schedules(&self) -> Result<Vec<(PayrollSchedule, Option<TickOutcome>)>, StoreError> {
+        let mut all = Vec::new();
+        let mut start = None;
+        loop {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :pk")
+                .expression_attribute_values(":pk", s(SCHEDULE))
+                .consistent_read(true)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .or_store("dynamodb:Query")?;
+            for item in out.items() {
+                let Some(schedule) = get_s(item, "doc").and_then(|d| serde_json::from_str(d).ok()) else { continue };
+                all.push((schedule, get_s(item, "lastTick").and_then(|t| serde_json::from_str(t).ok())));
+            }
+            start = out.last_evaluated_key;
+            if start.is_none() {
+                return Ok(all);
+            }
+        }
+    }
+
+    async fn note_tick(&self, organization_id: &str, tick: &TickOutcome) -> Result<(), StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::schedule_key(organization_id)))
+            .update_expression("SET lastTick = :tick")
+            .condition_expression("attribute_exists(doc)")
+            .expression_attribute_values(":tick", s(&serde_json::to_string(tick).map_err(|e| StoreError::new("encode tick", e))?))
+            .send()
+            .await;
+        conditional(result, "dynamodb:UpdateItem")?;
         Ok(())
     }
 }

@@ -6,7 +6,7 @@ use std::sync::Mutex;
 use async_trait::async_trait;
 
 use super::guard::lock;
-use crate::ports::{BlobArchive, BlobReader, BlobWriter, StoreError};
+use crate::ports::{BlobExists, BlobReader, BlobWriter, StoreError};
 
 /// Blobs in a map.
 #[derive(Default)]
@@ -41,7 +41,7 @@ impl crate::ports::LinkSigner for MemoryBlobs {
 }
 
 #[async_trait]
-impl BlobArchive for MemoryBlobs {
+impl BlobExists for MemoryBlobs {
     async fn blob_exists(&self, key: &str) -> Result<bool, StoreError> {
         Ok(lock(&self.blobs).contains_key(key))
     }

@@ -34,7 +34,7 @@ pub use keys::MemoryKeys;
 pub use mail::{Mail, MemoryMailLog, MemoryMailer, MemoryTransport};
 pub use metrics::RecordedMetrics;
 pub use organizations::MemoryOrganizations;
-pub use payroll::{MemoryChunkQueue, MemoryPayrollRuns};
+pub use payroll::{MemoryChunkQueue, MemoryPayrollRuns, MemoryPayrollSchedules};
 pub use queues::MemoryRetries;
 pub use rates::MemoryRates;
 pub use requests::MemoryRequests;

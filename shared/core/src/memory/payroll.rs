@@ -1,7 +1,7 @@
-//! Payroll runs and the chunk queue, in memory. Counting a chunk is all-or-nothing and once per
+//! Payroll runs, schedules and the chunk queue, in memory. Counting a chunk is all-or-nothing and once per
 //! chunk, as the DynamoDB transaction is.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Mutex;
 
 use async_trait::async_trait;
@@ -9,7 +9,8 @@ use chrono::{DateTime, Utc};
 
 use super::guard::lock;
 use crate::payroll::job::{ChunkMessage, RunRecord, RunStatus, Totals};
-use crate::ports::{ChunkQueue, PayrollRuns, StoreError};
+use crate::payroll::schedule::{PayrollSchedule, TickOutcome};
+use crate::ports::{ChunkQueue, PayrollRuns, PayrollSchedules, StoreError};
 
 /// Each run by (organisation, run id), with the chunks counted so far.
 type Runs = HashMap<(String, String), (RunRecord, BTreeSet<u32>)>;
@@ -68,6 +69,56 @@ impl PayrollRuns for MemoryPayrollRuns {
     async fn mark_announced(&self, organization_id: &str, run_id: &str) -> Result<(), StoreError> {
         if let Some((run, _)) = lock(&self.runs).get_mut(&key(organization_id, run_id)) {
             run.announced = true;
+        }
+        Ok(())
+    }
+
+    async fn list_runs(
+        &self,
+        organization_id: Option<&str>,
+        cursor: Option<&str>,
+        limit: u32,
+    ) -> Result<(Vec<RunRecord>, Option<String>), StoreError> {
+        let mut all: Vec<RunRecord> = lock(&self.runs)
+            .values()
+            .map(|(r, _)| r.clone())
+            .filter(|r| organization_id.is_none_or(|o| r.request.organization_id == o))
+            .filter(|r| cursor.is_none_or(|c| r.listing_key().as_str() < c))
+            .collect();
+        all.sort_by_key(|r| std::cmp::Reverse(r.listing_key()));
+        let more = all.len() > limit as usize;
+        all.truncate(limit as usize);
+        let next = if more { all.last().map(RunRecord::listing_key) } else { None };
+        Ok((all, next))
+    }
+}
+
+/// Schedules by organisation, with their last tick.
+#[derive(Default)]
+pub struct MemoryPayrollSchedules {
+    pub schedules: Mutex<BTreeMap<String, (PayrollSchedule, Option<TickOutcome>)>>,
+}
+
+#[async_trait]
+impl PayrollSchedules for MemoryPayrollSchedules {
+    async fn put_schedule(&self, schedule: &PayrollSchedule) -> Result<(), StoreError> {
+        let mut all = lock(&self.schedules);
+        let last = all.get(&schedule.organization_id).and_then(|(_, t)| t.clone());
+        all.insert(schedule.organization_id.clone(), (schedule.clone(), last));
+        Ok(())
+    }
+
+    async fn delete_schedule(&self, organization_id: &str) -> Result<bool, StoreError> {
+        Ok(lock(&self.schedules).remove(organization_id).is_some())
+    }
+
+    async fn list_schedules(&self) -> Result<Vec<(PayrollSchedule, Option<TickOutcome>)>, StoreError> {
+        Ok(lock(&self.schedules).values().cloned().collect())
+    }
+
+    async fn note_tick(&self, organization_id: &str, tick: &TickOutcome) -> Result<(), StoreError> {
+        if let Some((_, last)) = lock(&self.schedules).get_mut(organization_id) {
+            *last = Some(tick.clone());
         }
         Ok(())
     }

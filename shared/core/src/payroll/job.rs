@@ -42,11 +42,10 @@ pub struct EmployerAccount {
 impl RunRequest {
     /// What is wrong with the request, before anything is written.
     pub fn problems(&self) -> Option<String> {
-        let id_ok = |s: &str| (1..=64).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
-        if !id_ok(&self.payroll_run_id) {
+        if !is_id(&self.payroll_run_id) {
             return Some("payrollRunId must be 1 to 64 letters, digits, - or _".into());
         }
-        if !id_ok(&self.organization_id) {
+        if !is_id(&self.organization_id) {
             return Some("organizationId must be 1 to 64 letters, digits, - or _".into());
         }
         if self.period_start().is_none() {
@@ -70,11 +69,7 @@ impl RunRequest {
     }
 
     pub fn period_start(&self) -> Option<NaiveDate> {
-        let (y, m) = self.period.split_once('-')?;
-        if y.len() != 4 || m.len() != 2 {
-            return None;
-        }
-        NaiveDate::from_ymd_opt(y.parse().ok()?, m.parse().ok()?, 1)
+        month_start(&self.period)
     }
 
     /// The rule table this run is computed with.
@@ -103,6 +98,16 @@ impl RunRequest {
             payload: Some(payload),
             payload_ref: None,
         }
+    }
+
+    /// `payroll.run.requested` for this run: the request as its payload (its organisation is the
+    /// envelope's). Its id is derived from the run, so asking twice is one event.
+    pub fn requested_event(&self, now: DateTime<Utc>) -> EventEnvelope {
+        let mut payload = serde_json::to_value(self).unwrap_or_default();
+        if let Some(fields) = payload.as_object_mut() {
+            fields.remove("organizationId");
+        }
+        self.event("payroll.run.requested", now, payload)
     }
 
     /// Where everything of this run is kept in the payroll bucket.
@@ -144,6 +149,15 @@ pub struct RunRecord {
     /// `payroll.completed` went out.
     #[serde(default)]
     pub announced: bool,
+}
+
+impl RunRecord {
+    /// The run's place in the list of runs, newest first: `<created>~<organisation>~<run>`
+    /// (ids never hold `~`). A page's cursor is its last run's key.
+    pub fn listing_key(&self) -> String {
+        let created = self.created_at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+        format!("{created}~{}~{}", self.request.organization_id, self.request.payroll_run_id)
+    }
 }
 
 /// A chunk of the run's input for one worker: the non-empty lines from `first_line` to
@@ -234,6 +248,21 @@ pub struct Payment {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub bic: Option<String>,
     pub net: Decimal,
+}
+
+/// A run's or an organisation's id: 1 to 64 letters, digits, `-` or `_` (so it can sit in keys
+/// and listing cursors, which `~` and `#` separate).
+pub fn is_id(s: &str) -> bool {
+    (1..=64).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+/// The first day of a month written `2025-11`.
+pub fn month_start(period: &str) -> Option<NaiveDate> {
+    let (y, m) = period.split_once('-')?;
+    if y.len() != 4 || m.len() != 2 {
+        return None;
+    }
+    NaiveDate::from_ymd_opt(y.parse().ok()?, m.parse().ok()?, 1)
 }
 
 /// An event id derived from the run and what it announces, so a redelivered message announces

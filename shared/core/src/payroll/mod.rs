@@ -6,7 +6,10 @@
 //! - [`sepa`]: the SEPA credit transfer (pain.001.001.03) paying every net amount, and IBAN checks.
 //! - [`pdf`]: the payslip as a one-page PDF, what the employee actually receives.
 //! - [`job`]: a run as it moves through the queues (request, record, chunks, results).
-//! - [`requests`]: the API's use cases (ask for a run; see one, with links to its files).
+//! - [`schedule`]: an organisation's monthly schedule, and the run it asks for on a day.
+//! - [`requests`]: the API's use cases (ask for a run; see one, with links to its files; list
+//!   runs; set an organisation's schedule).
+//! - [`tick`]: the schedule's daily tick, which asks for every due monthly run once.
 //! - [`run`]: the workflow over ports: split a run into chunks, compute each chunk once in
 //!   effect, and let the last chunk to finish write the bank file and announce the run.
 //!
@@ -19,7 +22,9 @@ pub mod pdf;
 pub mod requests;
 pub mod rules;
 pub mod run;
+pub mod schedule;
 pub mod sepa;
+pub mod tick;
 
 #[cfg(test)]
 mod tests;

@@ -1,5 +1,7 @@
-//! The payroll routes' use cases: `POST /v1/payroll-runs` (Paylinq asks for a run) and
-//! `GET /v1/payroll-runs/{id}` (its status, progress, totals, report and links to its files).
+//! The payroll routes' use cases: `POST /v1/payroll-runs` (Paylinq asks for a run),
+//! `GET /v1/payroll-runs` (runs, newest first), `GET /v1/payroll-runs/{id}` (its status,
+//! progress, totals, report and links to its files) and `/v1/payroll-schedules` (the monthly
+//! schedules the daily tick asks for runs by).
 //!
 //! A run is asked for by publishing `payroll.run.requested` with an id derived from the run,
 //! so asking twice is one event to the payroll function, which records the run once; the same
@@ -11,10 +13,11 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde_json::{json, Map, Value};
 
-use super::job::{RunRecord, RunRequest, RunStatus};
+use super::job::{is_id, RunRecord, RunRequest, RunStatus};
+use super::schedule::{input_key, PayrollSchedule, TickOutcome};
 use crate::manage::unavailable;
 use crate::model::problem::{Problem, ProblemKind};
-use crate::ports::{BlobReader, EventPublisher, LinkSigner, PayrollRuns};
+use crate::ports::{BlobReader, EventPublisher, LinkSigner, PayrollRuns, PayrollSchedules};
 
 /// How long a link to a run's file works.
 pub const LINK_LIFETIME: Duration = Duration::from_secs(15 * 60);
@@ -26,6 +29,7 @@ pub struct PayrollApiPorts {
     /// The payroll bucket, for a finished run's report.
     pub reader: Arc<dyn BlobReader>,
     pub links: Arc<dyn LinkSigner>,
+    pub schedules: Arc<dyn PayrollSchedules>,
 }
 
 pub struct PayrollApi {
@@ -66,11 +70,7 @@ impl PayrollApi {
                 ))
             };
         }
-        let mut payload = serde_json::to_value(&request).unwrap_or_default();
-        if let Some(fields) = payload.as_object_mut() {
-            fields.remove("organizationId");
-        }
-        let event = request.event("payroll.run.requested", now, payload);
+        let event = request.requested_event(now);
         for outcome in self.ports.bus.publish(&[event]).await {
             outcome.map_err(|e| {
                 tracing::error!(error = %e, "payroll.run.requested not published");
@@ -107,6 +107,85 @@ impl PayrollApi {
         }
         Ok(view(&run, report.map(|r| r["rejected"].clone()), Some(Value::Object(links))))
     }
+}
+
+impl PayrollApi {
+    /// A page of runs, newest first, of one organisation or of all.
+    pub async fn list(&self, organization_id: Option<&str>, cursor: Option<&str>, limit: u32) -> Result<Value, Problem> {
+        asked_organisation(organization_id)?;
+        // A cursor is a run's listing key: `<created>~<organisation>~<run>`.
+        if cursor.is_some_and(|c| c.splitn(3, '~').filter(|part| !part.is_empty()).count() != 3) {
+            return Err(Problem::new(ProblemKind::InvalidRequest, "cursor must be the nextCursor of a previous page"));
+        }
+        let (runs, next) =
+            self.ports.runs.list_runs(organization_id, cursor, limit.clamp(1, 100)).await.map_err(|e| match e.operation {
+                "cursor" => Problem::new(ProblemKind::InvalidRequest, "cursor must be the nextCursor of a previous page"),
+                _ => unavailable(e),
+            })?;
+        Ok(json!({"payrollRuns": runs.iter().map(|r| view(r, None, None)).collect::<Vec<_>>(), "nextCursor": next}))
+    }
+
+    /// Sets an organisation's monthly schedule (Paylinq or an operator). Answers the schedule as kept.
+    pub async fn put_schedule(&self, organization_id: &str, body: Value, now: DateTime<Utc>) -> Result<Value, Problem> {
+        let mut schedule: PayrollSchedule =
+            serde_json::from_value(body).map_err(|e| Problem::new(ProblemKind::InvalidRequest, format!("not a payroll schedule: {e}")))?;
+        if !schedule.organization_id.is_empty() {
+            return Err(Problem::new(ProblemKind::InvalidRequest, "organizationId is the path's; leave it out of the body"));
+        }
+        schedule.organization_id = organization_id.to_string();
+        if let Some(why) = schedule.problems() {
+            return Err(Problem::new(ProblemKind::InvalidRequest, why));
+        }
+        let table = schedule.rule_table.clone();
+        if let Some(t) = table.filter(|t| !self.table_ids.contains(t)) {
+            return Err(Problem::new(ProblemKind::InvalidRequest, format!("no rule table {t} (tables: {})", self.table_ids.join(", "))));
+        }
+        let schedule = schedule.settled(now.date_naive());
+        self.ports.schedules.put_schedule(&schedule).await.map_err(unavailable)?;
+        Ok(schedule_view(&schedule, None, now))
+    }
+
+    /// Every schedule (of one organisation, when named), with what its last tick did and when
+    /// it next asks for a run.
+    pub async fn schedules(&self, organization_id: Option<&str>, now: DateTime<Utc>) -> Result<Value, Problem> {
+        asked_organisation(organization_id)?;
+        let all = self.ports.schedules.list_schedules().await.map_err(unavailable)?;
+        let views: Vec<Value> = all
+            .iter()
+            .filter(|(s, _)| organization_id.is_none_or(|o| s.organization_id == o))
+            .map(|(s, last)| schedule_view(s, last.as_ref(), now))
+            .collect();
+        Ok(json!({ "payrollSchedules": views }))
+    }
+
+    /// Stops an organisation's schedule; runs already asked for go on.
+    pub async fn delete_schedule(&self, organization_id: &str) -> Result<(), Problem> {
+        match self.ports.schedules.delete_schedule(organization_id).await.map_err(unavailable)? {
+            true => Ok(()),
+            false => Err(Problem::new(ProblemKind::NotFound, format!("organisation {organization_id} has no payroll schedule"))),
+        }
+    }
+}
+
+/// An organisation named in a query must be an id (`?organizationId=` empty is not "all").
+fn asked_organisation(organization_id: Option<&str>) -> Result<(), Problem> {
+    match organization_id {
+        Some(o) if !is_id(o) => Err(Problem::new(ProblemKind::InvalidRequest, "organizationId must be 1 to 64 letters, digits, - or _")),
+        _ => Ok(()),
+    }
+}
+
+fn schedule_view(schedule: &PayrollSchedule, last: Option<&TickOutcome>, now: DateTime<Utc>) -> Value {
+    let mut v = serde_json::to_value(schedule).unwrap_or_default();
+    if let Value::Object(map) = &mut v {
+        if let Some((on, period)) = schedule.next_request(now.date_naive()) {
+            map.insert("nextRequest".into(), json!({"on": on, "period": period, "input": input_key(&schedule.organization_id, &period)}));
+        }
+        if let Some(last) = last {
+            map.insert("lastTick".into(), json!(last));
+        }
+    }
+    v
 }
 
 fn view(run: &RunRecord, rejected: Option<Value>, links: Option<Value>) -> Value {
