@@ -125,7 +125,8 @@ async function redraw(container, build) {
   const focused = container.contains(document.activeElement) ? document.activeElement?.dataset.key : null;
   const open = [...container.querySelectorAll("details[open][data-key]")].map((d) => d.dataset.key);
   const nodes = await build();
-  container.replaceChildren(...nodes);
+  container.replaceChildren();
+  append(container, nodes);
   for (const key of open) container.querySelector(`details[data-key="${CSS.escape(key)}"]`)?.setAttribute("open", "");
   if (focused) container.querySelector(`[data-key="${CSS.escape(focused)}"]`)?.focus();
 }
@@ -233,12 +234,17 @@ function signInView() {
 // ---------------------------------------------------------------- routing
 
 const ORG_NAV = [["#/events", "Events"], ["#/subscriptions", "Endpoints"], ["#/sources", "Sources"]];
-const OPERATOR_NAV = [["#/integrations", "Integrations"], ["#/dead-letters", "Dead letters"]];
+const OPERATOR_NAV = [["#/integrations", "Integrations"], ["#/dead-letters", "Dead letters"], ["#/payroll", "Payroll"]];
 
 function route() {
   const [, first = "", second = ""] = location.hash.split("/");
   if (session.kind === "operator") {
     if (first === "dead-letters") return deadLettersView;
+    if (first === "payroll" && second) {
+      const [, , , run = ""] = location.hash.split("/");
+      return () => payrollRunView(decodeURIComponent(second), decodeURIComponent(run));
+    }
+    if (first === "payroll") return payrollView;
     return integrationsView;
   }
   if (first === "events" && second) return () => eventView(decodeURIComponent(second));
@@ -678,6 +684,93 @@ async function deadLettersView() {
       list, pager],
     refresh: async () => { if (cursors.length === 1) await draw(); },
   };
+}
+
+/** A progress bar with its figures as text beside it (the bar alone says nothing to a screen reader). */
+function progress(done, total, label) {
+  return h("div", { class: "progress" },
+    h("progress", { max: String(Math.max(total, 1)), value: String(Math.min(done, total)), "aria-label": label }),
+    h("span", {}, `${done} of ${total}`));
+}
+
+function runStatus(run) {
+  return badge(run.status, run.status === "completed" ? "delivered" : run.status === "failed" ? "failed" : "retrying");
+}
+
+async function payrollView() {
+  const list = h("div", {});
+  const pager = h("div", { class: "pager" });
+  const plans = h("div", {});
+  let cursors = [""];
+  const draw = async () => {
+    const p = new URLSearchParams({ limit: "25" });
+    const cursor = cursors[cursors.length - 1];
+    if (cursor) p.set("cursor", cursor);
+    const [page, { payrollSchedules }] = await Promise.all([api("GET", `/v1/payroll-runs?${p}`), api("GET", "/v1/payroll-schedules")]);
+    await redraw(list, () => {
+      const rows = page.payrollRuns.map((r) => {
+        const path = `#/payroll/${encodeURIComponent(r.organizationId)}/${encodeURIComponent(r.payrollRunId)}`;
+        return h("tr", { "data-run": `${r.organizationId}/${r.payrollRunId}`, "data-status": r.status },
+          h("td", {}, h("a", { href: path }, r.period), h("div", { class: "muted" }, h("code", {}, r.payrollRunId))),
+          h("td", {}, r.organizationId),
+          h("td", {}, runStatus(r), r.reason ? h("div", { class: "muted reason" }, r.reason) : null),
+          h("td", {}, progress(r.progress.chunksDone, r.progress.chunksTotal, `chunks of ${r.payrollRunId}`),
+            h("div", { class: "muted" }, `${r.progress.employeesDone} of ${r.progress.employeesTotal} employees`)),
+          h("td", { class: "num" }, r.totals ? `€ ${r.totals.net}` : ""),
+          h("td", { class: "wide" }, when(r.createdAt)));
+      });
+      const empty = cursors.length > 1 ? "No more runs." : "No payroll run yet: Paylinq asks for them, or a schedule below does.";
+      return [rows.length ? table(["Period", "Organisation", "Status", "Chunks", ["Net paid", "num"], ["Asked for", "wide"]], rows, { id: "payroll-runs-table" }) : h("p", { class: "muted" }, empty)];
+    });
+    await redraw(pager, () => {
+      const prev = h("button", { type: "button", disabled: cursors.length === 1, "data-key": "newer-runs" }, "Newer");
+      prev.addEventListener("click", action(prev, async () => { cursors.pop(); await draw(); }));
+      const next = h("button", { type: "button", disabled: !page.nextCursor, "data-key": "older-runs" }, "Older");
+      next.addEventListener("click", action(next, async () => { cursors.push(page.nextCursor); await draw(); }));
+      return [prev, next];
+    });
+    await redraw(plans, () => {
+      const rows = payrollSchedules.map((x) => h("tr", { "data-schedule": x.organizationId },
+        h("td", {}, x.organizationId),
+        h("td", {}, `asked on day ${x.requestDay}, paid on day ${x.payDay}`, h("div", { class: "muted" }, `from ${x.firstPeriod}`)),
+        h("td", {}, x.nextRequest ? `${x.nextRequest.on} (${x.nextRequest.period})` : "", x.nextRequest ? h("div", { class: "muted" }, h("code", {}, x.nextRequest.input)) : null),
+        h("td", {}, x.lastTick ? [badge(x.lastTick.outcome, x.lastTick.outcome === "requested" ? "delivered" : "retrying"), h("div", { class: "muted" }, `${when(x.lastTick.at)}: ${x.lastTick.detail}`)] : h("span", { class: "muted" }, "not due yet"))));
+      return [rows.length ? table(["Organisation", "Schedule", "Next asks for", "Last tick"], rows, { id: "payroll-schedules-table" }) : h("p", { class: "muted" }, "No organisation has a monthly schedule.")];
+    });
+  };
+  await draw();
+  return {
+    nodes: [h("h1", {}, "Payroll runs"),
+      h("p", { class: "muted" }, "Every organisation's runs, newest first, with their progress while their chunks are computed. A run's page has its totals, the employees it did not pay and why, and links to its bank file, journal and report."),
+      list, pager, h("h2", {}, "Monthly schedules"), plans],
+    refresh: async () => { if (cursors.length === 1) await draw(); },
+  };
+}
+
+async function payrollRunView(organizationId, runId) {
+  const body = h("div", {});
+  const draw = () => redraw(body, async () => {
+    const r = await api("GET", `/v1/payroll-runs/${encodeURIComponent(runId)}?organizationId=${encodeURIComponent(organizationId)}`);
+    const facts = h("dl", { class: "facts" },
+      h("dt", {}, "Organisation"), h("dd", {}, r.organizationId),
+      h("dt", {}, "Status"), h("dd", { id: "run-status" }, runStatus(r), r.reason ? ` ${r.reason}` : ""),
+      h("dt", {}, "Pay date"), h("dd", {}, r.payDate),
+      h("dt", {}, "Rule table"), h("dd", {}, r.ruleTable),
+      h("dt", {}, "Chunks"), h("dd", {}, progress(r.progress.chunksDone, r.progress.chunksTotal, "chunks done")),
+      h("dt", {}, "Employees"), h("dd", {}, `${r.progress.employeesDone} of ${r.progress.employeesTotal} lines computed`));
+    const t = r.totals;
+    const totals = t ? table(["Employees paid", ["Gross", "num"], ["Pension", "num"], ["Wage tax", "num"], ["Deductions", "num"], ["Net", "num"], ["Employer cost", "num"]],
+      [h("tr", { id: "run-totals" }, h("td", {}, String(t.employees)), ...[t.gross, t.pension, t.wageTax, t.deductions, t.net, t.employerCost].map((v) => h("td", { class: "num" }, `€ ${v}`)))]) : null;
+    const files = [["sepa", "SEPA bank file (pain.001)"], ["journal", "Journal"], ["report", "Run report"]].filter(([name]) => r.links?.[name]);
+    const links = files.length ? h("ul", { id: "run-files" }, files.map(([name, text]) => h("li", {}, h("a", { href: r.links[name], rel: "noreferrer", "data-file": name }, text)))) : null;
+    const rejected = (r.rejected || []).map((x) => h("tr", {}, h("td", {}, String(x.line)), h("td", {}, x.employeeId || ""), h("td", { class: "reason" }, x.reason)));
+    return [facts,
+      totals ? [h("h2", {}, "Totals"), totals] : null,
+      links ? [h("h2", {}, "Files"), h("p", { class: "muted small" }, "Each link works for 15 minutes; the page renews them as it refreshes."), links] : null,
+      r.status === "completed" ? [h("h2", {}, "Not paid"), rejected.length ? table(["Line", "Employee", "Why"], rejected, { id: "run-rejected" }) : h("p", { class: "muted" }, "Every line was paid.")] : null];
+  });
+  await draw();
+  return { nodes: [h("p", {}, h("a", { href: "#/payroll" }, "← Payroll runs")), h("h1", {}, `Payroll run ${runId}`), body], refresh: draw };
 }
 
 // ---------------------------------------------------------------- start

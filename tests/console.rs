@@ -4,7 +4,7 @@
 //! and copy its secret, see a published event arrive with its attempt, make the endpoint fail
 //! and see the failed attempts and the next retry, replay and see the new attempt, add a
 //! source and see a refused and an accepted request in its log, and, as an operator, the
-//! integrations and the dead letters. Every view is saved as a screenshot (the README's), in
+//! integrations, the dead letters and the payroll runs. Every view is saved as a screenshot (the README's), in
 //! `target/console-screenshots/` or `RELAY_CONSOLE_SCREENSHOTS`.
 
 use std::path::PathBuf;
@@ -114,7 +114,13 @@ impl Browser {
             }
             if started.elapsed() > WAIT {
                 let body = self.client.execute("return document.body.innerText", vec![]).await.unwrap_or_default();
-                panic!("timed out waiting for {what}; the page shows:\n{}", body.as_str().unwrap_or_default());
+                let html = self.client.execute("return document.getElementById('main').innerHTML", vec![]).await.unwrap_or_default();
+                self.shot("timed-out").await;
+                panic!(
+                    "timed out waiting for {what}; the page shows:\n{}\n\nits main element:\n{}",
+                    body.as_str().unwrap_or_default(),
+                    html.as_str().unwrap_or_default()
+                );
             }
             tokio::time::sleep(Duration::from_millis(250)).await;
         }
@@ -144,6 +150,46 @@ async fn publish(stack: &Stack, event_type: &str, payload: Value) -> String {
     assert_eq!(resp.status(), 202);
     let v: Value = resp.json().await.expect("json");
     v["eventId"].as_str().expect("eventId").to_string()
+}
+
+/// Paylinq asks for a small run for org-acme (two employees paid, one refused for a bad IBAN)
+/// and sets org-acme's monthly schedule.
+async fn ask_for_a_payroll_run(stack: &Stack) {
+    stack.add_product_key("rk_prod_console_paylinq", "paylinq").await;
+    let s3 = aws_sdk_s3::Client::from_conf(aws_sdk_s3::config::Builder::from(&stack.aws().await).force_path_style(true).build());
+    let employee = |id: &str, iban: &str, gross: &str| {
+        json!({"employeeId": id, "name": format!("Employee {id}"), "email": format!("{id}@example.nl"), "iban": iban,
+               "grossPay": gross, "pensionScheme": "none", "taxCreditApplied": true})
+        .to_string()
+    };
+    let input = [
+        employee("e1", "NL91ABNA0417164300", "2000.00"),
+        employee("e2", "NL91ABNA0417164301", "3000.00"),
+        employee("e3", "BE68539007547034", "4000.00"),
+    ];
+    s3.put_object()
+        .bucket("relay-local-payroll-123456789012-us-east-1")
+        .key("inputs/org-acme/console.jsonl")
+        .body(input.join("\n").into_bytes().into())
+        .send()
+        .await
+        .expect("upload");
+    let employer = json!({"name": "Acme B.V.", "iban": "NL91ABNA0417164300"});
+    let client = reqwest::Client::new();
+    let run = json!({"payrollRunId": "run-console", "organizationId": "org-acme", "period": "2025-11", "input": "inputs/org-acme/console.jsonl",
+                     "payDate": "2025-11-25", "employer": employer});
+    let resp =
+        client.post(format!("{}/v1/payroll-runs", stack.url)).bearer_auth("rk_prod_console_paylinq").json(&run).send().await.expect("run");
+    assert_eq!(resp.status(), 202);
+    let schedule = json!({"requestDay": 20, "payDay": 25, "employer": employer});
+    let resp = client
+        .put(format!("{}/v1/payroll-schedules/org-acme", stack.url))
+        .bearer_auth("rk_prod_console_paylinq")
+        .json(&schedule)
+        .send()
+        .await
+        .expect("schedule");
+    assert_eq!(resp.status(), 200);
 }
 
 fn hired(candidate: &str) -> Value {
@@ -194,6 +240,8 @@ async fn an_organisation_debugs_its_endpoint_and_an_operator_sees_the_platform_i
     broken.answer(500, None, Duration::ZERO, 1000);
     let b = Browser::start(1280, 900).await;
     let console = format!("{}/console", stack.url);
+    // A payroll run and a schedule, for the operator's payroll view at the end.
+    ask_for_a_payroll_run(&stack).await;
 
     // Signing in: a wrong key is refused and kept nowhere; the right one with the keyboard alone.
     b.go(&console).await;
@@ -358,5 +406,24 @@ async fn an_organisation_debugs_its_endpoint_and_an_operator_sees_the_platform_i
     b.click(&format!("tr[data-event-id='{exhausted}'] .replay-dead-letter")).await;
     b.until("the replay's confirmation", "return document.getElementById('alert').textContent.startsWith('Queued again')").await;
     broken.wait_for(before + 1, WAIT).await;
+
+    // The operator's payroll: the run with its progress, its page with totals, rejections and files.
+    b.click("nav a[href='#/payroll']").await;
+    let run = "tr[data-run='org-acme/run-console']";
+    b.until("the completed run", &format!("return !!document.querySelector(\"{run}[data-status=completed]\")")).await;
+    assert!(b.text(&format!("{run} .progress")).await.contains("1 of 1"), "its chunks, done");
+    assert!(b.text("tr[data-schedule='org-acme']").await.contains("day 20"), "the organisation's schedule");
+    b.shot("payroll").await;
+    b.click(&format!("{run} a")).await;
+    b.until("the run's totals", "return !!document.getElementById('run-totals')").await;
+    let totals = b.text("#run-totals").await;
+    assert!(totals.starts_with('2') && totals.contains("€ 6000.00"), "two employees paid, €6,000 gross: {totals}");
+    assert!(b.text("#run-rejected").await.contains("IBAN"), "the unpaid employee and why");
+    let sepa = b.find("#run-files a[data-file=sepa]").await.attr("href").await.expect("href").expect("a link");
+    assert!(
+        reqwest::get(&sepa).await.expect("fetch").text().await.expect("text").contains("pain.001.001.03"),
+        "the bank file's link works"
+    );
+    b.shot("payroll-run").await;
     b.client.close().await.expect("close");
 }
