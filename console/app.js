@@ -749,8 +749,10 @@ async function payrollView() {
 
 async function payrollRunView(organizationId, runId) {
   const body = h("div", {});
-  const draw = () => redraw(body, async () => {
+  let shown = "running";
+  const draw = async () => { await redraw(body, async () => {
     const r = await api("GET", `/v1/payroll-runs/${encodeURIComponent(runId)}?organizationId=${encodeURIComponent(organizationId)}`);
+    shown = r.status;
     const facts = h("dl", { class: "facts" },
       h("dt", {}, "Organisation"), h("dd", {}, r.organizationId),
       h("dt", {}, "Status"), h("dd", { id: "run-status" }, runStatus(r), r.reason ? ` ${r.reason}` : ""),
@@ -762,15 +764,18 @@ async function payrollRunView(organizationId, runId) {
     const totals = t ? table(["Employees paid", ["Gross", "num"], ["Pension", "num"], ["Wage tax", "num"], ["Deductions", "num"], ["Net", "num"], ["Employer cost", "num"]],
       [h("tr", { id: "run-totals" }, h("td", {}, String(t.employees)), ...[t.gross, t.pension, t.wageTax, t.deductions, t.net, t.employerCost].map((v) => h("td", { class: "num" }, `€ ${v}`)))]) : null;
     const files = [["sepa", "SEPA bank file (pain.001)"], ["journal", "Journal"], ["report", "Run report"]].filter(([name]) => r.links?.[name]);
-    const links = files.length ? h("ul", { id: "run-files" }, files.map(([name, text]) => h("li", {}, h("a", { href: r.links[name], rel: "noreferrer", "data-file": name }, text)))) : null;
+    const links = files.length ? h("ul", { id: "run-files" }, files.map(([name, text]) => h("li", {}, h("a", { href: r.links[name], rel: "noreferrer", "data-file": name, "data-key": `file-${name}` }, text)))) : null;
     const rejected = (r.rejected || []).map((x) => h("tr", {}, h("td", {}, String(x.line)), h("td", {}, x.employeeId || ""), h("td", { class: "reason" }, x.reason)));
     return [facts,
       totals ? [h("h2", {}, "Totals"), totals] : null,
-      links ? [h("h2", {}, "Files"), h("p", { class: "muted small" }, "Each link works for 15 minutes; the page renews them as it refreshes."), links] : null,
+      links ? [h("h2", {}, "Files"), h("p", { class: "muted small" }, "Each link works for 15 minutes: reload the page for new ones."), links] : null,
       r.status === "completed" ? [h("h2", {}, "Not paid"), rejected.length ? table(["Line", "Employee", "Why"], rejected, { id: "run-rejected" }) : h("p", { class: "muted" }, "Every line was paid.")] : null];
-  });
-  await draw();
-  return { nodes: [h("p", {}, h("a", { href: "#/payroll" }, "← Payroll runs")), h("h1", {}, `Payroll run ${runId}`), body], refresh: draw };
+  }); return shown; };
+  // Refreshes while the run is computed; a finished run does not change (its links last 15 minutes).
+  let status = "running";
+  const drawing = async () => { if (status === "running") status = await draw(); };
+  await drawing();
+  return { nodes: [h("p", {}, h("a", { href: "#/payroll" }, "← Payroll runs")), h("h1", {}, `Payroll run ${runId}`), body], refresh: drawing };
 }
 
 // ---------------------------------------------------------------- start

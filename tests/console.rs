@@ -181,7 +181,7 @@ async fn ask_for_a_payroll_run(stack: &Stack) {
     let resp =
         client.post(format!("{}/v1/payroll-runs", stack.url)).bearer_auth("rk_prod_console_paylinq").json(&run).send().await.expect("run");
     assert_eq!(resp.status(), 202);
-    let schedule = json!({"requestDay": 20, "payDay": 25, "employer": employer});
+    let schedule = json!({"requestDay": 20, "payDay": 25, "ruleTable": "nl-2025", "employer": employer});
     let resp = client
         .put(format!("{}/v1/payroll-schedules/org-acme", stack.url))
         .bearer_auth("rk_prod_console_paylinq")

@@ -58,7 +58,8 @@ fn rust_files(dir: &Path) -> Vec<PathBuf> {
 }
 
 /// `a/b.rs` and `a/b/mod.rs` are `a::b`; `lib.rs` and `main.rs` are the crate root (`""`). A
-/// file declared as `mod tests;` beside its parent is the parent's test module: `None`.
+/// file declared as `mod tests;` (or `mod <topic>_tests;`) beside its parent is the parent's test
+/// module: `None`.
 fn module_of(src: &Path, file: &Path) -> Option<String> {
     // A main.rs beside a lib.rs is another crate (the binary); it names the library by its name.
     if file == src.join("main.rs") && src.join("lib.rs").exists() {
@@ -69,7 +70,7 @@ fn module_of(src: &Path, file: &Path) -> Option<String> {
     if matches!(parts.last().map(String::as_str), Some("mod" | "lib" | "main")) {
         parts.pop();
     }
-    if parts.last().map(String::as_str) == Some("tests") {
+    if parts.last().is_some_and(|p| p == "tests" || p.ends_with("_tests")) {
         return None;
     }
     Some(parts.join("::"))
@@ -334,10 +335,12 @@ fn core_layer(module: &str) -> (u8, &'static str) {
             _,
             "payroll" | "payroll::rules" | "payroll::compute" | "payroll::sepa" | "payroll::pdf" | "payroll::job" | "payroll::schedule",
         )
+        | (_, "provision" | "provision::tenant" | "provision::licence" | "provision::cloud_init" | "provision::fleet")
         | ("model", _) => (1, "model"),
         ("ports" | "metrics", _) => (2, "ports"),
         ("auth" | "idempotent" | "ingest" | "delivery" | "manage" | "mail" | "notify", _)
-        | (_, "webhooks::receive" | "payroll::run" | "payroll::requests" | "payroll::tick") => (3, "workflows"),
+        | (_, "webhooks::receive" | "payroll::run" | "payroll::requests" | "payroll::tick")
+        | (_, "provision::workflow" | "provision::steps") => (3, "workflows"),
         ("memory", _) => (4, "test doubles"),
         _ => (u8::MAX, "unplaced"),
     }

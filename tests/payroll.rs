@@ -401,12 +401,21 @@ async fn the_monthly_schedule_asks_for_the_run_once_its_input_is_there_and_the_r
         tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     }
     tick("2025-11-22T05:00:00Z").await.expect("tick");
+    let limit = std::time::Duration::from_secs(30);
+    assert_eq!(stack.metric_total("payroll-batch", "PayrollRunsCompleted", 1.0, limit).await, 1.0);
+    tokio::time::sleep(std::time::Duration::from_secs(3)).await; // the later ticks handled
+    assert_eq!(
+        stack.metric_total("payroll-batch", "PayrollRunsCompleted", 1.0, limit).await,
+        1.0,
+        "one run, though three ticks found the month due"
+    );
+    assert_eq!(stack.metric_total("payroll-batch", "EmployeesPaid", 6.0, limit).await, 6.0, "each employee paid once");
 
     // The runs, listed: the organisation sees its own, Paylinq every organisation's.
     let (status, page) = call(&stack, relay_e2e::stack::ORG_KEY, reqwest::Method::GET, "/v1/payroll-runs".into(), None).await;
     assert_eq!(status, 200, "{page}");
     let runs = page["payrollRuns"].as_array().expect("runs");
-    assert_eq!(runs.len(), 1, "one run, though the month was due on three ticks: {page}");
+    assert_eq!(runs.len(), 1, "{page}");
     let run = &runs[0];
     assert_eq!(
         (run["payrollRunId"].as_str(), run["status"].as_str(), run["payDate"].as_str(), run["totals"]["net"].as_str()),

@@ -36,13 +36,15 @@ impl App {
         let table = Arc::new(DynamoPayroll::new(&sdk, config::required("RELAY_PAYROLL_TABLE")?));
         let bus = Arc::new(EventBridgePublisher::new(&sdk, config::required("RELAY_EVENT_BUS_NAME")?));
         let metrics = Arc::new(EmfMetrics::from_env("payroll-batch"));
-        let tick = ScheduleTick::new(TickPorts {
-            schedules: table.clone(),
-            runs: table.clone(),
-            inputs: blobs.clone(),
-            bus: bus.clone(),
-            metrics: metrics.clone(),
-        });
+        let tables = rules::built_in().map_err(|e| ConfigError::Invalid {
+            name: "rules/payroll",
+            expected: "valid rule tables",
+            value: e.to_string(),
+        })?;
+        let tick = ScheduleTick::new(
+            TickPorts { schedules: table.clone(), runs: table.clone(), inputs: blobs.clone(), bus: bus.clone(), metrics: metrics.clone() },
+            tables.iter().map(|t| t.id.clone()).collect(),
+        );
         let ports = PayrollPorts {
             runs: table,
             reader: blobs.clone(),
@@ -52,11 +54,6 @@ impl App {
             chunks: Arc::new(SqsChunks::new(&sdk, config::required("RELAY_PAYROLL_CHUNK_QUEUE_URL")?)),
             metrics,
         };
-        let tables = rules::built_in().map_err(|e| ConfigError::Invalid {
-            name: "rules/payroll",
-            expected: "valid rule tables",
-            value: e.to_string(),
-        })?;
         let chunk_size = config::number("RELAY_PAYROLL_CHUNK_SIZE", 500)?.clamp(1, 1_000) as u32;
         let link_lifetime = std::time::Duration::from_secs(link_days * 24 * 3600);
         Ok(Self { batch: PayrollBatch::new(ports, PayrollConfig { chunk_size, tables, link_lifetime }), tick })

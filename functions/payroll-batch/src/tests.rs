@@ -42,13 +42,16 @@ async fn the_fixtures_run_a_payroll_and_unhandleable_messages_are_dropped() {
     };
     let config = PayrollConfig { chunk_size: 500, tables: rules::built_in().unwrap(), link_lifetime: std::time::Duration::from_secs(3600) };
     let schedules = Arc::new(MemoryPayrollSchedules::default());
-    let tick = ScheduleTick::new(TickPorts {
-        schedules: schedules.clone(),
-        runs: runs.clone(),
-        inputs: blobs.clone(),
-        bus: bus.clone(),
-        metrics: Arc::new(RecordedMetrics::default()),
-    });
+    let tick = ScheduleTick::new(
+        TickPorts {
+            schedules: schedules.clone(),
+            runs: runs.clone(),
+            inputs: blobs.clone(),
+            bus: bus.clone(),
+            metrics: Arc::new(RecordedMetrics::default()),
+        },
+        vec!["nl-2025".into()],
+    );
     let app = App { batch: PayrollBatch::new(ports, config), tick };
 
     let answer = app.handle(fixture("payroll-batch-run-requested.json")).await.unwrap();
@@ -60,7 +63,8 @@ async fn the_fixtures_run_a_payroll_and_unhandleable_messages_are_dropped() {
     assert_eq!((run.chunks_done, run.totals.map(|t| t.net.to_string())), (1, Some("1917.00".to_string())));
     assert!(bus.events().iter().any(|e| e.event_type == "payroll.completed"));
 
-    // The schedule's tick on org-demo's request day asks for its month (the input is there).
+    // The schedule's tick on org-demo's request day: November was just run by hand (above), so
+    // it is skipped, not paid again; December is asked for on its day.
     let employer = EmployerAccount { name: "Acme B.V.".into(), iban: "NL91ABNA0417164300".into(), bic: None };
     let schedule = PayrollSchedule {
         organization_id: "org-demo".into(),
@@ -73,8 +77,15 @@ async fn the_fixtures_run_a_payroll_and_unhandleable_messages_are_dropped() {
     schedules.put_schedule(&schedule).await.unwrap();
     let answer = app.handle(fixture("payroll-batch-schedule-tick.json")).await.unwrap();
     assert!(answer.batch_item_failures.is_empty());
-    let asked = bus.events().into_iter().find(|e| e.event_type == "payroll.run.requested").expect("the month asked for");
-    assert_eq!(asked.payload.as_ref().and_then(|p| p["payrollRunId"].as_str()), Some("scheduled-2025-11"));
+    assert!(!bus.events().iter().any(|e| e.event_type == "payroll.run.requested"), "November is not asked for twice");
+    let state = schedules.list_schedules().await.unwrap().remove(0);
+    assert_eq!((state.last_tick.map(|t| t.outcome), state.last_settled.as_deref()), (Some("skipped".into()), Some("2025-11")));
+    blobs.put_blob("inputs/org-demo/2025-12.jsonl", line.to_string().into_bytes(), "application/x-ndjson").await.unwrap();
+    let mut december = fixture("payroll-batch-schedule-tick.json");
+    december.records[0].body = Some(r#"{"payrollScheduleTick": "2025-12-20T05:00:00Z"}"#.into());
+    assert!(app.handle(december).await.unwrap().batch_item_failures.is_empty());
+    let asked = bus.events().into_iter().find(|e| e.event_type == "payroll.run.requested").expect("December asked for");
+    assert_eq!(asked.payload.as_ref().and_then(|p| p["payrollRunId"].as_str()), Some("scheduled-2025-12"));
     let mut bad_tick = fixture("payroll-batch-schedule-tick.json");
     bad_tick.records[0].body = Some(r#"{"payrollScheduleTick": "yesterday"}"#.into());
     assert!(app.handle(bad_tick).await.unwrap().batch_item_failures.is_empty(), "a tick without a time is dropped");

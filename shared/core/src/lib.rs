@@ -12,7 +12,8 @@
 //!    idempotency records, delivery records, subscriptions, sources, mail and its templates, ids,
 //!    problems, replies);
 //!    and the pure halves of incoming webhooks: [`webhooks::verify`], [`webhooks::mapping`],
-//!    [`webhooks::sources`]; [`payroll`]'s rule tables, pay computation, SEPA file and PDF.
+//!    [`webhooks::sources`]; [`payroll`]'s rule tables, pay computation, SEPA file and PDF;
+//!    [`provision`]'s tenants, licences, cloud-config and fleet.
 //! 3. **Ports**: [`ports`], the traits the outside world implements (stores, bus, queues,
 //!    mail, HTTP), and [`metrics`], the metric names and their port.
 //! 4. **Workflows**, over `Arc<dyn Port>`s: [`auth`] (API keys), [`idempotent`] (the

@@ -57,8 +57,16 @@ pub const PAYROLL_RUNS_COMPLETED: &str = "PayrollRunsCompleted";
 pub const EMPLOYEES_PAID: &str = "EmployeesPaid";
 /// Input lines of a completed run that were not paid (listed with the reason in its report).
 pub const EMPLOYEES_REJECTED: &str = "EmployeesRejected";
-/// Scheduled runs that are due but whose input has not been uploaded (per due schedule, per tick).
-pub const PAYROLL_INPUTS_MISSING: &str = "PayrollInputsMissing";
+/// Scheduled runs that are due but cannot be asked for yet: their input is not uploaded, or no
+/// rule table of their year is built in (per due schedule, per tick).
+pub const SCHEDULED_RUNS_WAITING: &str = "ScheduledRunsWaiting";
+
+/// Tenants that reached `active` (provision).
+pub const TENANTS_PROVISIONED: &str = "TenantsProvisioned";
+/// Provisioning workflows that failed (dimension `Step`: where).
+pub const PROVISIONING_FAILED: &str = "ProvisioningFailed";
+/// How long a provisioning step took from its start to done, waits included (dimension `Step`).
+pub const STEP_DURATION: &str = "StepDuration";
 
 /// CloudWatch's unit for a value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -48,6 +48,7 @@ struct World {
     mail_log: Arc<MemoryMailLog>,
     bus: Arc<MemoryBus>,
     secrets: SecretBox,
+    payroll_runs: Arc<MemoryPayrollRuns>,
 }
 
 async fn world() -> World {
@@ -99,9 +100,10 @@ async fn world() -> World {
         IntakeConfig::default(),
     );
     let payroll_files = Arc::new(MemoryBlobs::default());
+    let payroll_runs = Arc::new(MemoryPayrollRuns::default());
     let payroll = PayrollApi::new(
         PayrollApiPorts {
-            runs: Arc::new(MemoryPayrollRuns::default()),
+            runs: payroll_runs.clone(),
             schedules: Arc::new(MemoryPayrollSchedules::default()),
             bus: bus.clone(),
             reader: payroll_files.clone(),
@@ -116,7 +118,7 @@ async fn world() -> World {
         records: MailRecords { log: mail_log.clone(), suppressions: mail_log.clone() },
         payroll,
     };
-    World { app, subscriptions, deliveries, events, retries, mailer, mail_log, bus, secrets }
+    World { app, subscriptions, deliveries, events, retries, mailer, mail_log, bus, secrets, payroll_runs }
 }
 
 impl World {

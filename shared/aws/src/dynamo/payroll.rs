@@ -12,7 +12,7 @@ use aws_sdk_dynamodb::types::{Put, ReturnValue, TransactWriteItem, Update};
 use aws_sdk_dynamodb::Client;
 use chrono::{DateTime, Utc};
 use relay_core::payroll::job::{RunRecord, RunStatus, Totals};
-use relay_core::payroll::schedule::{PayrollSchedule, TickOutcome};
+use relay_core::payroll::schedule::{PayrollSchedule, ScheduleState, TickOutcome};
 use relay_core::ports::{PayrollRuns, PayrollSchedules, StoreError};
 use serde::{Deserialize, Serialize};
 
@@ -260,7 +260,7 @@ impl PayrollSchedules for DynamoPayroll {
         Ok(out.attributes.is_some())
     }
 
-    async fn list_schedules(&self) -> Result<Vec<(PayrollSchedule, Option<TickOutcome>)>, StoreError> {
+    async fn list_schedules(&self) -> Result<Vec<ScheduleState>, StoreError> {
         let mut all = Vec::new();
         let mut start = None;
         loop {
@@ -276,8 +276,16 @@ impl PayrollSchedules for DynamoPayroll {
                 .await
                 .or_store("dynamodb:Query")?;
             for item in out.items() {
-                let Some(schedule) = get_s(item, "doc").and_then(|d| serde_json::from_str(d).ok()) else { continue };
-                all.push((schedule, get_s(item, "lastTick").and_then(|t| serde_json::from_str(t).ok())));
+                let Some(schedule) = get_s(item, "doc").and_then(|d| serde_json::from_str(d).ok()) else {
+                    // Never silently: a schedule that cannot be read does not tick.
+                    tracing::error!(organization = get_s(item, "sk").unwrap_or(""), "a payroll schedule that cannot be read is left out");
+                    continue;
+                };
+                all.push(ScheduleState {
+                    schedule,
+                    last_tick: get_s(item, "lastTick").and_then(|t| serde_json::from_str(t).ok()),
+                    last_settled: get_s(item, "lastSettled").map(str::to_string),
+                });
             }
             start = out.last_evaluated_key;
             if start.is_none() {
@@ -287,16 +295,20 @@ impl PayrollSchedules for DynamoPayroll {
     }
 
     async fn note_tick(&self, organization_id: &str, tick: &TickOutcome) -> Result<(), StoreError> {
-        let result = self
+        let update = self
             .client
             .update_item()
             .table_name(&self.table)
             .set_key(Some(Self::schedule_key(organization_id)))
-            .update_expression("SET lastTick = :tick")
             .condition_expression("attribute_exists(doc)")
-            .expression_attribute_values(":tick", s(&serde_json::to_string(tick).map_err(|e| StoreError::new("encode tick", e))?))
-            .send()
-            .await;
+            .expression_attribute_values(":tick", s(&serde_json::to_string(tick).map_err(|e| StoreError::new("encode tick", e))?));
+        let update = match tick.settles() {
+            true => update
+                .update_expression("SET lastTick = :tick, lastSettled = :period")
+                .expression_attribute_values(":period", s(&tick.period)),
+            false => update.update_expression("SET lastTick = :tick"),
+        };
+        let result = update.send().await;
         conditional(result, "dynamodb:UpdateItem")?;
         Ok(())
     }

@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 
 use super::guard::lock;
 use crate::payroll::job::{ChunkMessage, RunRecord, RunStatus, Totals};
-use crate::payroll::schedule::{PayrollSchedule, TickOutcome};
+use crate::payroll::schedule::{PayrollSchedule, ScheduleState, TickOutcome};
 use crate::ports::{ChunkQueue, PayrollRuns, PayrollSchedules, StoreError};
 
 /// Each run by (organisation, run id), with the chunks counted so far.
@@ -93,18 +93,22 @@ impl PayrollRuns for MemoryPayrollRuns {
     }
 }
 
-/// Schedules by organisation, with their last tick.
+/// Schedules by organisation, with what their ticks did.
 #[derive(Default)]
 pub struct MemoryPayrollSchedules {
-    pub schedules: Mutex<BTreeMap<String, (PayrollSchedule, Option<TickOutcome>)>>,
+    pub schedules: Mutex<BTreeMap<String, ScheduleState>>,
 }
 
 #[async_trait]
 impl PayrollSchedules for MemoryPayrollSchedules {
     async fn put_schedule(&self, schedule: &PayrollSchedule) -> Result<(), StoreError> {
         let mut all = lock(&self.schedules);
-        let last = all.get(&schedule.organization_id).and_then(|(_, t)| t.clone());
-        all.insert(schedule.organization_id.clone(), (schedule.clone(), last));
+        let state = all.entry(schedule.organization_id.clone()).or_insert_with(|| ScheduleState {
+            schedule: schedule.clone(),
+            last_tick: None,
+            last_settled: None,
+        });
+        state.schedule = schedule.clone();
         Ok(())
     }
 
@@ -112,13 +116,16 @@ impl PayrollSchedules for MemoryPayrollSchedules {
         Ok(lock(&self.schedules).remove(organization_id).is_some())
     }
 
-    async fn list_schedules(&self) -> Result<Vec<(PayrollSchedule, Option<TickOutcome>)>, StoreError> {
+    async fn list_schedules(&self) -> Result<Vec<ScheduleState>, StoreError> {
         Ok(lock(&self.schedules).values().cloned().collect())
     }
 
     async fn note_tick(&self, organization_id: &str, tick: &TickOutcome) -> Result<(), StoreError> {
-        if let Some((_, last)) = lock(&self.schedules).get_mut(organization_id) {
-            *last = Some(tick.clone());
+        if let Some(state) = lock(&self.schedules).get_mut(organization_id) {
+            state.last_tick = Some(tick.clone());
+            if tick.settles() {
+                state.last_settled = Some(tick.period.clone());
+            }
         }
         Ok(())
     }

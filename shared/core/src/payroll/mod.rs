@@ -27,4 +27,6 @@ pub mod sepa;
 pub mod tick;
 
 #[cfg(test)]
+mod schedule_tests;
+#[cfg(test)]
 mod tests;

@@ -14,7 +14,7 @@ use chrono::{DateTime, Utc};
 use serde_json::{json, Map, Value};
 
 use super::job::{is_id, RunRecord, RunRequest, RunStatus};
-use super::schedule::{input_key, PayrollSchedule, TickOutcome};
+use super::schedule::{input_key, period_of, PayrollSchedule, ScheduleState, RUN_ID_PREFIX};
 use crate::manage::unavailable;
 use crate::model::problem::{Problem, ProblemKind};
 use crate::ports::{BlobReader, EventPublisher, LinkSigner, PayrollRuns, PayrollSchedules};
@@ -53,6 +53,12 @@ impl PayrollApi {
             .map_err(|e| Problem::new(ProblemKind::InvalidRequest, format!("not a payroll run request: {e}")))?;
         if let Some(why) = request.problems() {
             return Err(Problem::new(ProblemKind::InvalidRequest, why));
+        }
+        if request.payroll_run_id.starts_with(RUN_ID_PREFIX) {
+            return Err(Problem::new(
+                ProblemKind::InvalidRequest,
+                format!("payrollRunIds beginning with {RUN_ID_PREFIX} are the monthly schedule's"),
+            ));
         }
         if !self.table_ids.contains(&request.table_id()) {
             return Err(Problem::new(
@@ -113,9 +119,11 @@ impl PayrollApi {
     /// A page of runs, newest first, of one organisation or of all.
     pub async fn list(&self, organization_id: Option<&str>, cursor: Option<&str>, limit: u32) -> Result<Value, Problem> {
         asked_organisation(organization_id)?;
-        // A cursor is a run's listing key: `<created>~<organisation>~<run>`.
-        if cursor.is_some_and(|c| c.splitn(3, '~').filter(|part| !part.is_empty()).count() != 3) {
-            return Err(Problem::new(ProblemKind::InvalidRequest, "cursor must be the nextCursor of a previous page"));
+        // A cursor is a run's listing key, `<created>~<organisation>~<run>`, of this same list.
+        let parts: Vec<&str> = cursor.map(|c| c.splitn(3, '~').collect()).unwrap_or_default();
+        let foreign = organization_id.is_some_and(|o| parts.get(1).is_some_and(|c| *c != o));
+        if cursor.is_some() && (parts.len() != 3 || parts.iter().any(|p| p.is_empty()) || foreign) {
+            return Err(Problem::new(ProblemKind::InvalidRequest, "cursor must be the nextCursor of a previous page of this list"));
         }
         let (runs, next) =
             self.ports.runs.list_runs(organization_id, cursor, limit.clamp(1, 100)).await.map_err(|e| match e.operation {
@@ -136,13 +144,32 @@ impl PayrollApi {
         if let Some(why) = schedule.problems() {
             return Err(Problem::new(ProblemKind::InvalidRequest, why));
         }
-        let table = schedule.rule_table.clone();
-        if let Some(t) = table.filter(|t| !self.table_ids.contains(t)) {
-            return Err(Problem::new(ProblemKind::InvalidRequest, format!("no rule table {t} (tables: {})", self.table_ids.join(", "))));
+        // Replacing a schedule keeps its first period (re-settling it from today would skip a
+        // month still pending) and what its ticks did.
+        let all = self.ports.schedules.list_schedules().await.map_err(unavailable)?;
+        let existing = all.into_iter().find(|s| s.schedule.organization_id == organization_id);
+        if schedule.first_period.is_none() {
+            schedule.first_period = existing.as_ref().and_then(|e| e.schedule.first_period.clone());
         }
         let schedule = schedule.settled(now.date_naive());
+        let last_settled = existing.as_ref().and_then(|e| e.last_settled.clone());
+        // The month it asks for next must have a rule table, or that run would be recorded failed.
+        if let Some(month) = schedule.pending_month(last_settled.as_deref()) {
+            let table = schedule.request_for(month).table_id();
+            if !self.table_ids.contains(&table) {
+                return Err(Problem::new(
+                    ProblemKind::InvalidRequest,
+                    format!(
+                        "no rule table {table} for {} (tables: {}); name ruleTable, or add the table first",
+                        period_of(month),
+                        self.table_ids.join(", ")
+                    ),
+                ));
+            }
+        }
         self.ports.schedules.put_schedule(&schedule).await.map_err(unavailable)?;
-        Ok(schedule_view(&schedule, None, now))
+        let last_tick = existing.and_then(|e| e.last_tick);
+        Ok(schedule_view(&ScheduleState { schedule, last_tick, last_settled }, now))
     }
 
     /// Every schedule (of one organisation, when named), with what its last tick did and when
@@ -150,11 +177,8 @@ impl PayrollApi {
     pub async fn schedules(&self, organization_id: Option<&str>, now: DateTime<Utc>) -> Result<Value, Problem> {
         asked_organisation(organization_id)?;
         let all = self.ports.schedules.list_schedules().await.map_err(unavailable)?;
-        let views: Vec<Value> = all
-            .iter()
-            .filter(|(s, _)| organization_id.is_none_or(|o| s.organization_id == o))
-            .map(|(s, last)| schedule_view(s, last.as_ref(), now))
-            .collect();
+        let views: Vec<Value> =
+            all.iter().filter(|s| organization_id.is_none_or(|o| s.schedule.organization_id == o)).map(|s| schedule_view(s, now)).collect();
         Ok(json!({ "payrollSchedules": views }))
     }
 
@@ -175,14 +199,18 @@ fn asked_organisation(organization_id: Option<&str>) -> Result<(), Problem> {
     }
 }
 
-fn schedule_view(schedule: &PayrollSchedule, last: Option<&TickOutcome>, now: DateTime<Utc>) -> Value {
+fn schedule_view(state: &ScheduleState, now: DateTime<Utc>) -> Value {
+    let schedule = &state.schedule;
     let mut v = serde_json::to_value(schedule).unwrap_or_default();
     if let Value::Object(map) = &mut v {
-        if let Some((on, period)) = schedule.next_request(now.date_naive()) {
+        if let Some((on, period)) = schedule.next_request(now.date_naive(), state.last_settled.as_deref()) {
             map.insert("nextRequest".into(), json!({"on": on, "period": period, "input": input_key(&schedule.organization_id, &period)}));
         }
-        if let Some(last) = last {
+        if let Some(last) = &state.last_tick {
             map.insert("lastTick".into(), json!(last));
+        }
+        if let Some(settled) = &state.last_settled {
+            map.insert("lastSettled".into(), json!(settled));
         }
     }
     v

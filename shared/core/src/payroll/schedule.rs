@@ -1,11 +1,12 @@
 //! An organisation's monthly payroll schedule: the standing order behind its regular run.
 //!
 //! The schedule in template.yaml (`PayrollMonthlySchedule`) ticks once a day; on every tick on or
-//! after an organisation's `requestDay`, the month's run is asked for if it has not been and its
-//! input is there. The month's run has the id `scheduled-<period>` and reads
-//! `inputs/<organisation>/<period>.jsonl`, so a tick repeated (or a day's tick after the run was
-//! asked for) asks for the same run, which is done once. Off-cycle runs (a correction, a bonus)
-//! are asked for by hand with their own ids.
+//! after the pending month's `requestDay`, that month's run is asked for once its input and its
+//! rule table are there, unless the month was already run by hand. The month's run has the id
+//! `scheduled-<period>` and reads `inputs/<organisation>/<period>.jsonl`, so a tick repeated
+//! asks for the same run, which is done once. The month is then settled and the schedule moves
+//! to the next; a month not asked for in time stays pending, so none is skipped. Off-cycle runs
+//! (a correction, a bonus) are asked for by hand with their own ids.
 
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
@@ -35,6 +36,15 @@ pub struct PayrollSchedule {
     pub first_period: Option<String>,
 }
 
+/// A schedule as kept, with what its ticks did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScheduleState {
+    pub schedule: PayrollSchedule,
+    pub last_tick: Option<TickOutcome>,
+    /// The last month settled: asked for, or found already run by hand.
+    pub last_settled: Option<String>,
+}
+
 /// What the last tick that found the schedule due did with it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -42,9 +52,17 @@ pub struct TickOutcome {
     pub at: DateTime<Utc>,
     pub period: String,
     pub payroll_run_id: String,
-    /// `requested`, or `waiting` (for the input).
+    /// `requested`; `skipped` (the month was already run by hand); `waiting` (for the input,
+    /// or for a rule table of the month's year).
     pub outcome: String,
     pub detail: String,
+}
+
+impl TickOutcome {
+    /// The month is done with: the next tick looks at the month after.
+    pub fn settles(&self) -> bool {
+        matches!(self.outcome.as_str(), "requested" | "skipped")
+    }
 }
 
 /// The prefix of a scheduled run's id.
@@ -70,32 +88,35 @@ impl PayrollSchedule {
     pub fn settled(mut self, today: NaiveDate) -> Self {
         if self.first_period.is_none() {
             let month = if today.day() < self.request_day { Some(today) } else { today.checked_add_months(chrono::Months::new(1)) };
-            self.first_period = month.map(|d| format!("{:04}-{:02}", d.year(), d.month()));
+            self.first_period = month.map(period_of);
         }
         self
     }
 
-    /// The month's run asked for on `today`, or none before the month's `requestDay` or before
-    /// the schedule's first period.
-    pub fn due(&self, today: NaiveDate) -> Option<RunRequest> {
-        let request = self.request_for(today);
-        let started = self.first_period.as_deref().is_none_or(|first| request.period.as_str() >= first);
-        (today.day() >= self.request_day && started).then_some(request)
+    /// The month the schedule asks for next: the first after the last one settled (asked for,
+    /// or found already run by hand), from `firstPeriod` on. A month not asked for in time (its
+    /// input late, ticks failing) stays the pending one until it is: no month is skipped.
+    pub fn pending_month(&self, last_settled: Option<&str>) -> Option<NaiveDate> {
+        let first = month_start(self.first_period.as_deref()?)?;
+        let after = last_settled.and_then(month_start).and_then(|d| d.checked_add_months(chrono::Months::new(1)));
+        Some(after.map_or(first, |a| a.max(first)))
     }
 
-    /// The next day, from `today` on, that the schedule asks for a month's run, and that month.
-    pub fn next_request(&self, today: NaiveDate) -> Option<(NaiveDate, String)> {
-        (0..=24).find_map(|ahead| {
-            let day = today.with_day(1)?.checked_add_months(chrono::Months::new(ahead))?.with_day(self.request_day)?;
-            let period = format!("{:04}-{:02}", day.year(), day.month());
-            let started = self.first_period.as_deref().is_none_or(|first| period.as_str() >= first);
-            (day >= today && started).then_some((day, period))
-        })
+    /// The run due on `today`: the pending month's, once its request day has come.
+    pub fn due(&self, today: NaiveDate, last_settled: Option<&str>) -> Option<RunRequest> {
+        let month = self.pending_month(last_settled)?;
+        (month.with_day(self.request_day)? <= today).then(|| self.request_for(month))
+    }
+
+    /// When the schedule next asks, and for which month (today, when a month is overdue).
+    pub fn next_request(&self, today: NaiveDate, last_settled: Option<&str>) -> Option<(NaiveDate, String)> {
+        let month = self.pending_month(last_settled)?;
+        Some((month.with_day(self.request_day)?.max(today), period_of(month)))
     }
 
     /// The run of `day`'s month.
-    fn request_for(&self, day: NaiveDate) -> RunRequest {
-        let period = format!("{:04}-{:02}", day.year(), day.month());
+    pub fn request_for(&self, day: NaiveDate) -> RunRequest {
+        let period = period_of(day);
         let first = day.with_day(1).unwrap_or(day);
         let last = first.checked_add_months(chrono::Months::new(1)).and_then(|d| d.pred_opt()).unwrap_or(first);
         let pay_date = first.with_day(self.pay_day.min(last.day())).unwrap_or(last);
@@ -114,4 +135,9 @@ impl PayrollSchedule {
 /// Where Paylinq uploads a month's input for the scheduled run.
 pub fn input_key(organization_id: &str, period: &str) -> String {
     format!("inputs/{organization_id}/{period}.jsonl")
+}
+
+/// `2026-12` of a day in December 2026.
+pub fn period_of(day: NaiveDate) -> String {
+    format!("{:04}-{:02}", day.year(), day.month())
 }

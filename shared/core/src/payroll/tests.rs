@@ -13,18 +13,16 @@ use serde_json::{json, Value};
 use super::job::{EmployerAccount, RunRecord, RunRequest, RunStatus};
 use super::rules::RuleTable;
 use super::run::{PayrollBatch, PayrollConfig, PayrollError, PayrollPorts};
-use super::schedule::PayrollSchedule;
-use super::tick::{ScheduleTick, TickPorts, TickReport};
-use crate::memory::{MemoryBlobs, MemoryBus, MemoryChunkQueue, MemoryPayrollRuns, MemoryPayrollSchedules, RecordedMetrics};
-use crate::metrics::{EMPLOYEES_PAID, PAYROLL_INPUTS_MISSING};
+use crate::memory::{MemoryBlobs, MemoryBus, MemoryChunkQueue, MemoryPayrollRuns, RecordedMetrics};
+use crate::metrics::EMPLOYEES_PAID;
 use crate::model::envelope::EventEnvelope;
-use crate::ports::{BlobExists, BlobReader, BlobWriter, EventPublisher, PayrollRuns, PayrollSchedules, PublishError, StoreError};
+use crate::ports::{BlobExists, BlobReader, BlobWriter, EventPublisher, PayrollRuns, PublishError, StoreError};
 
 const NL_2025: &str = include_str!("../../../../rules/payroll/nl-2025.json");
 
 /// The six employees worked out by hand in `compute.rs`, a malformed line, a blank line, and
 /// an employee on two lines (lines 8 and 10).
-fn input() -> String {
+pub(super) fn input() -> String {
     [
         json!({"employeeId": "e1", "name": "Anna de Vries", "email": "anna@example.nl", "iban": "NL91ABNA0417164300", "grossPay": "2000.00", "pensionScheme": "none", "taxCreditApplied": true}).to_string(),
         json!({"employeeId": "e2", "name": "Zoë Ørsted", "email": "zoe@example.nl", "iban": "DE89370400440532013000", "grossPay": "4000.00", "pensionScheme": "basic", "taxCreditApplied": true}).to_string(),
@@ -40,7 +38,7 @@ fn input() -> String {
     .join("\n")
 }
 
-fn request() -> RunRequest {
+pub(super) fn request() -> RunRequest {
     RunRequest {
         payroll_run_id: "run-2025-11".into(),
         organization_id: "org-1".into(),
@@ -54,8 +52,8 @@ fn request() -> RunRequest {
 
 /// A blob store that fails its `n`th write once (a crash mid-chunk).
 #[derive(Default)]
-struct Flaky {
-    inner: MemoryBlobs,
+pub(super) struct Flaky {
+    pub(super) inner: MemoryBlobs,
     writes: AtomicUsize,
     fail_at: AtomicUsize,
 }
@@ -113,16 +111,16 @@ impl EventPublisher for Bus {
     }
 }
 
-struct World {
-    batch: PayrollBatch,
-    runs: Arc<MemoryPayrollRuns>,
-    blobs: Arc<Flaky>,
+pub(super) struct World {
+    pub(super) batch: PayrollBatch,
+    pub(super) runs: Arc<MemoryPayrollRuns>,
+    pub(super) blobs: Arc<Flaky>,
     bus: Arc<Bus>,
     queue: Arc<MemoryChunkQueue>,
-    metrics: Arc<RecordedMetrics>,
+    pub(super) metrics: Arc<RecordedMetrics>,
 }
 
-async fn world(tables: Vec<RuleTable>) -> World {
+pub(super) async fn world(tables: Vec<RuleTable>) -> World {
     let blobs = Arc::new(Flaky::default());
     blobs.inner.put_blob("inputs/org-1/2025-11.jsonl", input().into_bytes(), "application/x-ndjson").await.unwrap();
     let (runs, bus, queue, metrics) = (
@@ -144,7 +142,7 @@ async fn world(tables: Vec<RuleTable>) -> World {
     World { batch: PayrollBatch::new(ports, config), runs, blobs, bus, queue, metrics }
 }
 
-fn table() -> Vec<RuleTable> {
+pub(super) fn table() -> Vec<RuleTable> {
     vec![RuleTable::parse(NL_2025).unwrap()]
 }
 
@@ -162,7 +160,7 @@ impl World {
     }
 
     /// Hands every queued chunk to the worker until the queue is empty; answers the failures.
-    async fn work(&self) -> usize {
+    pub(super) async fn work(&self) -> usize {
         let mut failures = 0;
         loop {
             let chunks = self.queue.take();
@@ -335,107 +333,4 @@ async fn the_run_pays_what_it_split_whatever_happens_to_the_input_or_the_request
     let run = w.run().await;
     assert_eq!((run.chunks_done, run.status), (3, RunStatus::Completed));
     assert_eq!(run.totals.unwrap().net.to_string(), "18274.13", "the run's copy of its input is what is paid");
-}
-
-// ---------------------------------------------------------------- the monthly schedule
-
-fn schedule(org: &str, first_period: &str) -> PayrollSchedule {
-    PayrollSchedule {
-        organization_id: org.into(),
-        request_day: 20,
-        pay_day: 25,
-        employer: request().employer,
-        rule_table: None,
-        first_period: Some(first_period.into()),
-    }
-}
-
-fn at(day: &str) -> chrono::DateTime<Utc> {
-    format!("{day}T05:00:00Z").parse().unwrap()
-}
-
-#[test]
-fn a_schedule_says_what_is_wrong_and_asks_for_the_right_month() {
-    let ok = schedule("org-1", "2025-11");
-    assert_eq!(ok.problems(), None);
-    let bad = |f: fn(&mut PayrollSchedule)| {
-        let mut s = schedule("org-1", "2025-11");
-        f(&mut s);
-        s.problems().expect("refused")
-    };
-    assert!(bad(|s| s.request_day = 29).contains("requestDay"));
-    assert!(bad(|s| s.pay_day = 19).contains("payDay"));
-    assert!(bad(|s| s.first_period = Some("2025-13".into())).contains("firstPeriod"));
-    assert!(bad(|s| s.employer.iban = "NL91ABNA0417164301".into()).contains("iban"));
-    assert!(bad(|s| s.organization_id = "org 1".into()).contains("organizationId"));
-
-    // Left out, the first period is the first month whose request day is still ahead.
-    let day = |d: &str| NaiveDate::parse_from_str(d, "%Y-%m-%d").unwrap();
-    let open = PayrollSchedule { first_period: None, ..ok.clone() };
-    assert_eq!(open.clone().settled(day("2025-11-19")).first_period.as_deref(), Some("2025-11"));
-    assert_eq!(open.clone().settled(day("2025-11-20")).first_period.as_deref(), Some("2025-12"));
-    assert_eq!(open.settled(day("2025-12-31")).first_period.as_deref(), Some("2026-01"));
-
-    assert_eq!(ok.due(day("2025-11-19")), None, "not before the request day");
-    assert_eq!(ok.due(day("2025-10-25")), None, "not before the first period");
-    let due = ok.due(day("2025-11-20")).expect("due");
-    assert_eq!(
-        (due.payroll_run_id.as_str(), due.period.as_str(), due.input.as_str()),
-        ("scheduled-2025-11", "2025-11", "inputs/org-1/2025-11.jsonl")
-    );
-    assert_eq!(due.pay_date, day("2025-11-25"));
-    let end_of_month = PayrollSchedule { pay_day: 31, ..ok.clone() };
-    assert_eq!(end_of_month.due(day("2026-02-27")).unwrap().pay_date, day("2026-02-28"), "a short month pays on its last day");
-    assert_eq!(ok.next_request(day("2025-11-21")), Some((day("2025-12-20"), "2025-12".into())));
-    assert_eq!(ok.next_request(day("2025-10-01")), Some((day("2025-11-20"), "2025-11".into())), "not before the first period");
-}
-
-#[tokio::test]
-async fn the_daily_tick_asks_for_each_due_month_once_and_waits_for_an_input_not_yet_uploaded() {
-    let w = world(table()).await;
-    let schedules = Arc::new(MemoryPayrollSchedules::default());
-    schedules.put_schedule(&schedule("org-1", "2025-11")).await.unwrap();
-    schedules.put_schedule(&schedule("org-2", "2025-11")).await.unwrap();
-    let bus = Arc::new(MemoryBus::default());
-    let metrics = Arc::new(RecordedMetrics::default());
-    let tick = ScheduleTick::new(TickPorts {
-        schedules: schedules.clone(),
-        runs: w.runs.clone(),
-        inputs: w.blobs.clone(),
-        bus: bus.clone(),
-        metrics: metrics.clone(),
-    });
-
-    assert_eq!(tick.tick(at("2025-11-19")).await.unwrap(), TickReport::default(), "nothing is due the day before");
-    let report = tick.tick(at("2025-11-20")).await.unwrap();
-    assert_eq!(report.requested, ["org-1/scheduled-2025-11"]);
-    assert_eq!(report.waiting, ["org-2/scheduled-2025-11"], "org-2 uploaded nothing");
-    assert_eq!(metrics.total(PAYROLL_INPUTS_MISSING), 1.0);
-    let last = |org: &str| schedules.schedules.lock().unwrap()[org].1.clone().unwrap();
-    assert_eq!(last("org-2").outcome, "waiting");
-    assert_eq!(last("org-1").outcome, "requested");
-
-    // A tick repeated before the run was recorded asks again with the same event: one run.
-    tick.tick(at("2025-11-20")).await.unwrap();
-    let asked = bus.events();
-    assert_eq!(asked.len(), 2);
-    assert_eq!(asked[0].event_id, asked[1].event_id);
-    assert_eq!(asked[0].event_type, "payroll.run.requested");
-    let mut payload = asked[0].payload.clone().unwrap();
-    payload.insert("organizationId".into(), json!(asked[0].organization_id));
-    let asked_for: RunRequest = serde_json::from_value(Value::Object(payload)).unwrap();
-    assert_eq!(asked_for, schedule("org-1", "2025-11").due(NaiveDate::from_ymd_opt(2025, 11, 20).unwrap()).unwrap());
-
-    // The payroll function runs it; later ticks see the run and ask for nothing.
-    w.batch.request(&asked_for, Utc::now()).await.unwrap();
-    assert_eq!(w.work().await, 0);
-    let run = w.runs.get_run("org-1", "scheduled-2025-11").await.unwrap().unwrap();
-    assert_eq!(run.status, RunStatus::Completed);
-    let report = tick.tick(at("2025-11-21")).await.unwrap();
-    assert!(report.requested.is_empty(), "{report:?}");
-    assert_eq!(bus.events().len(), 2);
-
-    // org-2's input arrives late: the next tick asks for its month.
-    w.blobs.inner.put_blob("inputs/org-2/2025-11.jsonl", input().into_bytes(), "application/x-ndjson").await.unwrap();
-    assert_eq!(tick.tick(at("2025-11-22")).await.unwrap().requested, ["org-2/scheduled-2025-11"]);
 }

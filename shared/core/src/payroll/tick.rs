@@ -1,20 +1,21 @@
-//! The schedule's daily tick (payroll-batch): every organisation whose monthly run is due and
-//! not yet asked for gets it asked for, by the same `payroll.run.requested` Paylinq would publish.
+//! The schedule's daily tick (payroll-batch): every organisation whose pending month is due gets
+//! its run asked for, by the same `payroll.run.requested` Paylinq would publish.
 //!
-//! The run is asked for only once its input is in the bucket: a run asked for without one would
-//! be recorded failed under the month's id, and the upload that came a day late could never be
-//! run. Until then every tick notes that it waits (on the schedule, and as the
-//! `PayrollInputsMissing` metric, which an alarm watches). A tick repeated, or one after the run
-//! was asked for, publishes nothing new: the run exists, and the event's id is the run's.
+//! The run is asked for only once its input is in the bucket and a rule table of its year is
+//! built in: a run asked for without either would be recorded failed under the month's id, and
+//! could never be run. Until then every tick notes that it waits (on the schedule, and as the
+//! `ScheduledRunsWaiting` metric, which an alarm watches). A month Paylinq already ran by hand
+//! (another run of the same period, not failed) is skipped, never paid twice. A tick repeated
+//! publishes nothing new: the run exists, and the event's id is the run's.
 
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
-use super::job::RunRequest;
+use super::job::{RunRequest, RunStatus};
 use super::run::PayrollError;
-use super::schedule::{PayrollSchedule, TickOutcome};
-use crate::metrics::{Metrics, PAYROLL_INPUTS_MISSING};
+use super::schedule::{ScheduleState, TickOutcome};
+use crate::metrics::{Metrics, SCHEDULED_RUNS_WAITING};
 use crate::ports::{BlobExists, EventPublisher, PayrollRuns, PayrollSchedules};
 
 #[derive(Clone)]
@@ -27,20 +28,23 @@ pub struct TickPorts {
     pub metrics: Arc<dyn Metrics>,
 }
 
-/// What a tick did: runs asked for, and runs that wait for their input.
+/// What a tick did: runs asked for, months found already run by hand, and runs that wait.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct TickReport {
     pub requested: Vec<String>,
+    pub skipped: Vec<String>,
     pub waiting: Vec<String>,
 }
 
 pub struct ScheduleTick {
     ports: TickPorts,
+    /// The rule tables payroll-batch has built in.
+    table_ids: Vec<String>,
 }
 
 impl ScheduleTick {
-    pub fn new(ports: TickPorts) -> Self {
-        Self { ports }
+    pub fn new(ports: TickPorts, table_ids: Vec<String>) -> Self {
+        Self { ports, table_ids }
     }
 
     /// The tick scheduled for `at` (its date, in UTC, is the day that counts: the template's
@@ -49,27 +53,49 @@ impl ScheduleTick {
     pub async fn tick(&self, at: DateTime<Utc>) -> Result<TickReport, PayrollError> {
         let mut report = TickReport::default();
         let mut first_error = None;
-        for (schedule, _) in self.ports.schedules.list_schedules().await? {
-            if let Err(e) = self.one(&schedule, at, &mut report).await {
-                tracing::error!(organization = %schedule.organization_id, error = %e, "scheduled payroll run not asked for");
+        for state in self.ports.schedules.list_schedules().await? {
+            if let Err(e) = self.one(&state, at, &mut report).await {
+                tracing::error!(organization = %state.schedule.organization_id, error = %e, "scheduled payroll run not asked for");
                 first_error.get_or_insert(e);
             }
         }
         if !report.waiting.is_empty() {
-            self.ports.metrics.record(&[], &[crate::metrics::Metric::count(PAYROLL_INPUTS_MISSING, report.waiting.len())]);
+            self.ports.metrics.record(&[], &[crate::metrics::Metric::count(SCHEDULED_RUNS_WAITING, report.waiting.len())]);
         }
         first_error.map_or(Ok(report), Err)
     }
 
-    async fn one(&self, schedule: &PayrollSchedule, at: DateTime<Utc>, report: &mut TickReport) -> Result<(), PayrollError> {
-        let Some(request) = schedule.due(at.date_naive()) else { return Ok(()) };
-        if self.ports.runs.get_run(&request.organization_id, &request.payroll_run_id).await?.is_some() {
+    async fn one(&self, state: &ScheduleState, at: DateTime<Utc>, report: &mut TickReport) -> Result<(), PayrollError> {
+        let Some(request) = state.schedule.due(at.date_naive(), state.last_settled.as_deref()) else { return Ok(()) };
+        let org = &request.organization_id;
+        let who = format!("{org}/{}", request.payroll_run_id);
+        let runs = &self.ports.runs;
+        if runs.get_run(org, &request.payroll_run_id).await?.is_some() {
+            // Asked for before, and the note of it lost: settle the month now.
+            return self.note(&request, at, "requested", format!("asked for run {}", request.payroll_run_id)).await;
+        }
+        // A month Paylinq already ran by hand is not run again under the schedule's id.
+        let (recent, _) = runs.list_runs(Some(org), None, 100).await?;
+        if let Some(by_hand) = recent.iter().find(|r| r.request.period == request.period && r.status != RunStatus::Failed) {
+            let detail = format!("already run by hand as {}", by_hand.request.payroll_run_id);
+            self.note(&request, at, "skipped", detail).await?;
+            report.skipped.push(who);
             return Ok(());
         }
-        let who = format!("{}/{}", request.organization_id, request.payroll_run_id);
-        if !self.ports.inputs.blob_exists(&request.input).await? {
-            tracing::warn!(run = %who, input = %request.input, "scheduled payroll run is due; its input is not uploaded yet");
-            self.note(&request, at, "waiting", format!("waiting for its input, {}", request.input)).await?;
+        let waiting_for = if !self.table_ids.contains(&request.table_id()) {
+            Some(format!(
+                "waiting for a rule table {}: add rules/payroll/{}.json, or name one in the schedule",
+                request.table_id(),
+                request.table_id()
+            ))
+        } else if !self.ports.inputs.blob_exists(&request.input).await? {
+            Some(format!("waiting for its input, {}", request.input))
+        } else {
+            None
+        };
+        if let Some(why) = waiting_for {
+            tracing::warn!(run = %who, reason = %why, "scheduled payroll run is due and cannot be asked for yet");
+            self.note(&request, at, "waiting", why).await?;
             report.waiting.push(who);
             return Ok(());
         }

@@ -30,7 +30,7 @@ use crate::model::request::{RequestQuery, SourceRequest};
 use crate::model::source::SealedSource;
 use crate::model::subscription::Subscription;
 use crate::payroll::job::{ChunkMessage, RunRecord, Totals};
-use crate::payroll::schedule::{PayrollSchedule, TickOutcome};
+use crate::payroll::schedule::{PayrollSchedule, ScheduleState, TickOutcome};
 
 /// A failure of the store itself (network, throttling, emulator down): retryable by the caller.
 #[derive(Debug, thiserror::Error)]
@@ -431,9 +431,10 @@ pub trait PayrollSchedules: Send + Sync {
     async fn put_schedule(&self, schedule: &PayrollSchedule) -> Result<(), StoreError>;
     /// False if the organisation had none.
     async fn delete_schedule(&self, organization_id: &str) -> Result<bool, StoreError>;
-    /// Every schedule with its last tick, by organisation.
-    async fn list_schedules(&self) -> Result<Vec<(PayrollSchedule, Option<TickOutcome>)>, StoreError>;
-    /// Notes what a tick did with a schedule (nothing if the schedule was deleted meanwhile).
+    /// Every schedule with what its ticks did, by organisation.
+    async fn list_schedules(&self) -> Result<Vec<ScheduleState>, StoreError>;
+    /// Notes what a tick did with a schedule, and the month as settled if the tick
+    /// [settled](TickOutcome::settles) it (nothing if the schedule was deleted meanwhile).
     async fn note_tick(&self, organization_id: &str, tick: &TickOutcome) -> Result<(), StoreError>;
 }
 
