@@ -34,6 +34,7 @@ pub mod ssrf;
 
 pub mod model;
 pub mod payroll;
+pub mod provision;
 pub mod webhooks;
 
 pub mod metrics;

@@ -18,6 +18,7 @@ mod mail;
 mod metrics;
 mod organizations;
 mod payroll;
+mod provision;
 mod queues;
 mod rates;
 mod requests;
@@ -35,6 +36,9 @@ pub use mail::{Mail, MemoryMailLog, MemoryMailer, MemoryTransport};
 pub use metrics::RecordedMetrics;
 pub use organizations::MemoryOrganizations;
 pub use payroll::{MemoryChunkQueue, MemoryPayrollRuns, MemoryPayrollSchedules};
+pub use provision::{
+    MemoryFleet, MemoryProvisionQueue, MemoryTenantIntegrations, MemoryTenants, RecordingAgent, ScriptedProbe, ScriptedProvider,
+};
 pub use queues::MemoryRetries;
 pub use rates::MemoryRates;
 pub use requests::MemoryRequests;

@@ -32,6 +32,9 @@ use crate::model::subscription::Subscription;
 use crate::payroll::job::{ChunkMessage, RunRecord, Totals};
 use crate::payroll::schedule::{PayrollSchedule, ScheduleState, TickOutcome};
 
+/// The provision function's ports: tenants, the fleet, the hosting provider, deploy agents.
+pub mod provision;
+
 /// A failure of the store itself (network, throttling, emulator down): retryable by the caller.
 #[derive(Debug, thiserror::Error)]
 #[error("{operation} failed: {message}")]

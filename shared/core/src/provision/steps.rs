@@ -1,0 +1,288 @@
+//! What each provisioning step does, what a failure releases, and deprovisioning. Every step
+//! can run again after a crash at any point and does nothing twice (see [`super::workflow`]).
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde_json::{json, Map};
+
+use super::cloud_init::{env_file, render, CloudInitContext};
+use super::fleet::{least_loaded, Vps, VpsStatus};
+use super::tenant::{DeploymentType, Placement, Step, Tenant, TenantStatus};
+use super::workflow::{tenant_event_id, ProvisionError, Provisioner, StepOutcome};
+use crate::mail::request::requested_event;
+use crate::model::envelope::RELAY_SOURCE;
+use crate::model::mail::MailRequest;
+use crate::model::subscription::SEED_INTEGRATIONS;
+use crate::ports::provision::{RemoteError, VpsOrder};
+
+/// A remote call's error as a step's outcome: transient ones are tried again, others end the workflow.
+fn remote(what: &str, e: RemoteError) -> StepOutcome {
+    match e.transient {
+        true => StepOutcome::Retry(format!("{what}: {}", e.message)),
+        false => StepOutcome::Fail(format!("{what}: {}", e.message)),
+    }
+}
+
+impl Provisioner {
+    pub(crate) async fn step(&self, tenant: &mut Tenant, step: Step, now: DateTime<Utc>) -> Result<StepOutcome, ProvisionError> {
+        match step {
+            Step::Licence => {
+                let (licence, token) = self.config.licence.issue(tenant);
+                tenant.licence = Some(token);
+                Ok(StepOutcome::Done(Some(format!("{} seats, {}, until {}", licence.seats, licence.tier, licence.expires_at.date_naive()))))
+            }
+            Step::Placement => match tenant.request.deployment_type {
+                DeploymentType::Shared => self.place_shared(tenant).await,
+                DeploymentType::Dedicated => self.place_dedicated(tenant, now).await,
+            },
+            Step::Deploy => self.deploy(tenant).await,
+            Step::Health => {
+                let url = self.config.health_url.replace("{slug}", &tenant.request.slug).replace("{domain}", &self.config.tenant_domain);
+                let tries = tenant.step(Step::Health).attempts.min(4);
+                Ok(match self.ports.probe.check(&url).await {
+                    Ok(()) => StepOutcome::Done(Some(format!("healthy at {url}"))),
+                    Err(e) => StepOutcome::Wait {
+                        delay: (self.config.health_first_wait * 2u32.pow(tries)).min(Duration::from_secs(60)),
+                        note: format!("{url} is not healthy yet: {}", e.message),
+                        deadline: self.config.health_deadline,
+                    },
+                })
+            }
+            Step::Integrations => {
+                let has = |p: &str| tenant.request.products.iter().any(|x| x == p);
+                let pairs: Vec<(&str, &str)> =
+                    SEED_INTEGRATIONS.iter().filter(|(s, t, _)| has(s) && has(t)).map(|(s, t, _)| (*s, *t)).collect();
+                self.ports.integrations.switch_on(tenant.id(), &pairs).await?;
+                let names: Vec<String> = pairs.iter().map(|(s, t)| format!("{s} → {t}")).collect();
+                Ok(StepOutcome::Done(Some(match names.is_empty() {
+                    true => "none: no two of the tenant's products integrate".into(),
+                    false => format!("switched on: {}", names.join(", ")),
+                })))
+            }
+            Step::Welcome => {
+                let r = &tenant.request;
+                let mut data = Map::new();
+                data.insert("contactName".into(), json!(r.name));
+                data.insert("organizationName".into(), json!(r.name));
+                data.insert("tenantUrl".into(), json!(tenant.url));
+                data.insert("products".into(), json!(r.products));
+                let mail = MailRequest::system(&r.contact_email, "welcome", data);
+                let id = tenant_event_id(tenant.id(), "welcome");
+                let event = requested_event(id, RELAY_SOURCE, tenant.id(), None, &mail, now);
+                for outcome in self.ports.bus.publish(&[event]).await {
+                    outcome.map_err(|e| ProvisionError::Publish(e.0))?;
+                }
+                Ok(StepOutcome::Done(Some(format!("welcome mail to {}", r.contact_email))))
+            }
+            Step::Active => {
+                tenant.status = TenantStatus::Active;
+                self.announce(tenant, "tenant.provisioned", &format!("provisioned:{}", tenant.failures), now).await?;
+                Ok(StepOutcome::Done(Some(format!("live at {}", tenant.url))))
+            }
+        }
+    }
+
+    /// A slot on the least-loaded open shared VPS, taken by a conditional write; a slot this
+    /// tenant already holds (taken before a crash) is the placement.
+    async fn place_shared(&self, tenant: &mut Tenant) -> Result<StepOutcome, ProvisionError> {
+        let id = tenant.id().to_string();
+        let fleet = self.ports.fleet.list_vps().await?;
+        if let Some(held) = fleet.iter().find(|v| v.deployment_type == DeploymentType::Shared && v.tenants.contains(&id)) {
+            tenant.placement = Some(Placement { vps_name: held.name.clone(), deployment_type: DeploymentType::Shared });
+            return Ok(StepOutcome::Done(Some(format!("a slot on {}", held.name))));
+        }
+        for vps in least_loaded(&fleet) {
+            if self.ports.fleet.take_slot(&vps.name, &id).await? {
+                tenant.placement = Some(Placement { vps_name: vps.name.clone(), deployment_type: DeploymentType::Shared });
+                return Ok(StepOutcome::Done(Some(format!("a slot on {}", vps.name))));
+            }
+        }
+        let shared = fleet.iter().filter(|v| v.deployment_type == DeploymentType::Shared).count();
+        let draining = fleet.iter().filter(|v| v.deployment_type == DeploymentType::Shared && v.status == VpsStatus::Draining).count();
+        Ok(StepOutcome::Fail(format!(
+            "no capacity: every shared VPS is full or draining ({shared} shared, {draining} draining); add or undrain one, then retry"
+        )))
+    }
+
+    /// A VPS of its own, ordered once through the provider, then polled until it runs.
+    async fn place_dedicated(&self, tenant: &mut Tenant, now: DateTime<Utc>) -> Result<StepOutcome, ProvisionError> {
+        let poll = |note: String| StepOutcome::Wait { delay: self.config.vps_poll, note, deadline: self.config.vps_deadline };
+        let found = match &tenant.placement {
+            Some(p) => match self.ports.provider.vps(&p.vps_name).await {
+                Ok(v) => v,
+                Err(e) => return Ok(remote(&format!("reading VPS {}", p.vps_name), e)),
+            },
+            None => match self.ports.provider.find_vps(&tenant.order_marker()).await {
+                Ok(Some(v)) => {
+                    tenant.placement = Some(Placement { vps_name: v.name.clone(), deployment_type: DeploymentType::Dedicated });
+                    v
+                }
+                Ok(None) if tenant.vps_ordered_at.is_some() => {
+                    return Ok(poll(format!("ordered at {}; waiting for the provider to list it", tenant.vps_ordered_at.unwrap_or(now))))
+                }
+                Ok(None) => return self.order(tenant, now).await,
+                Err(e) => return Ok(remote("listing VPSs", e)),
+            },
+        };
+        if found.locked {
+            return Ok(poll(format!("VPS {} is busy (an action runs on it)", found.name)));
+        }
+        match found.status.as_str() {
+            "running" => {
+                let vps = Vps {
+                    name: found.name.clone(),
+                    ip: found.ip.clone().unwrap_or_default(),
+                    hostname: Some(tenant.request.slug.clone()),
+                    deployment_type: DeploymentType::Dedicated,
+                    organization_id: Some(tenant.id().to_string()),
+                    location: None,
+                    max_tenants: 1,
+                    tenants: vec![tenant.id().to_string()],
+                    status: VpsStatus::Active,
+                    usage: None,
+                    deploy_agent_url: None,
+                    created_at: now,
+                };
+                self.ports.fleet.add_vps(&vps).await?;
+                Ok(StepOutcome::Done(Some(format!("VPS {} runs at {}", found.name, found.ip.unwrap_or_default()))))
+            }
+            "stopped" => match self.ports.provider.start_vps(&found.name).await {
+                Ok(()) => Ok(poll(format!("starting VPS {}", found.name))),
+                Err(e) => Ok(remote(&format!("starting VPS {}", found.name), e)),
+            },
+            status => Ok(poll(format!("VPS {} is {status}", found.name))),
+        }
+    }
+
+    /// Notes the order on the tenant, then sends it: once noted, it is never sent again. An
+    /// order the provider refused (4xx) was not placed, so the note is taken back.
+    async fn order(&self, tenant: &mut Tenant, now: DateTime<Utc>) -> Result<StepOutcome, ProvisionError> {
+        tenant.vps_ordered_at = Some(now);
+        self.save(tenant, now).await?;
+        let order = VpsOrder {
+            product: tenant.request.tier.vps_product().into(),
+            hostname: tenant.request.slug.clone(),
+            description: tenant.order_marker(),
+            cloud_init: self.cloud_init(tenant),
+        };
+        match self.ports.provider.order_vps(&order).await {
+            Ok(()) => Ok(StepOutcome::Wait {
+                delay: self.config.vps_poll.min(Duration::from_secs(10)),
+                note: format!("ordered a {}", order.product),
+                deadline: self.config.vps_deadline,
+            }),
+            Err(e) if !e.transient => {
+                tenant.vps_ordered_at = None;
+                Ok(StepOutcome::Fail(format!("ordering a {}: {}", order.product, e.message)))
+            }
+            // Sent, and answered with an error: whether it was placed is unknown, so the
+            // workflow looks for it (until the deadline) rather than order a second VPS.
+            Err(e) => Ok(StepOutcome::Wait {
+                delay: self.config.vps_poll,
+                note: format!("ordered a {}, answered {}; looking for it", order.product, e.message),
+                deadline: self.config.vps_deadline,
+            }),
+        }
+    }
+
+    fn cloud_init(&self, tenant: &Tenant) -> String {
+        let ctx = CloudInitContext {
+            tenant_domain: &self.config.tenant_domain,
+            image: &self.config.image,
+            certificate_email: &self.config.certificate_email,
+        };
+        render(tenant, tenant.licence.as_deref().unwrap_or_default(), &ctx)
+    }
+
+    /// The cloud-config kept beside the tenant; on a shared VPS, the deploy agent asked to run it.
+    async fn deploy(&self, tenant: &mut Tenant) -> Result<StepOutcome, ProvisionError> {
+        let key = format!("tenants/{}/cloud-init.yaml", tenant.id());
+        self.ports.files.put_blob(&key, self.cloud_init(tenant).into_bytes(), "text/cloud-config").await?;
+        let Some(placement) = tenant.placement.clone() else { return Ok(StepOutcome::Fail("deploying without a placement".into())) };
+        if placement.deployment_type == DeploymentType::Dedicated {
+            return Ok(StepOutcome::Done(Some(format!("cloud-config {key}, installed with the VPS"))));
+        }
+        let Some(agent) = self.ports.fleet.get_vps(&placement.vps_name).await?.and_then(|v| v.deploy_agent_url) else {
+            return Ok(StepOutcome::Fail(format!("VPS {} has no deploy agent", placement.vps_name)));
+        };
+        let host = format!("{}.{}", tenant.request.slug, self.config.tenant_domain);
+        let env = env_file(tenant, tenant.licence.as_deref().unwrap_or_default(), &host);
+        Ok(match self.ports.agent.deploy(&agent, tenant.id(), &env).await {
+            Ok(()) => StepOutcome::Done(Some(format!("deployed on {} by its agent", placement.vps_name))),
+            Err(e) => remote(&format!("the deploy agent of {}", placement.vps_name), e),
+        })
+    }
+
+    /// What a failed workflow gives back: a shared slot (and its deployment, if the agent
+    /// answers); a dedicated VPS is stopped and kept for inspection.
+    pub(crate) async fn release(&self, tenant: &mut Tenant) -> Result<(), ProvisionError> {
+        let Some(placement) = tenant.placement.clone() else { return Ok(()) };
+        match placement.deployment_type {
+            DeploymentType::Shared => {
+                if let Some(agent) = self.ports.fleet.get_vps(&placement.vps_name).await?.and_then(|v| v.deploy_agent_url) {
+                    if let Err(e) = self.ports.agent.remove(&agent, tenant.id()).await {
+                        tracing::warn!(tenant = tenant.id(), error = %e, "the deploy agent did not remove the tenant");
+                    }
+                }
+                self.ports.fleet.release_slot(&placement.vps_name, tenant.id()).await?;
+                tenant.placement = None;
+            }
+            DeploymentType::Dedicated => {
+                if let Err(e) = self.ports.provider.stop_vps(&placement.vps_name).await {
+                    tracing::warn!(tenant = tenant.id(), vps = %placement.vps_name, error = %e, "the failed tenant's VPS was not stopped");
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Takes a tenant down: a dedicated VPS snapshotted then cancelled, a shared slot freed;
+    /// then `tenant.deprovisioned`. A provider that is busy or failing brings the tenant back later.
+    pub(crate) async fn deprovision(&self, mut tenant: Tenant, now: DateTime<Utc>) -> Result<Tenant, ProvisionError> {
+        let id = tenant.id().to_string();
+        let later = |d: u64| self.ports.queue.resume_later(&id, Duration::from_secs(d));
+        match tenant.placement.clone() {
+            Some(p) if p.deployment_type == DeploymentType::Dedicated => {
+                if tenant.snapshot_requested_at.is_none() {
+                    tenant.snapshot_requested_at = Some(now);
+                    self.save(&mut tenant, now).await?;
+                    let description = format!("relay: tenant {} deprovisioned {}", tenant.id(), now.date_naive());
+                    if let Err(e) = self.ports.provider.snapshot_vps(&p.vps_name, &description).await {
+                        tracing::warn!(tenant = tenant.id(), error = %e, "snapshot not asked for; trying again");
+                        tenant.snapshot_requested_at = None;
+                        self.save(&mut tenant, now).await?;
+                        later(60).await?;
+                        return Ok(tenant);
+                    }
+                }
+                match self.ports.provider.vps(&p.vps_name).await {
+                    Ok(v) if v.locked => {
+                        later(self.config.vps_poll.as_secs().max(1)).await?;
+                        return Ok(tenant);
+                    }
+                    Ok(_) => {}
+                    Err(e) if !e.transient => {} // gone already
+                    Err(e) => {
+                        tracing::warn!(tenant = tenant.id(), error = %e, "VPS not readable; trying again");
+                        later(60).await?;
+                        return Ok(tenant);
+                    }
+                }
+                if let Err(e) = self.ports.provider.cancel_vps(&p.vps_name).await.or_else(|e| if e.transient { Err(e) } else { Ok(()) }) {
+                    tracing::warn!(tenant = tenant.id(), error = %e, "VPS not cancelled; trying again");
+                    later(60).await?;
+                    return Ok(tenant);
+                }
+                self.ports.fleet.remove_vps(&p.vps_name).await?;
+            }
+            Some(_) => self.release(&mut tenant).await?,
+            None => {}
+        }
+        tenant.placement = None;
+        tenant.status = TenantStatus::Deprovisioned;
+        self.announce(&tenant, "tenant.deprovisioned", "deprovisioned", now).await?;
+        self.save(&mut tenant, now).await?;
+        Ok(tenant)
+    }
+}

@@ -1,0 +1,333 @@
+//! The provisioning workflow over in-memory ports: a shared and a dedicated tenant to `active`;
+//! a handler killed before each checkpoint in turn, every message redelivered, with nothing done
+//! twice; fifty tenants placed at once on twenty slots; a failure that releases what it took and
+//! a retry that goes on; deprovisioning; bad and replayed requests.
+
+use std::collections::HashSet;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+
+use super::fleet::{Vps, VpsRegistration};
+use super::licence::{self, LicenceKey};
+use super::tenant::{DeploymentType, Step, StepStatus, Tenant, TenantRequest, TenantStatus, Tier};
+use super::workflow::{ProvisionConfig, ProvisionError, ProvisionPorts, Provisioner};
+use crate::memory::{
+    MemoryBlobs, MemoryBus, MemoryFleet, MemoryProvisionQueue, MemoryTenantIntegrations, MemoryTenants, RecordedMetrics, RecordingAgent,
+    ScriptedProbe, ScriptedProvider,
+};
+use crate::metrics::{PROVISIONING_FAILED, TENANTS_PROVISIONED};
+use crate::model::envelope::EventEnvelope;
+use crate::ports::provision::{FleetStore, TenantStore};
+
+/// RFC 8032 §7.1's first seed.
+const SEED: &str = "nWGxne/9WmC6hEr0kuwsxERJxWl7MmkZcDusAxyuf2A=";
+
+struct World {
+    p: Provisioner,
+    tenants: Arc<MemoryTenants>,
+    fleet: Arc<MemoryFleet>,
+    provider: Arc<ScriptedProvider>,
+    agent: Arc<RecordingAgent>,
+    probe: Arc<ScriptedProbe>,
+    bus: Arc<MemoryBus>,
+    queue: Arc<MemoryProvisionQueue>,
+    metrics: Arc<RecordedMetrics>,
+    integrations: Arc<MemoryTenantIntegrations>,
+    files: Arc<MemoryBlobs>,
+}
+
+fn world(provider: ScriptedProvider) -> World {
+    let (tenants, fleet, provider, agent, probe) = (
+        Arc::new(MemoryTenants::default()),
+        Arc::new(MemoryFleet::default()),
+        Arc::new(provider),
+        Arc::new(RecordingAgent::default()),
+        Arc::new(ScriptedProbe::default()),
+    );
+    let (bus, queue, metrics, integrations, files) = (
+        Arc::new(MemoryBus::default()),
+        Arc::new(MemoryProvisionQueue::default()),
+        Arc::new(RecordedMetrics::default()),
+        Arc::new(MemoryTenantIntegrations::default()),
+        Arc::new(MemoryBlobs::default()),
+    );
+    let ports = ProvisionPorts {
+        tenants: tenants.clone(),
+        fleet: fleet.clone(),
+        provider: provider.clone(),
+        agent: agent.clone(),
+        probe: probe.clone(),
+        files: files.clone(),
+        integrations: integrations.clone(),
+        bus: bus.clone(),
+        queue: queue.clone(),
+        metrics: metrics.clone(),
+    };
+    let config = ProvisionConfig {
+        tenant_domain: "tenants.example".into(),
+        health_url: "https://{slug}.{domain}/health".into(),
+        image: "ghcr.io/recruitiq/tenant:1.4.2".into(),
+        certificate_email: "ops@example.com".into(),
+        licence: Arc::new(LicenceKey::from_base64(SEED).unwrap()),
+        vps_poll: Duration::from_secs(30),
+        vps_deadline: Duration::from_secs(3600),
+        health_first_wait: Duration::from_secs(5),
+        health_deadline: Duration::from_secs(1200),
+        max_attempts: 5,
+        lease: Duration::from_secs(360),
+    };
+    World { p: Provisioner::new(ports, config), tenants, fleet, provider, agent, probe, bus, queue, metrics, integrations, files }
+}
+
+fn request(org: &str, deployment_type: DeploymentType) -> TenantRequest {
+    TenantRequest {
+        organization_id: org.into(),
+        name: format!("{org} B.V."),
+        slug: format!("t-{org}"),
+        tier: Tier::Professional,
+        deployment_type,
+        contact_email: format!("it@{org}.example"),
+        products: vec!["recruitiq".into(), "nexus".into()],
+    }
+}
+
+async fn shared_vps(w: &World, name: &str, max: u32) {
+    let registration = VpsRegistration {
+        name: name.into(),
+        ip: "10.0.0.1".into(),
+        hostname: None,
+        location: Some("ams0".into()),
+        max_tenants: Some(max),
+        deploy_agent_url: format!("https://{name}.example/deploy"),
+    };
+    assert!(w.fleet.add_vps(&Vps::shared(registration, Utc::now())).await.unwrap());
+}
+
+impl World {
+    /// Handles every queued resumption (each as its own message, the time moved on by its
+    /// delay) until the queue is empty; a message that fails comes back. Answers the failures.
+    async fn drain(&self, mut now: DateTime<Utc>) -> usize {
+        let mut failures = 0;
+        for round in 0..200 {
+            let due = self.queue.take();
+            if due.is_empty() {
+                return failures;
+            }
+            for (id, delay) in due {
+                now += chrono::Duration::from_std(delay).unwrap();
+                if self.p.advance(&id, &format!("msg-{round}"), now).await.is_err() {
+                    failures += 1;
+                    self.queue.resumes.lock().unwrap().push((id, Duration::ZERO));
+                    // SQS hands it back
+                }
+            }
+        }
+        panic!("the workflow never settled");
+    }
+
+    async fn tenant(&self, id: &str) -> Tenant {
+        self.tenants.get_tenant(id).await.unwrap().unwrap()
+    }
+
+    fn events(&self, event_type: &str) -> Vec<EventEnvelope> {
+        self.bus.events().into_iter().filter(|e| e.event_type == event_type).collect()
+    }
+
+    fn distinct(&self, event_type: &str) -> usize {
+        self.events(event_type).iter().map(|e| e.event_id).collect::<HashSet<_>>().len()
+    }
+}
+
+fn now() -> DateTime<Utc> {
+    "2026-11-24T10:00:00Z".parse().unwrap()
+}
+
+#[tokio::test]
+async fn a_shared_tenant_goes_live_step_by_step_and_waits_for_its_health_on_the_queue() {
+    let w = world(ScriptedProvider::default());
+    shared_vps(&w, "vps-a", 20).await;
+    w.probe.unhealthy.store(2, Ordering::SeqCst);
+    let t = w.p.request(request("org-acme", DeploymentType::Shared), "msg-0", now()).await.unwrap();
+    assert_eq!(t.next_step(), Some(Step::Health), "licence, placement and deploy at once; health waits");
+    assert_eq!(w.queue.resumes.lock().unwrap()[0].1, Duration::from_secs(5), "the first wait");
+    assert_eq!(w.drain(now()).await, 0);
+
+    let t = w.tenant("org-acme").await;
+    assert_eq!(t.status, TenantStatus::Active);
+    assert!(t.steps.iter().all(|s| s.status == StepStatus::Done), "{:?}", t.steps);
+    assert_eq!(t.step(Step::Health).attempts, 3, "two unhealthy checks, then healthy");
+    assert_eq!(t.placement.as_ref().map(|p| p.vps_name.as_str()), Some("vps-a"));
+    assert_eq!(w.fleet.get_vps("vps-a").await.unwrap().unwrap().tenants, ["org-acme"]);
+    assert_eq!(*w.agent.calls.lock().unwrap(), ["deploy org-acme"]);
+    assert!(w.files.blobs.lock().unwrap().contains_key("tenants/org-acme/cloud-init.yaml"));
+    assert_eq!(w.integrations.on.lock().unwrap()["org-acme"], ["recruitiq->nexus"]);
+    let welcome = w.events("email.requested");
+    assert_eq!(welcome.len(), 1);
+    assert_eq!(welcome[0].payload.as_ref().unwrap()["to"], serde_json::json!(["it@org-acme.example"]));
+    let live = w.events("tenant.provisioned");
+    assert_eq!((live.len(), live[0].payload.as_ref().unwrap()["instanceUrl"].as_str()), (1, Some("https://t-org-acme.tenants.example")));
+    assert_eq!(w.metrics.total(TENANTS_PROVISIONED), 1.0);
+
+    // The licence verifies with the published key alone.
+    let key = LicenceKey::from_base64(SEED).unwrap();
+    let licence = licence::verify(t.licence.as_deref().unwrap(), &key.public_key(), now()).unwrap();
+    assert_eq!((licence.organization_id.as_str(), licence.seats), ("org-acme", 100));
+
+    // A replayed organization.created changes nothing; another request under the id is refused.
+    let again = w.p.request(request("org-acme", DeploymentType::Shared), "msg-9", now()).await.unwrap();
+    assert_eq!((again.status, again.version), (TenantStatus::Active, t.version));
+    let mut other = request("org-acme", DeploymentType::Shared);
+    other.tier = Tier::Enterprise;
+    assert!(matches!(w.p.request(other, "msg-10", now()).await, Err(ProvisionError::Refused(_))));
+    assert_eq!(w.events("tenant.provisioned").len(), 1);
+}
+
+#[tokio::test]
+async fn a_dedicated_tenant_orders_one_vps_and_polls_it_through_a_transient_error_until_it_runs() {
+    let w = world(ScriptedProvider { polls_to_run: 4, transient_on_read: 2, ..Default::default() });
+    w.p.request(request("org-big", DeploymentType::Dedicated), "msg-0", now()).await.unwrap();
+    assert_eq!(w.drain(now()).await, 0);
+    let t = w.tenant("org-big").await;
+    assert_eq!(t.status, TenantStatus::Active, "{:?}", t.steps);
+    let orders = w.provider.orders.lock().unwrap().clone();
+    assert_eq!(orders.len(), 1, "one VPS ordered");
+    assert_eq!(orders[0].product, "vps-bladevps-x4");
+    assert!(orders[0].description.contains("relay-tenant:org-big") && orders[0].cloud_init.starts_with("#cloud-config"));
+    let placement = t.step(Step::Placement);
+    assert!(placement.attempts >= 5, "ordered, polled while installing, and once through a 503: {placement:?}");
+    let vps = w.fleet.get_vps("relay-vps1").await.unwrap().expect("the dedicated VPS is in the fleet");
+    assert_eq!((vps.organization_id.as_deref(), vps.deployment_type), (Some("org-big"), DeploymentType::Dedicated));
+    assert!(w.agent.calls.lock().unwrap().is_empty(), "cloud-init installs a dedicated VPS; no agent");
+}
+
+/// Kills the handler before its `n`th checkpoint, then redelivers everything.
+async fn killed_before_checkpoint(n: usize, deployment_type: DeploymentType) -> World {
+    // The provider lists a new order only from its second listing: a workflow that trusted the
+    // listing alone would order again after a crash.
+    let w = world(ScriptedProvider { polls_to_run: 2, list_lag: 1, ..Default::default() });
+    shared_vps(&w, "vps-a", 20).await;
+    w.probe.unhealthy.store(1, Ordering::SeqCst);
+    w.tenants.fail_saves_at.store(n, Ordering::SeqCst);
+    if w.p.request(request("org-k", deployment_type), "msg-0", now()).await.is_err() {
+        w.queue.resumes.lock().unwrap().push(("org-k".into(), Duration::ZERO)); // the message comes back
+    }
+    w.drain(now()).await;
+    w
+}
+
+#[tokio::test]
+async fn a_handler_killed_before_any_checkpoint_leaves_one_vps_one_mail_one_announcement() {
+    for deployment_type in [DeploymentType::Shared, DeploymentType::Dedicated] {
+        for n in 1..=14 {
+            let w = killed_before_checkpoint(n, deployment_type).await;
+            let t = w.tenant("org-k").await;
+            let at = format!("{deployment_type:?}, killed before checkpoint {n}");
+            assert_eq!(t.status, TenantStatus::Active, "{at}: {:?}", t.steps);
+            assert_eq!(w.distinct("email.requested"), 1, "{at}: one welcome mail");
+            assert_eq!(w.distinct("tenant.provisioned"), 1, "{at}: one announcement");
+            assert_eq!(w.events("tenant.provisioning_failed").len(), 0, "{at}");
+            match deployment_type {
+                DeploymentType::Shared => {
+                    assert_eq!(w.fleet.get_vps("vps-a").await.unwrap().unwrap().tenants, ["org-k"], "{at}: one slot");
+                }
+                DeploymentType::Dedicated => {
+                    assert_eq!(w.provider.orders.lock().unwrap().len(), 1, "{at}: one VPS ordered");
+                    assert_eq!(w.fleet.list_vps().await.unwrap().len(), 2, "{at}: the shared one and one dedicated");
+                }
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn fifty_tenants_placed_at_once_on_twenty_slots_fill_them_and_the_rest_fail_holding_nothing() {
+    let w = Arc::new(world(ScriptedProvider::default()));
+    for (name, slots) in [("vps-a", 7), ("vps-b", 7), ("vps-c", 6)] {
+        shared_vps(&w, name, slots).await;
+    }
+    let runs = (0..50).map(|i| {
+        let w = w.clone();
+        tokio::spawn(async move { w.p.request(request(&format!("org-{i:02}"), DeploymentType::Shared), &format!("m{i}"), now()).await })
+    });
+    for run in futures::future::join_all(runs).await {
+        run.unwrap().unwrap();
+    }
+    let fleet = w.fleet.list_vps().await.unwrap();
+    assert!(fleet.iter().all(|v| v.tenants.len() as u32 <= v.max_tenants), "no VPS over capacity: {fleet:?}");
+    let placed: Vec<String> = fleet.iter().flat_map(|v| v.tenants.clone()).collect();
+    assert_eq!(placed.len(), 20, "every slot taken");
+    let (all, _) = w.tenants.list_tenants(None, 100).await.unwrap();
+    let failed: Vec<&Tenant> = all.iter().filter(|t| t.status == TenantStatus::Failed).collect();
+    assert_eq!(failed.len(), 30);
+    for t in &failed {
+        let f = t.failure.as_ref().unwrap();
+        assert_eq!(f.step, Step::Placement);
+        assert!(f.reason.starts_with("no capacity"), "{}", f.reason);
+        assert!(t.placement.is_none() && !placed.contains(&t.id().to_string()), "a failed tenant holds no slot");
+    }
+    assert_eq!(w.metrics.total(PROVISIONING_FAILED), 30.0);
+    assert_eq!(w.events("tenant.provisioning_failed").len(), 30);
+}
+
+#[tokio::test]
+async fn a_tenant_that_never_gets_healthy_fails_gives_its_slot_back_and_a_retry_goes_on() {
+    let w = world(ScriptedProvider::default());
+    shared_vps(&w, "vps-a", 1).await;
+    w.probe.unhealthy.store(usize::MAX, Ordering::SeqCst);
+    w.p.request(request("org-sick", DeploymentType::Shared), "msg-0", now()).await.unwrap();
+    w.drain(now()).await;
+    let t = w.tenant("org-sick").await;
+    assert_eq!(t.status, TenantStatus::Failed);
+    let f = t.failure.clone().unwrap();
+    assert_eq!(f.step, Step::Health);
+    assert!(f.reason.contains("not healthy") && f.reason.contains("20 minutes"), "{}", f.reason);
+    assert_eq!(t.step(Step::Health).status, StepStatus::Failed);
+    assert!(w.fleet.get_vps("vps-a").await.unwrap().unwrap().tenants.is_empty(), "the slot is free again");
+    assert_eq!(*w.agent.calls.lock().unwrap(), ["deploy org-sick", "remove org-sick"]);
+    let failed = w.events("tenant.provisioning_failed");
+    assert_eq!(failed[0].payload.as_ref().unwrap()["step"], "health");
+    assert_eq!(w.distinct("email.requested"), 0, "no welcome for a failed tenant");
+
+    // Fixed: the operator retries; placement is taken again and the workflow goes on.
+    w.probe.unhealthy.store(0, Ordering::SeqCst);
+    let again = w.p.retry("org-sick", now()).await.unwrap().unwrap();
+    assert_eq!((again.status, again.next_step()), (TenantStatus::Provisioning, Some(Step::Placement)));
+    assert_eq!(again.step(Step::Licence).status, StepStatus::Done, "the licence is kept");
+    w.p.advance("org-sick", "msg-retry", now()).await.unwrap();
+    let t = w.tenant("org-sick").await;
+    assert_eq!(t.status, TenantStatus::Active, "{:?}", t.steps);
+    assert_eq!(w.fleet.get_vps("vps-a").await.unwrap().unwrap().tenants, ["org-sick"]);
+    assert!(matches!(w.p.retry("org-sick", now()).await, Err(ProvisionError::Refused(_))), "only a failed tenant is retried");
+}
+
+#[tokio::test]
+async fn deprovisioning_snapshots_and_cancels_a_dedicated_vps_and_frees_a_shared_slot() {
+    let w = world(ScriptedProvider { polls_to_run: 1, ..Default::default() });
+    shared_vps(&w, "vps-a", 5).await;
+    w.p.request(request("org-d", DeploymentType::Dedicated), "m1", now()).await.unwrap();
+    w.p.request(request("org-s", DeploymentType::Shared), "m2", now()).await.unwrap();
+    w.drain(now()).await;
+    for id in ["org-d", "org-s"] {
+        assert_eq!(w.tenant(id).await.status, TenantStatus::Active);
+        w.p.start_deprovisioning(id, now()).await.unwrap();
+        w.p.advance(id, "m3", now()).await.unwrap();
+        w.drain(now()).await;
+        assert_eq!(w.tenant(id).await.status, TenantStatus::Deprovisioned, "{id}");
+    }
+    assert_eq!(*w.provider.actions.lock().unwrap(), ["snapshot relay-vps1", "cancel relay-vps1"]);
+    assert!(w.fleet.get_vps("relay-vps1").await.unwrap().is_none(), "the dedicated VPS left the fleet");
+    assert!(w.fleet.get_vps("vps-a").await.unwrap().unwrap().tenants.is_empty());
+    assert_eq!(w.distinct("tenant.deprovisioned"), 2);
+}
+
+#[tokio::test]
+async fn a_bad_request_is_refused_before_anything_is_written() {
+    let w = world(ScriptedProvider::default());
+    let mut bad = request("org-x", DeploymentType::Shared);
+    bad.slug = "-x".into();
+    assert!(matches!(w.p.request(bad, "m", now()).await, Err(ProvisionError::Refused(why)) if why.starts_with("slug")));
+    assert!(w.tenants.tenants.lock().unwrap().is_empty() && w.bus.events().is_empty());
+}
