@@ -28,6 +28,7 @@ mod packed;
 pub mod payroll;
 mod rate;
 mod requests;
+pub mod tenants;
 
 use std::collections::HashMap;
 
