@@ -120,6 +120,11 @@ async fn object(s3: &aws_sdk_s3::Client, key: &str) -> Option<Vec<u8>> {
     Some(out.body.collect().await.ok()?.into_bytes().to_vec())
 }
 
+/// Uploads the test input (`input_lines`) to `key` in the payroll bucket, as Paylinq would.
+async fn upload_input(s3: &aws_sdk_s3::Client, key: &str) {
+    s3.put_object().bucket(PAYROLL_BUCKET).key(key).body(input_lines().into_bytes().into()).send().await.expect("upload");
+}
+
 /// The payroll table's run item, read as the API will (its status and progress).
 async fn run_item(stack: &Stack, run_id: &str) -> Option<std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>> {
     let ddb = aws_sdk_dynamodb::Client::new(&stack.aws().await);
@@ -165,13 +170,7 @@ async fn a_run_put_on_the_bus_is_paid_once_through_the_local_stack_with_a_valid_
     let env = vec![("RELAY_PAYROLL_CHUNK_SIZE".to_string(), "3".to_string())];
     let stack = Stack::start(StackOptions { function_env: env, ..StackOptions::default() }).await;
     let s3 = s3(&stack).await;
-    s3.put_object()
-        .bucket(PAYROLL_BUCKET)
-        .key("inputs/org-acme/2025-11.jsonl")
-        .body(input_lines().into_bytes().into())
-        .send()
-        .await
-        .expect("upload");
+    upload_input(&s3, "inputs/org-acme/2025-11.jsonl").await;
     let request = json!({"eventId": uuid::Uuid::new_v4(), "eventType": "payroll.run.requested", "eventVersion": "1.0", "sourceProduct": "paylinq",
         "organizationId": "org-acme", "timestamp": chrono::Utc::now(),
         "payload": {"payrollRunId": "run-e2e", "period": "2025-11", "input": "inputs/org-acme/2025-11.jsonl", "payDate": "2025-11-25",
@@ -280,13 +279,7 @@ async fn a_chunk_that_crashes_half_way_is_redelivered_and_nothing_is_paid_or_cou
         relay_e2e::stack_behind_proxy(StackOptions { function_env: env, visibility_timeout_secs: Some(2), ..StackOptions::default() })
             .await;
     let s3 = s3(&stack).await;
-    s3.put_object()
-        .bucket(PAYROLL_BUCKET)
-        .key("inputs/org-acme/crash.jsonl")
-        .body(input_lines().into_bytes().into())
-        .send()
-        .await
-        .expect("upload");
+    upload_input(&s3, "inputs/org-acme/crash.jsonl").await;
     // Every write that carries e5's payslip id (e5 is the last of chunk 2) fails: chunk 2
     // crashes after writing e3's and e4's payslips, again and again, until the fault is lifted.
     proxy.inject("S3:PUTObject", relay_e2e::Fault::FailWhenBodyHas("run-crash-e5"));
@@ -384,15 +377,7 @@ async fn the_monthly_schedule_asks_for_the_run_once_its_input_is_there_and_the_r
     assert!(run_item(&stack, "scheduled-2025-11").await.is_none(), "no run without its input");
 
     // Uploaded: the next tick asks for the run, which is paid; a tick repeated asks for nothing.
-    s3(&stack)
-        .await
-        .put_object()
-        .bucket(PAYROLL_BUCKET)
-        .key("inputs/org-acme/2025-11.jsonl")
-        .body(input_lines().into_bytes().into())
-        .send()
-        .await
-        .expect("upload");
+    upload_input(&s3(&stack).await, "inputs/org-acme/2025-11.jsonl").await;
     tick("2025-11-21T05:00:00Z").await.expect("tick");
     tick("2025-11-21T05:00:00Z").await.expect("the same tick again");
     let started = std::time::Instant::now();

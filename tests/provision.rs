@@ -7,19 +7,17 @@
 //! whole function against a TransIP-shaped server is issue 10's next step (see the README).
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use chrono::Utc;
 use relay_aws::dynamo::tenants::DynamoTenants;
 use relay_core::memory::{
-    MemoryBlobs, MemoryBus, MemoryProvisionQueue, MemoryTenantIntegrations, RecordedMetrics, RecordingAgent, ScriptedProbe,
-    ScriptedProvider,
+    provision_config, MemoryBlobs, MemoryBus, MemoryProvisionQueue, MemoryTenantIntegrations, RecordedMetrics, RecordingAgent,
+    ScriptedProbe, ScriptedProvider,
 };
 use relay_core::ports::provision::{FleetStore, TenantStore};
 use relay_core::provision::fleet::{Vps, VpsRegistration};
-use relay_core::provision::licence::LicenceKey;
 use relay_core::provision::tenant::{DeploymentType, Step, Tenant, TenantRequest, TenantStatus, Tier};
-use relay_core::provision::workflow::{ProvisionConfig, ProvisionPorts, Provisioner};
+use relay_core::provision::workflow::{ProvisionPorts, Provisioner};
 use relay_e2e::{Stack, StackOptions};
 
 fn request(i: usize) -> TenantRequest {
@@ -47,20 +45,7 @@ fn provisioner(store: Arc<DynamoTenants>) -> Provisioner {
         queue: Arc::new(MemoryProvisionQueue::default()),
         metrics: Arc::new(RecordedMetrics::default()),
     };
-    let config = ProvisionConfig {
-        tenant_domain: "tenants.example".into(),
-        health_url: "https://{slug}.{domain}/health".into(),
-        image: "ghcr.io/recruitiq/tenant:1.4.2".into(),
-        certificate_email: "ops@example.com".into(),
-        licence: Arc::new(LicenceKey::from_base64("nWGxne/9WmC6hEr0kuwsxERJxWl7MmkZcDusAxyuf2A=").unwrap()),
-        vps_poll: Duration::from_secs(30),
-        vps_deadline: Duration::from_secs(3600),
-        health_first_wait: Duration::from_secs(5),
-        health_deadline: Duration::from_secs(1200),
-        max_attempts: 5,
-        lease: Duration::from_secs(360),
-    };
-    Provisioner::new(ports, config)
+    Provisioner::new(ports, provision_config())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

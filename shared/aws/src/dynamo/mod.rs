@@ -161,6 +161,41 @@ fn conditional<T, E: std::error::Error + ProvideErrorMetadata>(
     }
 }
 
+/// Puts `item` only if no item has its key; false if one had (nothing was written).
+async fn put_new(client: &Client, table: &str, item: Item) -> Result<bool, StoreError> {
+    let result = client.put_item().table_name(table).set_item(Some(item)).condition_expression("attribute_not_exists(pk)").send().await;
+    Ok(conditional(result, "dynamodb:PutItem")?.is_some())
+}
+
+/// The item at `key`, read consistently.
+async fn get_consistent(client: &Client, table: &str, key: Item) -> Result<Option<Item>, StoreError> {
+    let out = client.get_item().table_name(table).set_key(Some(key)).consistent_read(true).send().await.or_store("dynamodb:GetItem")?;
+    Ok(out.item)
+}
+
+/// Every item of the partition `pk` (a table keyed `pk`/`sk`), read consistently, all pages.
+async fn partition(client: &Client, table: &str, pk: &str) -> Result<Vec<Item>, StoreError> {
+    let mut all = Vec::new();
+    let mut start = None;
+    loop {
+        let out = client
+            .query()
+            .table_name(table)
+            .key_condition_expression("pk = :pk")
+            .expression_attribute_values(":pk", s(pk))
+            .consistent_read(true)
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .or_store("dynamodb:Query")?;
+        all.extend(out.items().iter().cloned());
+        start = out.last_evaluated_key;
+        if start.is_none() {
+            return Ok(all);
+        }
+    }
+}
+
 /// Runs `items` as one transaction (see [`DynamoStore::conditional_transaction`]).
 async fn conditional_transaction(client: &Client, items: Vec<TransactWriteItem>) -> Result<bool, StoreError> {
     match client.transact_write_items().set_transact_items(Some(items)).send().await {

@@ -16,7 +16,7 @@ use relay_core::payroll::schedule::{PayrollSchedule, ScheduleState, TickOutcome}
 use relay_core::ports::{PayrollRuns, PayrollSchedules, StoreError};
 use serde::{Deserialize, Serialize};
 
-use super::{conditional, conditional_transaction, get_n, get_s, key, n, s, Item, OrStoreError};
+use super::{conditional, conditional_transaction, get_consistent, get_n, get_s, key, n, partition, put_new, s, Item, OrStoreError};
 
 /// The payroll runs in their own table (only the payroll function and the API's payroll routes
 /// use it, so it is not among every function's `Tables`).
@@ -125,28 +125,11 @@ impl PayrollRuns for DynamoPayroll {
         item.insert("organizationId".into(), s(&run.request.organization_id));
         item.insert("listed".into(), s(LISTED));
         item.insert("created".into(), s(&run.listing_key()));
-        let result = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .condition_expression("attribute_not_exists(pk)")
-            .send()
-            .await;
-        Ok(conditional(result, "dynamodb:PutItem")?.is_some())
+        put_new(&self.client, &self.table, item).await
     }
 
     async fn get_run(&self, organization_id: &str, run_id: &str) -> Result<Option<RunRecord>, StoreError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(Self::run_key(organization_id, run_id)))
-            .consistent_read(true)
-            .send()
-            .await
-            .or_store("dynamodb:GetItem")?;
-        Ok(out.item.as_ref().and_then(record))
+        Ok(get_consistent(&self.client, &self.table, Self::run_key(organization_id, run_id)).await?.as_ref().and_then(record))
     }
 
     async fn count_chunk(&self, organization_id: &str, run_id: &str, chunk: u32, employees: u32) -> Result<(bool, RunRecord), StoreError> {
@@ -262,36 +245,19 @@ impl PayrollSchedules for DynamoPayroll {
 
     async fn list_schedules(&self) -> Result<Vec<ScheduleState>, StoreError> {
         let mut all = Vec::new();
-        let mut start = None;
-        loop {
-            let out = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("pk = :pk")
-                .expression_attribute_values(":pk", s(SCHEDULE))
-                .consistent_read(true)
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .or_store("dynamodb:Query")?;
-            for item in out.items() {
-                let Some(schedule) = get_s(item, "doc").and_then(|d| serde_json::from_str(d).ok()) else {
-                    // Never silently: a schedule that cannot be read does not tick.
-                    tracing::error!(organization = get_s(item, "sk").unwrap_or(""), "a payroll schedule that cannot be read is left out");
-                    continue;
-                };
-                all.push(ScheduleState {
-                    schedule,
-                    last_tick: get_s(item, "lastTick").and_then(|t| serde_json::from_str(t).ok()),
-                    last_settled: get_s(item, "lastSettled").map(str::to_string),
-                });
-            }
-            start = out.last_evaluated_key;
-            if start.is_none() {
-                return Ok(all);
-            }
+        for item in &partition(&self.client, &self.table, SCHEDULE).await? {
+            let Some(schedule) = get_s(item, "doc").and_then(|d| serde_json::from_str(d).ok()) else {
+                // Never silently: a schedule that cannot be read does not tick.
+                tracing::error!(organization = get_s(item, "sk").unwrap_or(""), "a payroll schedule that cannot be read is left out");
+                continue;
+            };
+            all.push(ScheduleState {
+                schedule,
+                last_tick: get_s(item, "lastTick").and_then(|t| serde_json::from_str(t).ok()),
+                last_settled: get_s(item, "lastSettled").map(str::to_string),
+            });
         }
+        Ok(all)
     }
 
     async fn note_tick(&self, organization_id: &str, tick: &TickOutcome) -> Result<(), StoreError> {

@@ -16,7 +16,7 @@ use relay_core::provision::fleet::{Usage, Vps, VpsStatus};
 use relay_core::provision::tenant::Tenant;
 use relay_core::provision::workflow::status_name;
 
-use super::{conditional, get_n, get_s, key, n, s, Item, OrStoreError};
+use super::{conditional, get_consistent, get_n, get_s, key, n, partition, put_new, s, Item, OrStoreError};
 
 const TENANT_SK: &str = "TENANT";
 const FLEET: &str = "FLEET";
@@ -38,6 +38,22 @@ impl DynamoTenants {
 
     fn vps_key(name: &str) -> Item {
         key::config(FLEET, name)
+    }
+
+    /// Sets one attribute of a VPS that exists; false if there is no such VPS.
+    async fn set_on_vps(&self, name: &str, attribute: &str, value: AttributeValue) -> Result<bool, StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::vps_key(name)))
+            .update_expression("SET #a = :v")
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_names("#a", attribute)
+            .expression_attribute_values(":v", value)
+            .send()
+            .await;
+        Ok(conditional(result, "dynamodb:UpdateItem")?.is_some())
     }
 }
 
@@ -76,28 +92,11 @@ impl TenantStore for DynamoTenants {
         item.insert("status".into(), s(status_name(t.status)));
         item.insert("listed".into(), s(TENANT_SK));
         item.insert("created".into(), s(&format!("{}~{}", time(t.created_at), t.id())));
-        let result = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .condition_expression("attribute_not_exists(pk)")
-            .send()
-            .await;
-        Ok(conditional(result, "dynamodb:PutItem")?.is_some())
+        put_new(&self.client, &self.table, item).await
     }
 
     async fn get_tenant(&self, id: &str) -> Result<Option<Tenant>, StoreError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(Self::tenant_key(id)))
-            .consistent_read(true)
-            .send()
-            .await
-            .or_store("dynamodb:GetItem")?;
-        Ok(out.item.as_ref().and_then(tenant))
+        Ok(get_consistent(&self.client, &self.table, Self::tenant_key(id)).await?.as_ref().and_then(tenant))
     }
 
     async fn save_tenant(&self, t: &Tenant) -> Result<bool, StoreError> {
@@ -189,51 +188,15 @@ impl FleetStore for DynamoTenants {
             item.insert("tenants".into(), AttributeValue::Ss(v.tenants.clone()));
         }
         item.insert("status".into(), s(if v.status == VpsStatus::Draining { "draining" } else { "active" }));
-        let result = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .condition_expression("attribute_not_exists(pk)")
-            .send()
-            .await;
-        Ok(conditional(result, "dynamodb:PutItem")?.is_some())
+        put_new(&self.client, &self.table, item).await
     }
 
     async fn get_vps(&self, name: &str) -> Result<Option<Vps>, StoreError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(Self::vps_key(name)))
-            .consistent_read(true)
-            .send()
-            .await
-            .or_store("dynamodb:GetItem")?;
-        Ok(out.item.as_ref().and_then(vps))
+        Ok(get_consistent(&self.client, &self.table, Self::vps_key(name)).await?.as_ref().and_then(vps))
     }
 
     async fn list_vps(&self) -> Result<Vec<Vps>, StoreError> {
-        let mut all = Vec::new();
-        let mut start = None;
-        loop {
-            let out = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("pk = :f")
-                .expression_attribute_values(":f", s(FLEET))
-                .consistent_read(true)
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .or_store("dynamodb:Query")?;
-            all.extend(out.items().iter().filter_map(vps));
-            start = out.last_evaluated_key;
-            if start.is_none() {
-                return Ok(all);
-            }
-        }
+        Ok(partition(&self.client, &self.table, FLEET).await?.iter().filter_map(vps).collect())
     }
 
     async fn take_slot(&self, name: &str, tenant: &str) -> Result<bool, StoreError> {
@@ -274,33 +237,11 @@ impl FleetStore for DynamoTenants {
     }
 
     async fn report_usage(&self, name: &str, usage: &Usage) -> Result<bool, StoreError> {
-        let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(Self::vps_key(name)))
-            .update_expression("SET #u = :u")
-            .condition_expression("attribute_exists(pk)")
-            .expression_attribute_names("#u", "usage")
-            .expression_attribute_values(":u", json("encode usage", usage)?)
-            .send()
-            .await;
-        Ok(conditional(result, "dynamodb:UpdateItem")?.is_some())
+        self.set_on_vps(name, "usage", json("encode usage", usage)?).await
     }
 
     async fn set_vps_status(&self, name: &str, status: VpsStatus) -> Result<bool, StoreError> {
-        let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(Self::vps_key(name)))
-            .update_expression("SET #st = :s")
-            .condition_expression("attribute_exists(pk)")
-            .expression_attribute_names("#st", "status")
-            .expression_attribute_values(":s", s(if status == VpsStatus::Draining { "draining" } else { "active" }))
-            .send()
-            .await;
-        Ok(conditional(result, "dynamodb:UpdateItem")?.is_some())
+        self.set_on_vps(name, "status", s(if status == VpsStatus::Draining { "draining" } else { "active" })).await
     }
 
     async fn remove_vps(&self, name: &str) -> Result<(), StoreError> {

@@ -37,7 +37,8 @@ pub use metrics::RecordedMetrics;
 pub use organizations::MemoryOrganizations;
 pub use payroll::{MemoryChunkQueue, MemoryPayrollRuns, MemoryPayrollSchedules};
 pub use provision::{
-    MemoryFleet, MemoryProvisionQueue, MemoryTenantIntegrations, MemoryTenants, RecordingAgent, ScriptedProbe, ScriptedProvider,
+    provision_config, MemoryFleet, MemoryProvisionQueue, MemoryTenantIntegrations, MemoryTenants, RecordingAgent, ScriptedProbe,
+    ScriptedProvider, TEST_LICENCE_SEED,
 };
 pub use queues::MemoryRetries;
 pub use rates::MemoryRates;

@@ -318,3 +318,24 @@ impl ProvisionQueue for MemoryProvisionQueue {
         Ok(())
     }
 }
+
+/// The workflow's settings in tests: a tenant domain of `tenants.example`, RFC 8032's first seed
+/// as the licence key, the production waits and deadlines.
+pub fn provision_config() -> crate::provision::workflow::ProvisionConfig {
+    crate::provision::workflow::ProvisionConfig {
+        tenant_domain: "tenants.example".into(),
+        health_url: "https://{slug}.{domain}/health".into(),
+        image: "ghcr.io/recruitiq/tenant:1.4.2".into(),
+        certificate_email: "ops@example.com".into(),
+        licence: std::sync::Arc::new(crate::provision::licence::LicenceKey::from_base64(TEST_LICENCE_SEED).expect("RFC 8032's seed")),
+        vps_poll: Duration::from_secs(30),
+        vps_deadline: Duration::from_secs(3600),
+        health_first_wait: Duration::from_secs(5),
+        health_deadline: Duration::from_secs(1200),
+        max_attempts: 5,
+        lease: Duration::from_secs(360),
+    }
+}
+
+/// RFC 8032 §7.1's first seed (base64), the tests' licence key.
+pub const TEST_LICENCE_SEED: &str = "nWGxne/9WmC6hEr0kuwsxERJxWl7MmkZcDusAxyuf2A=";

@@ -13,17 +13,14 @@ use chrono::{DateTime, Utc};
 use super::fleet::{Vps, VpsRegistration};
 use super::licence::{self, LicenceKey};
 use super::tenant::{DeploymentType, Step, StepStatus, Tenant, TenantRequest, TenantStatus, Tier};
-use super::workflow::{ProvisionConfig, ProvisionError, ProvisionPorts, Provisioner};
+use super::workflow::{ProvisionError, ProvisionPorts, Provisioner};
 use crate::memory::{
-    MemoryBlobs, MemoryBus, MemoryFleet, MemoryProvisionQueue, MemoryTenantIntegrations, MemoryTenants, RecordedMetrics, RecordingAgent,
-    ScriptedProbe, ScriptedProvider,
+    provision_config, MemoryBlobs, MemoryBus, MemoryFleet, MemoryProvisionQueue, MemoryTenantIntegrations, MemoryTenants, RecordedMetrics,
+    RecordingAgent, ScriptedProbe, ScriptedProvider, TEST_LICENCE_SEED,
 };
 use crate::metrics::{PROVISIONING_FAILED, TENANTS_PROVISIONED};
 use crate::model::envelope::EventEnvelope;
 use crate::ports::provision::{FleetStore, TenantStore};
-
-/// RFC 8032 §7.1's first seed.
-const SEED: &str = "nWGxne/9WmC6hEr0kuwsxERJxWl7MmkZcDusAxyuf2A=";
 
 struct World {
     p: Provisioner,
@@ -66,19 +63,7 @@ fn world(provider: ScriptedProvider) -> World {
         queue: queue.clone(),
         metrics: metrics.clone(),
     };
-    let config = ProvisionConfig {
-        tenant_domain: "tenants.example".into(),
-        health_url: "https://{slug}.{domain}/health".into(),
-        image: "ghcr.io/recruitiq/tenant:1.4.2".into(),
-        certificate_email: "ops@example.com".into(),
-        licence: Arc::new(LicenceKey::from_base64(SEED).unwrap()),
-        vps_poll: Duration::from_secs(30),
-        vps_deadline: Duration::from_secs(3600),
-        health_first_wait: Duration::from_secs(5),
-        health_deadline: Duration::from_secs(1200),
-        max_attempts: 5,
-        lease: Duration::from_secs(360),
-    };
+    let config = provision_config();
     World { p: Provisioner::new(ports, config), tenants, fleet, provider, agent, probe, bus, queue, metrics, integrations, files }
 }
 
@@ -172,7 +157,7 @@ async fn a_shared_tenant_goes_live_step_by_step_and_waits_for_its_health_on_the_
     assert_eq!(w.metrics.total(TENANTS_PROVISIONED), 1.0);
 
     // The licence verifies with the published key alone.
-    let key = LicenceKey::from_base64(SEED).unwrap();
+    let key = LicenceKey::from_base64(TEST_LICENCE_SEED).unwrap();
     let licence = licence::verify(t.licence.as_deref().unwrap(), &key.public_key(), now()).unwrap();
     assert_eq!((licence.organization_id.as_str(), licence.seats), ("org-acme", 100));
 
