@@ -66,7 +66,7 @@ async fn fifty_concurrent_placements_on_twenty_dynamodb_slots_never_overfill_a_v
     let p = Arc::new(provisioner(store.clone()));
     let runs = (0..50).map(|i| {
         let p = p.clone();
-        tokio::spawn(async move { p.request(request(i), &format!("msg-{i}"), Utc::now()).await })
+        tokio::spawn(async move { p.request(request(i), Utc::now()).await })
     });
     for run in futures::future::join_all(runs).await {
         run.expect("task").expect("handled");

@@ -1,8 +1,10 @@
-//! A shared VPS's deploy agent, over HTTP: `PUT {agent}/tenants/{id}` with the tenant's `.env`
+//! A shared VPS's deploy agent, over HTTPS: `PUT {agent}/tenants/{id}` with the tenant's `.env`
 //! deploys it (again: the same body is the same deployment), `DELETE {agent}/tenants/{id}`
 //! takes it off. Every call is signed as Relay signs webhooks (Standard Webhooks: `webhook-id`,
-//! `webhook-timestamp`, `webhook-signature`) with the agents' shared secret, so an agent runs
-//! only what Relay asked for, and refuses a replay older than its tolerance.
+//! `webhook-timestamp`, `webhook-signature`) with the agents' secret, and its body names the
+//! action and the agent it is for, so an agent runs only what Relay asked of it: a call replayed
+//! at another VPS names another agent, and one replayed later is past the agent's tolerance.
+//! Redirects are not followed: the signed headers and the licence go nowhere else.
 
 use std::time::Duration;
 
@@ -18,19 +20,25 @@ pub struct HttpDeployAgent {
 }
 
 impl HttpDeployAgent {
-    pub fn new(http: reqwest::Client, secret: String) -> Self {
+    pub fn new(secret: String) -> Self {
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(Duration::from_secs(30))
+            .build()
+            .unwrap_or_default();
         Self { http, secret }
     }
 
-    async fn send(&self, method: reqwest::Method, agent_url: &str, tenant: &str, body: Vec<u8>) -> Result<(), RemoteError> {
+    async fn send(&self, method: reqwest::Method, agent_url: &str, tenant: &str, body: serde_json::Value) -> Result<(), RemoteError> {
         let url = format!("{}/tenants/{tenant}", agent_url.trim_end_matches('/'));
-        let id = format!("{}-{tenant}", method.as_str().to_ascii_lowercase());
+        let body = serde_json::to_vec(&body).unwrap_or_default();
+        // A fresh id per call: an agent that drops repeated ids still runs a later re-deploy.
+        let id = format!("msg_{}", uuid::Uuid::new_v4().simple());
         let timestamp = chrono::Utc::now().timestamp();
         let what = format!("{method} {url}");
         let response = self
             .http
             .request(method, &url)
-            .timeout(Duration::from_secs(30))
             .header("content-type", "application/json")
             .header("webhook-id", &id)
             .header("webhook-timestamp", timestamp.to_string())
@@ -52,11 +60,12 @@ impl HttpDeployAgent {
 #[async_trait]
 impl DeployAgent for HttpDeployAgent {
     async fn deploy(&self, agent_url: &str, tenant: &str, env_file: &str) -> Result<(), RemoteError> {
-        let body = serde_json::to_vec(&json!({"tenant": tenant, "envFile": env_file})).unwrap_or_default();
+        let body = json!({"action": "deploy", "agent": agent_url, "tenant": tenant, "envFile": env_file});
         self.send(reqwest::Method::PUT, agent_url, tenant, body).await
     }
 
     async fn remove(&self, agent_url: &str, tenant: &str) -> Result<(), RemoteError> {
-        self.send(reqwest::Method::DELETE, agent_url, tenant, Vec::new()).await
+        let body = json!({"action": "remove", "agent": agent_url, "tenant": tenant});
+        self.send(reqwest::Method::DELETE, agent_url, tenant, body).await
     }
 }

@@ -11,8 +11,16 @@ pub struct HttpHealthProbe {
 }
 
 impl HttpHealthProbe {
-    pub fn new(http: reqwest::Client) -> Self {
+    /// Redirects are not followed: a tenant that answers its health check with one is not healthy.
+    pub fn new() -> Self {
+        let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap_or_default();
         Self { http }
+    }
+}
+
+impl Default for HttpHealthProbe {
+    fn default() -> Self {
+        Self::new()
     }
 }
 

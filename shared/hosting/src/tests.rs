@@ -45,7 +45,7 @@ fn client(base_url: String, pem: String) -> TransIp {
         operating_system: "ubuntu-24.04".into(),
         availability_zone: "ams0".into(),
     };
-    TransIp::new(config, reqwest::Client::new()).expect("key")
+    TransIp::new(config).expect("key")
 }
 
 #[test]
@@ -72,16 +72,13 @@ fn the_login_signature_verifies_with_openssl_and_the_key_is_never_printed() {
     std::fs::write(dir.join("other"), b"{\"login\":\"someone-else\"}").unwrap();
     assert!(!verify("other").status.success(), "the signature covers the body");
     assert!(!format!("{transip:?}").contains("PRIVATE"), "Debug never shows the key");
-    assert!(TransIp::new(
-        TransIpConfig {
-            base_url: String::new(),
-            login: String::new(),
-            private_key_pem: "not a key".into(),
-            operating_system: String::new(),
-            availability_zone: String::new()
-        },
-        reqwest::Client::new()
-    )
+    assert!(TransIp::new(TransIpConfig {
+        base_url: String::new(),
+        login: String::new(),
+        private_key_pem: "not a key".into(),
+        operating_system: String::new(),
+        availability_zone: String::new()
+    })
     .is_err());
     let _ = std::fs::remove_dir_all(dir);
 }
@@ -89,6 +86,8 @@ fn the_login_signature_verifies_with_openssl_and_the_key_is_never_printed() {
 #[derive(Default)]
 struct Seen {
     logins: usize,
+    /// Each login's body and `Signature` header, as received.
+    signed: Vec<(String, String)>,
     /// Answer the next VPS read with this status once.
     fail_next: Option<u16>,
     orders: Vec<Value>,
@@ -99,9 +98,10 @@ type Shared = Arc<Mutex<Seen>>;
 
 async fn auth(State(seen): State<Shared>, headers: HeaderMap, body: String) -> (StatusCode, Json<Value>) {
     let mut seen = seen.lock().unwrap();
-    if headers.get("signature").is_none() || !body.contains("\"nonce\"") {
+    let Some(signature) = headers.get("signature").and_then(|v| v.to_str().ok()) else {
         return (StatusCode::UNAUTHORIZED, Json(json!({"error": "no signature"})));
-    }
+    };
+    seen.signed.push((body.clone(), signature.to_string()));
     seen.logins += 1;
     (StatusCode::CREATED, Json(json!({"token": format!("token-{}", seen.logins)})))
 }
@@ -158,7 +158,7 @@ async fn the_client_logs_in_once_orders_finds_and_reads_vpss_in_transips_shape()
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
 
     let dir = tempdir("api");
-    let (pem, _) = keypair(&dir);
+    let (pem, public) = keypair(&dir);
     let transip = client(base, pem);
     let cloud_init = "#cloud-config\nhostname: acme\n";
     let order_of = VpsOrder {
@@ -177,7 +177,24 @@ async fn the_client_logs_in_once_orders_finds_and_reads_vpss_in_transips_shape()
     let found = transip.find_vps("relay-tenant:org-acme").await.unwrap().expect("found by its marker");
     assert_eq!(found.name, "relay-vps1");
     assert!(transip.find_vps("relay-tenant:org-other").await.unwrap().is_none());
+    assert!(transip.find_vps("relay-tenant:org-acm").await.unwrap().is_none(), "a marker is matched whole, never as a prefix");
     assert_eq!(seen.lock().unwrap().logins, 2, "one login, and one more after the token was revoked");
+    // Each login as the server received it verifies with the account's public key (OpenSSL).
+    for (i, (body, signature)) in seen.lock().unwrap().signed.iter().enumerate() {
+        let sig = base64::Engine::decode(&base64::engine::general_purpose::STANDARD, signature).unwrap();
+        std::fs::write(dir.join(format!("login-{i}")), body).unwrap();
+        std::fs::write(dir.join(format!("login-{i}.sig")), sig).unwrap();
+        let out = Command::new("openssl")
+            .args(["dgst", "-sha512", "-verify"])
+            .arg(&public)
+            .arg("-signature")
+            .arg(dir.join(format!("login-{i}.sig")))
+            .arg(dir.join(format!("login-{i}")))
+            .output()
+            .expect("openssl");
+        assert!(out.status.success(), "login {i}: {body}");
+        assert!(body.contains("\"login\":\"relay-test\"") && body.contains("\"nonce\""), "{body}");
+    }
 
     let vps = transip.vps("relay-vps1").await.unwrap();
     assert_eq!((vps.status.as_str(), vps.ip.as_deref()), ("running", Some("198.51.100.7")));
@@ -210,7 +227,7 @@ async fn the_deploy_agent_is_called_signed_as_a_webhook() {
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
 
     let secret = relay_core::signing::new_secret();
-    let agent = HttpDeployAgent::new(reqwest::Client::new(), secret.clone());
+    let agent = HttpDeployAgent::new(secret.clone());
     agent.deploy(&base, "org-acme", "LICENCE=\"x\"\n").await.unwrap();
     agent.remove(&base, "org-acme").await.expect("a tenant not there is taken off already");
     let (tenant, headers, body) = received.lock().unwrap()[0].clone();
@@ -218,6 +235,10 @@ async fn the_deploy_agent_is_called_signed_as_a_webhook() {
     let h = |n: &str| headers.get(n).unwrap().to_str().unwrap().to_string();
     let ts: i64 = h("webhook-timestamp").parse().unwrap();
     assert_eq!(h("webhook-signature"), relay_core::signing::signature_header(&h("webhook-id"), ts, body.as_bytes(), &[&secret]));
-    assert_eq!(serde_json::from_str::<Value>(&body).unwrap()["envFile"], "LICENCE=\"x\"\n");
+    let sent: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(
+        (sent["envFile"].as_str(), sent["action"].as_str(), sent["agent"].as_str()),
+        (Some("LICENCE=\"x\"\n"), Some("deploy"), Some(base.as_str()))
+    );
     assert!(agent.deploy("http://127.0.0.1:1/deploy", "org-acme", "").await.unwrap_err().transient, "unreachable: try again");
 }

@@ -61,10 +61,19 @@ impl std::fmt::Debug for TransIp {
 pub enum TransIpSetupError {
     #[error("the TransIP private key is not an RSA key in PEM (PKCS#8 or PKCS#1)")]
     BadKey,
+    #[error("no HTTP client: {0}")]
+    Http(String),
 }
 
 impl TransIp {
-    pub fn new(config: TransIpConfig, http: reqwest::Client) -> Result<Self, TransIpSetupError> {
+    /// A client with its own HTTP connection pool: 30 s per call, no redirects followed (a
+    /// bearer token goes to TransIP's host only).
+    pub fn new(config: TransIpConfig) -> Result<Self, TransIpSetupError> {
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(Duration::from_secs(30))
+            .build()
+            .map_err(|e| TransIpSetupError::Http(e.to_string()))?;
         let pem = config.private_key_pem.trim();
         let key = rsa::PrivateKey::from_pkcs8_pem(pem)
             .or_else(|_| rsa::PrivateKey::from_pkcs1_pem(pem))
@@ -150,6 +159,7 @@ fn classify(what: &str, status: u16, answer: &Value) -> RemoteError {
     let message = format!("{what}: {status} {detail}").trim_end().to_string();
     match status {
         429 | 500..=599 => RemoteError::transient(message),
+        404 => RemoteError::gone(message),
         _ => RemoteError::permanent(message),
     }
 }
@@ -196,7 +206,8 @@ impl HostingProvider for TransIp {
             vpss: Vec<Vps>,
         }
         let list: List = parse("VPS list", self.call(reqwest::Method::GET, "/vps", None).await?)?;
-        Ok(list.vpss.into_iter().find(|v| v.description.contains(marker)).map(Into::into))
+        // Exactly: `relay-tenant:org-1` must never find `relay-tenant:org-10`'s VPS.
+        Ok(list.vpss.into_iter().find(|v| v.description == marker).map(Into::into))
     }
 
     async fn vps(&self, name: &str) -> Result<ProviderVps, RemoteError> {

@@ -187,7 +187,7 @@ impl HostingProvider for ScriptedProvider {
     }
 
     async fn find_vps(&self, marker: &str) -> Result<Option<ProviderVps>, RemoteError> {
-        let found = lock(&self.vps).values().find(|(v, _)| v.description.contains(marker)).map(|(v, _)| v.clone());
+        let found = lock(&self.vps).values().find(|(v, _)| v.description == marker).map(|(v, _)| v.clone());
         let Some(vps) = found else { return Ok(None) };
         let mut unlisted = lock(&self.unlisted);
         let left_out = unlisted.entry(vps.name.clone()).or_default();
@@ -204,7 +204,7 @@ impl HostingProvider for ScriptedProvider {
             return Err(RemoteError::transient("503 Service Unavailable"));
         }
         let mut all = lock(&self.vps);
-        let Some((vps, reads)) = all.get_mut(name) else { return Err(RemoteError::permanent("404 no such VPS")) };
+        let Some((vps, reads)) = all.get_mut(name) else { return Err(RemoteError::gone("404 no such VPS")) };
         *reads += 1;
         if vps.status != "stopped" {
             vps.status = if *reads >= self.polls_to_run { "running".into() } else { "installing".into() };

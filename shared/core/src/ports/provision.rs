@@ -49,15 +49,20 @@ pub trait FleetStore: Send + Sync {
 pub struct RemoteError {
     /// Worth trying again (a timeout, a 5xx, a 429); otherwise the request itself is wrong.
     pub transient: bool,
+    /// What was asked about does not exist there (404): a VPS gone already.
+    pub gone: bool,
     pub message: String,
 }
 
 impl RemoteError {
     pub fn transient(message: impl Into<String>) -> Self {
-        Self { transient: true, message: message.into() }
+        Self { transient: true, gone: false, message: message.into() }
     }
     pub fn permanent(message: impl Into<String>) -> Self {
-        Self { transient: false, message: message.into() }
+        Self { transient: false, gone: false, message: message.into() }
+    }
+    pub fn gone(message: impl Into<String>) -> Self {
+        Self { transient: false, gone: true, message: message.into() }
     }
 }
 
@@ -88,7 +93,7 @@ pub struct VpsOrder {
 pub trait HostingProvider: Send + Sync {
     /// Orders a VPS; the provider does not answer its name (find it by the order's marker).
     async fn order_vps(&self, order: &VpsOrder) -> Result<(), RemoteError>;
-    /// The VPS whose description holds `marker`, if one was ordered.
+    /// The VPS whose description is exactly `marker`, if one was ordered.
     async fn find_vps(&self, marker: &str) -> Result<Option<ProviderVps>, RemoteError>;
     async fn vps(&self, name: &str) -> Result<ProviderVps, RemoteError>;
     async fn start_vps(&self, name: &str) -> Result<(), RemoteError>;

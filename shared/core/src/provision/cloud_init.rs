@@ -4,8 +4,10 @@
 //!
 //! A dedicated VPS gets it as its install text when it is ordered; for a shared VPS it is
 //! stored beside the tenant and the VPS's deploy agent applies the tenant's part. Every value
-//! from the request is written as a JSON string (valid YAML, and shell-safe inside the quoted
-//! heredocs), so a tenant's name cannot break out of its field.
+//! goes into the YAML as a JSON string (valid YAML), and into the `.env` single-quoted (taken
+//! literally by Compose and by a shell); the one free-text value, the organisation's name, is
+//! there only base64-encoded, so no quote, `$`, backtick or control character of it reaches
+//! either file.
 
 use super::tenant::Tenant;
 
@@ -66,15 +68,14 @@ runcmd:
 /// The tenant's `.env`: what its application reads at start.
 pub fn env_file(tenant: &Tenant, licence: &str, host: &str) -> String {
     let r = &tenant.request;
-    let q = |s: &str| serde_json::to_string(s).unwrap_or_else(|_| "\"\"".into());
+    // Every value here is from a checked alphabet (ids, host names, base64), so single quotes
+    // cannot occur in it; the name is base64.
+    let name = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, r.name.as_bytes());
     format!(
-        "ORGANIZATION_ID={}\nORGANIZATION_NAME={}\nTENANT_HOST={}\nTIER={}\nPRODUCTS={}\nLICENCE={}\n",
-        q(&r.organization_id),
-        q(&r.name),
-        q(host),
+        "ORGANIZATION_ID='{}'\nORGANIZATION_NAME_BASE64='{name}'\nTENANT_HOST='{host}'\nTIER='{}'\nPRODUCTS='{}'\nLICENCE='{licence}'\n",
+        r.organization_id.replace('\'', ""),
         r.tier.name(),
-        q(&r.products.join(",")),
-        q(licence)
+        r.products.join(","),
     )
 }
 
@@ -112,10 +113,9 @@ mod tests {
         let doc: serde_yaml::Value = serde_yaml::from_str(&text).expect("YAML");
         let env = env_file(&tenant, "payload.signature", "acme.tenants.example");
         assert_eq!(doc["write_files"][0]["content"].as_str(), Some(env.as_str()), "the .env, whole, in its field");
-        assert!(
-            env.contains("LICENCE=\"payload.signature\"\n") && env.contains(r#"ORGANIZATION_NAME="Acme\"\n  - [rm, -rf, /]""#),
-            "{env}"
-        );
+        let name = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, tenant.request.name.as_bytes());
+        assert!(env.contains("LICENCE='payload.signature'\n") && env.contains(&format!("ORGANIZATION_NAME_BASE64='{name}'\n")), "{env}");
+        assert!(!env.contains("rm, -rf") && !text.contains("rm, -rf"), "the hostile name is nowhere in clear");
         let runcmd = doc["runcmd"].as_sequence().expect("runcmd");
         assert_eq!(runcmd.len(), 8, "the hostile name added no command");
         assert_eq!(runcmd[6][8].as_str(), Some("acme.tenants.example"));

@@ -68,9 +68,12 @@ impl VpsRegistration {
         if self.max_tenants.is_some_and(|m| !(1..=500).contains(&m)) {
             wrong.push(("maxTenants", "1 to 500".into()));
         }
+        // HTTPS: the calls carry a tenant's licence. Plain HTTP only to this machine (a local stack).
         let agent = url::Url::parse(&self.deploy_agent_url).ok();
-        if !agent.is_some_and(|u| matches!(u.scheme(), "https" | "http") && u.host().is_some() && u.username().is_empty()) {
-            wrong.push(("deployAgentUrl", "an http(s) URL without credentials".into()));
+        let loopback = |u: &url::Url| matches!(u.host_str(), Some("127.0.0.1" | "localhost" | "[::1]"));
+        let secure = |u: &url::Url| u.scheme() == "https" || (u.scheme() == "http" && loopback(u));
+        if !agent.is_some_and(|u| secure(&u) && u.host().is_some() && u.username().is_empty() && u.password().is_none()) {
+            wrong.push(("deployAgentUrl", "an https URL without credentials".into()));
         }
         wrong
     }
@@ -234,5 +237,10 @@ mod tests {
         let fields: Vec<&str> = bad.problems().into_iter().map(|(f, _)| f).collect();
         assert_eq!(fields, ["name", "ip", "maxTenants", "deployAgentUrl"]);
         assert!(Usage { cpu: 101.0, memory: 1.0, disk: 1.0, at: Utc::now() }.problems().is_some());
+        let agent =
+            |url: &str| VpsRegistration { deploy_agent_url: url.into(), name: "vps-1".into(), ip: "10.0.0.1".into(), ..bad.clone() };
+        assert!(agent("http://vps-1.example/deploy").problems().iter().any(|(f, _)| *f == "deployAgentUrl"), "no licence in clear text");
+        assert!(agent("https://user:pw@vps-1.example/deploy").problems().iter().any(|(f, _)| *f == "deployAgentUrl"));
+        assert!(!agent("http://127.0.0.1:9000/deploy").problems().iter().any(|(f, _)| *f == "deployAgentUrl"), "a local stack's agent");
     }
 }

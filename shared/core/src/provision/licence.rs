@@ -24,6 +24,9 @@ pub struct Licence {
     /// Always `relay-licence/1`, so a verifier refuses anything else signed with the key.
     pub kind: String,
     pub organization_id: String,
+    /// The host the tenant is served at (`acme.tenants.example`): an application checks it is
+    /// the one it serves, so a licence cannot move to another tenant's instance.
+    pub host: String,
     pub tier: String,
     pub products: Vec<String>,
     pub seats: u32,
@@ -45,6 +48,8 @@ pub enum LicenceError {
     BadSignature,
     #[error("the licence expired at {0}")]
     Expired(DateTime<Utc>),
+    #[error("the licence was issued for another tenant")]
+    OtherTenant,
 }
 
 /// Relay's licence signing key.
@@ -89,6 +94,7 @@ impl LicenceKey {
         let licence = Licence {
             kind: LICENCE_KIND.into(),
             organization_id: r.organization_id.clone(),
+            host: tenant.url.trim_start_matches("https://").to_string(),
             tier: r.tier.name().into(),
             products: r.products.clone(),
             seats: r.tier.seats(),
@@ -104,8 +110,8 @@ impl LicenceKey {
 }
 
 /// What a tenant's application does with a token: checks it with Relay's public key (raw,
-/// base64url) and reads it, refusing an expired one.
-pub fn verify(token: &str, public_key: &str, now: DateTime<Utc>) -> Result<Licence, LicenceError> {
+/// base64url), that it was issued for this organisation and host, and that it runs.
+pub fn verify(token: &str, public_key: &str, organization_id: &str, host: &str, now: DateTime<Utc>) -> Result<Licence, LicenceError> {
     let key: [u8; 32] = URL_SAFE_NO_PAD.decode(public_key).ok().and_then(|k| k.try_into().ok()).ok_or(LicenceError::BadKey)?;
     let key = VerifyingKey::from_bytes(&key).map_err(|_| LicenceError::BadKey)?;
     let (payload, signature) = token.split_once('.').ok_or(LicenceError::Malformed)?;
@@ -115,6 +121,9 @@ pub fn verify(token: &str, public_key: &str, now: DateTime<Utc>) -> Result<Licen
     let licence: Licence = serde_json::from_slice(&payload).map_err(|_| LicenceError::Malformed)?;
     if licence.kind != LICENCE_KIND {
         return Err(LicenceError::Malformed);
+    }
+    if licence.organization_id != organization_id || licence.host != host {
+        return Err(LicenceError::OtherTenant);
     }
     if licence.expires_at <= now {
         return Err(LicenceError::Expired(licence.expires_at));
@@ -152,7 +161,10 @@ mod tests {
         assert_eq!((licence.seats, licence.tier.as_str()), (100, "professional"));
         assert_eq!(key.issue(&tenant()).1, token, "deterministic: a resumed step issues the same token");
         let now = "2027-01-01T00:00:00Z".parse().unwrap();
+        let verify = |token: &str, public: &str, at| super::verify(token, public, "org-acme", "acme.tenants.example", at);
         assert_eq!(verify(&token, &key.public_key(), now), Ok(licence.clone()));
+        assert_eq!(super::verify(&token, &key.public_key(), "org-other", "acme.tenants.example", now), Err(LicenceError::OtherTenant));
+        assert_eq!(super::verify(&token, &key.public_key(), "org-acme", "evil.tenants.example", now), Err(LicenceError::OtherTenant));
 
         // Tampered, signed by another key, expired, or not a token: refused.
         let (payload, sig) = token.split_once('.').unwrap();

@@ -214,75 +214,107 @@ impl Provisioner {
         })
     }
 
-    /// What a failed workflow gives back: a shared slot (and its deployment, if the agent
-    /// answers); a dedicated VPS is stopped and kept for inspection.
-    pub(crate) async fn release(&self, tenant: &mut Tenant) -> Result<(), ProvisionError> {
-        let Some(placement) = tenant.placement.clone() else { return Ok(()) };
-        match placement.deployment_type {
-            DeploymentType::Shared => {
-                if let Some(agent) = self.ports.fleet.get_vps(&placement.vps_name).await?.and_then(|v| v.deploy_agent_url) {
-                    if let Err(e) = self.ports.agent.remove(&agent, tenant.id()).await {
-                        tracing::warn!(tenant = tenant.id(), error = %e, "the deploy agent did not remove the tenant");
-                    }
-                }
-                self.ports.fleet.release_slot(&placement.vps_name, tenant.id()).await?;
-                tenant.placement = None;
-            }
-            DeploymentType::Dedicated => {
-                if let Err(e) = self.ports.provider.stop_vps(&placement.vps_name).await {
-                    tracing::warn!(tenant = tenant.id(), vps = %placement.vps_name, error = %e, "the failed tenant's VPS was not stopped");
-                }
+    /// Where the tenant runs, even if a crash came between taking it and recording it: a
+    /// shared slot that holds the tenant, or the VPS its order's marker names.
+    async fn adopt_leftovers(&self, tenant: &mut Tenant) -> Result<(), ProvisionError> {
+        if tenant.placement.is_some() {
+            return Ok(());
+        }
+        let id = tenant.id().to_string();
+        if let Some(held) =
+            self.ports.fleet.list_vps().await?.into_iter().find(|v| v.deployment_type == DeploymentType::Shared && v.tenants.contains(&id))
+        {
+            tenant.placement = Some(Placement { vps_name: held.name, deployment_type: DeploymentType::Shared });
+        } else if tenant.vps_ordered_at.is_some() {
+            match self.ports.provider.find_vps(&tenant.order_marker()).await {
+                Ok(Some(v)) => tenant.placement = Some(Placement { vps_name: v.name, deployment_type: DeploymentType::Dedicated }),
+                Ok(None) => {}
+                Err(e) => return Err(ProvisionError::Remote(format!("listing VPSs: {e}"))),
             }
         }
         Ok(())
     }
 
-    /// Takes a tenant down: a dedicated VPS snapshotted then cancelled, a shared slot freed;
-    /// then `tenant.deprovisioned`. A provider that is busy or failing brings the tenant back later.
-    pub(crate) async fn deprovision(&self, mut tenant: Tenant, now: DateTime<Utc>) -> Result<Tenant, ProvisionError> {
-        let id = tenant.id().to_string();
-        let later = |d: u64| self.ports.queue.resume_later(&id, Duration::from_secs(d));
-        match tenant.placement.clone() {
-            Some(p) if p.deployment_type == DeploymentType::Dedicated => {
-                if tenant.snapshot_requested_at.is_none() {
-                    tenant.snapshot_requested_at = Some(now);
-                    self.save(&mut tenant, now).await?;
-                    let description = format!("relay: tenant {} deprovisioned {}", tenant.id(), now.date_naive());
-                    if let Err(e) = self.ports.provider.snapshot_vps(&p.vps_name, &description).await {
-                        tracing::warn!(tenant = tenant.id(), error = %e, "snapshot not asked for; trying again");
-                        tenant.snapshot_requested_at = None;
-                        self.save(&mut tenant, now).await?;
-                        later(60).await?;
-                        return Ok(tenant);
-                    }
+    /// What a failed workflow gives back: a shared slot and its deployment; a dedicated VPS is
+    /// stopped and kept for inspection. An agent or provider that does not answer fails the
+    /// message, which comes back (the tenant stays failed, its release pending).
+    pub(crate) async fn release(&self, tenant: &mut Tenant) -> Result<(), ProvisionError> {
+        self.adopt_leftovers(tenant).await?;
+        let Some(placement) = tenant.placement.clone() else { return Ok(()) };
+        match placement.deployment_type {
+            DeploymentType::Shared => {
+                if let Some(agent) = self.ports.fleet.get_vps(&placement.vps_name).await?.and_then(|v| v.deploy_agent_url) {
+                    self.ports
+                        .agent
+                        .remove(&agent, tenant.id())
+                        .await
+                        .map_err(|e| ProvisionError::Remote(format!("removing the tenant: {e}")))?;
                 }
-                match self.ports.provider.vps(&p.vps_name).await {
-                    Ok(v) if v.locked => {
-                        later(self.config.vps_poll.as_secs().max(1)).await?;
-                        return Ok(tenant);
-                    }
-                    Ok(_) => {}
-                    Err(e) if !e.transient => {} // gone already
-                    Err(e) => {
-                        tracing::warn!(tenant = tenant.id(), error = %e, "VPS not readable; trying again");
-                        later(60).await?;
-                        return Ok(tenant);
-                    }
-                }
-                if let Err(e) = self.ports.provider.cancel_vps(&p.vps_name).await.or_else(|e| if e.transient { Err(e) } else { Ok(()) }) {
-                    tracing::warn!(tenant = tenant.id(), error = %e, "VPS not cancelled; trying again");
-                    later(60).await?;
-                    return Ok(tenant);
-                }
-                self.ports.fleet.remove_vps(&p.vps_name).await?;
+                self.ports.fleet.release_slot(&placement.vps_name, tenant.id()).await?;
+                tenant.placement = None;
             }
-            Some(_) => self.release(&mut tenant).await?,
-            None => {}
+            DeploymentType::Dedicated => match self.ports.provider.stop_vps(&placement.vps_name).await {
+                Ok(()) => {}
+                Err(e) if e.gone => tenant.placement = None,
+                Err(e) => return Err(ProvisionError::Remote(format!("stopping VPS {}: {e}", placement.vps_name))),
+            },
+        }
+        Ok(())
+    }
+
+    /// Takes a tenant down: a dedicated VPS snapshotted then cancelled, a shared slot freed;
+    /// then `tenant.deprovisioned`. A provider or agent that is busy or failing brings the
+    /// tenant back later, with what it waits for noted on it; only a VPS the provider no longer
+    /// has (404) counts as gone.
+    pub(crate) async fn deprovision(&self, mut tenant: Tenant, now: DateTime<Utc>) -> Result<Tenant, ProvisionError> {
+        self.adopt_leftovers(&mut tenant).await?;
+        if let Some(p) = tenant.placement.clone() {
+            let waiting = match p.deployment_type {
+                DeploymentType::Dedicated => self.take_down_dedicated(&mut tenant, &p.vps_name, now).await?,
+                DeploymentType::Shared => self.release(&mut tenant).await.err().map(|e| e.to_string()),
+            };
+            if let Some(note) = waiting {
+                tracing::warn!(tenant = tenant.id(), note = %note, "deprovisioning waits");
+                tenant.deprovision_note = Some(note);
+                self.save(&mut tenant, now).await?;
+                self.ports.queue.resume_later(tenant.id(), self.config.vps_poll).await?;
+                return Ok(tenant);
+            }
         }
         tenant.placement = None;
+        tenant.deprovision_note = None;
         tenant.status = TenantStatus::Deprovisioned;
         self.announce(&tenant, "tenant.deprovisioned", "deprovisioned", now).await?;
         self.save(&mut tenant, now).await?;
         Ok(tenant)
+    }
+
+    /// Snapshot (asked once), wait while it is taken, cancel, leave the fleet. Answers what it
+    /// waits for, or `None` when the VPS is gone.
+    async fn take_down_dedicated(&self, tenant: &mut Tenant, name: &str, now: DateTime<Utc>) -> Result<Option<String>, ProvisionError> {
+        if tenant.snapshot_requested_at.is_none() {
+            tenant.snapshot_requested_at = Some(now);
+            self.save(tenant, now).await?;
+            let description = format!("relay: tenant {} deprovisioned {}", tenant.id(), now.date_naive());
+            if let Err(e) = self.ports.provider.snapshot_vps(name, &description).await {
+                if !e.gone {
+                    tenant.snapshot_requested_at = None;
+                    return Ok(Some(format!("asking for a snapshot of {name}: {e}")));
+                }
+            }
+        }
+        match self.ports.provider.vps(name).await {
+            Ok(v) if v.locked => return Ok(Some(format!("VPS {name} is busy (its snapshot is being taken)"))),
+            Ok(_) => {}
+            Err(e) if e.gone => {}
+            Err(e) => return Ok(Some(format!("reading VPS {name}: {e}"))),
+        }
+        match self.ports.provider.cancel_vps(name).await {
+            Ok(()) => {}
+            Err(e) if e.gone => {}
+            Err(e) => return Ok(Some(format!("cancelling VPS {name}: {e}"))),
+        }
+        self.ports.fleet.remove_vps(name).await?;
+        Ok(None)
     }
 }

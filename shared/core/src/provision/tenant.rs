@@ -236,6 +236,12 @@ pub struct Tenant {
     /// When deprovisioning asked for the dedicated VPS's snapshot (written before asking).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub snapshot_requested_at: Option<DateTime<Utc>>,
+    /// Failed, and what it took not yet given back (the release is finished on the next message).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub release_pending: bool,
+    /// What deprovisioning waits for or last failed at.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deprovision_note: Option<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     /// Bumped by every write: a write names the version it read, so two handlers never both
@@ -265,6 +271,8 @@ impl Tenant {
             failures: 0,
             vps_ordered_at: None,
             snapshot_requested_at: None,
+            release_pending: false,
+            deprovision_note: None,
             created_at: now,
             updated_at: now,
             version: 0,

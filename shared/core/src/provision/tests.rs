@@ -96,14 +96,14 @@ impl World {
     /// delay) until the queue is empty; a message that fails comes back. Answers the failures.
     async fn drain(&self, mut now: DateTime<Utc>) -> usize {
         let mut failures = 0;
-        for round in 0..200 {
+        for _ in 0..200 {
             let due = self.queue.take();
             if due.is_empty() {
                 return failures;
             }
             for (id, delay) in due {
                 now += chrono::Duration::from_std(delay).unwrap();
-                if self.p.advance(&id, &format!("msg-{round}"), now).await.is_err() {
+                if self.p.advance(&id, now).await.is_err() {
                     failures += 1;
                     self.queue.resumes.lock().unwrap().push((id, Duration::ZERO));
                     // SQS hands it back
@@ -135,7 +135,7 @@ async fn a_shared_tenant_goes_live_step_by_step_and_waits_for_its_health_on_the_
     let w = world(ScriptedProvider::default());
     shared_vps(&w, "vps-a", 20).await;
     w.probe.unhealthy.store(2, Ordering::SeqCst);
-    let t = w.p.request(request("org-acme", DeploymentType::Shared), "msg-0", now()).await.unwrap();
+    let t = w.p.request(request("org-acme", DeploymentType::Shared), now()).await.unwrap();
     assert_eq!(t.next_step(), Some(Step::Health), "licence, placement and deploy at once; health waits");
     assert_eq!(w.queue.resumes.lock().unwrap()[0].1, Duration::from_secs(5), "the first wait");
     assert_eq!(w.drain(now()).await, 0);
@@ -158,22 +158,23 @@ async fn a_shared_tenant_goes_live_step_by_step_and_waits_for_its_health_on_the_
 
     // The licence verifies with the published key alone.
     let key = LicenceKey::from_base64(TEST_LICENCE_SEED).unwrap();
-    let licence = licence::verify(t.licence.as_deref().unwrap(), &key.public_key(), now()).unwrap();
+    let licence =
+        licence::verify(t.licence.as_deref().unwrap(), &key.public_key(), "org-acme", "t-org-acme.tenants.example", now()).unwrap();
     assert_eq!((licence.organization_id.as_str(), licence.seats), ("org-acme", 100));
 
     // A replayed organization.created changes nothing; another request under the id is refused.
-    let again = w.p.request(request("org-acme", DeploymentType::Shared), "msg-9", now()).await.unwrap();
+    let again = w.p.request(request("org-acme", DeploymentType::Shared), now()).await.unwrap();
     assert_eq!((again.status, again.version), (TenantStatus::Active, t.version));
     let mut other = request("org-acme", DeploymentType::Shared);
     other.tier = Tier::Enterprise;
-    assert!(matches!(w.p.request(other, "msg-10", now()).await, Err(ProvisionError::Refused(_))));
+    assert!(matches!(w.p.request(other, now()).await, Err(ProvisionError::Refused(_))));
     assert_eq!(w.events("tenant.provisioned").len(), 1);
 }
 
 #[tokio::test]
 async fn a_dedicated_tenant_orders_one_vps_and_polls_it_through_a_transient_error_until_it_runs() {
     let w = world(ScriptedProvider { polls_to_run: 4, transient_on_read: 2, ..Default::default() });
-    w.p.request(request("org-big", DeploymentType::Dedicated), "msg-0", now()).await.unwrap();
+    w.p.request(request("org-big", DeploymentType::Dedicated), now()).await.unwrap();
     assert_eq!(w.drain(now()).await, 0);
     let t = w.tenant("org-big").await;
     assert_eq!(t.status, TenantStatus::Active, "{:?}", t.steps);
@@ -196,7 +197,7 @@ async fn killed_before_checkpoint(n: usize, deployment_type: DeploymentType) -> 
     shared_vps(&w, "vps-a", 20).await;
     w.probe.unhealthy.store(1, Ordering::SeqCst);
     w.tenants.fail_saves_at.store(n, Ordering::SeqCst);
-    if w.p.request(request("org-k", deployment_type), "msg-0", now()).await.is_err() {
+    if w.p.request(request("org-k", deployment_type), now()).await.is_err() {
         w.queue.resumes.lock().unwrap().push(("org-k".into(), Duration::ZERO)); // the message comes back
     }
     w.drain(now()).await;
@@ -235,7 +236,7 @@ async fn fifty_tenants_placed_at_once_on_twenty_slots_fill_them_and_the_rest_fai
     }
     let runs = (0..50).map(|i| {
         let w = w.clone();
-        tokio::spawn(async move { w.p.request(request(&format!("org-{i:02}"), DeploymentType::Shared), &format!("m{i}"), now()).await })
+        tokio::spawn(async move { w.p.request(request(&format!("org-{i:02}"), DeploymentType::Shared), now()).await })
     });
     for run in futures::future::join_all(runs).await {
         run.unwrap().unwrap();
@@ -262,7 +263,7 @@ async fn a_tenant_that_never_gets_healthy_fails_gives_its_slot_back_and_a_retry_
     let w = world(ScriptedProvider::default());
     shared_vps(&w, "vps-a", 1).await;
     w.probe.unhealthy.store(usize::MAX, Ordering::SeqCst);
-    w.p.request(request("org-sick", DeploymentType::Shared), "msg-0", now()).await.unwrap();
+    w.p.request(request("org-sick", DeploymentType::Shared), now()).await.unwrap();
     w.drain(now()).await;
     let t = w.tenant("org-sick").await;
     assert_eq!(t.status, TenantStatus::Failed);
@@ -278,27 +279,27 @@ async fn a_tenant_that_never_gets_healthy_fails_gives_its_slot_back_and_a_retry_
 
     // Fixed: the operator retries; placement is taken again and the workflow goes on.
     w.probe.unhealthy.store(0, Ordering::SeqCst);
-    let again = w.p.retry("org-sick", now()).await.unwrap().unwrap();
+    let again = w.p.retry("org-sick", false, now()).await.unwrap().unwrap();
     assert_eq!((again.status, again.next_step()), (TenantStatus::Provisioning, Some(Step::Placement)));
     assert_eq!(again.step(Step::Licence).status, StepStatus::Done, "the licence is kept");
-    w.p.advance("org-sick", "msg-retry", now()).await.unwrap();
+    w.p.advance("org-sick", now()).await.unwrap();
     let t = w.tenant("org-sick").await;
     assert_eq!(t.status, TenantStatus::Active, "{:?}", t.steps);
     assert_eq!(w.fleet.get_vps("vps-a").await.unwrap().unwrap().tenants, ["org-sick"]);
-    assert!(matches!(w.p.retry("org-sick", now()).await, Err(ProvisionError::Refused(_))), "only a failed tenant is retried");
+    assert!(matches!(w.p.retry("org-sick", false, now()).await, Err(ProvisionError::Refused(_))), "only a failed tenant is retried");
 }
 
 #[tokio::test]
 async fn deprovisioning_snapshots_and_cancels_a_dedicated_vps_and_frees_a_shared_slot() {
     let w = world(ScriptedProvider { polls_to_run: 1, ..Default::default() });
     shared_vps(&w, "vps-a", 5).await;
-    w.p.request(request("org-d", DeploymentType::Dedicated), "m1", now()).await.unwrap();
-    w.p.request(request("org-s", DeploymentType::Shared), "m2", now()).await.unwrap();
+    w.p.request(request("org-d", DeploymentType::Dedicated), now()).await.unwrap();
+    w.p.request(request("org-s", DeploymentType::Shared), now()).await.unwrap();
     w.drain(now()).await;
     for id in ["org-d", "org-s"] {
         assert_eq!(w.tenant(id).await.status, TenantStatus::Active);
         w.p.start_deprovisioning(id, now()).await.unwrap();
-        w.p.advance(id, "m3", now()).await.unwrap();
+        w.p.advance(id, now()).await.unwrap();
         w.drain(now()).await;
         assert_eq!(w.tenant(id).await.status, TenantStatus::Deprovisioned, "{id}");
     }
@@ -313,6 +314,74 @@ async fn a_bad_request_is_refused_before_anything_is_written() {
     let w = world(ScriptedProvider::default());
     let mut bad = request("org-x", DeploymentType::Shared);
     bad.slug = "-x".into();
-    assert!(matches!(w.p.request(bad, "m", now()).await, Err(ProvisionError::Refused(why)) if why.starts_with("slug")));
+    assert!(matches!(w.p.request(bad, now()).await, Err(ProvisionError::Refused(why)) if why.starts_with("slug")));
     assert!(w.tenants.tenants.lock().unwrap().is_empty() && w.bus.events().is_empty());
+}
+
+#[tokio::test]
+async fn a_tenant_never_takes_another_tenants_vps_whose_marker_starts_like_its_own() {
+    let w = world(ScriptedProvider { polls_to_run: 1, ..Default::default() });
+    w.p.request(request("org-10", DeploymentType::Dedicated), now()).await.unwrap();
+    w.drain(now()).await;
+    w.p.request(request("org-1", DeploymentType::Dedicated), now()).await.unwrap();
+    w.drain(now()).await;
+    assert_eq!(w.provider.orders.lock().unwrap().len(), 2, "org-1 ordered its own");
+    let (one, ten) = (w.tenant("org-1").await, w.tenant("org-10").await);
+    assert_ne!(one.placement.unwrap().vps_name, ten.placement.unwrap().vps_name);
+}
+
+#[tokio::test]
+async fn a_message_for_a_tenant_another_handler_holds_comes_back_instead_of_being_lost() {
+    let w = world(ScriptedProvider::default());
+    shared_vps(&w, "vps-a", 5).await;
+    let tenant = Tenant::new(request("org-busy", DeploymentType::Shared), "https://t-org-busy.tenants.example".into(), now());
+    w.tenants.create_tenant(&tenant).await.unwrap();
+    let until = now() + chrono::Duration::minutes(5);
+    assert!(w.tenants.lease("org-busy", "another handler", until, now()).await.unwrap());
+    let seen = w.p.advance("org-busy", now()).await.unwrap();
+    assert_eq!(seen.next_step(), Some(Step::Licence), "nothing done without the lease");
+    assert_eq!(*w.queue.resumes.lock().unwrap(), [("org-busy".to_string(), Duration::from_secs(20))]);
+    w.tenants.release_lease("org-busy", "another handler").await.unwrap();
+    assert_eq!(w.drain(now()).await, 0);
+    assert_eq!(w.tenant("org-busy").await.status, TenantStatus::Active);
+}
+
+#[tokio::test]
+async fn a_failure_whose_announcement_fails_is_finished_by_the_next_message() {
+    let w = world(ScriptedProvider::default());
+    shared_vps(&w, "vps-a", 5).await;
+    w.probe.unhealthy.store(usize::MAX, Ordering::SeqCst);
+    w.p.request(request("org-f", DeploymentType::Shared), now()).await.unwrap();
+    w.bus.fail.store(true, Ordering::SeqCst);
+    let mut at = now();
+    for _ in 0..100 {
+        at += chrono::Duration::minutes(2);
+        let _ = w.p.advance("org-f", at).await;
+        if w.tenant("org-f").await.status == TenantStatus::Failed {
+            break;
+        }
+    }
+    let stuck = w.tenant("org-f").await;
+    assert_eq!((stuck.status, stuck.release_pending), (TenantStatus::Failed, true), "failed, its release not yet checkpointed");
+    w.bus.fail.store(false, Ordering::SeqCst);
+    w.p.advance("org-f", at).await.unwrap();
+    let t = w.tenant("org-f").await;
+    assert!(!t.release_pending && t.placement.is_none(), "{t:?}");
+    assert!(w.fleet.get_vps("vps-a").await.unwrap().unwrap().tenants.is_empty());
+    assert_eq!(w.distinct("tenant.provisioning_failed"), 1);
+    assert!(matches!(w.p.retry("org-f", false, at).await, Ok(Some(_))));
+}
+
+#[tokio::test]
+async fn deprovisioning_finds_a_slot_taken_before_a_crash_and_gives_it_back() {
+    let w = world(ScriptedProvider::default());
+    shared_vps(&w, "vps-a", 5).await;
+    let tenant = Tenant::new(request("org-half", DeploymentType::Shared), "https://t-org-half.tenants.example".into(), now());
+    w.tenants.create_tenant(&tenant).await.unwrap();
+    assert!(w.fleet.take_slot("vps-a", "org-half").await.unwrap(), "taken, and the handler died before recording it");
+    w.p.start_deprovisioning("org-half", now()).await.unwrap();
+    w.p.advance("org-half", now()).await.unwrap();
+    assert_eq!(w.tenant("org-half").await.status, TenantStatus::Deprovisioned);
+    assert!(w.fleet.get_vps("vps-a").await.unwrap().unwrap().tenants.is_empty(), "the slot is free");
+    assert_eq!(*w.agent.calls.lock().unwrap(), ["remove org-half"]);
 }

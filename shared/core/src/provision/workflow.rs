@@ -72,6 +72,9 @@ pub enum ProvisionError {
     Store(#[from] StoreError),
     #[error("the bus refused an event: {0}")]
     Publish(String),
+    /// The provider or an agent did not do what releasing a tenant needs: the message comes back.
+    #[error("{0}")]
+    Remote(String),
     /// The message can never be handled (bad input, a request conflicting with the tenant's).
     #[error("{0}")]
     Refused(String),
@@ -109,7 +112,7 @@ impl Provisioner {
     /// An `organization.created` (or an operator's request): the tenant recorded once, then
     /// moved as far as it goes. A replayed request changes nothing; another request under an
     /// existing tenant's id is refused.
-    pub async fn request(&self, request: TenantRequest, holder: &str, now: DateTime<Utc>) -> Result<Tenant, ProvisionError> {
+    pub async fn request(&self, request: TenantRequest, now: DateTime<Utc>) -> Result<Tenant, ProvisionError> {
         if let Some((field, why)) = request.problems().into_iter().next() {
             return Err(ProvisionError::Refused(format!("{field}: {why}")));
         }
@@ -120,25 +123,31 @@ impl Provisioner {
                 return Err(ProvisionError::Refused(format!("tenant {} exists with another request; this one is ignored", tenant.id())));
             }
         }
-        self.advance(tenant.id(), holder, now).await
+        self.advance(tenant.id(), now).await
     }
 
     /// An operator's retry of a failed tenant: placement taken again (its shared slot was
     /// given back; a stopped dedicated VPS is started) and the steps from there on done again,
     /// each idempotent, so the workflow goes on from where it failed; the licence is kept. Answers the tenant, `provisioning` again (the caller queues it).
-    pub async fn retry(&self, id: &str, now: DateTime<Utc>) -> Result<Option<Tenant>, ProvisionError> {
+    pub async fn retry(&self, id: &str, reorder: bool, now: DateTime<Utc>) -> Result<Option<Tenant>, ProvisionError> {
         let Some(mut tenant) = self.ports.tenants.get_tenant(id).await? else { return Ok(None) };
         if tenant.status != TenantStatus::Failed {
             return Err(ProvisionError::Refused(format!("tenant {id} is {}, not failed", status_name(tenant.status))));
+        }
+        if tenant.release_pending {
+            return Err(ProvisionError::Refused(format!("tenant {id} is still releasing what it took; retry in a minute")));
         }
         // Placement and every step after it depend on where the tenant runs: done again (each is
         // idempotent); the licence stays.
         for state in tenant.steps.iter_mut().filter(|s| s.step >= Step::Placement) {
             *state = StepState { last_error: state.last_error.take(), ..StepState::pending(state.step) };
         }
-        if tenant.placement.is_none() {
+        // A dedicated VPS ordered and never listed may still appear: it is looked for again,
+        // not ordered twice, unless the operator asks for a new order.
+        if reorder && tenant.placement.is_none() {
             tenant.vps_ordered_at = None;
         }
+        tenant.failure = None;
         tenant.status = TenantStatus::Provisioning;
         self.save(&mut tenant, now).await?;
         Ok(Some(tenant))
@@ -157,18 +166,23 @@ impl Provisioner {
     }
 
     /// Moves the tenant as far as it goes now: step after step until one waits, fails or the
-    /// workflow ends. `holder` names this handler (the message's id) for the lease.
-    pub async fn advance(&self, id: &str, holder: &str, now: DateTime<Utc>) -> Result<Tenant, ProvisionError> {
+    /// workflow ends. Each call holds the tenant's lease under a name of its own (two copies of
+    /// one message delivered at once are two holders), so one handler moves a tenant at a time.
+    /// A tenant another handler holds is come back to shortly: the holder may be about to
+    /// finish, and what this message asked for (a retry, a deprovisioning) must not be lost.
+    pub async fn advance(&self, id: &str, now: DateTime<Utc>) -> Result<Tenant, ProvisionError> {
         let tenants = &self.ports.tenants;
+        let holder = Uuid::new_v4().to_string();
         let until = now + chrono::Duration::from_std(self.config.lease).unwrap_or_default();
-        if !tenants.lease(id, holder, until, now).await? {
-            // Another handler is moving it and will go on; its own message comes back if it dies.
-            tracing::info!(tenant = id, "tenant is being moved by another handler");
-            return tenants.get_tenant(id).await?.ok_or_else(|| ProvisionError::Refused(format!("no tenant {id}")));
+        if !tenants.lease(id, &holder, until, now).await? {
+            let Some(tenant) = tenants.get_tenant(id).await? else { return Err(ProvisionError::Refused(format!("no tenant {id}"))) };
+            tracing::info!(tenant = id, "tenant is being moved by another handler; coming back to it");
+            self.ports.queue.resume_later(id, BUSY_RETRY).await?;
+            return Ok(tenant);
         }
         let result = self.run(id, now).await;
-        // A lease left behind expires by itself; release it now so the next message need not wait.
-        let _ = tenants.release_lease(id, holder).await;
+        // A lease left behind (a crash) expires by itself; release it now so the next message need not wait.
+        let _ = tenants.release_lease(id, &holder).await;
         result
     }
 
@@ -180,6 +194,7 @@ impl Provisioner {
             match tenant.status {
                 TenantStatus::Provisioning => {}
                 TenantStatus::Deprovisioning => return self.deprovision(tenant, now).await,
+                TenantStatus::Failed if tenant.release_pending => return self.finish_failure(tenant, now).await,
                 _ => return Ok(tenant),
             }
             let Some(step) = tenant.next_step() else { return Ok(tenant) };
@@ -257,25 +272,34 @@ impl Provisioner {
         }
     }
 
-    /// Ends the workflow as failed: what it took is released (a shared slot given back, a
-    /// dedicated VPS stopped and kept for inspection), placement and the steps after it are to
-    /// be done again on retry, and `tenant.provisioning_failed` says where and why.
+    /// Ends the workflow as failed, in two checkpoints: first the failure (so no step runs
+    /// again, whatever is redelivered), then, once what the tenant took is released (a shared
+    /// slot given back, a dedicated VPS stopped and kept for inspection) and
+    /// `tenant.provisioning_failed` said where and why, the release as done. A crash between
+    /// the two finishes the release on the next message.
     async fn fail(&self, tenant: &mut Tenant, step: Step, reason: String, now: DateTime<Utc>) -> Result<(), ProvisionError> {
         tracing::warn!(tenant = tenant.id(), step = step.name(), reason = %reason, "provisioning failed");
         let state = tenant.step_mut(step);
         state.status = StepStatus::Failed;
         state.last_error = Some(reason.clone());
         state.finished_at = Some(now);
-        self.release(tenant).await?;
         tenant.status = TenantStatus::Failed;
         tenant.failures += 1;
         tenant.failure = Some(Failure { step, reason, at: now });
-        // Announced before the failure is saved: a crash in between fails the step again and
-        // announces the same event (its id counts the failures saved so far).
-        self.announce(tenant, "tenant.provisioning_failed", &format!("failed:{}", tenant.failures), now).await?;
+        tenant.release_pending = true;
         self.save(tenant, now).await?;
         self.ports.metrics.increment(&[("Step", step.name())], PROVISIONING_FAILED);
+        *tenant = self.finish_failure(tenant.clone(), now).await?;
         Ok(())
+    }
+
+    /// The second half of a failure: release, announce (an id per failure), checkpoint.
+    async fn finish_failure(&self, mut tenant: Tenant, now: DateTime<Utc>) -> Result<Tenant, ProvisionError> {
+        self.release(&mut tenant).await?;
+        self.announce(&tenant, "tenant.provisioning_failed", &format!("failed:{}", tenant.failures), now).await?;
+        tenant.release_pending = false;
+        self.save(&mut tenant, now).await?;
+        Ok(tenant)
     }
 
     /// Publishes a `tenant.*` event with an id derived from the tenant and `what`.
@@ -309,6 +333,9 @@ impl Provisioner {
         Ok(())
     }
 }
+
+/// How soon a message for a tenant another handler holds comes back.
+const BUSY_RETRY: Duration = Duration::from_secs(20);
 
 /// An id derived from the tenant and what it names, so a repeat is the same event or mail.
 pub fn tenant_event_id(tenant: &str, what: &str) -> Uuid {
