@@ -7,13 +7,18 @@
 //! - [`fleet`]: the VPS fleet, which shared VPS takes the next tenant, and its statistics.
 //! - [`workflow`]: the workflow over ports: the lease, checkpoints, waits, failure and release.
 //! - [`steps`]: what each step does, and deprovisioning.
+//! - [`requests`]: the operator API's use cases (tenants, retry, deprovisioning, the fleet, the
+//!   licence key), which queue work for the workflow and never run a step themselves.
 
 pub mod cloud_init;
 pub mod fleet;
 pub mod licence;
+pub mod requests;
 pub mod steps;
 pub mod tenant;
 pub mod workflow;
 
+#[cfg(test)]
+mod api_tests;
 #[cfg(test)]
 mod tests;

@@ -12,6 +12,7 @@ use chrono::{DateTime, Utc};
 
 use super::fleet::{Vps, VpsRegistration};
 use super::licence::{self, LicenceKey};
+use super::requests::{TenantApi, TenantApiPorts};
 use super::tenant::{DeploymentType, Step, StepStatus, Tenant, TenantRequest, TenantStatus, Tier};
 use super::workflow::{ProvisionError, ProvisionPorts, Provisioner};
 use crate::memory::{
@@ -22,21 +23,22 @@ use crate::metrics::{PROVISIONING_FAILED, TENANTS_PROVISIONED};
 use crate::model::envelope::EventEnvelope;
 use crate::ports::provision::{FleetStore, TenantStore};
 
-struct World {
-    p: Provisioner,
-    tenants: Arc<MemoryTenants>,
-    fleet: Arc<MemoryFleet>,
+pub(super) struct World {
+    pub(super) p: Provisioner,
+    pub(super) api: TenantApi,
+    pub(super) tenants: Arc<MemoryTenants>,
+    pub(super) fleet: Arc<MemoryFleet>,
     provider: Arc<ScriptedProvider>,
     agent: Arc<RecordingAgent>,
     probe: Arc<ScriptedProbe>,
     bus: Arc<MemoryBus>,
-    queue: Arc<MemoryProvisionQueue>,
+    pub(super) queue: Arc<MemoryProvisionQueue>,
     metrics: Arc<RecordedMetrics>,
     integrations: Arc<MemoryTenantIntegrations>,
     files: Arc<MemoryBlobs>,
 }
 
-fn world(provider: ScriptedProvider) -> World {
+pub(super) fn world(provider: ScriptedProvider) -> World {
     let (tenants, fleet, provider, agent, probe) = (
         Arc::new(MemoryTenants::default()),
         Arc::new(MemoryFleet::default()),
@@ -64,10 +66,15 @@ fn world(provider: ScriptedProvider) -> World {
         metrics: metrics.clone(),
     };
     let config = provision_config();
-    World { p: Provisioner::new(ports, config), tenants, fleet, provider, agent, probe, bus, queue, metrics, integrations, files }
+    let api = TenantApi::new(
+        TenantApiPorts { tenants: tenants.clone(), fleet: fleet.clone(), queue: queue.clone() },
+        config.tenant_domain.clone(),
+        config.licence.clone(),
+    );
+    World { p: Provisioner::new(ports, config), api, tenants, fleet, provider, agent, probe, bus, queue, metrics, integrations, files }
 }
 
-fn request(org: &str, deployment_type: DeploymentType) -> TenantRequest {
+pub(super) fn request(org: &str, deployment_type: DeploymentType) -> TenantRequest {
     TenantRequest {
         organization_id: org.into(),
         name: format!("{org} B.V."),
@@ -79,7 +86,7 @@ fn request(org: &str, deployment_type: DeploymentType) -> TenantRequest {
     }
 }
 
-async fn shared_vps(w: &World, name: &str, max: u32) {
+pub(super) async fn shared_vps(w: &World, name: &str, max: u32) {
     let registration = VpsRegistration {
         name: name.into(),
         ip: "10.0.0.1".into(),
@@ -94,7 +101,7 @@ async fn shared_vps(w: &World, name: &str, max: u32) {
 impl World {
     /// Handles every queued resumption (each as its own message, the time moved on by its
     /// delay) until the queue is empty; a message that fails comes back. Answers the failures.
-    async fn drain(&self, mut now: DateTime<Utc>) -> usize {
+    pub(super) async fn drain(&self, mut now: DateTime<Utc>) -> usize {
         let mut failures = 0;
         for _ in 0..200 {
             let due = self.queue.take();
@@ -113,7 +120,7 @@ impl World {
         panic!("the workflow never settled");
     }
 
-    async fn tenant(&self, id: &str) -> Tenant {
+    pub(super) async fn tenant(&self, id: &str) -> Tenant {
         self.tenants.get_tenant(id).await.unwrap().unwrap()
     }
 
@@ -126,7 +133,7 @@ impl World {
     }
 }
 
-fn now() -> DateTime<Utc> {
+pub(super) fn now() -> DateTime<Utc> {
     "2026-11-24T10:00:00Z".parse().unwrap()
 }
 
@@ -279,14 +286,17 @@ async fn a_tenant_that_never_gets_healthy_fails_gives_its_slot_back_and_a_retry_
 
     // Fixed: the operator retries; placement is taken again and the workflow goes on.
     w.probe.unhealthy.store(0, Ordering::SeqCst);
-    let again = w.p.retry("org-sick", false, now()).await.unwrap().unwrap();
-    assert_eq!((again.status, again.next_step()), (TenantStatus::Provisioning, Some(Step::Placement)));
+    let again = w.api.retry("org-sick", false, now()).await.unwrap();
+    assert_eq!(again["status"], "provisioning");
+    let again = w.tenant("org-sick").await;
+    assert_eq!(again.next_step(), Some(Step::Placement));
     assert_eq!(again.step(Step::Licence).status, StepStatus::Done, "the licence is kept");
+    assert_eq!(w.queue.take(), [("org-sick".to_string(), Duration::ZERO)], "queued for the workflow");
     w.p.advance("org-sick", now()).await.unwrap();
     let t = w.tenant("org-sick").await;
     assert_eq!(t.status, TenantStatus::Active, "{:?}", t.steps);
     assert_eq!(w.fleet.get_vps("vps-a").await.unwrap().unwrap().tenants, ["org-sick"]);
-    assert!(matches!(w.p.retry("org-sick", false, now()).await, Err(ProvisionError::Refused(_))), "only a failed tenant is retried");
+    assert_eq!(w.api.retry("org-sick", false, now()).await.unwrap_err().status, 409, "only a failed tenant is retried");
 }
 
 #[tokio::test]
@@ -298,8 +308,7 @@ async fn deprovisioning_snapshots_and_cancels_a_dedicated_vps_and_frees_a_shared
     w.drain(now()).await;
     for id in ["org-d", "org-s"] {
         assert_eq!(w.tenant(id).await.status, TenantStatus::Active);
-        w.p.start_deprovisioning(id, now()).await.unwrap();
-        w.p.advance(id, now()).await.unwrap();
+        w.api.deprovision(id, now()).await.unwrap();
         w.drain(now()).await;
         assert_eq!(w.tenant(id).await.status, TenantStatus::Deprovisioned, "{id}");
     }
@@ -369,7 +378,7 @@ async fn a_failure_whose_announcement_fails_is_finished_by_the_next_message() {
     assert!(!t.release_pending && t.placement.is_none(), "{t:?}");
     assert!(w.fleet.get_vps("vps-a").await.unwrap().unwrap().tenants.is_empty());
     assert_eq!(w.distinct("tenant.provisioning_failed"), 1);
-    assert!(matches!(w.p.retry("org-f", false, at).await, Ok(Some(_))));
+    assert!(w.api.retry("org-f", false, at).await.is_ok());
 }
 
 #[tokio::test]
@@ -379,8 +388,8 @@ async fn deprovisioning_finds_a_slot_taken_before_a_crash_and_gives_it_back() {
     let tenant = Tenant::new(request("org-half", DeploymentType::Shared), "https://t-org-half.tenants.example".into(), now());
     w.tenants.create_tenant(&tenant).await.unwrap();
     assert!(w.fleet.take_slot("vps-a", "org-half").await.unwrap(), "taken, and the handler died before recording it");
-    w.p.start_deprovisioning("org-half", now()).await.unwrap();
-    w.p.advance("org-half", now()).await.unwrap();
+    w.api.deprovision("org-half", now()).await.unwrap();
+    w.drain(now()).await;
     assert_eq!(w.tenant("org-half").await.status, TenantStatus::Deprovisioned);
     assert!(w.fleet.get_vps("vps-a").await.unwrap().unwrap().tenants.is_empty(), "the slot is free");
     assert_eq!(*w.agent.calls.lock().unwrap(), ["remove org-half"]);

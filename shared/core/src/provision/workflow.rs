@@ -20,7 +20,7 @@ use serde_json::json;
 use uuid::Uuid;
 
 use super::licence::LicenceKey;
-use super::tenant::{Failure, Step, StepState, StepStatus, Tenant, TenantRequest, TenantStatus};
+use super::tenant::{Failure, Step, StepStatus, Tenant, TenantRequest, TenantStatus};
 use crate::metrics::{Metric, Metrics, PROVISIONING_FAILED, STEP_DURATION, TENANTS_PROVISIONED};
 use crate::model::envelope::{EventEnvelope, RELAY_SOURCE};
 use crate::ports::provision::{DeployAgent, FleetStore, HealthProbe, HostingProvider, ProvisionQueue, TenantIntegrations, TenantStore};
@@ -124,45 +124,6 @@ impl Provisioner {
             }
         }
         self.advance(tenant.id(), now).await
-    }
-
-    /// An operator's retry of a failed tenant: placement taken again (its shared slot was
-    /// given back; a stopped dedicated VPS is started) and the steps from there on done again,
-    /// each idempotent, so the workflow goes on from where it failed; the licence is kept. Answers the tenant, `provisioning` again (the caller queues it).
-    pub async fn retry(&self, id: &str, reorder: bool, now: DateTime<Utc>) -> Result<Option<Tenant>, ProvisionError> {
-        let Some(mut tenant) = self.ports.tenants.get_tenant(id).await? else { return Ok(None) };
-        if tenant.status != TenantStatus::Failed {
-            return Err(ProvisionError::Refused(format!("tenant {id} is {}, not failed", status_name(tenant.status))));
-        }
-        if tenant.release_pending {
-            return Err(ProvisionError::Refused(format!("tenant {id} is still releasing what it took; retry in a minute")));
-        }
-        // Placement and every step after it depend on where the tenant runs: done again (each is
-        // idempotent); the licence stays.
-        for state in tenant.steps.iter_mut().filter(|s| s.step >= Step::Placement) {
-            *state = StepState { last_error: state.last_error.take(), ..StepState::pending(state.step) };
-        }
-        // A dedicated VPS ordered and never listed may still appear: it is looked for again,
-        // not ordered twice, unless the operator asks for a new order.
-        if reorder && tenant.placement.is_none() {
-            tenant.vps_ordered_at = None;
-        }
-        tenant.failure = None;
-        tenant.status = TenantStatus::Provisioning;
-        self.save(&mut tenant, now).await?;
-        Ok(Some(tenant))
-    }
-
-    /// An operator's deprovisioning: the tenant is marked and the caller queues it.
-    pub async fn start_deprovisioning(&self, id: &str, now: DateTime<Utc>) -> Result<Option<Tenant>, ProvisionError> {
-        let Some(mut tenant) = self.ports.tenants.get_tenant(id).await? else { return Ok(None) };
-        match tenant.status {
-            TenantStatus::Deprovisioning | TenantStatus::Deprovisioned => return Ok(Some(tenant)),
-            _ => {}
-        }
-        tenant.status = TenantStatus::Deprovisioning;
-        self.save(&mut tenant, now).await?;
-        Ok(Some(tenant))
     }
 
     /// Moves the tenant as far as it goes now: step after step until one waits, fails or the
