@@ -17,7 +17,12 @@ emulator's time and memory per request stay flat as its state grows:
 - An EventBridge archive kept a deep copy of every archived event in a list; here it keeps the
   most recent `RELAY_LOCAL_ARCHIVE_KEEP` (10,000), enough to show replay locally.
 
-`tests/emulator.rs` fails if the time per request grows with the state again. Not mended:
+And one thing it does not do as AWS does: DynamoDB checks a conditional write's condition and
+writes in one step, while moto, serving requests on threads, could let two conditional writes
+pass their checks at once. Every write here takes one lock.
+
+`tests/emulator.rs` fails if the time per request grows with the state again, or if two
+conditional writes at once can both pass. Not mended:
 a cancelled transaction on a table with a stream leaves the stream records of its writes and
 their undoing (Relay's tables have no streams).
 """
@@ -186,6 +191,29 @@ def sqs_sends_skip_counting() -> None:
     SQSBackend.is_message_valid_based_on_retention_period = is_message_valid_based_on_retention_period
 
 
+def dynamodb_writes_are_atomic() -> None:
+    # DynamoDB checks a write's condition and writes in one step; moto's server handles requests
+    # on threads and does not, so two conditional writes at once could both pass their check
+    # (fifty tenants placed at once put eight on a VPS of seven). One lock around every write
+    # makes each check-and-write whole again, as in DynamoDB.
+    import functools
+
+    import moto.dynamodb.models as dynamodb
+
+    lock = threading.RLock()
+    backend = dynamodb.DynamoDBBackend
+    for name in ("put_item", "update_item", "delete_item", "transact_write_items", "batch_write_item"):
+        original = getattr(backend, name, None)
+        if original is None:
+            continue
+
+        def locked(*args, __original=original, **kwargs):
+            with lock:
+                return __original(*args, **kwargs)
+
+        setattr(backend, name, functools.wraps(original)(locked))
+
+
 def jsonpaths_are_parsed_once() -> None:
     import functools
 
@@ -196,6 +224,7 @@ def jsonpaths_are_parsed_once() -> None:
 
 
 transactions_save_only_their_items()
+dynamodb_writes_are_atomic()
 jsonpaths_are_parsed_once()
 sqs_forgets_old_receipt_handles()
 sqs_sends_skip_counting()
