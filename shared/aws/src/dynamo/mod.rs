@@ -196,6 +196,34 @@ async fn partition(client: &Client, table: &str, pk: &str) -> Result<Vec<Item>, 
     }
 }
 
+/// A page of a listing index, newest first: the items whose `partition` attribute is `value`,
+/// after `start`, `limit` at most; with the next page's cursor, its last item's `created` (every
+/// listing index sorts on `created`).
+async fn newest_first(
+    client: &Client,
+    table: &str,
+    index: &str,
+    (partition, value): (&str, &str),
+    start: Option<Item>,
+    limit: u32,
+) -> Result<(Vec<Item>, Option<String>), StoreError> {
+    let out = client
+        .query()
+        .table_name(table)
+        .index_name(index)
+        .key_condition_expression("#p = :p")
+        .expression_attribute_names("#p", partition)
+        .expression_attribute_values(":p", s(value))
+        .scan_index_forward(false)
+        .limit(limit as i32)
+        .set_exclusive_start_key(start)
+        .send()
+        .await
+        .or_store("dynamodb:Query")?;
+    let next = out.last_evaluated_key().and_then(|k| get_s(k, "created")).map(str::to_string);
+    Ok((out.items.unwrap_or_default(), next))
+}
+
 /// Runs `items` as one transaction (see [`DynamoStore::conditional_transaction`]).
 async fn conditional_transaction(client: &Client, items: Vec<TransactWriteItem>) -> Result<bool, StoreError> {
     match client.transact_write_items().set_transact_items(Some(items)).send().await {

@@ -16,7 +16,9 @@ use relay_core::payroll::schedule::{PayrollSchedule, ScheduleState, TickOutcome}
 use relay_core::ports::{PayrollRuns, PayrollSchedules, StoreError};
 use serde::{Deserialize, Serialize};
 
-use super::{conditional, conditional_transaction, get_consistent, get_n, get_s, key, n, partition, put_new, s, Item, OrStoreError};
+use super::{
+    conditional, conditional_transaction, get_consistent, get_n, get_s, key, n, newest_first, partition, put_new, s, Item, OrStoreError,
+};
 
 /// The payroll runs in their own table (only the payroll function and the API's payroll routes
 /// use it, so it is not among every function's `Tables`).
@@ -186,18 +188,12 @@ impl PayrollRuns for DynamoPayroll {
         limit: u32,
     ) -> Result<(Vec<RunRecord>, Option<String>), StoreError> {
         let start = cursor.map(|c| listing_start(c, organization_id.is_some())).transpose()?;
-        let query =
-            self.client.query().table_name(&self.table).scan_index_forward(false).limit(limit as i32).set_exclusive_start_key(start);
-        let query = match organization_id {
-            Some(org) => {
-                query.index_name("byOrganization").key_condition_expression("organizationId = :p").expression_attribute_values(":p", s(org))
-            }
-            None => query.index_name("byCreated").key_condition_expression("listed = :p").expression_attribute_values(":p", s(LISTED)),
+        let (index, partition) = match organization_id {
+            Some(org) => ("byOrganization", ("organizationId", org)),
+            None => ("byCreated", ("listed", LISTED)),
         };
-        let out = query.send().await.or_store("dynamodb:Query")?;
-        let runs: Vec<RunRecord> = out.items().iter().filter_map(record).collect();
-        let next = out.last_evaluated_key().and_then(|k| get_s(k, "created")).map(str::to_string);
-        Ok((runs, next))
+        let (items, next) = newest_first(&self.client, &self.table, index, partition, start, limit).await?;
+        Ok((items.iter().filter_map(record).collect(), next))
     }
 
     async fn mark_announced(&self, organization_id: &str, run_id: &str) -> Result<(), StoreError> {

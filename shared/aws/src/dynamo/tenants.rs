@@ -16,7 +16,7 @@ use relay_core::provision::fleet::{Usage, Vps, VpsStatus};
 use relay_core::provision::tenant::Tenant;
 use relay_core::provision::workflow::status_name;
 
-use super::{conditional, get_consistent, get_n, get_s, key, n, partition, put_new, s, Item, OrStoreError};
+use super::{conditional, get_consistent, get_n, get_s, key, n, newest_first, partition, put_new, s, Item, OrStoreError};
 
 const TENANT_SK: &str = "TENANT";
 const FLEET: &str = "FLEET";
@@ -128,21 +128,8 @@ impl TenantStore for DynamoTenants {
                 Some(start)
             }
         };
-        let out = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .index_name("byCreated")
-            .key_condition_expression("listed = :t")
-            .expression_attribute_values(":t", s(TENANT_SK))
-            .scan_index_forward(false)
-            .limit(limit as i32)
-            .set_exclusive_start_key(start)
-            .send()
-            .await
-            .or_store("dynamodb:Query")?;
-        let next = out.last_evaluated_key().and_then(|k| get_s(k, "created")).map(str::to_string);
-        Ok((out.items().iter().filter_map(tenant).collect(), next))
+        let (items, next) = newest_first(&self.client, &self.table, "byCreated", ("listed", TENANT_SK), start, limit).await?;
+        Ok((items.iter().filter_map(tenant).collect(), next))
     }
 
     async fn lease(&self, id: &str, holder: &str, until: DateTime<Utc>, now: DateTime<Utc>) -> Result<bool, StoreError> {
