@@ -340,7 +340,7 @@ fn core_layer(module: &str) -> (u8, &'static str) {
         ("ports" | "metrics", _) => (2, "ports"),
         ("auth" | "idempotent" | "ingest" | "delivery" | "manage" | "mail" | "notify", _)
         | (_, "webhooks::receive" | "payroll::run" | "payroll::requests" | "payroll::tick")
-        | (_, "provision::workflow" | "provision::steps" | "provision::requests") => (3, "workflows"),
+        | (_, "provision::workflow" | "provision::steps" | "provision::requests" | "provision::integrations") => (3, "workflows"),
         ("memory", _) => (4, "test doubles"),
         _ => (u8::MAX, "unplaced"),
     }

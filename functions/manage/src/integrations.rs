@@ -17,8 +17,9 @@ pub(crate) async fn route(manage: &Manage, req: &Request, rest: &[&str]) -> Repl
                 .iter()
                 .map(|i| {
                     let mut view = match &i.stored {
-                        Some(s) => json!({"source": i.source, "target": i.target, "eventTypes": s.event_types, "enabled": s.enabled, "url": s.url, "configured": true, "disabledReason": s.disabled_reason}),
-                        None => json!({"source": i.source, "target": i.target, "eventTypes": i.seed_types, "enabled": false, "url": null, "configured": false, "disabledReason": null}),
+                        Some(s) => json!({"source": i.source, "target": i.target, "eventTypes": s.event_types, "enabled": s.enabled, "url": s.url, "configured": true, "disabledReason": s.disabled_reason,
+                            "organizations": s.integration.as_ref().and_then(|i| i.organizations.as_ref())}),
+                        None => json!({"source": i.source, "target": i.target, "eventTypes": i.seed_types, "enabled": false, "url": null, "configured": false, "disabledReason": null, "organizations": null}),
                     };
                     view["state"] = json!(state_of(i));
                     view["lastDay"] = json!({"delivered": i.activity.delivered, "failed": i.activity.failed});
@@ -33,11 +34,28 @@ pub(crate) async fn route(manage: &Manage, req: &Request, rest: &[&str]) -> Repl
                 Ok(b) => b,
                 Err(p) => return p.into(),
             };
-            // Only an object of these two fields is a body.
-            let bad =
-                || Problem::new(ProblemKind::InvalidRequest, "the body must be {\"enabled\": boolean, \"url\": string}, either or both");
-            let Some(fields) = body.as_object().filter(|o| o.keys().all(|k| k == "enabled" || k == "url")) else {
+            // Only an object of these fields is a body.
+            let bad = || {
+                Problem::new(
+                    ProblemKind::InvalidRequest,
+                    "the body must be {\"enabled\": boolean, \"url\": string, \"organizations\": [organisation ids] or null (every organisation)}, any of them",
+                )
+            };
+            let Some(fields) = body.as_object().filter(|o| o.keys().all(|k| k == "enabled" || k == "url" || k == "organizations")) else {
                 return bad().into();
+            };
+            let organizations = match fields.get("organizations") {
+                None => None,
+                Some(Value::Null) => Some(None),
+                Some(Value::Array(ids)) => match ids
+                    .iter()
+                    .map(|v| v.as_str().filter(|s| relay_core::model::validation::is_identifier(s)).map(str::to_string))
+                    .collect::<Option<_>>()
+                {
+                    Some(set) => Some(Some(set)),
+                    None => return bad().into(),
+                },
+                Some(_) => return bad().into(),
             };
             let enabled = match fields.get("enabled") {
                 None | Some(Value::Null) => None,
@@ -49,9 +67,9 @@ pub(crate) async fn route(manage: &Manage, req: &Request, rest: &[&str]) -> Repl
                 Some(Value::String(u)) => Some(u.clone()),
                 Some(_) => return bad().into(),
             };
-            reply(manage.configure_integration(source, target, enabled, url, Utc::now()).await, |(sub, secret)| {
-                let mut view =
-                    json!({"source": source, "target": target, "eventTypes": sub.event_types, "enabled": sub.enabled, "url": sub.url});
+            reply(manage.configure_integration(source, target, enabled, url, organizations, Utc::now()).await, |(sub, secret)| {
+                let mut view = json!({"source": source, "target": target, "eventTypes": sub.event_types, "enabled": sub.enabled, "url": sub.url,
+                    "organizations": sub.integration.as_ref().and_then(|i| i.organizations.as_ref())});
                 if let Some(secret) = secret {
                     view["secret"] = json!(secret);
                 }

@@ -9,7 +9,9 @@
 //! - [`logging`]: the functions' log lines, as few bytes as say what they must.
 //! - [`metrics`]: CloudWatch metrics as Embedded Metric Format log lines.
 //! - [`ses`]: mail through SES.
-//! - [`sqs`]: the delivery retry queue and the dead-letter queue.
+//! - [`sqs`]: the delivery retry queue, the dead-letter queue, payroll chunks and the provision
+//!   queue's continuations.
+//! - [`ssm`]: secrets from SSM Parameter Store, read at cold start.
 
 pub mod config;
 pub mod dynamo;
@@ -19,3 +21,4 @@ pub mod metrics;
 pub mod s3;
 pub mod ses;
 pub mod sqs;
+pub mod ssm;

@@ -123,3 +123,34 @@ impl relay_core::ports::ChunkQueue for SqsChunks {
         Ok(())
     }
 }
+
+/// The provision queue: a tenant's workflow comes back as `{"tenantId": ...}` after a delay (a
+/// VPS installing, an instance not healthy yet, a lease held by another handler). A wait longer
+/// than SQS's 15 minutes is cut to 15: the workflow checks its own deadlines when it comes back
+/// and waits again, so long waits chain.
+pub struct SqsProvisionQueue {
+    client: Client,
+    queue_url: String,
+}
+
+impl SqsProvisionQueue {
+    pub fn new(config: &aws_config::SdkConfig, queue_url: String) -> Self {
+        Self { client: Client::new(config), queue_url }
+    }
+}
+
+#[async_trait]
+impl relay_core::ports::provision::ProvisionQueue for SqsProvisionQueue {
+    async fn resume_later(&self, tenant: &str, delay: Duration) -> Result<(), StoreError> {
+        let body = serde_json::json!({ "tenantId": tenant }).to_string();
+        self.client
+            .send_message()
+            .queue_url(&self.queue_url)
+            .message_body(body)
+            .delay_seconds(delay.min(MAX_DELAY).as_secs_f64().ceil() as i32)
+            .send()
+            .await
+            .map_err(|e| StoreError::new("sqs:SendMessage", aws_sdk_sqs::error::DisplayErrorContext(e)))?;
+        Ok(())
+    }
+}

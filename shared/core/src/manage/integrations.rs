@@ -2,6 +2,8 @@
 //! by the platform (organisation `*`), delivered by the same machinery, switched on and pointed
 //! at a product's endpoint by an operator.
 
+use std::collections::BTreeSet;
+
 use chrono::{DateTime, Utc};
 use serde_json::json;
 
@@ -42,14 +44,16 @@ impl Manage {
         futures::future::join_all(states).await.into_iter().collect()
     }
 
-    /// Switches an integration on or off and sets its endpoint; the first time, creates it with
-    /// its seed event types and answers its signing secret (shown only then).
+    /// Switches an integration on or off, sets its endpoint and (`organizations`: `Some(None)`
+    /// every organisation, `Some(Some(list))` only those) whom it serves; the first time,
+    /// creates it with its seed event types and answers its signing secret (shown only then).
     pub async fn configure_integration(
         &self,
         source: &str,
         target: &str,
         enabled: Option<bool>,
         url: Option<String>,
+        organizations: Option<Option<BTreeSet<String>>>,
         now: DateTime<Utc>,
     ) -> Result<(Subscription, Option<String>), Problem> {
         let Some((_, _, types)) = SEED_INTEGRATIONS.iter().find(|(s, t, _)| *s == source && *t == target) else {
@@ -59,6 +63,9 @@ impl Manage {
         let id = integration_id(source, target);
         let updated = modify_subscription(self.ports.subscriptions.as_ref(), &id, |s| {
             changes.apply_to(s, now);
+            if let (Some(i), Some(orgs)) = (s.integration.as_mut(), organizations.as_ref()) {
+                i.organizations = orgs.clone();
+            }
             true
         })
         .await
@@ -75,7 +82,11 @@ impl Manage {
             None => {
                 let create = Changes { event_types: Some(types.iter().map(|t| t.to_string()).collect()), ..changes };
                 let (mut s, secret) = create.create("*", id, now, &self.config.secrets)?;
-                s.integration = Some(Integration { source: source.to_string(), target: target.to_string() });
+                s.integration = Some(Integration {
+                    source: source.to_string(),
+                    target: target.to_string(),
+                    organizations: organizations.clone().flatten(),
+                });
                 if !self.ports.subscriptions.put_subscription(&s, None).await.map_err(unavailable)? {
                     return Err(Problem::new(ProblemKind::Conflict, "the integration was created meanwhile; retry"));
                 }

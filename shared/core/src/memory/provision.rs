@@ -286,7 +286,7 @@ pub struct MemoryTenantIntegrations {
 
 #[async_trait]
 impl TenantIntegrations for MemoryTenantIntegrations {
-    async fn switch_on(&self, organization_id: &str, pairs: &[(&str, &str)]) -> Result<(), StoreError> {
+    async fn switch_on(&self, organization_id: &str, pairs: &[(&str, &str)]) -> Result<Vec<String>, StoreError> {
         let mut on = lock(&self.on);
         let list = on.entry(organization_id.to_string()).or_default();
         for (s, t) in pairs {
@@ -295,7 +295,7 @@ impl TenantIntegrations for MemoryTenantIntegrations {
                 list.push(name);
             }
         }
-        Ok(())
+        Ok(pairs.iter().map(|(s, t)| format!("{s} → {t}: switched on")).collect())
     }
 }
 

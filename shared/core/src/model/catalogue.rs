@@ -55,7 +55,12 @@ pub const CATALOGUE: &[CatalogueEntry] = &[
     entry!("payment.processed", "paylinq", "Payment successfully processed", ["paymentId", "amount", "currency"]),
     entry!("payment.failed", "paylinq", "Payment failed", ["paymentId", "amount", "currency", "reason"]),
     // Portal
-    entry!("organization.created", "portal", "A customer organisation was created", ["organizationName", "plan"]),
+    entry!(
+        "organization.created",
+        "portal",
+        "A customer organisation was created (Relay provisions its tenant)",
+        ["name", "slug", "tier", "deploymentType", "contactEmail", "products"]
+    ),
 ];
 
 /// The products that may publish events, by the name used as `sourceProduct`.

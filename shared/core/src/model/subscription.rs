@@ -2,7 +2,7 @@
 //! secrets (sealed at rest), and the platform's product-to-product integrations, which are
 //! subscriptions owned by the platform and delivered by the same machinery.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
@@ -41,6 +41,17 @@ pub struct StoredSecret {
 pub struct Integration {
     pub source: String,
     pub target: String,
+    /// The organisations it serves: `None`, every organisation (as an operator configures it
+    /// at first); a list, only those, to which provisioning adds each new tenant that has both
+    /// products.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub organizations: Option<BTreeSet<String>>,
+}
+
+impl Integration {
+    pub fn serves(&self, organization_id: &str) -> bool {
+        self.organizations.as_ref().is_none_or(|o| o.contains(organization_id))
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -86,7 +97,7 @@ impl Subscription {
     /// Does this subscription want this event?
     pub fn wants(&self, event_type: &str, source_product: &str, organization_id: &str) -> bool {
         let scope = match &self.integration {
-            Some(i) => i.source == source_product,
+            Some(i) => i.source == source_product && i.serves(organization_id),
             None => self.organization_id == organization_id,
         };
         self.enabled && scope && self.event_types.iter().any(|p| pattern_matches(p, event_type))

@@ -120,7 +120,8 @@ pub trait HealthProbe: Send + Sync {
 #[async_trait]
 pub trait TenantIntegrations: Send + Sync {
     /// Switches on `pairs` (source, target) for the organisation; doing it again changes nothing.
-    async fn switch_on(&self, organization_id: &str, pairs: &[(&str, &str)]) -> Result<(), StoreError>;
+    /// Answers what became of each pair, for the step's note.
+    async fn switch_on(&self, organization_id: &str, pairs: &[(&str, &str)]) -> Result<Vec<String>, StoreError>;
 }
 
 /// The provision queue, for a workflow that waits (a VPS installing, an instance not healthy

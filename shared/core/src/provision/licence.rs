@@ -69,23 +69,22 @@ impl LicenceKey {
         Ok(Self { key: SigningKey::from_bytes(&seed) })
     }
 
+    /// The public half, which the API publishes.
+    pub fn public(&self) -> LicencePublicKey {
+        LicencePublicKey { key: self.key.verifying_key() }
+    }
+
     /// The public key, raw 32 bytes base64url: what a tenant's application verifies with.
     pub fn public_key(&self) -> String {
-        URL_SAFE_NO_PAD.encode(self.key.verifying_key().as_bytes())
+        self.public().public_key()
     }
 
-    /// The public key as an X.509 SubjectPublicKeyInfo PEM (what OpenSSL and most libraries read).
     pub fn public_key_pem(&self) -> String {
-        // SPKI for Ed25519 is a fixed 12-byte prefix (RFC 8410) and the raw key.
-        let mut der = vec![0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00];
-        der.extend_from_slice(self.key.verifying_key().as_bytes());
-        format!("-----BEGIN PUBLIC KEY-----\n{}\n-----END PUBLIC KEY-----\n", base64::engine::general_purpose::STANDARD.encode(der))
+        self.public().public_key_pem()
     }
 
-    /// A short id of the public key: the first 8 bytes of its SHA-256, hex.
     pub fn key_id(&self) -> String {
-        use sha2::Digest;
-        hex::encode(&sha2::Sha256::digest(self.key.verifying_key().as_bytes())[..8])
+        self.public().key_id()
     }
 
     /// The tenant's licence and its token.
@@ -106,6 +105,45 @@ impl LicenceKey {
         let signature = self.key.sign(&payload);
         let token = format!("{}.{}", URL_SAFE_NO_PAD.encode(&payload), URL_SAFE_NO_PAD.encode(signature.to_bytes()));
         (licence, token)
+    }
+}
+
+/// Relay's licence public key: all the API needs to publish it (the manage function never holds
+/// the signing key).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LicencePublicKey {
+    key: VerifyingKey,
+}
+
+impl LicencePublicKey {
+    /// From the raw 32-byte key, base64url (what `public_key` gives) or standard base64.
+    pub fn from_base64(public_key: &str) -> Result<Self, LicenceError> {
+        let text = public_key.trim();
+        let bytes = URL_SAFE_NO_PAD
+            .decode(text.trim_end_matches('='))
+            .or_else(|_| base64::engine::general_purpose::STANDARD.decode(text))
+            .map_err(|_| LicenceError::BadKey)?;
+        let raw: [u8; 32] = bytes.try_into().map_err(|_| LicenceError::BadKey)?;
+        Ok(Self { key: VerifyingKey::from_bytes(&raw).map_err(|_| LicenceError::BadKey)? })
+    }
+
+    /// Raw 32 bytes, base64url: what a tenant's application verifies with.
+    pub fn public_key(&self) -> String {
+        URL_SAFE_NO_PAD.encode(self.key.as_bytes())
+    }
+
+    /// As an X.509 SubjectPublicKeyInfo PEM (what OpenSSL and most libraries read).
+    pub fn public_key_pem(&self) -> String {
+        // SPKI for Ed25519 is a fixed 12-byte prefix (RFC 8410) and the raw key.
+        let mut der = vec![0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00];
+        der.extend_from_slice(self.key.as_bytes());
+        format!("-----BEGIN PUBLIC KEY-----\n{}\n-----END PUBLIC KEY-----\n", base64::engine::general_purpose::STANDARD.encode(der))
+    }
+
+    /// A short id of the key: the first 8 bytes of its SHA-256, hex (each licence names it).
+    pub fn key_id(&self) -> String {
+        use sha2::Digest;
+        hex::encode(&sha2::Sha256::digest(self.key.as_bytes())[..8])
     }
 }
 
@@ -179,5 +217,12 @@ mod tests {
         assert_eq!(verify("nonsense", &key.public_key(), now), Err(LicenceError::Malformed));
         assert_eq!(LicenceKey::from_base64("c2hvcnQ=").err(), Some(LicenceError::BadKey));
         assert!(key.public_key_pem().starts_with("-----BEGIN PUBLIC KEY-----\nMCowBQYDK2VwAyEA"));
+        let published = LicencePublicKey::from_base64(&key.public_key()).unwrap();
+        assert_eq!(published, key.public());
+        assert_eq!(
+            LicencePublicKey::from_base64(&base64::engine::general_purpose::STANDARD.encode(hex::decode(PUBLIC).unwrap())).unwrap(),
+            published
+        );
+        assert_eq!(LicencePublicKey::from_base64("c2hvcnQ=").err(), Some(LicenceError::BadKey));
     }
 }

@@ -7,11 +7,13 @@
 //! - [`fleet`]: the VPS fleet, which shared VPS takes the next tenant, and its statistics.
 //! - [`workflow`]: the workflow over ports: the lease, checkpoints, waits, failure and release.
 //! - [`steps`]: what each step does, and deprovisioning.
+//! - [`integrations`]: the integrations step's adapter over the subscription store.
 //! - [`requests`]: the operator API's use cases (tenants, retry, deprovisioning, the fleet, the
 //!   licence key), which queue work for the workflow and never run a step themselves.
 
 pub mod cloud_init;
 pub mod fleet;
+pub mod integrations;
 pub mod licence;
 pub mod requests;
 pub mod steps;

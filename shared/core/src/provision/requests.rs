@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 
 use super::fleet::{is_vps_name, stats, Usage, Vps, VpsRegistration, VpsStatus};
-use super::licence::LicenceKey;
+use super::licence::LicencePublicKey;
 use super::tenant::{StepState, Tenant, TenantRequest, TenantStatus};
 use super::workflow::status_name;
 use crate::manage::unavailable;
@@ -27,7 +27,7 @@ pub struct TenantApi {
     ports: TenantApiPorts,
     /// `tenants.example`: a tenant is `https://{slug}.{domain}`.
     tenant_domain: String,
-    licence: Arc<LicenceKey>,
+    licence: LicencePublicKey,
 }
 
 fn invalid(why: impl Into<String>) -> Problem {
@@ -35,7 +35,7 @@ fn invalid(why: impl Into<String>) -> Problem {
 }
 
 impl TenantApi {
-    pub fn new(ports: TenantApiPorts, tenant_domain: String, licence: Arc<LicenceKey>) -> Self {
+    pub fn new(ports: TenantApiPorts, tenant_domain: String, licence: LicencePublicKey) -> Self {
         Self { ports, tenant_domain, licence }
     }
 

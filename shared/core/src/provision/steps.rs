@@ -53,11 +53,10 @@ impl Provisioner {
                 let has = |p: &str| tenant.request.products.iter().any(|x| x == p);
                 let pairs: Vec<(&str, &str)> =
                     SEED_INTEGRATIONS.iter().filter(|(s, t, _)| has(s) && has(t)).map(|(s, t, _)| (*s, *t)).collect();
-                self.ports.integrations.switch_on(tenant.id(), &pairs).await?;
-                let names: Vec<String> = pairs.iter().map(|(s, t)| format!("{s} → {t}")).collect();
-                Ok(StepOutcome::Done(Some(match names.is_empty() {
+                let notes = self.ports.integrations.switch_on(tenant.id(), &pairs).await?;
+                Ok(StepOutcome::Done(Some(match notes.is_empty() {
                     true => "none: no two of the tenant's products integrate".into(),
-                    false => format!("switched on: {}", names.join(", ")),
+                    false => notes.join("; "),
                 })))
             }
             Step::Welcome => {

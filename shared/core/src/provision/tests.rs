@@ -69,7 +69,7 @@ pub(super) fn world(provider: ScriptedProvider) -> World {
     let api = TenantApi::new(
         TenantApiPorts { tenants: tenants.clone(), fleet: fleet.clone(), queue: queue.clone() },
         config.tenant_domain.clone(),
-        config.licence.clone(),
+        config.licence.public(),
     );
     World { p: Provisioner::new(ports, config), api, tenants, fleet, provider, agent, probe, bus, queue, metrics, integrations, files }
 }
