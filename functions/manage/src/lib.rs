@@ -9,7 +9,8 @@
 //! [`console`] (the web console's files, served without a key) and [`dead_letters`] (every
 //! organisation's exhausted deliveries, operator keys only) and [`payroll`] (payroll runs and
 //! monthly schedules: Paylinq asks for and sets them, Paylinq, operators and the organisation
-//! see them). The rules live
+//! see them) and [`tenants`] (tenants provisioned and taken down, the VPS fleet, operator keys
+//! only; the licence key, public). The rules live
 //! in [`relay_core::manage`]; these files only read HTTP and render views, with the helpers
 //! they share in `http.rs`.
 
@@ -24,6 +25,7 @@ mod payroll;
 mod sources;
 mod stats;
 mod subscriptions;
+mod tenants;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -31,11 +33,12 @@ use std::time::Duration;
 use lambda_http::{Body, Error, Request, Response};
 use relay_aws::config::{self, ConfigError};
 use relay_aws::dynamo::payroll::DynamoPayroll;
+use relay_aws::dynamo::tenants::DynamoTenants;
 use relay_aws::dynamo::{DynamoStore, Tables};
 use relay_aws::eventbridge::EventBridgePublisher;
 use relay_aws::metrics::EmfMetrics;
 use relay_aws::s3::S3Blobs;
-use relay_aws::sqs::SqsRetries;
+use relay_aws::sqs::{SqsProvisionQueue, SqsRetries};
 use relay_core::auth::Authenticator;
 use relay_core::mail::log::MailRecords;
 use relay_core::mail::request::{BusMailer, IntakeConfig, IntakePorts, MailIntake};
@@ -44,6 +47,8 @@ use relay_core::model::keys::KeyKind;
 use relay_core::model::problem::{Problem, ProblemKind};
 use relay_core::payroll::requests::{PayrollApi, PayrollApiPorts};
 use relay_core::payroll::rules;
+use relay_core::provision::licence::LicencePublicKey;
+use relay_core::provision::requests::{TenantApi, TenantApiPorts};
 use relay_edge::{header, to_response};
 
 pub struct App {
@@ -52,6 +57,7 @@ pub struct App {
     pub intake: MailIntake,
     pub records: MailRecords,
     pub payroll: PayrollApi,
+    pub tenants: TenantApi,
 }
 
 impl App {
@@ -103,7 +109,30 @@ impl App {
                 .map(|t| t.id)
                 .collect(),
         );
-        Ok(Self { auth: Authenticator::new(store, key_cache), manage: Manage::new(ports, manage_config), intake, records, payroll })
+        let tenants_table = Arc::new(DynamoTenants::new(&sdk, config::required("RELAY_TENANTS_TABLE")?));
+        let published = config::required("RELAY_LICENCE_PUBLIC_KEY")?;
+        let licence = LicencePublicKey::from_base64(&published).map_err(|_| ConfigError::Invalid {
+            name: "RELAY_LICENCE_PUBLIC_KEY",
+            expected: "an Ed25519 public key, 32 bytes base64url",
+            value: published,
+        })?;
+        let tenants = TenantApi::new(
+            TenantApiPorts {
+                tenants: tenants_table.clone(),
+                fleet: tenants_table,
+                queue: Arc::new(SqsProvisionQueue::new(&sdk, config::required("RELAY_PROVISION_QUEUE_URL")?)),
+            },
+            config::required("RELAY_TENANT_DOMAIN")?,
+            licence,
+        );
+        Ok(Self {
+            auth: Authenticator::new(store, key_cache),
+            manage: Manage::new(ports, manage_config),
+            intake,
+            records,
+            payroll,
+            tenants,
+        })
     }
 
     /// Handles one request. Never fails: every error is a problem document.
@@ -152,6 +181,15 @@ impl App {
                 Ok(key) => payroll::schedules(&self.payroll, &req, &key, rest).await,
                 Err(p) => p.into(),
             },
+            ["v1", "tenants", rest @ ..] => match self.require_operator(&req, "tenants are provisioned by").await {
+                Ok(()) => tenants::tenants(&self.tenants, &req, rest).await,
+                Err(p) => p.into(),
+            },
+            ["v1", "vps", rest @ ..] => match self.require_operator(&req, "the VPS fleet is managed by").await {
+                Ok(()) => tenants::fleet(&self.tenants, &req, rest).await,
+                Err(p) => p.into(),
+            },
+            ["v1", "licence-key"] => tenants::licence_key(&self.tenants, &req),
             ["v1", "integrations", rest @ ..] => match self.require_operator(&req, "integrations are managed by").await {
                 Ok(()) => integrations::route(&self.manage, &req, rest).await,
                 Err(p) => p.into(),

@@ -17,6 +17,7 @@ use relay_core::memory::{
     MemoryBlobs, MemoryBus, MemoryDeliveries, MemoryEvents, MemoryKeys, MemoryMailLog, MemoryMailer, MemoryOrganizations,
     MemoryPayrollRuns, MemoryPayrollSchedules, MemoryRequests, MemoryRetries, MemorySources, MemorySubscriptions, RecordedMetrics,
 };
+use relay_core::memory::{MemoryFleet, MemoryProvisionQueue, MemoryTenants, TEST_LICENCE_SEED};
 use relay_core::model::delivery::{Attempt, AttemptClaim, AttemptOutcome, FollowUp, PairKey, State};
 use relay_core::model::envelope::EventEnvelope;
 use relay_core::model::event::{DeliveryMark, StoredEvent};
@@ -24,6 +25,8 @@ use relay_core::model::keys::{self, ApiKey, KeyKind};
 use relay_core::model::subscription::{Changes, MAX_SUBSCRIPTIONS_PER_ORGANIZATION};
 use relay_core::payroll::requests::{PayrollApi, PayrollApiPorts};
 use relay_core::ports::{DeliveryStore, EventLedger, EventWriter, KeyWriter, SubscriptionStore};
+use relay_core::provision::licence::LicenceKey;
+use relay_core::provision::requests::{TenantApi, TenantApiPorts};
 use relay_core::secrets::SecretBox;
 use serde_json::{json, Value};
 use uuid::Uuid;
@@ -49,6 +52,8 @@ struct World {
     bus: Arc<MemoryBus>,
     secrets: SecretBox,
     payroll_runs: Arc<MemoryPayrollRuns>,
+    tenants: Arc<MemoryTenants>,
+    provision_queue: Arc<MemoryProvisionQueue>,
 }
 
 async fn world() -> World {
@@ -111,14 +116,22 @@ async fn world() -> World {
         },
         vec!["nl-2025".into()],
     );
+    let (tenants, fleet, provision_queue) =
+        (Arc::new(MemoryTenants::default()), Arc::new(MemoryFleet::default()), Arc::new(MemoryProvisionQueue::default()));
+    let tenant_api = TenantApi::new(
+        TenantApiPorts { tenants: tenants.clone(), fleet, queue: provision_queue.clone() },
+        "tenants.example".into(),
+        LicenceKey::from_base64(TEST_LICENCE_SEED).unwrap().public(),
+    );
     let app = App {
         auth: Authenticator::new(keys, Duration::from_secs(60)),
         manage: Manage::new(ports, ManageConfig::new(secrets.clone())),
         intake,
         records: MailRecords { log: mail_log.clone(), suppressions: mail_log.clone() },
         payroll,
+        tenants: tenant_api,
     };
-    World { app, subscriptions, deliveries, events, retries, mailer, mail_log, bus, secrets, payroll_runs }
+    World { app, subscriptions, deliveries, events, retries, mailer, mail_log, bus, secrets, payroll_runs, tenants, provision_queue }
 }
 
 impl World {
@@ -446,3 +459,4 @@ async fn a_contact_address_counts_only_once_its_code_comes_back() {
 mod emails;
 mod operations;
 mod payroll;
+mod tenants;
