@@ -22,6 +22,8 @@ pub struct StackOptions {
     pub no_pollers: bool,
     /// Every queue's visibility timeout, to see failed messages come back quickly.
     pub visibility_timeout_secs: Option<u32>,
+    /// Template parameters (`RELAY_LOCAL_PARAMS`): the hosting stand-in a test runs itself.
+    pub params: Vec<(String, String)>,
 }
 
 pub struct Stack {
@@ -73,6 +75,7 @@ impl Stack {
             .env("RELAY_LOCAL_ADMIN_KEY", ADMIN_KEY)
             .env("RELAY_LOCAL_NO_POLLERS", if opts.no_pollers { "true" } else { "false" })
             .env("RELAY_LOCAL_ENV", env.join(";"))
+            .env("RELAY_LOCAL_PARAMS", opts.params.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(","))
             .env_remove("RELAY_LOCAL_AWS_ENDPOINT")
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())

@@ -71,10 +71,17 @@ impl App {
         let agent = HttpDeployAgent::new(parameters.secret("RELAY_AGENT_SECRET_PARAMETER").await?);
 
         let tenants = Arc::new(DynamoTenants::new(&sdk, config::required("RELAY_TENANTS_TABLE")?));
+        let tenant_store: Arc<dyn relay_core::ports::provision::TenantStore> = match std::env::var("RELAY_LOCAL_FAULT_EXIT_AFTER")
+            .ok()
+            .and_then(|list| fault::ExitAfterSteps::from_list(tenants.clone(), &list))
+        {
+            Some(faulty) => Arc::new(faulty),
+            None => tenants.clone(),
+        };
         let subscriptions =
             Arc::new(DynamoStore::new(&sdk, Tables { config: config::required("RELAY_CONFIG_TABLE")?, ..Default::default() }));
         let ports = ProvisionPorts {
-            tenants: tenants.clone(),
+            tenants: tenant_store,
             fleet: tenants,
             provider: Arc::new(provider),
             agent: Arc::new(agent),
@@ -177,5 +184,6 @@ impl Message {
     }
 }
 
+mod fault;
 #[cfg(test)]
 mod tests;

@@ -188,6 +188,10 @@ impl Policies {
                 .map(|b| call(format!("events:{op}"), format!("arn:aws:events:{region}:{account}:event-bus/{b}")))
                 .collect();
         }
+        if let Some(op) = target.strip_prefix("AmazonSSM.") {
+            let name = json["Name"].as_str().unwrap_or("").trim_start_matches('/');
+            return vec![call(format!("ssm:{op}"), format!("arn:aws:ssm:{region}:{account}:parameter/{name}"))];
+        }
         if path.starts_with("/v2/email/outbound-emails") {
             // The identity is the bare address of `Name <address>`; a configuration set is a
             // second resource the send must be granted.

@@ -5,14 +5,17 @@
 //! 3. serves every HttpApi route of every function on 127.0.0.1, invoking the real function
 //!    binaries through a local Lambda Runtime API;
 //! 4. polls every SQS event source and invokes its function as Lambda would;
-//! 5. seeds a demo product key and organisation key, prints a banner, and runs until Ctrl-C.
+//! 5. stands in for the hosting side of provisioning (TransIP's API, deploy agents, tenants'
+//!    health: `relay_local::hosting`) and seeds the provision function's secrets in SSM;
+//! 6. seeds a demo product key and organisation key, prints a banner, and runs until Ctrl-C.
 //!
 //! Settings (environment): RELAY_LOCAL_PORT (3000), RELAY_LOCAL_MOTO_PORT (4566),
 //! RELAY_LOCAL_AWS_ENDPOINT (use a running emulator), RELAY_LOCAL_FUNCTION_AWS_ENDPOINT (what the
 //! functions talk to, e.g. a fault-injecting proxy), RELAY_LOCAL_PRODUCT_KEY / _PRODUCT,
 //! RELAY_LOCAL_ORG_KEY / _ORG_ID, RELAY_LOCAL_ADMIN_KEY, RELAY_LOCAL_NO_POLLERS, RELAY_LOCAL_PARAMS ("Name=value,..." template parameters),
 //! RELAY_LOCAL_ENV ("NAME=value;..." extra function environment), RELAY_LOCAL_BIN_DIR,
-//! RELAY_LOCAL_MAX_INSTANCES (10 per function), RELAY_LOCAL_STATE_DIR (.relay-local).
+//! RELAY_LOCAL_MAX_INSTANCES (10 per function), RELAY_LOCAL_STATE_DIR (.relay-local),
+//! RELAY_LOCAL_HOSTING_PORT (the hosting stand-in's; any free port when unset).
 
 mod emulator;
 mod functions;
@@ -88,12 +91,23 @@ async fn serve(
 ) -> Result<(), String> {
     let mut params: HashMap<String, String> = pairs(&env_or("RELAY_LOCAL_PARAMS", ""), ',').into_iter().collect();
     params.entry("Stage".into()).or_insert_with(|| "local".into());
+    // Provisioning talks to the hosting stand-in unless RELAY_LOCAL_PARAMS points it elsewhere.
+    let hosting_port: u16 =
+        env_or("RELAY_LOCAL_HOSTING_PORT", "0").parse().map_err(|_| "RELAY_LOCAL_HOSTING_PORT must be a port number")?;
+    let hosting = relay_local::hosting::HostingStandIn::start(hosting_port, Default::default()).await?;
+    params.entry("TransipApiBase".into()).or_insert_with(|| hosting.url.clone());
+    params.entry("TransipLogin".into()).or_insert_with(|| relay_local::hosting::LOCAL_TRANSIP_LOGIN.into());
+    params.entry("TenantHealthUrl".into()).or_insert_with(|| hosting.health_url());
+    let licence =
+        relay_core::provision::licence::LicenceKey::from_base64(relay_local::hosting::LOCAL_LICENCE_SEED).map_err(|e| e.to_string())?;
+    params.entry("LicencePublicKey".into()).or_insert_with(|| licence.public_key());
     let mut template = template::Template::load(&root.join("template.yaml"), REGION, &params).map_err(|e| e.to_string())?;
 
     std::env::set_var("AWS_ENDPOINT_URL", aws_endpoint);
     let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest()).load().await;
     let clients = provision::Clients::new(&sdk);
     provision::provision(&mut template, &clients).await.map_err(|e| e.to_string())?;
+    seed_secrets(&sdk, &params["Stage"]).await?;
 
     // Every function reaches AWS through the IAM gate, which holds each call to the function's
     // policies in template.yaml (moto enforces none).
@@ -108,6 +122,9 @@ async fn serve(
         ("AWS_DEFAULT_REGION".to_string(), REGION.to_string()),
         // The local stack's receivers live on loopback: the SSRF guard's local-only opt-in.
         ("RELAY_ALLOW_LOOPBACK".to_string(), "true".to_string()),
+        // A stand-in VPS installs in seconds: poll it and the tenant's health often.
+        ("RELAY_VPS_POLL_SECONDS".to_string(), "2".to_string()),
+        ("RELAY_HEALTH_FIRST_WAIT_SECONDS".to_string(), "1".to_string()),
     ];
     if let Ok(level) = std::env::var("RUST_LOG") {
         extra_env.push(("RUST_LOG".into(), level));
@@ -135,7 +152,7 @@ async fn serve(
     let gw = Arc::new(gateway::Gateway { routes: fns.routes.clone(), pools: pools.clone() });
     let addr = SocketAddr::from(([127, 0, 0, 1], port));
     let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| format!("cannot listen on {addr}: {e} (set RELAY_LOCAL_PORT)"))?;
-    banner(port, aws_endpoint, &fns, &keys);
+    banner(port, aws_endpoint, &fns, &keys, &hosting.url);
     let app = gateway::router(gw).into_make_service_with_connect_info::<SocketAddr>();
     let served = axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await;
     // Functions first, while their Runtime API servers still stand; then the emulator (dropped
@@ -145,6 +162,32 @@ async fn serve(
     }
     eprintln!("relay-local: stopped");
     served.map_err(|e| e.to_string())
+}
+
+/// The provision function's SecureString parameters, with the local stack's own keys (kept
+/// when they exist: a test may have put its own).
+async fn seed_secrets(sdk: &aws_config::SdkConfig, stage: &str) -> Result<(), String> {
+    use relay_local::hosting::{LOCAL_AGENT_SECRET, LOCAL_LICENCE_SEED, LOCAL_TRANSIP_PRIVATE_KEY};
+    let ssm = aws_sdk_ssm::Client::new(sdk);
+    for (name, value) in [
+        ("transip-private-key", LOCAL_TRANSIP_PRIVATE_KEY),
+        ("licence-signing-key", LOCAL_LICENCE_SEED),
+        ("deploy-agent-secret", LOCAL_AGENT_SECRET),
+    ] {
+        let put = ssm
+            .put_parameter()
+            .name(format!("/relay/{stage}/provision/{name}"))
+            .value(value)
+            .r#type(aws_sdk_ssm::types::ParameterType::SecureString)
+            .send()
+            .await;
+        if let Err(e) = put {
+            if !e.as_service_error().is_some_and(|e| e.is_parameter_already_exists()) {
+                return Err(format!("seeding SSM parameter {name}: {}", aws_sdk_ssm::error::DisplayErrorContext(e)));
+            }
+        }
+    }
+    Ok(())
 }
 
 struct SeededKeys {
@@ -203,13 +246,13 @@ async fn seed_keys(t: &template::Template, sdk: &aws_config::SdkConfig) -> Resul
     Ok(seeded)
 }
 
-fn banner(port: u16, aws: &str, fns: &functions::Functions, keys: &SeededKeys) {
+fn banner(port: u16, aws: &str, fns: &functions::Functions, keys: &SeededKeys, hosting: &str) {
     let url = format!("http://127.0.0.1:{port}");
     let mut routes: Vec<String> = fns.routes.iter().map(|r| format!("{} {} -> {}", r.method, r.path, r.function)).collect();
     routes.sort();
     let queues: Vec<String> = fns.queues.iter().map(|q| format!("{} -> {}", q.queue_url, q.function)).collect();
     println!(
-        "\nRelay local stack is up.\n\n  API            {url}\n  AWS emulator   {aws} (moto; AWS_ENDPOINT_URL={aws} for the aws CLI/SDKs)\n  product key    {} (publishes as {})\n  org key        {} (organisation {})\n  operator key   {} (integrations, dead letters, mail suppressions)\n  Paylinq key    {PAYLINQ_DEMO_KEY} (payroll runs)\n  console        {url}/console\n  mail sent      {aws}/moto-api/data.json (ses.RawMessage: what SES would have delivered)\n\n  routes\n    {}\n  queue pollers\n    {}\n\n  try:\n    curl -sS {url}/v1/events \\\n      -H 'authorization: Bearer {}' -H 'content-type: application/json' -H 'idempotency-key: demo-1' \\\n      -d '{{\"eventType\":\"candidate.hired\",\"organizationId\":\"{}\",\"payload\":{{\"candidateId\":\"cand-1\",\"jobId\":\"job-1\",\"startDate\":\"2026-12-01\"}}}}'\n\n  Ctrl-C stops everything.\nRELAY_LOCAL_READY {url}",
+        "\nRelay local stack is up.\n\n  API            {url}\n  AWS emulator   {aws} (moto; AWS_ENDPOINT_URL={aws} for the aws CLI/SDKs)\n  product key    {} (publishes as {})\n  org key        {} (organisation {})\n  operator key   {} (integrations, dead letters, mail suppressions)\n  Paylinq key    {PAYLINQ_DEMO_KEY} (payroll runs)\n  console        {url}/console\n  hosting        {hosting} (stands in for TransIP, deploy agents and tenants' health; {hosting}/_standin shows what it was asked)\n  mail sent      {aws}/moto-api/data.json (ses.RawMessage: what SES would have delivered)\n\n  routes\n    {}\n  queue pollers\n    {}\n\n  try:\n    curl -sS {url}/v1/events \\\n      -H 'authorization: Bearer {}' -H 'content-type: application/json' -H 'idempotency-key: demo-1' \\\n      -d '{{\"eventType\":\"candidate.hired\",\"organizationId\":\"{}\",\"payload\":{{\"candidateId\":\"cand-1\",\"jobId\":\"job-1\",\"startDate\":\"2026-12-01\"}}}}'\n\n  Ctrl-C stops everything.\nRELAY_LOCAL_READY {url}",
         keys.product,
         keys.product_name,
         keys.org,
