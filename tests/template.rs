@@ -142,6 +142,17 @@ fn every_sample_event_parses_into_its_functions_event_type() {
                     assert!(bus || chunk || tick, "{name}: a run request from the bus, a chunk or the schedule's tick");
                 }
             }
+            // The Portal's organization.created from the bus, or the workflow's own continuation.
+            "provision" => {
+                let event: aws_lambda_events::sqs::SqsEvent = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{name}: {e}"));
+                for r in &event.records {
+                    let body: serde_json::Value =
+                        serde_json::from_str(r.body.as_deref().unwrap_or("")).unwrap_or_else(|e| panic!("{name}: {e}"));
+                    let bus = body["detail-type"] == "organization.created" && body["source"] == "portal";
+                    let resume = body["tenantId"].is_string();
+                    assert!(bus || resume, "{name}: organization.created from the bus, or a continuation");
+                }
+            }
             other => panic!("{name}: no event type known for function {other}; add it here"),
         }
         seen += 1;

@@ -49,7 +49,8 @@ pub struct VpsRegistration {
     pub hostname: Option<String>,
     #[serde(default)]
     pub location: Option<String>,
-    #[serde(default)]
+    /// `20` and `20.0` alike (JSON does not tell them apart).
+    #[serde(default, deserialize_with = "crate::model::validation::whole_number")]
     pub max_tenants: Option<u32>,
     /// Where the VPS's deploy agent listens (`https://vps-1.example/deploy`): Relay calls it,
     /// signed, to deploy a tenant onto the VPS.
@@ -69,14 +70,42 @@ impl VpsRegistration {
             wrong.push(("maxTenants", "1 to 500".into()));
         }
         // HTTPS: the calls carry a tenant's licence. Plain HTTP only to this machine (a local stack).
-        let agent = url::Url::parse(&self.deploy_agent_url).ok();
-        let loopback = |u: &url::Url| matches!(u.host_str(), Some("127.0.0.1" | "localhost" | "[::1]"));
-        let secure = |u: &url::Url| u.scheme() == "https" || (u.scheme() == "http" && loopback(u));
-        if !agent.is_some_and(|u| secure(&u) && u.host().is_some() && u.username().is_empty() && u.password().is_none()) {
-            wrong.push(("deployAgentUrl", "an https URL without credentials".into()));
+        if !is_agent_url(&self.deploy_agent_url) {
+            wrong.push(("deployAgentUrl", "an https URL with a DNS name, without credentials, query or fragment".into()));
         }
         wrong
     }
+}
+
+/// A deploy agent's URL, exactly as the API documents it: `https://` and a DNS name (labels of
+/// letters, digits and inner hyphens, a top-level label of 2 to 24 letters), an optional port
+/// (1 to 9999) and path; nothing else (no credentials, query or fragment). `http://127.0.0.1`
+/// and `http://localhost` with a port are taken too, for the local stack's stand-in agents.
+pub fn is_agent_url(s: &str) -> bool {
+    if s.len() > 2048 {
+        return false;
+    }
+    let path_ok = |p: &str| p.len() <= 1000 && p.bytes().all(|b| b.is_ascii_alphanumeric() || b"._~!$&'()*+,;=:@/-".contains(&b));
+    let port_ok = |p: &str| !p.is_empty() && p.len() <= 4 && !p.starts_with('0') && p.bytes().all(|b| b.is_ascii_digit());
+    let split = |rest: &str| {
+        let (authority, path) = rest.split_once('/').map_or((rest, ""), |(a, p)| (a, p));
+        let (host, port) = authority.split_once(':').map_or((authority, None), |(h, p)| (h, Some(p)));
+        (host.to_string(), port.map(str::to_string), path.to_string())
+    };
+    if let Some(rest) = s.strip_prefix("http://") {
+        let (host, port, path) = split(rest);
+        return matches!(host.as_str(), "127.0.0.1" | "localhost")
+            && port.is_some_and(|p| p.parse::<u16>().is_ok_and(|p| p > 0))
+            && path_ok(&path);
+    }
+    let Some(rest) = s.strip_prefix("https://") else { return false };
+    let (host, port, path) = split(rest);
+    let labels: Vec<&str> = host.split('.').collect();
+    let label_ok = |l: &&str| {
+        (1..=63).contains(&l.len()) && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') && !l.starts_with('-') && !l.ends_with('-')
+    };
+    let tld_ok = labels.last().is_some_and(|t| (2..=24).contains(&t.len()) && t.bytes().all(|b| b.is_ascii_alphabetic()));
+    labels.len() >= 2 && labels.iter().all(label_ok) && tld_ok && port.as_deref().is_none_or(port_ok) && path_ok(&path)
 }
 
 pub fn is_vps_name(s: &str) -> bool {
@@ -242,5 +271,21 @@ mod tests {
         assert!(agent("http://vps-1.example/deploy").problems().iter().any(|(f, _)| *f == "deployAgentUrl"), "no licence in clear text");
         assert!(agent("https://user:pw@vps-1.example/deploy").problems().iter().any(|(f, _)| *f == "deployAgentUrl"));
         assert!(!agent("http://127.0.0.1:9000/deploy").problems().iter().any(|(f, _)| *f == "deployAgentUrl"), "a local stack's agent");
+        // Exactly the documented pattern: a DNS name, a port, a path; nothing the fuzzer found.
+        for ok in ["https://vps-1.example:8443/agent", "https://a.b.example/x/y", "https://vps-1.example"] {
+            assert!(super::is_agent_url(ok), "{ok}");
+        }
+        for bad in [
+            "https://ZQLs.3.mr.bzfYyidyVDqf*",
+            "https://vps.example/x?q=1",
+            "https://vps.example/#f",
+            "https://-a.example",
+            "https://10.0.0.1/x",
+            "https://vps.example:0",
+            "https://vps.example/a b",
+            "http://127.0.0.1/x",
+        ] {
+            assert!(!super::is_agent_url(bad), "{bad}");
+        }
     }
 }

@@ -90,8 +90,9 @@ impl TenantRequest {
         if !is_address(&self.contact_email) {
             wrong.push(("contactEmail", "an e-mail address".to_string()));
         }
-        if self.products.is_empty() || self.products.iter().any(|p| !TENANT_PRODUCTS.contains(&p.as_str())) {
-            wrong.push(("products", format!("one or more of {}", TENANT_PRODUCTS.join(", "))));
+        let repeated = self.products.iter().enumerate().any(|(i, p)| self.products[..i].contains(p));
+        if self.products.is_empty() || repeated || self.products.iter().any(|p| !TENANT_PRODUCTS.contains(&p.as_str())) {
+            wrong.push(("products", format!("one or more of {}, each once", TENANT_PRODUCTS.join(", "))));
         }
         wrong
     }
