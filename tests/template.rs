@@ -212,6 +212,9 @@ fn the_dashboard_is_json_over_the_metrics_relay_emits_and_shows_what_operators_n
         "ApproximateNumberOfMessagesVisible",
         "WebhooksAccepted",
         "WebhooksRejected",
+        "TenantsProvisioned",
+        "ProvisioningFailed",
+        "StepDuration",
     ] {
         assert!(shown.contains(wanted), "the dashboard shows {wanted}: {shown:?}");
     }
