@@ -234,7 +234,7 @@ function signInView() {
 // ---------------------------------------------------------------- routing
 
 const ORG_NAV = [["#/events", "Events"], ["#/subscriptions", "Endpoints"], ["#/sources", "Sources"]];
-const OPERATOR_NAV = [["#/integrations", "Integrations"], ["#/dead-letters", "Dead letters"], ["#/payroll", "Payroll"]];
+const OPERATOR_NAV = [["#/integrations", "Integrations"], ["#/dead-letters", "Dead letters"], ["#/payroll", "Payroll"], ["#/tenants", "Tenants"]];
 
 function route() {
   const [, first = "", second = ""] = location.hash.split("/");
@@ -245,6 +245,8 @@ function route() {
       return () => payrollRunView(decodeURIComponent(second), decodeURIComponent(run));
     }
     if (first === "payroll") return payrollView;
+    if (first === "tenants" && second) return () => tenantView(decodeURIComponent(second));
+    if (first === "tenants") return tenantsView;
     return integrationsView;
   }
   if (first === "events" && second) return () => eventView(decodeURIComponent(second));
@@ -776,6 +778,111 @@ async function payrollRunView(organizationId, runId) {
   const drawing = async () => { if (status === "running") status = await draw(); };
   await drawing();
   return { nodes: [h("p", {}, h("a", { href: "#/payroll" }, "← Payroll runs")), h("h1", {}, `Payroll run ${runId}`), body], refresh: drawing };
+}
+
+// ---------------------------------------------------------------- tenants (operators)
+
+function tenantStatus(t) {
+  const kind = { active: "delivered", failed: "failed", deprovisioned: "off" }[t.status] || "retrying";
+  return badge(t.status, kind);
+}
+
+/** Where a tenant stands: its failure, or the step it is on with that step's note or error. */
+function tenantWhere(t) {
+  if (t.failure) return h("div", { class: "muted reason" }, `${t.failure.step}: ${t.failure.reason}`);
+  const step = t.steps.find((s) => s.status !== "done");
+  if (!step || t.status !== "provisioning") return null;
+  return h("div", { class: "muted" }, `${step.step}${step.lastError ? `: ${step.lastError}` : step.note ? `: ${step.note}` : ""}`);
+}
+
+async function tenantsView() {
+  const list = h("div", {});
+  const pager = h("div", { class: "pager" });
+  const fleetBox = h("div", {});
+  let cursors = [""];
+  const draw = async () => {
+    const p = new URLSearchParams({ limit: "25" });
+    const cursor = cursors[cursors.length - 1];
+    if (cursor) p.set("cursor", cursor);
+    const [page, fleet] = await Promise.all([api("GET", `/v1/tenants?${p}`), api("GET", "/v1/vps")]);
+    await redraw(list, () => {
+      const rows = page.tenants.map((t) => {
+        const done = t.steps.filter((s) => s.status === "done").length;
+        return h("tr", { "data-tenant": t.organizationId, "data-status": t.status },
+          h("td", {}, h("a", { href: `#/tenants/${encodeURIComponent(t.organizationId)}` }, t.name), h("div", { class: "muted" }, h("code", {}, t.organizationId))),
+          h("td", {}, `${t.tier}, ${t.deploymentType}`, h("div", { class: "muted" }, t.placement ? t.placement.vpsName : "not placed")),
+          h("td", {}, tenantStatus(t), tenantWhere(t)),
+          h("td", {}, progress(done, t.steps.length, `steps of ${t.organizationId}`)),
+          h("td", { class: "wide" }, when(t.createdAt)));
+      });
+      const empty = cursors.length > 1 ? "No more tenants." : "No tenant yet: the Portal's organization.created, or POST /v1/tenants, makes one.";
+      return [rows.length ? table(["Tenant", "Plan and place", "Status", "Steps", ["Asked for", "wide"]], rows, { id: "tenants-table" }) : h("p", { class: "muted" }, empty)];
+    });
+    await redraw(pager, () => {
+      const prev = h("button", { type: "button", disabled: cursors.length === 1, "data-key": "newer-tenants" }, "Newer");
+      prev.addEventListener("click", action(prev, async () => { cursors.pop(); await draw(); }));
+      const next = h("button", { type: "button", disabled: !page.nextCursor, "data-key": "older-tenants" }, "Older");
+      next.addEventListener("click", action(next, async () => { cursors.push(page.nextCursor); await draw(); }));
+      return [prev, next];
+    });
+    await redraw(fleetBox, () => {
+      const st = fleet.statistics;
+      const pct = (v) => (v === null || v === undefined ? "" : `${Math.round(v)}%`);
+      const rows = fleet.vps.map((v) => h("tr", { "data-vps": v.name },
+        h("td", {}, v.name, h("div", { class: "muted" }, v.ip)),
+        h("td", {}, v.deploymentType === "dedicated" ? `dedicated to ${v.organizationId || "?"}` : "shared"),
+        h("td", {}, v.deploymentType === "shared" ? progress(v.tenants.length, v.maxTenants, `slots of ${v.name}`) : String(v.tenants.length)),
+        h("td", {}, badge(v.status, v.status === "active" ? "on" : "off")),
+        h("td", {}, v.usage ? `cpu ${pct(v.usage.cpu)}, memory ${pct(v.usage.memory)}, disk ${pct(v.usage.disk)}` : h("span", { class: "muted" }, "not reported"))));
+      const summary = h("p", { id: "fleet-statistics" },
+        `${st.totalVps} VPS (${st.sharedVps} shared, ${st.dedicatedVps} dedicated, ${st.drainingVps} draining); ${st.totalTenants} tenants; ${st.freeSharedSlots} of ${st.sharedSlots} shared slots free`);
+      return [summary, rows.length ? table(["VPS", "Kind", "Tenants", "Status", "Usage"], rows, { id: "fleet-table" }) : h("p", { class: "muted" }, "No VPS yet: POST /v1/vps registers a shared one.")];
+    });
+  };
+  await draw();
+  return {
+    nodes: [h("h1", {}, "Tenants"),
+      h("p", { class: "muted" }, "Every customer organisation's tenant, newest first, with the step it is on. A tenant's page shows each step's time, attempts and last error, and resumes a failed one."),
+      list, pager, h("h2", {}, "VPS fleet"), fleetBox],
+    refresh: async () => { if (cursors.length === 1) await draw(); },
+  };
+}
+
+async function tenantView(id) {
+  const body = h("div", {});
+  const draw = async () => redraw(body, async () => {
+    const t = await api("GET", `/v1/tenants/${encodeURIComponent(id)}`);
+    const facts = h("dl", { class: "facts" },
+      h("dt", {}, "Organisation"), h("dd", {}, `${t.name} (${t.organizationId})`),
+      h("dt", {}, "Status"), h("dd", { id: "tenant-status" }, tenantStatus(t), t.failure ? ` ${t.failure.step}: ${t.failure.reason}` : ""),
+      h("dt", {}, "URL"), h("dd", {}, h("code", {}, t.url)),
+      h("dt", {}, "Plan"), h("dd", {}, `${t.tier}, ${t.deploymentType}; ${t.products.join(", ")}`),
+      h("dt", {}, "Runs on"), h("dd", {}, t.placement ? t.placement.vpsName : "not placed"),
+      h("dt", {}, "Contact"), h("dd", {}, t.contactEmail));
+    const rows = t.steps.map((s) => h("tr", { "data-step": s.step, "data-status": s.status },
+      h("td", {}, s.step),
+      h("td", {}, badge(s.status, { done: "delivered", failed: "failed", running: "retrying" }[s.status] || "off")),
+      h("td", {}, String(s.attempts)),
+      h("td", {}, when(s.startedAt), s.finishedAt ? h("div", { class: "muted" }, `done ${when(s.finishedAt)}`) : null),
+      h("td", { class: "reason" }, s.note || "", s.lastError ? h("div", { class: "muted" }, `last error: ${s.lastError}`) : null)));
+    const buttons = [];
+    if (t.status === "failed") {
+      const retry = h("button", { type: "button", id: "retry-tenant", "data-key": "retry-tenant" }, "Resume from placement");
+      retry.addEventListener("click", action(retry, async () => { await api("POST", `/v1/tenants/${encodeURIComponent(id)}/retry`); showInfo(`Resumed: ${id} goes on from placement.`); await draw(); }));
+      buttons.push(retry);
+    }
+    if (!["deprovisioning", "deprovisioned"].includes(t.status)) {
+      buttons.push(confirmButton("Take down", "deprovision-tenant", async () => {
+        await api("DELETE", `/v1/tenants/${encodeURIComponent(id)}`);
+        showInfo(`Taking ${id} down: ${t.deploymentType === "dedicated" ? "its VPS is snapshotted, then cancelled" : "its slot is freed"}.`);
+        await draw();
+      }, "danger deprovision-tenant"));
+    }
+    return [facts, buttons.length ? h("div", { class: "row" }, buttons) : null, h("h2", {}, "Steps"),
+      table(["Step", "Status", "Attempts", "Started", "What it did"], rows, { id: "tenant-steps" })];
+  });
+  await draw();
+  return { nodes: [h("p", {}, h("a", { href: "#/tenants" }, "← Tenants")), h("h1", {}, `Tenant ${id}`), body], refresh: draw };
 }
 
 // ---------------------------------------------------------------- start

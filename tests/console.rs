@@ -240,8 +240,14 @@ async fn an_organisation_debugs_its_endpoint_and_an_operator_sees_the_platform_i
     broken.answer(500, None, Duration::ZERO, 1000);
     let b = Browser::start(1280, 900).await;
     let console = format!("{}/console", stack.url);
-    // A payroll run and a schedule, for the operator's payroll view at the end.
+    // A payroll run and a schedule, for the operator's payroll view at the end; a dedicated
+    // tenant (the stack's own hosting stand-in plays TransIP), for the tenants view.
     ask_for_a_payroll_run(&stack).await;
+    let tenant = json!({"organizationId": "org-acme", "name": "Acme B.V.", "slug": "acme", "tier": "professional",
+        "deploymentType": "dedicated", "contactEmail": "it@acme.example", "products": ["recruitiq", "nexus"]});
+    let created =
+        reqwest::Client::new().post(format!("{}/v1/tenants", stack.url)).bearer_auth(ADMIN_KEY).json(&tenant).send().await.expect("tenant");
+    assert_eq!(created.status(), 202);
 
     // Signing in: a wrong key is refused and kept nowhere; the right one with the keyboard alone.
     b.go(&console).await;
@@ -425,5 +431,17 @@ async fn an_organisation_debugs_its_endpoint_and_an_operator_sees_the_platform_i
         "the bank file's link works"
     );
     b.shot("payroll-run").await;
+
+    // The operator's tenants: the dedicated one goes live on its own VPS; its page has every step.
+    b.click("nav a[href='#/tenants']").await;
+    let acme = "tr[data-tenant='org-acme']";
+    b.until("the tenant live", &format!("return !!document.querySelector(\"{acme}[data-status=active]\")")).await;
+    assert!(b.text(&format!("{acme} .progress")).await.contains("7 of 7"), "every step done");
+    assert!(b.text("#fleet-statistics").await.contains("1 dedicated"), "its VPS in the fleet");
+    b.shot("tenants").await;
+    b.click(&format!("{acme} a")).await;
+    b.until("the tenant's steps", "return !!document.querySelector('#tenant-steps tr[data-step=active][data-status=done]')").await;
+    assert!(b.text("#tenant-steps tr[data-step=placement]").await.contains("runs at"), "the placement's note");
+    b.shot("tenant").await;
     b.client.close().await.expect("close");
 }
