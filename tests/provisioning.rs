@@ -357,6 +357,15 @@ async fn fifty_tenants_at_once_on_twenty_slots_fill_them_and_the_rest_fail_for_w
     }
     assert_eq!(hosting.record()["deployCalls"], 20);
     assert_eq!(stack.metric_total("provision", "ProvisioningFailed", 30.0, Duration::from_secs(10)).await, 30.0);
+    // Under the dimensions its alarm and the dashboard name (Service alone): CloudWatch keeps a
+    // metric per dimension set, and an alarm on another set would never fire.
+    let log = std::fs::read_to_string(stack.state_dir.join("stack.log")).unwrap_or_default();
+    let failed = log
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .find(|d| d["ProvisioningFailed"].is_number())
+        .expect("a ProvisioningFailed line");
+    assert_eq!(failed["_aws"]["CloudWatchMetrics"][0]["Dimensions"], json!([["Service"]]), "{failed}");
 }
 
 #[tokio::test]
@@ -383,12 +392,21 @@ async fn bad_input_is_refused_with_a_problem_before_anything_is_written() {
     let (status, problem) = organization_created(&stack, &missing).await;
     assert_eq!((status, problem["type"].as_str()), (422, Some("https://relay.dev/problems/invalid-event")), "{problem}");
     assert_eq!(problem["errors"][0]["field"], "payload.contactEmail", "{problem}");
-    // One with a tier that does not exist passes ingest (the catalogue checks presence) and is
-    // dropped by provisioning, which writes nothing for it.
+    // One with a tier that does not exist passes ingest (the catalogue checks presence); the
+    // provision function writes nothing for it and keeps it, with why, in its dead-letter queue
+    // (under an alarm) for a person: acknowledged means kept.
     let gold = tenant("org-gold", "gold-co", "gold", "shared", &["recruitiq"]);
     assert_eq!(organization_created(&stack, &gold).await.0, 202);
     provision_queue_idle(&stack).await;
     assert_eq!(stack.count("relay-local-tenants").await, 0, "nothing written");
     assert_eq!(admin(&stack, "GET", "/v1/tenants/org-gold", None).await.0, 404);
+    let kept = stack.drain("relay-local-provision-dlq", Duration::from_secs(2)).await;
+    assert_eq!(kept.len(), 1, "{kept:?}");
+    assert!(kept[0]["refused"].as_str().unwrap().contains("unknown variant `gold`"), "{kept:?}");
+    // A slug is one tenant's: another organisation asking for it is 409, and nothing is written.
+    assert_eq!(admin(&stack, "POST", "/v1/tenants", Some(tenant("org-one", "same-co", "starter", "shared", &["nexus"]))).await.0, 202);
+    let (status, problem) = admin(&stack, "POST", "/v1/tenants", Some(tenant("org-two", "same-co", "starter", "shared", &["nexus"]))).await;
+    assert_eq!((status, problem["detail"].as_str()), (409, Some("the slug same-co is another tenant's")), "{problem}");
+    assert_eq!(admin(&stack, "GET", "/v1/tenants/org-two", None).await.0, 404);
     assert_eq!(call(&stack, "rk_org_test_acme", "GET", "/v1/tenants", None).await.0, 403, "operators only");
 }

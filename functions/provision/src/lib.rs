@@ -7,8 +7,8 @@
 //!
 //! A message fails, and comes back, when a store, the bus or the queue failed (after five
 //! tries it waits in the provision dead-letter queue under an alarm). A message that can never
-//! be handled (not one of the two, a request that is not valid) is logged and dropped: it
-//! changes nothing.
+//! be handled (not one of the two, a request that is not valid, a slug another tenant has) is
+//! put in that dead-letter queue at once, with the reason, having changed nothing.
 //!
 //! The secrets (TransIP's private key, the licence signing key, the deploy agents' secret) are
 //! SSM `SecureString` parameters, read once at cold start and never logged.
@@ -25,8 +25,9 @@ use relay_aws::dynamo::{DynamoStore, Tables};
 use relay_aws::eventbridge::EventBridgePublisher;
 use relay_aws::metrics::EmfMetrics;
 use relay_aws::s3::S3Blobs;
-use relay_aws::sqs::SqsProvisionQueue;
+use relay_aws::sqs::{SqsProvisionQueue, SqsRetries};
 use relay_aws::ssm::Parameters;
+use relay_core::ports::RetryQueue;
 use relay_core::provision::integrations::SubscriptionIntegrations;
 use relay_core::provision::licence::{LicenceKey, LicencePublicKey};
 use relay_core::provision::tenant::TenantRequest;
@@ -38,6 +39,8 @@ use serde_json::Value;
 
 pub struct App {
     pub provisioner: Provisioner,
+    /// The provision dead-letter queue, for messages that can never be handled.
+    pub dead_letters: Arc<dyn RetryQueue>,
 }
 
 fn seconds(name: &'static str, default: i64) -> Result<Duration, ConfigError> {
@@ -105,7 +108,8 @@ impl App {
             max_attempts: config::number("RELAY_PROVISION_MAX_ATTEMPTS", 5)?.clamp(1, 100) as u32,
             lease: seconds("RELAY_PROVISION_LEASE_SECONDS", 180)?,
         };
-        Ok(Self { provisioner: Provisioner::new(ports, settings) })
+        let dead_letters = Arc::new(SqsRetries::new(&sdk, String::new(), config::required("RELAY_PROVISION_DLQ_URL")?));
+        Ok(Self { provisioner: Provisioner::new(ports, settings), dead_letters })
     }
 
     /// Handles one SQS batch, a message at a time.
@@ -123,8 +127,9 @@ impl App {
     }
 
     async fn message(&self, message: &SqsMessage) -> Result<(), ProvisionError> {
-        let outcome = match Message::parse(message.body.as_deref().unwrap_or("")) {
-            Ok(Message::Continue(id)) => self.provisioner.advance(&id, Utc::now()).await,
+        let body = message.body.as_deref().unwrap_or("");
+        let outcome = match Message::parse(body) {
+            Ok(Message::Continue(id, wake)) => self.provisioner.advance(&id, wake.as_deref(), Utc::now()).await,
             Ok(Message::Create(request)) => self.provisioner.request(*request, Utc::now()).await,
             Err(why) => Err(ProvisionError::Refused(why)),
         };
@@ -134,8 +139,12 @@ impl App {
                 Ok(())
             }
             Err(ProvisionError::Refused(why)) => {
-                tracing::warn!(reason = %why, "dropping a message that can never be handled");
-                Ok(())
+                // Acknowledged means kept: a request that cannot be provisioned (a bad or
+                // conflicting organization.created) waits for a person in the dead-letter queue,
+                // under its alarm, instead of vanishing.
+                tracing::error!(reason = %why, "a message that can never be handled goes to the provision dead-letter queue");
+                let kept = serde_json::json!({"refused": why, "message": body}).to_string();
+                self.dead_letters.dead_letter(&kept).await.map_err(ProvisionError::Store)
             }
             Err(e) => Err(e),
         }
@@ -147,8 +156,9 @@ impl App {
 pub enum Message {
     /// `organization.created`: record the tenant and start.
     Create(Box<TenantRequest>),
-    /// A continuation: move the tenant on.
-    Continue(String),
+    /// A continuation (the tenant, and the continuation's id; none from an old message or a
+    /// person): move the tenant on.
+    Continue(String, Option<String>),
 }
 
 /// The fields of `organization.created`'s payload that make a tenant request (any others the
@@ -159,7 +169,12 @@ impl Message {
     pub fn parse(body: &str) -> Result<Self, String> {
         let body: Value = serde_json::from_str(body).map_err(|e| format!("not JSON: {e}"))?;
         if let Some(id) = body.get("tenantId") {
-            return id.as_str().map(|id| Message::Continue(id.to_string())).ok_or_else(|| "tenantId is not a string".into());
+            let wake = match body.get("wake") {
+                None | Some(Value::Null) => None,
+                Some(Value::String(w)) => Some(w.clone()),
+                Some(_) => return Err("wake is not a string".into()),
+            };
+            return id.as_str().map(|id| Message::Continue(id.to_string(), wake)).ok_or_else(|| "tenantId is not a string".into());
         }
         let Some(envelope) = body.get("detail") else { return Err("neither an event nor a continuation".into()) };
         if envelope["eventType"] != "organization.created" {

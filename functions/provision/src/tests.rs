@@ -8,8 +8,8 @@ use std::sync::Arc;
 use aws_lambda_events::sqs::SqsEvent;
 use chrono::Utc;
 use relay_core::memory::{
-    provision_config, MemoryBlobs, MemoryBus, MemoryFleet, MemoryProvisionQueue, MemoryTenantIntegrations, MemoryTenants, RecordedMetrics,
-    RecordingAgent, ScriptedProbe, ScriptedProvider,
+    provision_config, MemoryBlobs, MemoryBus, MemoryFleet, MemoryProvisionQueue, MemoryRetries, MemoryTenantIntegrations, MemoryTenants,
+    RecordedMetrics, RecordingAgent, ScriptedProbe, ScriptedProvider,
 };
 use relay_core::ports::provision::{FleetStore, TenantStore};
 use relay_core::provision::fleet::{Vps, VpsRegistration};
@@ -34,7 +34,11 @@ fn the_fixtures_parse_as_a_request_and_a_continuation() {
     };
     assert_eq!((request.organization_id.as_str(), request.slug.as_str()), ("org-demo", "demo"));
     assert_eq!((request.tier, request.deployment_type), (Tier::Professional, DeploymentType::Shared));
-    assert_eq!(Message::parse(body(&fixture("provision-continue.json"))), Ok(Message::Continue("org-demo".into())));
+    assert_eq!(
+        Message::parse(body(&fixture("provision-continue.json"))),
+        Ok(Message::Continue("org-demo".into(), Some("3f0c9a1e5b7d4c2a8e6f1b3d5a7c9e0f".into())))
+    );
+    assert_eq!(Message::parse(r#"{"tenantId": "org-1"}"#), Ok(Message::Continue("org-1".into(), None)));
 }
 
 #[test]
@@ -51,6 +55,7 @@ fn messages_that_are_not_provisionings_are_refused_with_why() {
         ("nope".to_string(), "not JSON"),
         ("{}".to_string(), "neither"),
         (r#"{"tenantId": 5}"#.to_string(), "not a string"),
+        (r#"{"tenantId": "org-1", "wake": 7}"#.to_string(), "wake is not a string"),
         (event("candidate.hired", "org-a", payload.clone()), "not provisioning's"),
         (event("organization.created", "org-a", serde_json::json!({"organizationId": "org-b"})), "another organisation"),
         (event("organization.created", "org-a", serde_json::json!({"name": "A", "slug": "a", "tier": "gold"})), "unknown variant"),
@@ -89,7 +94,8 @@ async fn the_fixtures_provision_a_shared_tenant_and_a_replay_changes_nothing() {
         queue: queue.clone(),
         metrics: Arc::new(RecordedMetrics::default()),
     };
-    let app = App { provisioner: Provisioner::new(ports, provision_config()) };
+    let dead_letters = Arc::new(MemoryRetries::default());
+    let app = App { provisioner: Provisioner::new(ports, provision_config()), dead_letters: dead_letters.clone() };
 
     let created = fixture("provision-organization-created.json");
     let response = app.handle(created.clone()).await.unwrap();
@@ -104,11 +110,22 @@ async fn the_fixtures_provision_a_shared_tenant_and_a_replay_changes_nothing() {
     assert_eq!(bus.count(), announced, "nothing announced twice");
     assert_eq!(fleet.get_vps("vps-1").await.unwrap().unwrap().tenants.len(), 1, "one slot");
 
-    // A message that can never be handled is dropped (no batch failure), and writes nothing.
+    // A message that can never be handled writes nothing and is kept, with why, in the
+    // dead-letter queue (no batch failure: it would fail the same way five times).
+    assert!(dead_letters.dead_letters().is_empty(), "the replays were not refused");
     let mut junk = fixture("provision-continue.json");
     junk.records[0].body = Some(
         "{\"detail\": {\"eventType\": \"organization.created\", \"organizationId\": \"org-x\", \"payload\": {\"tier\": \"gold\"}}}".into(),
     );
     assert!(app.handle(junk).await.unwrap().batch_item_failures.is_empty());
     assert!(tenants.get_tenant("org-x").await.unwrap().is_none());
+    let kept: serde_json::Value = serde_json::from_str(&dead_letters.dead_letters()[0]).unwrap();
+    assert!(kept["refused"].as_str().unwrap().contains("org-x"), "{kept}");
+    assert!(kept["message"].as_str().unwrap().contains("gold"), "the message itself, for a person to mend and send again");
+    // Another organisation asking for a slug that is taken: refused and kept too.
+    let mut twin = fixture("provision-organization-created.json");
+    twin.records[0].body = Some(body(&twin).replace("org-demo", "org-twin"));
+    assert!(app.handle(twin).await.unwrap().batch_item_failures.is_empty());
+    assert!(tenants.get_tenant("org-twin").await.unwrap().is_none());
+    assert!(dead_letters.dead_letters()[1].contains("slug demo is another tenant"), "{:?}", dead_letters.dead_letters());
 }

@@ -226,6 +226,12 @@ impl Policies {
 /// IAM's wildcard match: `*` any run, `?` one character; case-insensitive for actions.
 fn wildcard(pattern: &str, text: &str) -> bool {
     fn go(p: &[u8], t: &[u8]) -> bool {
+        // IAM's escapes for a literal `*`, `?` and `$`.
+        for (escape, literal) in [(&b"${*}"[..], b'*'), (&b"${?}"[..], b'?'), (&b"${$}"[..], b'$')] {
+            if p.starts_with(escape) {
+                return t.first() == Some(&literal) && go(&p[escape.len()..], &t[1..]);
+            }
+        }
         match (p.first(), t.first()) {
             (None, None) => true,
             (Some(b'*'), _) => go(&p[1..], t) || (!t.is_empty() && go(p, &t[1..])),
@@ -442,7 +448,12 @@ mod tests {
 
     fn policies() -> (Policies, Template) {
         let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../template.yaml");
-        let params = HashMap::from([("Stage".to_string(), "local".to_string())]);
+        let params = HashMap::from([
+            ("Stage".to_string(), "local".to_string()),
+            // The two parameters without a default; relay-local fills them from its stand-in.
+            ("TransipLogin".to_string(), "relay-local".to_string()),
+            ("LicencePublicKey".to_string(), "x".repeat(43)),
+        ]);
         let t = Template::load(&root, "us-east-1", &params).expect("template.yaml");
         (Policies::from_template(&t).expect("policies"), t)
     }
@@ -460,6 +471,8 @@ mod tests {
         assert!(!wildcard("SUB#*", "KEY#abc"));
         assert!(wildcard("arn:aws:s3:::b/payloads/*", "arn:aws:s3:::b/payloads/org/1.json"));
         assert!(!wildcard("arn:aws:s3:::b/payloads/*", "arn:aws:s3:::b/webhooks/x"));
+        assert!(wildcard("ORG#${*}", "ORG#*"));
+        assert!(!wildcard("ORG#${*}", "ORG#a"), "a literal star, not a wildcard");
     }
 
     /// The calls found missing or too wide by the attack on the local stack, checked against

@@ -124,7 +124,7 @@ impl relay_core::ports::ChunkQueue for SqsChunks {
     }
 }
 
-/// The provision queue: a tenant's workflow comes back as `{"tenantId": ...}` after a delay (a
+/// The provision queue: a tenant's workflow comes back as `{"tenantId": ..., "wake": ...}` after a delay (a
 /// VPS installing, an instance not healthy yet, a lease held by another handler). A wait longer
 /// than SQS's 15 minutes is cut to 15: the workflow checks its own deadlines when it comes back
 /// and waits again, so long waits chain.
@@ -141,8 +141,12 @@ impl SqsProvisionQueue {
 
 #[async_trait]
 impl relay_core::ports::provision::ProvisionQueue for SqsProvisionQueue {
-    async fn resume_later(&self, tenant: &str, delay: Duration) -> Result<(), StoreError> {
-        let body = serde_json::json!({ "tenantId": tenant }).to_string();
+    async fn resume_later(&self, tenant: &str, wake: Option<&str>, delay: Duration) -> Result<(), StoreError> {
+        let body = match wake {
+            Some(wake) => serde_json::json!({ "tenantId": tenant, "wake": wake }),
+            None => serde_json::json!({ "tenantId": tenant }),
+        }
+        .to_string();
         self.client
             .send_message()
             .queue_url(&self.queue_url)

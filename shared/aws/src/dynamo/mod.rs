@@ -225,7 +225,7 @@ async fn newest_first(
 }
 
 /// Runs `items` as one transaction (see [`DynamoStore::conditional_transaction`]).
-async fn conditional_transaction(client: &Client, items: Vec<TransactWriteItem>) -> Result<bool, StoreError> {
+pub(crate) async fn conditional_transaction(client: &Client, items: Vec<TransactWriteItem>) -> Result<bool, StoreError> {
     match client.transact_write_items().set_transact_items(Some(items)).send().await {
         Ok(_) => Ok(true),
         Err(e) => match e.as_service_error() {

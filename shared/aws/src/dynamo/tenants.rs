@@ -16,7 +16,11 @@ use relay_core::provision::fleet::{Usage, Vps, VpsStatus};
 use relay_core::provision::tenant::Tenant;
 use relay_core::provision::workflow::status_name;
 
-use super::{conditional, get_consistent, get_n, get_s, key, n, newest_first, partition, put_new, s, Item, OrStoreError};
+use aws_sdk_dynamodb::types::{Put, TransactWriteItem};
+
+use super::{
+    conditional, conditional_transaction, get_consistent, get_n, get_s, key, n, newest_first, partition, put_new, s, Item, OrStoreError,
+};
 
 const TENANT_SK: &str = "TENANT";
 const FLEET: &str = "FLEET";
@@ -92,7 +96,19 @@ impl TenantStore for DynamoTenants {
         item.insert("status".into(), s(status_name(t.status)));
         item.insert("listed".into(), s(TENANT_SK));
         item.insert("created".into(), s(&format!("{}~{}", time(t.created_at), t.id())));
-        put_new(&self.client, &self.table, item).await
+        // The slug's reservation (pk `SLUG#<slug>`), written with the tenant or not at all.
+        let mut slug = key::config(&format!("SLUG#{}", t.request.slug), "SLUG");
+        slug.insert("organizationId".into(), s(t.id()));
+        let new = |item: Item| -> Result<TransactWriteItem, StoreError> {
+            let put = Put::builder()
+                .table_name(&self.table)
+                .set_item(Some(item))
+                .condition_expression("attribute_not_exists(pk)")
+                .build()
+                .or_store("build Put")?;
+            Ok(TransactWriteItem::builder().put(put).build())
+        };
+        conditional_transaction(&self.client, vec![new(item)?, new(slug)?]).await
     }
 
     async fn get_tenant(&self, id: &str) -> Result<Option<Tenant>, StoreError> {

@@ -35,7 +35,8 @@ pub struct MemoryTenants {
 impl TenantStore for MemoryTenants {
     async fn create_tenant(&self, tenant: &Tenant) -> Result<bool, StoreError> {
         let mut all = lock(&self.tenants);
-        if all.contains_key(tenant.id()) {
+        let slug_taken = all.values().any(|(t, _)| t.request.slug == tenant.request.slug);
+        if all.contains_key(tenant.id()) || slug_taken {
             return Ok(false);
         }
         all.insert(tenant.id().to_string(), (tenant.clone(), None));
@@ -299,22 +300,38 @@ impl TenantIntegrations for MemoryTenantIntegrations {
     }
 }
 
-/// Tenants to come back to, with their delays, in order.
+/// Tenants to come back to, with their delays, in order; and each message's wake id.
 #[derive(Default)]
 pub struct MemoryProvisionQueue {
     pub resumes: Mutex<Vec<(String, Duration)>>,
+    pub wakes: Mutex<Vec<Option<String>>>,
 }
 
 impl MemoryProvisionQueue {
+    /// The messages sent since the last take: tenant and delay.
     pub fn take(&self) -> Vec<(String, Duration)> {
-        std::mem::take(&mut *lock(&self.resumes))
+        self.take_messages().into_iter().map(|(t, _, d)| (t, d)).collect()
+    }
+
+    /// The messages sent since the last take, with their wake ids.
+    pub fn take_messages(&self) -> Vec<(String, Option<String>, Duration)> {
+        let (resumes, wakes) = (std::mem::take(&mut *lock(&self.resumes)), std::mem::take(&mut *lock(&self.wakes)));
+        resumes.into_iter().zip(wakes.into_iter().chain(std::iter::repeat(None))).map(|((t, d), w)| (t, w, d)).collect()
+    }
+
+    /// Puts a message (back) on the queue, as SQS hands back one that failed.
+    pub fn push(&self, tenant: &str, wake: Option<String>, delay: Duration) {
+        let (mut resumes, mut wakes) = (lock(&self.resumes), lock(&self.wakes));
+        wakes.resize(resumes.len(), None);
+        resumes.push((tenant.to_string(), delay));
+        wakes.push(wake);
     }
 }
 
 #[async_trait]
 impl ProvisionQueue for MemoryProvisionQueue {
-    async fn resume_later(&self, tenant: &str, delay: Duration) -> Result<(), StoreError> {
-        lock(&self.resumes).push((tenant.to_string(), delay));
+    async fn resume_later(&self, tenant: &str, wake: Option<&str>, delay: Duration) -> Result<(), StoreError> {
+        self.push(tenant, wake.map(str::to_string), delay);
         Ok(())
     }
 }

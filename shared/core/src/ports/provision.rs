@@ -12,7 +12,8 @@ use crate::provision::tenant::Tenant;
 /// Tenants and their workflow state (the tenants table).
 #[async_trait]
 pub trait TenantStore: Send + Sync {
-    /// Records a new tenant; false if one with its id exists already (it is left as it is).
+    /// Records a new tenant and reserves its slug (a host name is one tenant's, for good); false
+    /// if one with its id exists already, or another tenant has its slug (nothing is written).
     async fn create_tenant(&self, tenant: &Tenant) -> Result<bool, StoreError>;
     async fn get_tenant(&self, id: &str) -> Result<Option<Tenant>, StoreError>;
     /// Writes `tenant` (whose `version` was bumped from the one read) only over the version it
@@ -125,8 +126,10 @@ pub trait TenantIntegrations: Send + Sync {
 }
 
 /// The provision queue, for a workflow that waits (a VPS installing, an instance not healthy
-/// yet): the tenant comes back after `delay` (at most 15 minutes; longer waits chain).
+/// yet): the tenant comes back after `delay` (at most 15 minutes; longer waits chain), the
+/// message carrying `wake`, the id of the continuation the tenant expects (see
+/// [`crate::provision::tenant::Wake`]).
 #[async_trait]
 pub trait ProvisionQueue: Send + Sync {
-    async fn resume_later(&self, tenant: &str, delay: std::time::Duration) -> Result<(), StoreError>;
+    async fn resume_later(&self, tenant: &str, wake: Option<&str>, delay: std::time::Duration) -> Result<(), StoreError>;
 }

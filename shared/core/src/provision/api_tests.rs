@@ -34,12 +34,19 @@ async fn a_tenant_is_recorded_and_queued_once_and_bad_input_writes_nothing() {
     assert_eq!(w.queue.take(), [("org-1".to_string(), Duration::ZERO)]);
     let again = w.api.create(body("org-1"), now()).await.unwrap();
     assert_eq!(again["status"], "provisioning", "a replay answers the tenant as it stands");
-    assert!(w.queue.take().is_empty(), "and queues nothing more");
+    // A client retrying a 503 whose message was never sent: the tenant is queued again.
+    assert_eq!(w.queue.take(), [("org-1".to_string(), Duration::ZERO)], "a replay nudges the tenant");
     let mut other = body("org-1");
     other["tier"] = json!("enterprise");
     assert_eq!(w.api.create(other, now()).await.unwrap_err().status, 409);
+    let mut same_slug = body("org-2");
+    same_slug["slug"] = body("org-1")["slug"].clone();
+    let taken = w.api.create(same_slug, now()).await.unwrap_err();
+    assert_eq!(taken.status, 409, "a slug is one tenant's");
+    assert!(taken.detail.contains("slug"), "{}", taken.detail);
+    assert!(w.api.get("org-2").await.is_err(), "nothing written for it");
 
-    w.p.advance("org-1", now()).await.unwrap(); // the workflow, as the queued message would run it
+    w.p.advance("org-1", None, now()).await.unwrap(); // the workflow, as the queued message would run it
     let seen = w.api.get("org-1").await.unwrap();
     assert_eq!(
         (seen["status"].as_str(), seen["failure"]["step"].as_str()),

@@ -80,7 +80,8 @@ impl VpsRegistration {
 /// A deploy agent's URL, exactly as the API documents it: `https://` and a DNS name (labels of
 /// letters, digits and inner hyphens, a top-level label of 2 to 24 letters), an optional port
 /// (1 to 9999) and path; nothing else (no credentials, query or fragment). `http://127.0.0.1`
-/// and `http://localhost` with a port are taken too, for the local stack's stand-in agents.
+/// and `http://localhost` with a port are taken too, only with the local stack's loopback
+/// opt-in (in Lambda, 127.0.0.1:9001 is the Runtime API).
 pub fn is_agent_url(s: &str) -> bool {
     if s.len() > 2048 {
         return false;
@@ -93,6 +94,9 @@ pub fn is_agent_url(s: &str) -> bool {
         (host.to_string(), port.map(str::to_string), path.to_string())
     };
     if let Some(rest) = s.strip_prefix("http://") {
+        if !crate::ssrf::loopback_allowed() {
+            return false;
+        }
         let (host, port, path) = split(rest);
         return matches!(host.as_str(), "127.0.0.1" | "localhost")
             && port.is_some_and(|p| p.parse::<u16>().is_ok_and(|p| p > 0))
@@ -270,7 +274,8 @@ mod tests {
             |url: &str| VpsRegistration { deploy_agent_url: url.into(), name: "vps-1".into(), ip: "10.0.0.1".into(), ..bad.clone() };
         assert!(agent("http://vps-1.example/deploy").problems().iter().any(|(f, _)| *f == "deployAgentUrl"), "no licence in clear text");
         assert!(agent("https://user:pw@vps-1.example/deploy").problems().iter().any(|(f, _)| *f == "deployAgentUrl"));
-        assert!(!agent("http://127.0.0.1:9000/deploy").problems().iter().any(|(f, _)| *f == "deployAgentUrl"), "a local stack's agent");
+        let local = !agent("http://127.0.0.1:9000/deploy").problems().iter().any(|(f, _)| *f == "deployAgentUrl");
+        assert_eq!(local, crate::ssrf::loopback_allowed(), "a local stack's agent, with the local stack's opt-in only");
         // Exactly the documented pattern: a DNS name, a port, a path; nothing the fuzzer found.
         for ok in ["https://vps-1.example:8443/agent", "https://a.b.example/x/y", "https://vps-1.example"] {
             assert!(super::is_agent_url(ok), "{ok}");

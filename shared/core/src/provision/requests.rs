@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 
 use super::fleet::{is_vps_name, stats, Usage, Vps, VpsRegistration, VpsStatus};
 use super::licence::LicencePublicKey;
-use super::tenant::{StepState, Tenant, TenantRequest, TenantStatus};
+use super::tenant::{StepState, Tenant, TenantRequest, TenantStatus, Wake};
 use super::workflow::status_name;
 use crate::manage::unavailable;
 use crate::model::problem::{Problem, ProblemKind};
@@ -53,11 +53,19 @@ impl TenantApi {
         if !self.ports.tenants.create_tenant(&tenant).await.map_err(unavailable)? {
             let existing = self.ports.tenants.get_tenant(tenant.id()).await.map_err(unavailable)?;
             return match existing {
-                Some(e) if e.request == tenant.request => Ok(view(&e)),
-                _ => Err(Problem::new(ProblemKind::Conflict, format!("organisation {} has a tenant with another request", tenant.id()))),
+                // The same request again: also a client retrying a 503 whose message was never
+                // sent, so the tenant is nudged (a stray if its continuation is on its way).
+                Some(e) if e.request == tenant.request => {
+                    self.nudge(&e).await?;
+                    Ok(view(&e))
+                }
+                Some(_) => {
+                    Err(Problem::new(ProblemKind::Conflict, format!("organisation {} has a tenant with another request", tenant.id())))
+                }
+                None => Err(Problem::new(ProblemKind::Conflict, format!("the slug {} is another tenant's", tenant.request.slug))),
             };
         }
-        self.ports.queue.resume_later(tenant.id(), Duration::ZERO).await.map_err(unavailable)?;
+        self.nudge(&tenant).await?;
         Ok(view(&tenant))
     }
 
@@ -78,6 +86,13 @@ impl TenantApi {
     /// VPS that was ordered and never appeared, so a new one is ordered.
     pub async fn retry(&self, id: &str, reorder: bool, now: DateTime<Utc>) -> Result<Value, Problem> {
         let mut tenant = self.tenant(id).await?;
+        // A retry whose message was lost (a 503 after the save) finds the tenant provisioning
+        // with its continuation overdue: it is sent again.
+        let lost = tenant.status == TenantStatus::Provisioning && tenant.wake.as_ref().is_some_and(|w| Wake::admits(Some(w), None, now));
+        if lost {
+            self.nudge(&tenant).await?;
+            return Ok(view(&tenant));
+        }
         if tenant.status != TenantStatus::Failed {
             return Err(Problem::new(ProblemKind::Conflict, format!("tenant {id} is {}, not failed", status_name(tenant.status))));
         }
@@ -100,6 +115,7 @@ impl TenantApi {
     pub async fn deprovision(&self, id: &str, now: DateTime<Utc>) -> Result<Value, Problem> {
         let mut tenant = self.tenant(id).await?;
         if matches!(tenant.status, TenantStatus::Deprovisioning | TenantStatus::Deprovisioned) {
+            self.nudge(&tenant).await?;
             return Ok(view(&tenant));
         }
         tenant.status = TenantStatus::Deprovisioning;
@@ -120,11 +136,25 @@ impl TenantApi {
     async fn save_and_queue(&self, tenant: &mut Tenant, now: DateTime<Utc>) -> Result<Value, Problem> {
         tenant.version += 1;
         tenant.updated_at = now;
+        // The operator's action supersedes whatever continuation was pending.
+        tenant.wake = Some(Wake::new(now, Duration::ZERO));
         if !self.ports.tenants.save_tenant(tenant).await.map_err(unavailable)? {
             return Err(Problem::new(ProblemKind::Conflict, format!("tenant {} changed meanwhile; read it and try again", tenant.id())));
         }
-        self.ports.queue.resume_later(tenant.id(), Duration::ZERO).await.map_err(unavailable)?;
+        self.nudge(tenant).await?;
         Ok(view(tenant))
+    }
+
+    /// Queues the tenant for the workflow under the continuation it expects, if it has work
+    /// left: harmless when that continuation is on its way too (whichever comes first moves the
+    /// tenant and supersedes the other).
+    async fn nudge(&self, tenant: &Tenant) -> Result<(), Problem> {
+        let work = matches!(tenant.status, TenantStatus::Provisioning | TenantStatus::Deprovisioning) || tenant.release_pending;
+        if work {
+            let wake = tenant.wake.as_ref().map(|w| w.id.as_str());
+            self.ports.queue.resume_later(tenant.id(), wake, Duration::ZERO).await.map_err(unavailable)?;
+        }
+        Ok(())
     }
 
     /// `POST /v1/vps`: a shared VPS joins the fleet (409 if its name is taken).

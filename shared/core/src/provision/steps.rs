@@ -53,7 +53,12 @@ impl Provisioner {
                 let has = |p: &str| tenant.request.products.iter().any(|x| x == p);
                 let pairs: Vec<(&str, &str)> =
                     SEED_INTEGRATIONS.iter().filter(|(s, t, _)| has(s) && has(t)).map(|(s, t, _)| (*s, *t)).collect();
-                let notes = self.ports.integrations.switch_on(tenant.id(), &pairs).await?;
+                // Many tenants switch on the same integration at once: a write that lost the race is
+                // tried again with the step's backoff, not by failing the whole message.
+                let notes = match self.ports.integrations.switch_on(tenant.id(), &pairs).await {
+                    Ok(notes) => notes,
+                    Err(e) => return Ok(StepOutcome::Retry(format!("switching integrations on: {e}"))),
+                };
                 Ok(StepOutcome::Done(Some(match notes.is_empty() {
                     true => "none: no two of the tenant's products integrate".into(),
                     false => notes.join("; "),
@@ -275,8 +280,8 @@ impl Provisioner {
             if let Some(note) = waiting {
                 tracing::warn!(tenant = tenant.id(), note = %note, "deprovisioning waits");
                 tenant.deprovision_note = Some(note);
+                self.wake_later(&mut tenant, self.config.vps_poll, now).await?;
                 self.save(&mut tenant, now).await?;
-                self.ports.queue.resume_later(tenant.id(), self.config.vps_poll).await?;
                 return Ok(tenant);
             }
         }

@@ -75,8 +75,9 @@ impl TenantRequest {
     /// Every field that is wrong, before anything is written.
     pub fn problems(&self) -> Vec<(&'static str, String)> {
         let mut wrong = Vec::new();
-        if !is_identifier(&self.organization_id) {
-            wrong.push(("organizationId", "1 to 128 letters, digits, -, _, . or :".to_string()));
+        // An id of dots alone would be a `.` or `..` segment in an agent's URL.
+        if !is_identifier(&self.organization_id) || !self.organization_id.bytes().any(|b| b.is_ascii_alphanumeric()) {
+            wrong.push(("organizationId", "1 to 128 letters, digits, -, _, . or :, at least one a letter or digit".to_string()));
         }
         if self.name.trim().is_empty() || self.name.chars().count() > 200 {
             wrong.push(("name", "1 to 200 characters".to_string()));
@@ -243,11 +244,43 @@ pub struct Tenant {
     /// What deprovisioning waits for or last failed at.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deprovision_note: Option<String>,
+    /// The continuation the workflow expects next: a message carrying another id while this
+    /// one is pending is a stray (a replay, a duplicate, a superseded wait) and does nothing,
+    /// so no second polling chain ever starts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wake: Option<Wake>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     /// Bumped by every write: a write names the version it read, so two handlers never both
     /// move the same tenant.
     pub version: u64,
+}
+
+/// A continuation message the workflow sent: its id, and when it is due.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Wake {
+    pub id: String,
+    pub at: DateTime<Utc>,
+}
+
+impl Wake {
+    /// How late a pending continuation may be before another message may act in its place (it
+    /// may have been lost); whichever acts first supersedes the other.
+    pub const GRACE_SECONDS: i64 = 30;
+
+    pub fn new(now: DateTime<Utc>, delay: std::time::Duration) -> Self {
+        Self { id: uuid::Uuid::new_v4().simple().to_string(), at: now + chrono::Duration::from_std(delay).unwrap_or_default() }
+    }
+
+    /// May a message carrying `wake` (none: a request, not a continuation) move the tenant now?
+    pub fn admits(pending: Option<&Wake>, wake: Option<&str>, now: DateTime<Utc>) -> bool {
+        match pending {
+            None => true,
+            Some(w) if Some(w.id.as_str()) == wake => true,
+            Some(w) => w.at + chrono::Duration::seconds(Self::GRACE_SECONDS) <= now,
+        }
+    }
 }
 
 /// Why the workflow stopped.
@@ -274,6 +307,7 @@ impl Tenant {
             snapshot_requested_at: None,
             release_pending: false,
             deprovision_note: None,
+            wake: None,
             created_at: now,
             updated_at: now,
             version: 0,

@@ -104,16 +104,15 @@ impl World {
     pub(super) async fn drain(&self, mut now: DateTime<Utc>) -> usize {
         let mut failures = 0;
         for _ in 0..200 {
-            let due = self.queue.take();
+            let due = self.queue.take_messages();
             if due.is_empty() {
                 return failures;
             }
-            for (id, delay) in due {
+            for (id, wake, delay) in due {
                 now += chrono::Duration::from_std(delay).unwrap();
-                if self.p.advance(&id, now).await.is_err() {
+                if self.p.advance(&id, wake.as_deref(), now).await.is_err() {
                     failures += 1;
-                    self.queue.resumes.lock().unwrap().push((id, Duration::ZERO));
-                    // SQS hands it back
+                    self.queue.push(&id, wake, Duration::ZERO); // SQS hands it back
                 }
             }
         }
@@ -205,7 +204,7 @@ async fn killed_before_checkpoint(n: usize, deployment_type: DeploymentType) -> 
     w.probe.unhealthy.store(1, Ordering::SeqCst);
     w.tenants.fail_saves_at.store(n, Ordering::SeqCst);
     if w.p.request(request("org-k", deployment_type), now()).await.is_err() {
-        w.queue.resumes.lock().unwrap().push(("org-k".into(), Duration::ZERO)); // the message comes back
+        w.queue.push("org-k", None, Duration::ZERO); // the message comes back
     }
     w.drain(now()).await;
     w
@@ -291,8 +290,10 @@ async fn a_tenant_that_never_gets_healthy_fails_gives_its_slot_back_and_a_retry_
     let again = w.tenant("org-sick").await;
     assert_eq!(again.next_step(), Some(Step::Placement));
     assert_eq!(again.step(Step::Licence).status, StepStatus::Done, "the licence is kept");
-    assert_eq!(w.queue.take(), [("org-sick".to_string(), Duration::ZERO)], "queued for the workflow");
-    w.p.advance("org-sick", now()).await.unwrap();
+    let queued = w.queue.take_messages();
+    assert_eq!((queued.len(), queued[0].0.as_str(), queued[0].2), (1, "org-sick", Duration::ZERO), "queued for the workflow");
+    assert_eq!(w.p.advance("org-sick", None, now()).await.unwrap().next_step(), Some(Step::Placement), "a stray message does nothing");
+    w.p.advance("org-sick", queued[0].1.as_deref(), now()).await.unwrap();
     let t = w.tenant("org-sick").await;
     assert_eq!(t.status, TenantStatus::Active, "{:?}", t.steps);
     assert_eq!(w.fleet.get_vps("vps-a").await.unwrap().unwrap().tenants, ["org-sick"]);
@@ -347,7 +348,7 @@ async fn a_message_for_a_tenant_another_handler_holds_comes_back_instead_of_bein
     w.tenants.create_tenant(&tenant).await.unwrap();
     let until = now() + chrono::Duration::minutes(5);
     assert!(w.tenants.lease("org-busy", "another handler", until, now()).await.unwrap());
-    let seen = w.p.advance("org-busy", now()).await.unwrap();
+    let seen = w.p.advance("org-busy", None, now()).await.unwrap();
     assert_eq!(seen.next_step(), Some(Step::Licence), "nothing done without the lease");
     assert_eq!(*w.queue.resumes.lock().unwrap(), [("org-busy".to_string(), Duration::from_secs(20))]);
     w.tenants.release_lease("org-busy", "another handler").await.unwrap();
@@ -365,7 +366,7 @@ async fn a_failure_whose_announcement_fails_is_finished_by_the_next_message() {
     let mut at = now();
     for _ in 0..100 {
         at += chrono::Duration::minutes(2);
-        let _ = w.p.advance("org-f", at).await;
+        let _ = w.p.advance("org-f", None, at).await;
         if w.tenant("org-f").await.status == TenantStatus::Failed {
             break;
         }
@@ -373,7 +374,7 @@ async fn a_failure_whose_announcement_fails_is_finished_by_the_next_message() {
     let stuck = w.tenant("org-f").await;
     assert_eq!((stuck.status, stuck.release_pending), (TenantStatus::Failed, true), "failed, its release not yet checkpointed");
     w.bus.fail.store(false, Ordering::SeqCst);
-    w.p.advance("org-f", at).await.unwrap();
+    w.p.advance("org-f", None, at).await.unwrap();
     let t = w.tenant("org-f").await;
     assert!(!t.release_pending && t.placement.is_none(), "{t:?}");
     assert!(w.fleet.get_vps("vps-a").await.unwrap().unwrap().tenants.is_empty());
@@ -393,4 +394,27 @@ async fn deprovisioning_finds_a_slot_taken_before_a_crash_and_gives_it_back() {
     assert_eq!(w.tenant("org-half").await.status, TenantStatus::Deprovisioned);
     assert!(w.fleet.get_vps("vps-a").await.unwrap().unwrap().tenants.is_empty(), "the slot is free");
     assert_eq!(*w.agent.calls.lock().unwrap(), ["remove org-half"]);
+}
+
+#[tokio::test]
+async fn a_replay_or_a_stray_message_during_a_wait_starts_no_second_polling_chain() {
+    let w = world(ScriptedProvider { polls_to_run: 3, ..Default::default() });
+    w.p.request(request("org-wait", DeploymentType::Dedicated), now()).await.unwrap();
+    let waiting = w.queue.take_messages();
+    assert_eq!(waiting.len(), 1, "one continuation, for the VPS installing");
+    let reads = w.provider.reads.load(Ordering::SeqCst);
+    // The Portal's event again, an old message and a duplicate without an id: none acts.
+    w.p.request(request("org-wait", DeploymentType::Dedicated), now()).await.unwrap();
+    w.p.advance("org-wait", Some("an-old-wake"), now()).await.unwrap();
+    w.p.advance("org-wait", None, now()).await.unwrap();
+    assert!(w.queue.take().is_empty(), "no second chain");
+    assert_eq!(w.provider.reads.load(Ordering::SeqCst), reads, "nothing polled early");
+    // The continuation itself goes on; once it is long overdue (lost), any message may act.
+    for (id, wake, _) in waiting {
+        w.queue.push(&id, wake, Duration::from_secs(30));
+    }
+    w.drain(now()).await;
+    let t = w.tenant("org-wait").await;
+    assert_eq!(t.status, TenantStatus::Active, "{:?}", t.steps);
+    assert_eq!(t.step(Step::Placement).attempts, 5, "the order, then its own polls only");
 }

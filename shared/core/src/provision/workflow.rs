@@ -20,7 +20,7 @@ use serde_json::json;
 use uuid::Uuid;
 
 use super::licence::LicenceKey;
-use super::tenant::{Failure, Step, StepStatus, Tenant, TenantRequest, TenantStatus};
+use super::tenant::{Failure, Step, StepStatus, Tenant, TenantRequest, TenantStatus, Wake};
 use crate::metrics::{Metric, Metrics, PROVISIONING_FAILED, STEP_DURATION, TENANTS_PROVISIONED};
 use crate::model::envelope::{EventEnvelope, RELAY_SOURCE};
 use crate::ports::provision::{DeployAgent, FleetStore, HealthProbe, HostingProvider, ProvisionQueue, TenantIntegrations, TenantStore};
@@ -118,12 +118,18 @@ impl Provisioner {
         }
         let tenant = Tenant::new(request.clone(), self.tenant_url(&request.slug), now);
         if !self.ports.tenants.create_tenant(&tenant).await? {
-            let existing = self.ports.tenants.get_tenant(tenant.id()).await?.ok_or_else(|| StoreError::new("get_tenant", "gone"))?;
+            let Some(existing) = self.ports.tenants.get_tenant(tenant.id()).await? else {
+                return Err(ProvisionError::Refused(format!(
+                    "slug {} is another tenant's; {} is not provisioned",
+                    request.slug,
+                    tenant.id()
+                )));
+            };
             if existing.request != request {
                 return Err(ProvisionError::Refused(format!("tenant {} exists with another request; this one is ignored", tenant.id())));
             }
         }
-        self.advance(tenant.id(), now).await
+        self.advance(tenant.id(), None, now).await
     }
 
     /// Moves the tenant as far as it goes now: step after step until one waits, fails or the
@@ -131,27 +137,38 @@ impl Provisioner {
     /// one message delivered at once are two holders), so one handler moves a tenant at a time.
     /// A tenant another handler holds is come back to shortly: the holder may be about to
     /// finish, and what this message asked for (a retry, a deprovisioning) must not be lost.
-    pub async fn advance(&self, id: &str, now: DateTime<Utc>) -> Result<Tenant, ProvisionError> {
+    ///
+    /// `wake` is the continuation id the message carries (none for a request): a message that is
+    /// not the continuation the tenant expects, while that one is pending, does nothing.
+    pub async fn advance(&self, id: &str, wake: Option<&str>, now: DateTime<Utc>) -> Result<Tenant, ProvisionError> {
         let tenants = &self.ports.tenants;
         let holder = Uuid::new_v4().to_string();
         let until = now + chrono::Duration::from_std(self.config.lease).unwrap_or_default();
         if !tenants.lease(id, &holder, until, now).await? {
             let Some(tenant) = tenants.get_tenant(id).await? else { return Err(ProvisionError::Refused(format!("no tenant {id}"))) };
-            tracing::info!(tenant = id, "tenant is being moved by another handler; coming back to it");
-            self.ports.queue.resume_later(id, BUSY_RETRY).await?;
+            if Wake::admits(tenant.wake.as_ref(), wake, now) {
+                tracing::info!(tenant = id, "tenant is being moved by another handler; coming back to it");
+                self.ports.queue.resume_later(id, wake, BUSY_RETRY).await?;
+            }
             return Ok(tenant);
         }
-        let result = self.run(id, now).await;
+        let result = self.run(id, wake, now).await;
         // A lease left behind (a crash) expires by itself; release it now so the next message need not wait.
         let _ = tenants.release_lease(id, &holder).await;
         result
     }
 
-    async fn run(&self, id: &str, now: DateTime<Utc>) -> Result<Tenant, ProvisionError> {
+    async fn run(&self, id: &str, wake: Option<&str>, now: DateTime<Utc>) -> Result<Tenant, ProvisionError> {
+        let mut first = true;
+        let clock = std::time::Instant::now();
         loop {
             let Some(mut tenant) = self.ports.tenants.get_tenant(id).await? else {
                 return Err(ProvisionError::Refused(format!("no tenant {id}")));
             };
+            if std::mem::take(&mut first) && !Wake::admits(tenant.wake.as_ref(), wake, now) {
+                tracing::info!(tenant = id, "a stray message: the tenant waits for another continuation");
+                return Ok(tenant);
+            }
             match tenant.status {
                 TenantStatus::Provisioning => {}
                 TenantStatus::Deprovisioning => return self.deprovision(tenant, now).await,
@@ -159,8 +176,11 @@ impl Provisioner {
                 _ => return Ok(tenant),
             }
             let Some(step) = tenant.next_step() else { return Ok(tenant) };
-            let outcome = self.step(&mut tenant, step, now).await?;
-            let go_on = self.apply(&mut tenant, step, outcome, now).await?;
+            // Each step's own times: `now` is when the message came, and a step can take seconds.
+            let began = now + chrono::Duration::from_std(clock.elapsed()).unwrap_or_default();
+            let outcome = self.step(&mut tenant, step, began).await?;
+            let ended = now + chrono::Duration::from_std(clock.elapsed()).unwrap_or_default();
+            let go_on = self.apply(&mut tenant, step, outcome, began, ended).await?;
             if !go_on {
                 return Ok(tenant);
             }
@@ -168,9 +188,16 @@ impl Provisioner {
     }
 
     /// Checkpoints what a step did; true if the workflow goes straight on to the next step.
-    async fn apply(&self, tenant: &mut Tenant, step: Step, outcome: StepOutcome, now: DateTime<Utc>) -> Result<bool, ProvisionError> {
+    async fn apply(
+        &self,
+        tenant: &mut Tenant,
+        step: Step,
+        outcome: StepOutcome,
+        began: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<bool, ProvisionError> {
         let state = tenant.step_mut(step);
-        state.started_at.get_or_insert(now);
+        state.started_at.get_or_insert(began);
         state.attempts += 1;
         let (go_on, resume) = match outcome {
             StepOutcome::Done(note) => {
@@ -214,11 +241,21 @@ impl Provisioner {
             }
             StepOutcome::Fail(reason) => return self.fail(tenant, step, reason, now).await.map(|_| false),
         };
-        self.save(tenant, now).await?;
         if let Some(delay) = resume {
-            self.ports.queue.resume_later(tenant.id(), delay).await?;
+            self.wake_later(tenant, delay, now).await?;
         }
+        self.save(tenant, now).await?;
         Ok(go_on)
+    }
+
+    /// Sends the tenant's next continuation, then notes it on the tenant (saved by the caller).
+    /// Sent first: if the save fails, the message in hand comes back and still matches the
+    /// tenant, and the one sent is a stray that does nothing.
+    pub(crate) async fn wake_later(&self, tenant: &mut Tenant, delay: Duration, now: DateTime<Utc>) -> Result<(), ProvisionError> {
+        let wake = Wake::new(now, delay);
+        self.ports.queue.resume_later(tenant.id(), Some(&wake.id), delay).await?;
+        tenant.wake = Some(wake);
+        Ok(())
     }
 
     /// Writes the record over the version it read (the lease makes a conflict unexpected: it
@@ -249,7 +286,8 @@ impl Provisioner {
         tenant.failure = Some(Failure { step, reason, at: now });
         tenant.release_pending = true;
         self.save(tenant, now).await?;
-        self.ports.metrics.increment(&[("Step", step.name())], PROVISIONING_FAILED);
+        // Service alone, as the alarm and the dashboard read it (the step is in the event and the record).
+        self.ports.metrics.increment(&[], PROVISIONING_FAILED);
         *tenant = self.finish_failure(tenant.clone(), now).await?;
         Ok(())
     }
