@@ -300,7 +300,7 @@ async fn a_handler_killed_after_every_steps_checkpoint_leaves_one_vps_one_deploy
         assert_eq!(t["status"], "active", "{t}");
     }
     let log = std::fs::read_to_string(stack.state_dir.join("stack.err.log")).unwrap_or_default();
-    let kills = log.lines().filter(|l| l.contains("RELAY_LOCAL_FAULT exiting after")).count();
+    let kills = log.matches("RELAY_LOCAL_FAULT exiting after").count();
     assert_eq!(kills, 12, "killed after each of six steps, for each kind of tenant:\n{log}");
     let record = hosting.record();
     assert_eq!(

@@ -67,7 +67,9 @@ impl TenantStore for ExitAfterSteps {
         let saved = self.inner.save_tenant(tenant).await?;
         if saved {
             if let Some(step) = self.note(tenant).into_iter().find(|s| self.exits_after(tenant.id(), *s)) {
-                eprintln!("RELAY_LOCAL_FAULT exiting after {} of {} was checkpointed", step.name(), tenant.id());
+                // One write, so lines of instances exiting at once do not interleave.
+                let line = format!("RELAY_LOCAL_FAULT exiting after {} of {} was checkpointed\n", step.name(), tenant.id());
+                let _ = std::io::Write::write_all(&mut std::io::stderr(), line.as_bytes());
                 std::process::exit(70);
             }
         }
