@@ -16,7 +16,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
+use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use chrono::Utc;
 use lambda_runtime::Error;
 use relay_aws::config::{self, ConfigError};
@@ -114,16 +114,7 @@ impl App {
 
     /// Handles one SQS batch, a message at a time.
     pub async fn handle(&self, event: SqsEvent) -> Result<SqsBatchResponse, Error> {
-        let mut response = SqsBatchResponse::default();
-        for record in &event.records {
-            if let Err(e) = self.message(record).await {
-                tracing::error!(message_id = record.message_id.as_deref().unwrap_or(""), error = %e, "message failed; SQS will deliver it again");
-                let mut failure = BatchItemFailure::default();
-                failure.item_identifier = record.message_id.clone().unwrap_or_default();
-                response.batch_item_failures.push(failure);
-            }
-        }
-        Ok(response)
+        Ok(relay_edge::sqs::one_at_a_time(&event, |record| self.message(record)).await)
     }
 
     async fn message(&self, message: &SqsMessage) -> Result<(), ProvisionError> {

@@ -1,6 +1,9 @@
 //! The HTTP edge shared by every API Gateway function: reading headers, the caller's key and
 //! the invocation deadline from a `lambda_http` request, and turning the domain's [`Reply`]
-//! into a response. Kept apart so `relay-core` never sees a Lambda type.
+//! into a response; and ([`sqs`]) an SQS batch handled a message at a time with partial batch
+//! failures. Kept apart so `relay-core` never sees a Lambda type.
+
+pub mod sqs;
 
 use std::collections::BTreeMap;
 
