@@ -402,7 +402,9 @@ async fn bad_input_is_refused_with_a_problem_before_anything_is_written() {
     assert_eq!(admin(&stack, "GET", "/v1/tenants/org-gold", None).await.0, 404);
     let kept = stack.drain("relay-local-provision-dlq", Duration::from_secs(2)).await;
     assert_eq!(kept.len(), 1, "{kept:?}");
-    assert!(kept[0]["refused"].as_str().unwrap().contains("unknown variant `gold`"), "{kept:?}");
+    assert_eq!(kept[0]["detail"]["payload"]["tier"], "gold", "the message as it came: {kept:?}");
+    let log = std::fs::read_to_string(stack.state_dir.join("stack.log")).unwrap_or_default();
+    assert!(log.contains("unknown variant `gold`"), "the reason, logged");
     // A slug is one tenant's: another organisation asking for it is 409, and nothing is written.
     assert_eq!(admin(&stack, "POST", "/v1/tenants", Some(tenant("org-one", "same-co", "starter", "shared", &["nexus"]))).await.0, 202);
     let (status, problem) = admin(&stack, "POST", "/v1/tenants", Some(tenant("org-two", "same-co", "starter", "shared", &["nexus"]))).await;

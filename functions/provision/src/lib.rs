@@ -132,10 +132,10 @@ impl App {
             Err(ProvisionError::Refused(why)) => {
                 // Acknowledged means kept: a request that cannot be provisioned (a bad or
                 // conflicting organization.created) waits for a person in the dead-letter queue,
-                // under its alarm, instead of vanishing.
-                tracing::error!(reason = %why, "a message that can never be handled goes to the provision dead-letter queue");
-                let kept = serde_json::json!({"refused": why, "message": body}).to_string();
-                self.dead_letters.dead_letter(&kept).await.map_err(ProvisionError::Store)
+                // under its alarm, instead of vanishing: as it came, so a redrive after a fix
+                // sends it as it was; the reason is in this log line.
+                tracing::error!(reason = %why, message_id = message.message_id.as_deref().unwrap_or(""), "a message that can never be handled goes to the provision dead-letter queue");
+                self.dead_letters.dead_letter(body).await.map_err(ProvisionError::Store)
             }
             Err(e) => Err(e),
         }

@@ -119,13 +119,16 @@ async fn the_fixtures_provision_a_shared_tenant_and_a_replay_changes_nothing() {
     );
     assert!(app.handle(junk).await.unwrap().batch_item_failures.is_empty());
     assert!(tenants.get_tenant("org-x").await.unwrap().is_none());
-    let kept: serde_json::Value = serde_json::from_str(&dead_letters.dead_letters()[0]).unwrap();
-    assert!(kept["refused"].as_str().unwrap().contains("org-x"), "{kept}");
-    assert!(kept["message"].as_str().unwrap().contains("gold"), "the message itself, for a person to mend and send again");
+    assert!(dead_letters.dead_letters()[0].contains("gold"), "the message as it came, for a person to mend and redrive");
     // Another organisation asking for a slug that is taken: refused and kept too.
+    assert!(app.handle(twin_event()).await.unwrap().batch_item_failures.is_empty());
+    assert!(tenants.get_tenant("org-twin").await.unwrap().is_none());
+    assert_eq!(dead_letters.dead_letters()[1], body(&twin_event()), "{:?}", dead_letters.dead_letters());
+}
+
+/// The fixture's organization.created for another organisation with the same slug.
+fn twin_event() -> SqsEvent {
     let mut twin = fixture("provision-organization-created.json");
     twin.records[0].body = Some(body(&twin).replace("org-demo", "org-twin"));
-    assert!(app.handle(twin).await.unwrap().batch_item_failures.is_empty());
-    assert!(tenants.get_tenant("org-twin").await.unwrap().is_none());
-    assert!(dead_letters.dead_letters()[1].contains("slug demo is another tenant"), "{:?}", dead_letters.dead_letters());
+    twin
 }

@@ -56,7 +56,7 @@ impl TenantApi {
                 // The same request again: also a client retrying a 503 whose message was never
                 // sent, so the tenant is nudged (a stray if its continuation is on its way).
                 Some(e) if e.request == tenant.request => {
-                    self.nudge(&e).await?;
+                    self.nudge(&e, now).await?;
                     Ok(view(&e))
                 }
                 Some(_) => {
@@ -65,7 +65,7 @@ impl TenantApi {
                 None => Err(Problem::new(ProblemKind::Conflict, format!("the slug {} is another tenant's", tenant.request.slug))),
             };
         }
-        self.nudge(&tenant).await?;
+        self.nudge(&tenant, now).await?;
         Ok(view(&tenant))
     }
 
@@ -86,17 +86,18 @@ impl TenantApi {
     /// VPS that was ordered and never appeared, so a new one is ordered.
     pub async fn retry(&self, id: &str, reorder: bool, now: DateTime<Utc>) -> Result<Value, Problem> {
         let mut tenant = self.tenant(id).await?;
-        // A retry whose message was lost (a 503 after the save) finds the tenant provisioning
-        // with its continuation overdue: it is sent again.
-        let lost = tenant.status == TenantStatus::Provisioning && tenant.wake.as_ref().is_some_and(|w| Wake::admits(Some(w), None, now));
+        // A retry whose message was lost (a 503 after the save), or a tenant whose messages all
+        // went to the dead-letter queue, is provisioning with nothing due later: it is sent again.
+        let lost = tenant.status == TenantStatus::Provisioning && tenant.wake.as_ref().is_none_or(|w| w.at <= now);
         if lost {
-            self.nudge(&tenant).await?;
+            self.nudge(&tenant, now).await?;
             return Ok(view(&tenant));
         }
         if tenant.status != TenantStatus::Failed {
             return Err(Problem::new(ProblemKind::Conflict, format!("tenant {id} is {}, not failed", status_name(tenant.status))));
         }
         if tenant.release_pending {
+            self.nudge(&tenant, now).await?; // the release finishes on the next message
             return Err(Problem::unavailable(format!("tenant {id} is still giving back what it took; retry shortly"), 30));
         }
         for state in tenant.steps.iter_mut().filter(|s| s.step >= super::tenant::Step::Placement) {
@@ -115,7 +116,7 @@ impl TenantApi {
     pub async fn deprovision(&self, id: &str, now: DateTime<Utc>) -> Result<Value, Problem> {
         let mut tenant = self.tenant(id).await?;
         if matches!(tenant.status, TenantStatus::Deprovisioning | TenantStatus::Deprovisioned) {
-            self.nudge(&tenant).await?;
+            self.nudge(&tenant, now).await?;
             return Ok(view(&tenant));
         }
         tenant.status = TenantStatus::Deprovisioning;
@@ -141,18 +142,21 @@ impl TenantApi {
         if !self.ports.tenants.save_tenant(tenant).await.map_err(unavailable)? {
             return Err(Problem::new(ProblemKind::Conflict, format!("tenant {} changed meanwhile; read it and try again", tenant.id())));
         }
-        self.nudge(tenant).await?;
+        self.nudge(tenant, now).await?;
         Ok(view(tenant))
     }
 
     /// Queues the tenant for the workflow under the continuation it expects, if it has work
     /// left: harmless when that continuation is on its way too (whichever comes first moves the
     /// tenant and supersedes the other).
-    async fn nudge(&self, tenant: &Tenant) -> Result<(), Problem> {
+    /// Sent for when the continuation is due, never earlier: a nudge never runs a wait or a
+    /// backoff early.
+    async fn nudge(&self, tenant: &Tenant, now: DateTime<Utc>) -> Result<(), Problem> {
         let work = matches!(tenant.status, TenantStatus::Provisioning | TenantStatus::Deprovisioning) || tenant.release_pending;
         if work {
             let wake = tenant.wake.as_ref().map(|w| w.id.as_str());
-            self.ports.queue.resume_later(tenant.id(), wake, Duration::ZERO).await.map_err(unavailable)?;
+            let delay = tenant.wake.as_ref().and_then(|w| (w.at - now).to_std().ok()).unwrap_or_default();
+            self.ports.queue.resume_later(tenant.id(), wake, delay).await.map_err(unavailable)?;
         }
         Ok(())
     }

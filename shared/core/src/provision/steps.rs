@@ -302,7 +302,9 @@ impl Provisioner {
             let description = format!("relay: tenant {} deprovisioned {}", tenant.id(), now.date_naive());
             if let Err(e) = self.ports.provider.snapshot_vps(name, &description).await {
                 if !e.gone {
+                    // Saved at once: a record left saying "asked" would cancel without a snapshot.
                     tenant.snapshot_requested_at = None;
+                    self.save(tenant, now).await?;
                     return Ok(Some(format!("asking for a snapshot of {name}: {e}")));
                 }
             }

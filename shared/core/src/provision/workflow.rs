@@ -146,10 +146,10 @@ impl Provisioner {
         let until = now + chrono::Duration::from_std(self.config.lease).unwrap_or_default();
         if !tenants.lease(id, &holder, until, now).await? {
             let Some(tenant) = tenants.get_tenant(id).await? else { return Err(ProvisionError::Refused(format!("no tenant {id}"))) };
-            if Wake::admits(tenant.wake.as_ref(), wake, now) {
-                tracing::info!(tenant = id, "tenant is being moved by another handler; coming back to it");
-                self.ports.queue.resume_later(id, wake, BUSY_RETRY).await?;
-            }
+            // Always back, under its own wake: the holder may be about to save this very message's
+            // id as the wake it waits for. Whether it may act is decided under the lease.
+            tracing::info!(tenant = id, "tenant is being moved by another handler; coming back to it");
+            self.ports.queue.resume_later(id, wake, BUSY_RETRY).await?;
             return Ok(tenant);
         }
         let result = self.run(id, wake, now).await;
@@ -250,7 +250,8 @@ impl Provisioner {
 
     /// Sends the tenant's next continuation, then notes it on the tenant (saved by the caller).
     /// Sent first: if the save fails, the message in hand comes back and still matches the
-    /// tenant, and the one sent is a stray that does nothing.
+    /// tenant, and the one sent does nothing until the old wake is overdue; then whichever of
+    /// the two comes first moves the tenant and the other finds itself superseded.
     pub(crate) async fn wake_later(&self, tenant: &mut Tenant, delay: Duration, now: DateTime<Utc>) -> Result<(), ProvisionError> {
         let wake = Wake::new(now, delay);
         self.ports.queue.resume_later(tenant.id(), Some(&wake.id), delay).await?;
