@@ -140,6 +140,18 @@ function busy() {
   return !!main.querySelector("details[open]");
 }
 
+/**
+ * Newer and Older over a stack of the API's cursors (the first page's is ""): each pops or
+ * pushes one and redraws. `suffix` keeps their data-keys apart where a page has two lists.
+ */
+function pageButtons(cursors, nextCursor, redrawPage, suffix = "", olderAttrs = {}) {
+  const prev = h("button", { type: "button", disabled: cursors.length === 1, "data-key": `newer${suffix}` }, "Newer");
+  prev.addEventListener("click", action(prev, async () => { cursors.pop(); await redrawPage(); }));
+  const next = h("button", { type: "button", disabled: !nextCursor, "data-key": `older${suffix}`, ...olderAttrs }, "Older");
+  next.addEventListener("click", action(next, async () => { cursors.push(nextCursor); await redrawPage(); }));
+  return [prev, next];
+}
+
 function badge(text, kind = text) { return h("span", { class: `badge ${kind}` }, text); }
 
 /** A copy button for `text`: the clipboard API, or a selected field and execCommand where it is not allowed. */
@@ -363,11 +375,7 @@ async function eventsView() {
       return [rows.length ? table(["Received", "Type", ["Source", "wide"], "Deliveries", ["Event id", "wide"]], rows, { id: "events-table" }) : h("p", { class: "muted" }, empty)];
     });
     await redraw(pager, () => {
-      const prev = h("button", { type: "button", disabled: cursors.length === 1, "data-key": "newer" }, "Newer");
-      prev.addEventListener("click", action(prev, async () => { cursors.pop(); await load(); }));
-      const next = h("button", { type: "button", disabled: !page.nextCursor, id: "older", "data-key": "older" }, "Older");
-      next.addEventListener("click", action(next, async () => { cursors.push(page.nextCursor); await load(); }));
-      return [prev, next, h("span", { class: "muted" }, cursors.length === 1 ? "Newest first" : `Page ${cursors.length}`)];
+      return [...pageButtons(cursors, page.nextCursor, load, "", { id: "older" }), h("span", { class: "muted" }, cursors.length === 1 ? "Newest first" : `Page ${cursors.length}`)];
     });
   };
   const form = h("form", { class: "card row", "aria-label": "Filter events" },
@@ -672,11 +680,7 @@ async function deadLettersView() {
       return [rows.length ? table(["Given up", "Organisation", "Event", "Endpoint", "Attempts", ""], rows, { id: "dead-letters-table" }) : h("p", { class: "muted" }, empty)];
     });
     await redraw(pager, () => {
-      const prev = h("button", { type: "button", disabled: cursors.length === 1, "data-key": "newer" }, "Newer");
-      prev.addEventListener("click", action(prev, async () => { cursors.pop(); await draw(); }));
-      const next = h("button", { type: "button", disabled: !page.nextCursor, "data-key": "older" }, "Older");
-      next.addEventListener("click", action(next, async () => { cursors.push(page.nextCursor); await draw(); }));
-      return [prev, next];
+      return pageButtons(cursors, page.nextCursor, draw, "");
     });
   };
   await draw();
@@ -725,11 +729,7 @@ async function payrollView() {
       return [rows.length ? table(["Period", "Organisation", "Status", "Chunks", ["Net paid", "num"], ["Asked for", "wide"]], rows, { id: "payroll-runs-table" }) : h("p", { class: "muted" }, empty)];
     });
     await redraw(pager, () => {
-      const prev = h("button", { type: "button", disabled: cursors.length === 1, "data-key": "newer-runs" }, "Newer");
-      prev.addEventListener("click", action(prev, async () => { cursors.pop(); await draw(); }));
-      const next = h("button", { type: "button", disabled: !page.nextCursor, "data-key": "older-runs" }, "Older");
-      next.addEventListener("click", action(next, async () => { cursors.push(page.nextCursor); await draw(); }));
-      return [prev, next];
+      return pageButtons(cursors, page.nextCursor, draw, "-runs");
     });
     await redraw(plans, () => {
       const rows = payrollSchedules.map((x) => h("tr", { "data-schedule": x.organizationId },
@@ -819,11 +819,7 @@ async function tenantsView() {
       return [rows.length ? table(["Tenant", "Plan and place", "Status", "Steps", ["Asked for", "wide"]], rows, { id: "tenants-table" }) : h("p", { class: "muted" }, empty)];
     });
     await redraw(pager, () => {
-      const prev = h("button", { type: "button", disabled: cursors.length === 1, "data-key": "newer-tenants" }, "Newer");
-      prev.addEventListener("click", action(prev, async () => { cursors.pop(); await draw(); }));
-      const next = h("button", { type: "button", disabled: !page.nextCursor, "data-key": "older-tenants" }, "Older");
-      next.addEventListener("click", action(next, async () => { cursors.push(page.nextCursor); await draw(); }));
-      return [prev, next];
+      return pageButtons(cursors, page.nextCursor, draw, "-tenants");
     });
     await redraw(fleetBox, () => {
       const st = fleet.statistics;
